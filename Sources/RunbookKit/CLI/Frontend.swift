@@ -1,0 +1,257 @@
+import Foundation
+import Synchronization
+
+/// Exit statuses, as documented in `runbook --help`.
+public enum ExitStatus {
+  public static let success: Int32 = 0
+  public static let stepFailed: Int32 = 1
+  public static let usage: Int32 = 2
+  public static let locked: Int32 = 3
+  public static let interrupted: Int32 = 130
+}
+
+/// Wires the command line to the library: parses, loads, builds an engine, renders, maps errors to exit codes.
+public final class Frontend: Sendable {
+  public struct Environment: Sendable {
+    public var output: TextOutput
+    public var errors: TextOutput
+    public var inputIsTerminal: Bool
+    public var variables: [String: String]
+    public var readLine: @Sendable () -> String?
+    public var workingDirectory: String
+
+    public init(
+      output: TextOutput, errors: TextOutput, inputIsTerminal: Bool, variables: [String: String],
+      readLine: @escaping @Sendable () -> String? = { Swift.readLine() },
+      workingDirectory: String = FileManager.default.currentDirectoryPath
+    ) {
+      self.output = output
+      self.errors = errors
+      self.inputIsTerminal = inputIsTerminal
+      self.variables = variables
+      self.readLine = readLine
+      self.workingDirectory = workingDirectory
+    }
+  }
+
+  let environment: Environment
+  let runner: any CommandRunner
+  private let currentEngine = Mutex<Engine?>(nil)
+
+  public init(environment: Environment, runner: any CommandRunner) {
+    self.environment = environment
+    self.runner = runner
+  }
+
+  /// Stops the running engine, if any. Returns false when nothing was running.
+  public func interrupt(reason: String) -> Bool {
+    guard let engine = currentEngine.withLock({ $0 }) else { return false }
+    engine.interrupt(reason: reason)
+    return true
+  }
+
+  /// Runs one command line; returns the exit status.
+  public func run(_ argv: [String]) async -> Int32 {
+    do {
+      return try await dispatch(argv)
+    } catch let error as StepFailure {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.stepFailed
+    } catch let error as Interrupted {
+      environment.errors.write("\(error)\n")
+      return ExitStatus.interrupted
+    } catch let error as LockHeldError {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.locked
+    } catch let error as ConfigurationError {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.usage
+    } catch {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.usage
+    }
+  }
+
+  private func dispatch(_ argv: [String]) async throws -> Int32 {
+    let parsed = try parseCommandLine(argv)
+    guard let command = parsed.command else {
+      environment.output.write(CLISpec.mainHelp())
+      return parsed.flag("help") ? ExitStatus.success : ExitStatus.usage
+    }
+    if parsed.flag("help"), let spec = CLISpec.command(command) {
+      environment.output.write(CLISpec.help(for: spec))
+      return ExitStatus.success
+    }
+    let style = Style.detect(
+      output: environment.output, environment: environment.variables, noColor: parsed.flag("no-color"))
+    let context = try Context(parsed: parsed, environment: environment)
+    switch command {
+    case "plan":
+      try printPlan(context, steps: try selectSteps(parsed.arguments), style: style)
+      return ExitStatus.success
+    case "run":
+      if parsed.flag("dry-run") {
+        try printPlan(context, steps: try selectSteps(parsed.arguments), style: style)
+        return ExitStatus.success
+      }
+      return try await runSteps(context, parsed: parsed, style: style)
+    case "status":
+      let report = try StatusReport(engine: context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
+      environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
+      return ExitStatus.success
+    case "env":
+      let checkpoint = try context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()).loadCheckpoint()
+      for (name, value) in (checkpoint?.exports ?? [:]).sorted(by: { $0.key < $1.key }) {
+        environment.output.write("export \(name)='\(value.replacingOccurrences(of: "'", with: #"'\''"#))'\n")
+      }
+      return ExitStatus.success
+    case "reset":
+      guard parsed.arguments.count == 1 else { throw UsageError("'reset' takes exactly one step name") }
+      let step = try selectSteps(parsed.arguments)[0]
+      try reset(step: step.id, context: context)
+      return ExitStatus.success
+    case "log":
+      let directory = StateDirectory(path: context.stateDirectory).logsDirectory
+      guard let path = AuditLog.latest(in: directory), let text = try? String(contentsOfFile: path, encoding: .utf8)
+      else { throw UsageError("\(directory): no run has been logged yet") }
+      environment.output.write(text)
+      return ExitStatus.success
+    default:
+      throw UsageError("unknown command '\(command)'")
+    }
+  }
+
+  /// The implemented steps named on the command line, in guide order; all of them when none is named.
+  func selectSteps(_ names: [String]) throws -> [any Step] {
+    guard !names.isEmpty else { return Catalogue.steps }
+    for name in names {
+      if Catalogue.step(name) == nil {
+        if Catalogue.guideOrder.contains(name) {
+          throw UsageError("step '\(name)' is not available in this version of runbook (available: \(Catalogue.steps.map(\.id).joined(separator: ", ")))")
+        }
+        throw UsageError("unknown step '\(name)' (steps: \(Catalogue.guideOrder.joined(separator: " ")))")
+      }
+    }
+    return Catalogue.steps.filter { names.contains($0.id) }
+  }
+
+  private func printPlan(_ context: Context, steps: [any Step], style: Style) throws {
+    let engine = try context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
+    let planned = try engine.plan(steps)
+    var writes = 0
+    var total = 0
+    for step in planned {
+      environment.output.write(style.bold("\(step.section) \(step.title) (\(step.id))") + "\n")
+      for action in step.actions {
+        total += 1
+        if action.kind == "write" && !action.done { writes += 1 }
+        let marker = action.kind == "write" ? "!" : (action.kind == "manual" ? "?" : "$")
+        var header = "  \(marker) \(action.name): \(action.summary)"
+        if let export = action.export { header += " -> \(export)" }
+        if action.done { header += style.dim(" (done)") }
+        environment.output.write(header + "\n")
+        for line in action.command.split(separator: "\n", omittingEmptySubsequences: false) {
+          environment.output.write("      \(line)\n")
+        }
+      }
+    }
+    environment.output.write(
+      "\(total) actions, \(writes) writes still to do ('!' writes, '$' reads, '?' manual); nothing was run\n")
+  }
+
+  private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style) async throws -> Int32 {
+    let steps = try selectSteps(parsed.arguments)
+    let yes = parsed.flag("yes")
+    if !yes && !environment.inputIsTerminal {
+      throw UsageError("'run' changes AWS resources and needs confirmation: run it in a terminal, or pass --yes")
+    }
+    var jobs = 4
+    if let text = parsed.options["jobs"] {
+      guard let value = Int(text), value >= 1, value <= 64 else {
+        throw UsageError("--jobs: '\(text)' is not a number from 1 to 64")
+      }
+      jobs = value
+    }
+    let reporter = ConsoleReporter(
+      output: environment.output, errors: environment.errors, style: style, verbose: parsed.flag("verbose"))
+    let prompter = TerminalPrompter(output: environment.output, style: style, readLine: environment.readLine)
+    let options = RunOptions(
+      assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
+      commandLine: "runbook " + CommandLine.arguments.dropFirst().joined(separator: " "))
+    let engine = try context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
+    currentEngine.withLock { $0 = engine }
+    defer { currentEngine.withLock { $0 = nil } }
+    let started = Date()
+    let summary = try await engine.run(steps)
+    if summary.nothingToDo {
+      environment.output.write("nothing to do: every action of \(steps.map(\.id).joined(separator: ", ")) is done\n")
+    } else {
+      var counts: [ActionOutcome: Int] = [:]
+      for outcome in summary.outcomes.values { counts[outcome, default: 0] += 1 }
+      let parts = counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
+      environment.output.write(
+        style.bold("finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
+          + parts.joined(separator: ", ") + "\n")
+    }
+    if !summary.pendingManual.isEmpty {
+      environment.output.write(
+        style.yellow("manual actions pending: ") + summary.pendingManual.joined(separator: ", ")
+          + " (see 'runbook status')\n")
+    }
+    return ExitStatus.success
+  }
+
+  private func reset(step: String, context: Context) throws {
+    let engine = try context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
+    let state = engine.state
+    try state.prepare()
+    let lock = try state.lock(command: "runbook reset \(step)")
+    defer { lock.release() }
+    guard var checkpoint = try engine.loadCheckpoint() else {
+      environment.output.write("nothing to reset: there is no checkpoint in \(state.path)\n")
+      return
+    }
+    try Journal(path: state.journalFile).append(
+      JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step))
+    checkpoint.forget(step: step)
+    checkpoint.serial += 1
+    checkpoint.updatedAt = timestamp()
+    try state.save(checkpoint)
+    environment.output.write("forgot step '\(step)' (its resources were left as they are)\n")
+  }
+}
+
+/// What every command needs: the configuration, the state directory and the aws settings.
+struct Context {
+  var deployment: Deployment
+  var stateDirectory: String
+  var aws: AWSSettings
+
+  init(parsed: ParsedCommandLine, environment: Frontend.Environment) throws {
+    let configPath = parsed.options["config"] ?? "runbooks/unisync-ecs.json"
+    let absolute = configPath.hasPrefix("/") ? configPath : environment.workingDirectory + "/" + configPath
+    var deployment = try Deployment.load(from: absolute)
+    deployment.baseDirectory = URL(fileURLWithPath: absolute).deletingLastPathComponent().path
+    self.deployment = deployment
+    let state = parsed.options["state-dir"] ?? ".runbook"
+    stateDirectory = state.hasPrefix("/") ? state : environment.workingDirectory + "/" + state
+    let endpoint = parsed.options["endpoint-url"] ?? environment.variables["AWS_ENDPOINT_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    if let endpoint, Validate.httpURL(endpoint) != nil {
+      throw UsageError("--endpoint-url: '\(endpoint)' is not an http(s) URL")
+    }
+    let region = parsed.options["region"] ?? deployment.region
+    if let reason = Validate.region(region) { throw UsageError("--region: \(reason)") }
+    aws = AWSSettings(region: region, endpointURL: endpoint, profile: parsed.options["profile"])
+  }
+
+  func engine(runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, options: RunOptions) throws -> Engine {
+    Engine(
+      deployment: deployment, state: StateDirectory(path: stateDirectory), runner: runner, reporter: reporter,
+      prompter: prompter, aws: aws, options: options)
+  }
+}
+
+/// Drops every event (plan, status).
+struct SilentReporter: Reporter {
+  func report(_ event: RunEvent) {}
+}

@@ -1,0 +1,163 @@
+import Foundation
+
+/// One piece of a command-line argument.
+public enum Fragment: Sendable, Hashable {
+  /// Literal text, passed exactly as written (no shell ever sees it).
+  case text(String)
+  /// The value of a named export (`VPC_ID`), known only at run time; `plan` shows `<VPC_ID>`.
+  case export(String)
+  /// A secret's value, written to a 0600 temporary file; the argument carries `file://PATH`.
+  case secretFile(String)
+}
+
+/// One argument of a command, made of literal text, export references and secret files.
+///
+/// String literals are literal text. Interpolating `\(ref: "VPC_ID")` inserts an export reference;
+/// interpolating any other value inserts its description as literal text.
+public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation, CustomStringConvertible
+{
+  public var fragments: [Fragment]
+
+  public init(_ fragments: [Fragment]) { self.fragments = fragments }
+  public init(stringLiteral value: String) { fragments = [.text(value)] }
+  public init(stringInterpolation: Interpolation) { fragments = stringInterpolation.fragments }
+
+  /// An argument that is exactly one export's value.
+  public static func ref(_ export: String) -> Argument { Argument([.export(export)]) }
+  /// An argument that is `file://` plus a temporary file holding the named secret.
+  public static func secretFile(_ secret: String) -> Argument { Argument([.secretFile(secret)]) }
+  /// Literal text from a value (configuration values are always literal).
+  public static func text(_ value: String) -> Argument { Argument([.text(value)]) }
+
+  /// The names of every export this argument needs.
+  public var exportReferences: [String] {
+    fragments.compactMap { if case .export(let name) = $0 { name } else { nil } }
+  }
+
+  public var description: String {
+    fragments.map { fragment in
+      switch fragment {
+      case .text(let text): text
+      case .export(let name): "<\(name)>"
+      case .secretFile(let name): "file://<secret:\(name)>"
+      }
+    }.joined()
+  }
+
+  public struct Interpolation: StringInterpolationProtocol {
+    var fragments: [Fragment] = []
+    public init(literalCapacity: Int, interpolationCount: Int) {}
+    public mutating func appendLiteral(_ literal: String) { appendText(literal) }
+    public mutating func appendInterpolation(ref export: String) { fragments.append(.export(export)) }
+    public mutating func appendInterpolation(_ value: some CustomStringConvertible) {
+      appendText(value.description)
+    }
+    private mutating func appendText(_ text: String) {
+      guard !text.isEmpty else { return }
+      if case .text(let previous) = fragments.last {
+        fragments[fragments.count - 1] = .text(previous + text)
+      } else {
+        fragments.append(.text(text))
+      }
+    }
+  }
+}
+
+/// What a command reads on standard input.
+public enum CommandInput: Sendable, Hashable {
+  /// /dev/null.
+  case none
+  /// A secret's value (never in argv, never printed).
+  case secret(String)
+}
+
+/// A command as a value: the tool, its arguments, its input, and what it pipes into.
+///
+/// The same value is printed by `plan`, matched in tests, written (masked) to the audit log and
+/// handed to the runner. Nothing ever turns it into a shell string.
+public struct Command: Sendable, Hashable, CustomStringConvertible {
+  public var tool: String
+  public var arguments: [Argument]
+  public var input: CommandInput
+  /// A command that reads this one's standard output (`aws ecr get-login-password | docker login`).
+  /// At most one element; an array only because a struct cannot hold itself directly.
+  public var pipedInto: [Command]
+
+  public init(
+    tool: String, arguments: [Argument], input: CommandInput = .none, pipedInto: Command? = nil
+  ) {
+    self.tool = tool
+    self.arguments = arguments
+    self.input = input
+    self.pipedInto = pipedInto.map { [$0] } ?? []
+  }
+
+  /// An `aws` command: `aws SERVICE OPERATION ARGS...`.
+  public static func aws(_ arguments: Argument...) -> Command {
+    Command(tool: "aws", arguments: arguments)
+  }
+
+  /// An `aws` command from an array of arguments.
+  public static func aws(_ arguments: [Argument]) -> Command {
+    Command(tool: "aws", arguments: arguments)
+  }
+
+  /// A `docker` command.
+  public static func docker(_ arguments: Argument...) -> Command {
+    Command(tool: "docker", arguments: arguments)
+  }
+
+  /// This command with more arguments at the end.
+  public func appending(_ more: [Argument]) -> Command {
+    var copy = self
+    copy.arguments += more
+    return copy
+  }
+
+  /// This command piping its standard output into `consumer`.
+  public func piped(into consumer: Command) -> Command {
+    var copy = self
+    copy.pipedInto = [consumer]
+    return copy
+  }
+
+  /// Every export this command (and the command it pipes into) needs.
+  public var exportReferences: [String] {
+    arguments.flatMap(\.exportReferences) + pipedInto.flatMap(\.exportReferences)
+  }
+
+  /// Every secret this command uses, by name.
+  public var secretReferences: [String] {
+    var names: [String] = arguments.flatMap { argument in
+      argument.fragments.compactMap { if case .secretFile(let name) = $0 { name } else { nil } }
+    }
+    if case .secret(let name) = input { names.append(name) }
+    return names + pipedInto.flatMap(\.secretReferences)
+  }
+
+  /// The `aws` service and operation (`ec2 create-vpc`), or the docker subcommand.
+  public var operation: String {
+    arguments.prefix(tool == "aws" ? 2 : 1).map(\.description).joined(separator: " ")
+  }
+
+  /// The command as an operator would type it, with `<EXPORT>` placeholders and masked secrets.
+  public var description: String {
+    var words = [tool] + arguments.map { shellQuoted($0.description) }
+    if case .secret(let name) = input { words.append("<<< <secret:\(name)>") }
+    let line = words.joined(separator: " ")
+    guard let consumer = pipedInto.first else { return line }
+    return line + " | " + consumer.description
+  }
+}
+
+/// Quotes a word for display the way a POSIX shell would need it; display only, never executed.
+public func shellQuoted(_ word: String) -> String {
+  let safe = CharacterSet(
+    charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@%+<>")
+  if !word.isEmpty, word.unicodeScalars.allSatisfy({ safe.contains($0) }),
+    !(word.hasPrefix("<") && !word.hasSuffix(">"))
+  {
+    return word
+  }
+  return "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+}

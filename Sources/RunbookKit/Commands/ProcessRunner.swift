@@ -1,0 +1,641 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The real ``CommandRunner``: starts `aws`, `docker` and friends with Foundation's `Process`.
+///
+/// Every item of the design note "Foundation.Process on Linux: pitfalls and fixes" is handled here:
+/// - output is drained by one blocking reader thread per pipe, never `readabilityHandler` (1, 2);
+/// - exit is observed through `terminationHandler` and a continuation, never `waitUntilExit` (3),
+///   and both pipes are read to EOF after it (4);
+/// - each child leads its own process group, which ``interruptChildren(grace:)`` signals as a
+///   whole (5);
+/// - `Process.run()` is called on a short-lived thread whose signal mask is empty (6);
+/// - standard input is `/dev/null` or a pipe, never the terminal (8);
+/// - the environment is laid over the inherited one (9, 12) and the executable is found on PATH by
+///   us (10).
+///
+/// The pipes are created close-on-exec and all launches are serialised, so a child never inherits
+/// the pipe of another child started at the same moment (which would delay that child's EOF until
+/// the unrelated child exits).
+public final class ProcessRunner: CommandRunner {
+  private let environment: [String: String]
+  private let outputGraceAfterExit: Duration
+  private let registry = ChildRegistry()
+
+  /// Creates a runner.
+  ///
+  /// - Parameters:
+  ///   - environment: Laid over the inherited environment for every child; each invocation's own
+  ///     `environment` is laid over this in turn. The default turns off the AWS CLI pager.
+  ///   - outputGraceAfterExit: How long to keep reading a child's output once the child itself has
+  ///     exited. A descendant that escaped the child's process group (a browser opened by
+  ///     `aws sso login`, say) can hold the pipes open indefinitely; after this grace period the
+  ///     runner returns what it has read instead of waiting for it.
+  public init(
+    environment: [String: String] = ["AWS_PAGER": ""],
+    outputGraceAfterExit: Duration = .seconds(2)
+  ) {
+    self.environment = environment
+    self.outputGraceAfterExit = outputGraceAfterExit
+  }
+
+  /// Number of children started by this runner that have not terminated yet.
+  public var liveChildCount: Int { registry.liveCount }
+
+  /// Runs one process to completion, draining its output.
+  ///
+  /// - Throws: ``ProcessLaunchError`` when the process cannot be started. A process that starts
+  ///   and then fails is not an error: its ``Termination`` says how it ended.
+  public func run(_ invocation: Invocation) async throws -> ProcessOutput {
+    let stdin: InputSource = invocation.standardInput.map { .data($0) } ?? .nullDevice
+    let child = try await launch(invocation, input: stdin, output: .collect)
+    return await child.finish()
+  }
+
+  /// Runs `producer | consumer` with a pipe between them and no shell.
+  ///
+  /// The producer's standard input is its invocation's `standardInput` (or `/dev/null`); the
+  /// consumer's standard input is the pipe, so the consumer invocation's `standardInput` is
+  /// ignored. The producer's standard output is never collected.
+  public func runPipeline(_ producer: Invocation, into consumer: Invocation) async throws
+    -> PipelineOutput
+  {
+    let link = try makePipe(name: producer.executable)
+    let producerInput: InputSource = producer.standardInput.map { .data($0) } ?? .nullDevice
+    let producerChild: RunningChild
+    do {
+      producerChild = try await launch(
+        producer, input: producerInput, output: .descriptor(link.write))
+    } catch {
+      closeDescriptor(link.read)
+      closeDescriptor(link.write)
+      throw error
+    }
+    // Our copy of the write end must go, or the consumer never sees EOF.
+    closeDescriptor(link.write)
+
+    let consumerChild: RunningChild
+    do {
+      consumerChild = try await launch(consumer, input: .descriptor(link.read), output: .collect)
+    } catch {
+      closeDescriptor(link.read)
+      // Nothing can read what the producer writes: stop it rather than leave it running.
+      signalGroup(producerChild.pid, SIGKILL)
+      _ = await producerChild.finish()
+      throw error
+    }
+    closeDescriptor(link.read)
+
+    async let producerOutput = producerChild.finish()
+    async let consumerOutput = consumerChild.finish()
+    return PipelineOutput(producer: await producerOutput, consumer: await consumerOutput)
+  }
+
+  /// Sends SIGINT to the process group of every live child, then SIGKILL to every group whose
+  /// child's output is still open after `grace`.
+  ///
+  /// A child that is being launched while this is called gets its SIGINT as soon as its pid is
+  /// known. The SIGKILL also reaches descendants that kept the group alive (and the pipes open)
+  /// after the child itself exited.
+  public func interruptChildren(grace: Duration = .seconds(3)) {
+    let targets = registry.interruptAll()
+    for pid in targets.pids {
+      signalGroup(pid, SIGINT)
+    }
+    let registry = self.registry
+    DispatchQueue.global().asyncAfter(deadline: .now() + grace.timeInterval) {
+      for pid in registry.pidsStillRegistered(targets.ids) {
+        signalGroup(pid, SIGKILL)
+      }
+    }
+  }
+
+  // MARK: - Launching
+
+  private enum InputSource {
+    case nullDevice
+    case data(Data)
+    /// A descriptor owned by the caller (the pipeline's read end).
+    case descriptor(Int32)
+  }
+
+  private enum OutputSink {
+    case collect
+    /// A descriptor owned by the caller (the pipeline's write end).
+    case descriptor(Int32)
+  }
+
+  private func launch(_ invocation: Invocation, input: InputSource, output: OutputSink)
+    async throws -> RunningChild
+  {
+    let name = invocation.executable
+    var environment = ProcessInfo.processInfo.environment
+    environment.merge(self.environment) { _, new in new }
+    environment.merge(invocation.environment) { _, new in new }
+
+    guard let executablePath = findExecutable(name, path: environment["PATH"] ?? "") else {
+      throw ProcessLaunchError.executableNotFound(name)
+    }
+    if let directory = invocation.workingDirectory {
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory),
+        isDirectory.boolValue
+      else {
+        throw ProcessLaunchError.launchFailed(
+          name, reason: "working directory '\(directory)' does not exist")
+      }
+    }
+
+    // Descriptors we create: the child's ends are closed once the child has them, ours are
+    // handed to the drain and feed threads, which close them.
+    var childEnds: [Int32] = []
+    var ourEnds: [Int32] = []
+    func closeAll() {
+      (childEnds + ourEnds).forEach(closeDescriptor)
+    }
+
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executablePath)
+    process.arguments = invocation.arguments
+    process.environment = environment
+    if let directory = invocation.workingDirectory {
+      process.currentDirectoryURL = URL(fileURLWithPath: directory, isDirectory: true)
+    }
+
+    let stdoutRead: Int32?
+    let stderrRead: Int32
+    let stdinWrite: Int32?
+    let wake: WakeSignal
+    do {
+      switch input {
+      case .nullDevice:
+        process.standardInput = FileHandle.nullDevice
+        stdinWrite = nil
+      case .data:
+        let pipe = try makePipe(name: name)
+        childEnds.append(pipe.read)
+        ourEnds.append(pipe.write)
+        process.standardInput = FileHandle(fileDescriptor: pipe.read, closeOnDealloc: false)
+        stdinWrite = pipe.write
+      case .descriptor(let fd):
+        process.standardInput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+        stdinWrite = nil
+      }
+      switch output {
+      case .collect:
+        let pipe = try makePipe(name: name)
+        childEnds.append(pipe.write)
+        ourEnds.append(pipe.read)
+        process.standardOutput = FileHandle(fileDescriptor: pipe.write, closeOnDealloc: false)
+        stdoutRead = pipe.read
+      case .descriptor(let fd):
+        process.standardOutput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+        stdoutRead = nil
+      }
+      let errPipe = try makePipe(name: name)
+      childEnds.append(errPipe.write)
+      ourEnds.append(errPipe.read)
+      process.standardError = FileHandle(fileDescriptor: errPipe.write, closeOnDealloc: false)
+      stderrRead = errPipe.read
+      wake = try WakeSignal(name: name)
+    } catch {
+      closeAll()
+      throw error
+    }
+
+    let id = registry.beginLaunch()
+    let termination = OneShot<Termination>()
+    let registry = self.registry
+    let grace = outputGraceAfterExit
+    // Set before run(): the handler fires on a Foundation thread once the child is reaped.
+    process.terminationHandler = { process in
+      let status = process.terminationStatus
+      termination.fulfill(
+        process.terminationReason == .uncaughtSignal ? .signaled(status) : .exited(status))
+      registry.markExited(id)
+      DispatchQueue.global().asyncAfter(deadline: .now() + grace.timeInterval) {
+        wake.signal()
+      }
+    }
+
+    let pid: pid_t
+    do {
+      pid = try await startOnCleanThread(process, id: id)
+    } catch {
+      closeAll()
+      process.terminationHandler = nil
+      registry.remove(id)
+      throw ProcessLaunchError.launchFailed(name, reason: launchFailureReason(error))
+    }
+    childEnds.forEach(closeDescriptor)
+
+    let stdoutData: OneShot<Data>?
+    if let stdoutRead {
+      let result = OneShot<Data>()
+      startThread("runbook.stdout") { drain(stdoutRead, wake: wake, into: result) }
+      stdoutData = result
+    } else {
+      stdoutData = nil
+    }
+    let stderrData = OneShot<Data>()
+    startThread("runbook.stderr") { drain(stderrRead, wake: wake, into: stderrData) }
+    if let stdinWrite, case .data(let bytes) = input {
+      startThread("runbook.stdin") { feed(bytes, to: stdinWrite, wake: wake) }
+    }
+
+    return RunningChild(
+      id: id, pid: pid, process: process, registry: registry, termination: termination,
+      standardOutput: stdoutData, standardError: stderrData)
+  }
+
+  /// Calls `process.run()` on a fresh thread with an empty signal mask, so the child does not
+  /// inherit the mask of a Dispatch or Swift-concurrency worker (which blocks SIGINT and SIGTERM).
+  private func startOnCleanThread(_ process: Process, id: UInt64) async throws -> pid_t {
+    let registry = self.registry
+    return try await withCheckedThrowingContinuation { continuation in
+      startThread("runbook.spawn") {
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, nil)
+        let result: Result<pid_t, any Error> = launchLock.withLock { _ in
+          do {
+            try process.run()
+          } catch {
+            return .failure(error)
+          }
+          let pid = process.processIdentifier
+          if registry.launched(id, pid: pid) {
+            // interruptChildren() ran while this child was being started.
+            signalGroup(pid, SIGINT)
+          }
+          return .success(pid)
+        }
+        continuation.resume(with: result)
+      }
+    }
+  }
+
+  private func launchFailureReason(_ error: any Error) -> String {
+    if let error = error as? ProcessLaunchError { return error.description }
+    return error.localizedDescription
+  }
+}
+
+// MARK: - PATH lookup
+
+/// Finds an executable the way a shell would, without a shell.
+///
+/// - Parameters:
+///   - name: A bare name (`aws`), searched on `path`, or a path containing `/`, returned as is if it
+///     is an executable regular file.
+///   - path: A colon-separated list of directories; defaults to this process's `PATH`. Empty
+///     entries (which a shell would take as the working directory) are skipped.
+/// - Returns: The path of the executable, or `nil` when there is none.
+public func findExecutable(_ name: String, path: String? = nil) -> String? {
+  guard !name.isEmpty else { return nil }
+  if name.contains("/") {
+    return isExecutableFile(name) ? name : nil
+  }
+  let searchPath = path ?? ProcessInfo.processInfo.environment["PATH"] ?? ""
+  for directory in searchPath.split(separator: ":", omittingEmptySubsequences: true) {
+    let candidate = directory.hasSuffix("/") ? "\(directory)\(name)" : "\(directory)/\(name)"
+    if isExecutableFile(candidate) { return candidate }
+  }
+  return nil
+}
+
+private func isExecutableFile(_ path: String) -> Bool {
+  var info = stat()
+  guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
+  return access(path, X_OK) == 0
+}
+
+// MARK: - A started child
+
+/// One launched child: its pid, its termination and the readers of its output.
+private final class RunningChild: Sendable {
+  let id: UInt64
+  let pid: pid_t
+  /// Kept so the `Process` outlives its termination handler.
+  let process: Process
+  let registry: ChildRegistry
+  let termination: OneShot<Termination>
+  let standardOutput: OneShot<Data>?
+  let standardError: OneShot<Data>
+
+  init(
+    id: UInt64, pid: pid_t, process: Process, registry: ChildRegistry,
+    termination: OneShot<Termination>, standardOutput: OneShot<Data>?,
+    standardError: OneShot<Data>
+  ) {
+    self.id = id
+    self.pid = pid
+    self.process = process
+    self.registry = registry
+    self.termination = termination
+    self.standardOutput = standardOutput
+    self.standardError = standardError
+  }
+
+  /// Waits for the exit and for both pipes to reach EOF (exit can come first), then forgets the
+  /// child.
+  func finish() async -> ProcessOutput {
+    let termination = await self.termination.value
+    let output = await standardOutput?.value ?? Data()
+    let error = await standardError.value
+    registry.remove(id)
+    return ProcessOutput(termination: termination, standardOutput: output, standardError: error)
+  }
+}
+
+// MARK: - Registry of live children
+
+/// The children of one runner, for ``ProcessRunner/interruptChildren(grace:)``.
+///
+/// An entry lives from just before `Process.run()` until the run has read both pipes to EOF, so a
+/// group whose leader exited but whose descendants still hold the pipes can still be killed.
+private final class ChildRegistry: Sendable {
+  private struct Entry {
+    var pid: pid_t?
+    var exited = false
+    var interruptRequested = false
+  }
+
+  private struct State {
+    var nextID: UInt64 = 1
+    var entries: [UInt64: Entry] = [:]
+  }
+
+  private let state = Mutex(State())
+
+  var liveCount: Int {
+    state.withLock { state in
+      state.entries.values.filter { $0.pid != nil && !$0.exited }.count
+    }
+  }
+
+  func beginLaunch() -> UInt64 {
+    state.withLock { state in
+      let id = state.nextID
+      state.nextID += 1
+      state.entries[id] = Entry()
+      return id
+    }
+  }
+
+  /// Records the pid; returns whether an interrupt was requested during the launch.
+  func launched(_ id: UInt64, pid: pid_t) -> Bool {
+    state.withLock { state in
+      state.entries[id]?.pid = pid
+      return state.entries[id]?.interruptRequested ?? false
+    }
+  }
+
+  func markExited(_ id: UInt64) {
+    state.withLock { state in state.entries[id]?.exited = true }
+  }
+
+  func remove(_ id: UInt64) {
+    _ = state.withLock { state in state.entries.removeValue(forKey: id) }
+  }
+
+  /// Marks every entry interrupted; returns the pids to signal now and every id involved.
+  func interruptAll() -> (ids: [UInt64], pids: [pid_t]) {
+    state.withLock { state in
+      var ids: [UInt64] = []
+      var pids: [pid_t] = []
+      for (id, entry) in state.entries {
+        ids.append(id)
+        if let pid = entry.pid {
+          pids.append(pid)
+        } else {
+          state.entries[id]?.interruptRequested = true
+        }
+      }
+      return (ids, pids)
+    }
+  }
+
+  func pidsStillRegistered(_ ids: [UInt64]) -> [pid_t] {
+    state.withLock { state in ids.compactMap { state.entries[$0]?.pid } }
+  }
+}
+
+// MARK: - Threads, pipes and signals
+
+/// Serialises `Process.run()`: Foundation creates its termination socket without close-on-exec
+/// and closes inherited descriptors from a snapshot of `/proc/self/fd`, so two concurrent launches
+/// can leak descriptors into each other's children.
+private let launchLock = Mutex(())
+
+/// Sends `signal` to the process group led by `pid`, or to `pid` alone if it leads none.
+private func signalGroup(_ pid: pid_t, _ signal: Int32) {
+  guard pid > 0 else { return }
+  if kill(-pid, signal) != 0, errno == ESRCH {
+    _ = kill(pid, signal)
+  }
+}
+
+private func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
+  let thread = Thread(block: body)
+  thread.name = name
+  thread.stackSize = 1 << 19
+  thread.start()
+}
+
+private func closeDescriptor(_ fd: Int32) {
+  _ = close(fd)
+}
+
+/// A close-on-exec pipe whose descriptors are all above 2 (so `dup2` onto 0, 1 or 2 in the child
+/// always clears close-on-exec).
+///
+/// Glibc's `pipe2` is not visible from Swift, so close-on-exec is set right after `pipe`, under
+/// the launch lock: no launch of ours can happen in between.
+private func makePipe(name: String, nonBlocking: Bool = false) throws -> (read: Int32, write: Int32) {
+  let fds = launchLock.withLock { _ -> [Int32]? in
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return nil }
+    for index in fds.indices {
+      if fds[index] <= 2 {
+        let moved = fcntl(fds[index], F_DUPFD_CLOEXEC, 3)
+        close(fds[index])
+        fds[index] = moved
+      } else {
+        _ = fcntl(fds[index], F_SETFD, FD_CLOEXEC)
+      }
+      if nonBlocking, fds[index] >= 0 {
+        _ = fcntl(fds[index], F_SETFL, fcntl(fds[index], F_GETFL) | O_NONBLOCK)
+      }
+    }
+    guard fds[0] >= 0, fds[1] >= 0 else {
+      fds.filter { $0 >= 0 }.forEach(closeDescriptor)
+      return nil
+    }
+    return fds
+  }
+  guard let fds else {
+    throw ProcessLaunchError.launchFailed(name, reason: "pipe: \(String(cString: strerror(errno)))")
+  }
+  return (fds[0], fds[1])
+}
+
+/// A level-triggered flag that wakes the drain and feed threads of one child: once signalled it
+/// stays readable, and every `poll` on it returns.
+private final class WakeSignal: Sendable {
+  let readFD: Int32
+  let writeFD: Int32
+
+  init(name: String) throws {
+    (readFD, writeFD) = try makePipe(name: name, nonBlocking: true)
+  }
+
+  func signal() {
+    var byte: UInt8 = 1
+    _ = write(writeFD, &byte, 1)
+  }
+
+  deinit {
+    close(readFD)
+    close(writeFD)
+  }
+}
+
+/// Reads `fd` to EOF with blocking reads, or until `wake` is signalled (the child has exited and
+/// the grace period is over), then closes it.
+private func drain(_ fd: Int32, wake: WakeSignal, into result: OneShot<Data>) {
+  var data = Data()
+  let capacity = 1 << 16
+  let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 1)
+  defer { buffer.deallocate() }
+  var fds = [
+    pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+    pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0),
+  ]
+  reading: while true {
+    fds[0].revents = 0
+    fds[1].revents = 0
+    if poll(&fds, 2, -1) < 0 {
+      if errno == EINTR { continue }
+      break
+    }
+    if fds[1].revents != 0 {
+      // Given up on EOF: take what is already buffered, without blocking, and stop.
+      _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+      for _ in 0..<16 {
+        let count = read(fd, buffer, capacity)
+        guard count > 0 else { break }
+        data.append(buffer.assumingMemoryBound(to: UInt8.self), count: count)
+      }
+      break
+    }
+    if fds[0].revents != 0 {
+      let count = read(fd, buffer, capacity)
+      if count > 0 {
+        data.append(buffer.assumingMemoryBound(to: UInt8.self), count: count)
+      } else if count == 0 {
+        break reading
+      } else if errno != EINTR && errno != EAGAIN {
+        break reading
+      }
+    }
+  }
+  close(fd)
+  result.fulfill(data)
+}
+
+/// Writes `bytes` to the child's standard input, then closes it.
+///
+/// Runs on its own thread so a child that writes a lot before reading cannot deadlock against us.
+/// SIGPIPE is blocked on this thread only (never ignored process-wide, which children would
+/// inherit): a child that exits without reading gives EPIPE here, and the pending signal is
+/// consumed.
+private func feed(_ bytes: Data, to fd: Int32, wake: WakeSignal) {
+  var pipeSignal = sigset_t()
+  sigemptyset(&pipeSignal)
+  sigaddset(&pipeSignal, SIGPIPE)
+  pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
+  _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+
+  var brokenPipe = false
+  bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+    guard let base = raw.baseAddress else { return }
+    var offset = 0
+    var fds = [
+      pollfd(fd: fd, events: Int16(POLLOUT), revents: 0),
+      pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0),
+    ]
+    while offset < raw.count {
+      let count = write(fd, base + offset, min(raw.count - offset, 1 << 16))
+      if count > 0 {
+        offset += count
+        continue
+      }
+      if count < 0 && errno == EINTR { continue }
+      guard count < 0, errno == EAGAIN else {
+        brokenPipe = errno == EPIPE
+        return
+      }
+      fds[0].revents = 0
+      fds[1].revents = 0
+      if poll(&fds, 2, -1) < 0 && errno != EINTR { return }
+      if fds[1].revents != 0 { return }
+    }
+  }
+  close(fd)
+  if brokenPipe {
+    var zero = timespec(tv_sec: 0, tv_nsec: 0)
+    _ = sigtimedwait(&pipeSignal, nil, &zero)
+  }
+}
+
+// MARK: - One-shot values
+
+/// A value set once by a thread and awaited by any number of tasks.
+private final class OneShot<Value: Sendable>: Sendable {
+  private struct State {
+    var value: Value?
+    var waiters: [CheckedContinuation<Value, Never>] = []
+  }
+
+  private let state = Mutex(State())
+
+  func fulfill(_ value: Value) {
+    let waiters = state.withLock { state -> [CheckedContinuation<Value, Never>] in
+      guard state.value == nil else { return [] }
+      state.value = value
+      defer { state.waiters = [] }
+      return state.waiters
+    }
+    for waiter in waiters { waiter.resume(returning: value) }
+  }
+
+  var value: Value {
+    get async {
+      await withCheckedContinuation { continuation in
+        let ready = state.withLock { state -> Value? in
+          if let value = state.value { return value }
+          state.waiters.append(continuation)
+          return nil
+        }
+        if let ready { continuation.resume(returning: ready) }
+      }
+    }
+  }
+}
+
+extension Duration {
+  fileprivate var timeInterval: Double {
+    let (seconds, attoseconds) = components
+    return Double(seconds) + Double(attoseconds) / 1e18
+  }
+}

@@ -1,0 +1,382 @@
+import Foundation
+import Synchronization
+
+/// How a run behaves.
+public struct RunOptions: Sendable {
+  /// Never ask; run every write.
+  public var assumeYes: Bool
+  /// Take over existing resources found by name alone (they are never deleted by `destroy`).
+  public var adopt: Bool
+  /// Independent actions running at once (1 in interactive mode).
+  public var jobs: Int
+  /// The command line, recorded in the lock.
+  public var commandLine: String
+  public var retry: RetryPolicy
+
+  public init(
+    assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
+    retry: RetryPolicy = RetryPolicy()
+  ) {
+    self.assumeYes = assumeYes
+    self.adopt = adopt
+    self.jobs = max(1, jobs)
+    self.commandLine = commandLine
+    self.retry = retry
+  }
+}
+
+/// Bounded, jittered exponential backoff for throttling errors.
+public struct RetryPolicy: Sendable {
+  public var attempts: Int
+  public var baseDelaySeconds: Double
+  public var maxDelaySeconds: Double
+
+  public init(attempts: Int = 8, baseDelaySeconds: Double = 0.5, maxDelaySeconds: Double = 20) {
+    self.attempts = attempts
+    self.baseDelaySeconds = baseDelaySeconds
+    self.maxDelaySeconds = maxDelaySeconds
+  }
+
+  /// The delay before retry number `attempt` (1-based): full jitter over an exponential ceiling.
+  public func delay(attempt: Int) -> Double {
+    let ceiling = min(maxDelaySeconds, baseDelaySeconds * pow(2, Double(attempt - 1)))
+    return Double.random(in: (ceiling / 2)...ceiling)
+  }
+}
+
+/// One action as `plan` shows it.
+public struct PlannedAction: Sendable, Hashable {
+  public var name: String
+  public var summary: String
+  /// `read`, `write`, `wait` or `manual`.
+  public var kind: String
+  public var command: String
+  public var done: Bool
+  public var export: String?
+}
+
+/// One step as `plan` shows it.
+public struct PlannedStep: Sendable, Hashable {
+  public var id: String
+  public var section: String
+  public var title: String
+  public var actions: [PlannedAction]
+}
+
+/// What a run did.
+public struct RunSummary: Sendable, Hashable {
+  public var outcomes: [String: ActionOutcome] = [:]
+  public var pendingManual: [String] = []
+  public var nothingToDo = false
+}
+
+/// Runs steps: resolves commands, asks, journals, runs, captures, records.
+///
+/// The only part of the tool that touches the checkpoint. It never prints: everything goes to the reporter.
+public final class Engine: Sendable {
+  public let deployment: Deployment
+  public let state: StateDirectory
+  public let catalogue: [any Step]
+  let runner: any CommandRunner
+  let reporter: any Reporter
+  let prompter: (any Prompter)?
+  let resolver: Resolver
+  let options: RunOptions
+  private let interruption = Mutex<String?>(nil)
+
+  public init(
+    deployment: Deployment, state: StateDirectory, catalogue: [any Step] = Catalogue.steps,
+    runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, aws: AWSSettings,
+    secrets: SecretStore = SecretStore(), options: RunOptions
+  ) {
+    self.deployment = deployment
+    self.state = state
+    self.catalogue = catalogue
+    self.runner = runner
+    self.reporter = reporter
+    self.prompter = options.assumeYes ? nil : prompter
+    self.resolver = Resolver(aws: aws, secrets: secrets)
+    self.options = options
+  }
+
+  /// Asks the engine to stop: no new command starts, and the run ends with ``Interrupted``.
+  /// (The caller stops the running children through its runner.)
+  public func interrupt(reason: String) {
+    interruption.withLock { if $0 == nil { $0 = reason } }
+  }
+
+  func checkInterrupted() throws {
+    if let reason = interruption.withLock({ $0 }) { throw Interrupted(reason) }
+  }
+
+  // MARK: - Checkpoint access
+
+  /// The checkpoint, validated against this deployment and region; nil when none exists yet.
+  public func loadCheckpoint() throws -> Checkpoint? {
+    guard let checkpoint = try state.load() else { return nil }
+    if checkpoint.deployment != deployment.name {
+      throw CheckpointError.foreignDeployment(
+        file: state.stateFile, checkpoint: checkpoint.deployment, configuration: deployment.name)
+    }
+    if checkpoint.region != resolver.aws.region {
+      throw CheckpointError.foreignRegion(
+        file: state.stateFile, checkpoint: checkpoint.region, configuration: resolver.aws.region)
+    }
+    return checkpoint
+  }
+
+  func contextValues(_ checkpoint: Checkpoint?) -> [String: String] {
+    var values = checkpoint?.exports ?? [:]
+    values[ContextValue.region] = resolver.aws.region
+    if let checkpoint {
+      values[ContextValue.lineage] = checkpoint.lineage
+      if let account = checkpoint.account { values[ContextValue.account] = account }
+    }
+    return values
+  }
+
+  // MARK: - Plan
+
+  /// Every command the steps would run, in order, with placeholders for unknown values. Starts no process.
+  public func plan(_ steps: [any Step]) throws -> [PlannedStep] {
+    let checkpoint = try loadCheckpoint()
+    let values = contextValues(checkpoint)
+    return steps.map { step in
+      PlannedStep(
+        id: step.id, section: step.section, title: step.title,
+        actions: step.actions(for: deployment).map { action in
+          let kind: String
+          switch action.effect {
+          case .read: kind = action.wait == nil ? "read" : "wait"
+          case .write: kind = "write"
+          case .manual: kind = "manual"
+          }
+          let command: String
+          if case .manual(let instructions) = action.effect {
+            command = instructions
+          } else {
+            command = resolver.display(action.command, values: values)
+          }
+          let record = checkpoint?.record(step.id, action.name)
+          return PlannedAction(
+            name: action.name, summary: action.summary, kind: kind, command: command,
+            done: record?.status == .done, export: action.capture?.export)
+        })
+    }
+  }
+
+  // MARK: - Prerequisites
+
+  /// The step that produces `export`, if any.
+  func producer(of export: String) -> (any Step)? {
+    catalogue.first { $0.producedExports(for: deployment).contains(export) }
+  }
+
+  /// Checks that every export the steps need exists or is produced by an earlier step of the run.
+  public func checkPrerequisites(_ steps: [any Step], checkpoint: Checkpoint?) throws {
+    var available = Set((checkpoint?.exports ?? [:]).keys)
+    for step in steps {
+      let missing = step.requiredExports(for: deployment).filter { !available.contains($0) }
+      if !missing.isEmpty {
+        let producers = missing.compactMap { producer(of: $0)?.id }
+        var unique: [String] = []
+        for id in producers where !unique.contains(id) { unique.append(id) }
+        let advice =
+          unique.isEmpty
+          ? "no step produces them"
+          : "run 'runbook run \(unique.joined(separator: " "))' first"
+        throw UsageError(
+          "step '\(step.id)' needs \(missing.joined(separator: ", ")), which the checkpoint does not have: \(advice)"
+        )
+      }
+      available.formUnion(step.producedExports(for: deployment))
+    }
+  }
+
+  /// Whether any action of these steps still has work to do.
+  func hasWork(_ steps: [any Step], checkpoint: Checkpoint?) -> Bool {
+    steps.contains { step in
+      step.actions(for: deployment).contains { action in
+        guard let record = checkpoint?.record(step.id, action.name) else { return true }
+        switch record.status {
+        case .done: return false
+        case .pendingManual: return prompter != nil
+        case .skipped: return true
+        }
+      }
+    }
+  }
+
+  // MARK: - Run
+
+  /// Runs the steps in order. Throws ``StepFailure``, ``Interrupted``, ``UsageError``,
+  /// ``CheckpointError`` or ``LockHeldError``.
+  public func run(_ steps: [any Step]) async throws -> RunSummary {
+    try state.prepare()
+    let lock = try state.lock(command: options.commandLine)
+    defer { lock.release() }
+    if let previous = lock.previous {
+      reporter.report(
+        .warning(
+          "took over the lock left by pid \(previous.pid) on \(previous.host) (started \(previous.startedAt)), which is no longer running"
+        ))
+    }
+    let existing = try loadCheckpoint()
+    try checkPrerequisites(steps, checkpoint: existing)
+    guard hasWork(steps, checkpoint: existing) else {
+      var summary = RunSummary()
+      summary.nothingToDo = true
+      summary.pendingManual = pendingManual(steps, existing)
+      return summary
+    }
+
+    let audit = AuditLog(directory: state.logsDirectory)
+    audit.write("run: \(options.commandLine)")
+    let account = try await callerAccount(audit: audit)
+    var checkpoint = existing ?? Checkpoint(deployment: deployment.name, region: resolver.aws.region)
+    if let pinned = checkpoint.account, pinned != account {
+      throw CheckpointError.foreignAccount(
+        file: state.stateFile, checkpoint: pinned, credentials: account)
+    }
+    if checkpoint.account == nil {
+      checkpoint.account = account
+      checkpoint.serial += 1
+      checkpoint.updatedAt = timestamp()
+      try state.save(checkpoint)
+    }
+    let keeper = CheckpointKeeper(checkpoint, directory: state)
+    let journal = Journal(path: state.journalFile)
+    var summary = RunSummary()
+    for step in steps {
+      try checkInterrupted()
+      let execution = StepExecution(
+        engine: self, step: step, keeper: keeper, journal: journal, audit: audit)
+      let outcomes = try await execution.run()
+      for (name, outcome) in outcomes { summary.outcomes["\(step.id)/\(name)"] = outcome }
+    }
+    summary.pendingManual = pendingManual(steps, await keeper.current)
+    return summary
+  }
+
+  func pendingManual(_ steps: [any Step], _ checkpoint: Checkpoint?) -> [String] {
+    steps.flatMap { step in
+      step.actions(for: deployment).compactMap { action in
+        checkpoint?.record(step.id, action.name)?.status == .pendingManual
+          ? "\(step.id)/\(action.name)" : nil
+      }
+    }
+  }
+
+  /// The account of the credentials in use (`sts get-caller-identity`).
+  func callerAccount(audit: AuditLog) async throws -> String {
+    let command = Command.aws("sts", "get-caller-identity", "--query", "Account", "--output", "text")
+    let output = try await runCommand(
+      command, values: [:], step: "preflight", action: "caller-identity", audit: audit)
+    let account = output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard output.succeeded, account.range(of: #"^[0-9]{12}$"#, options: .regularExpression) != nil
+    else {
+      throw StepFailure(
+        step: "preflight", action: "caller-identity",
+        command: resolver.display(command, values: [:]), termination: output.termination,
+        awsErrorCode: awsErrorCode(in: output.stderrText),
+        reason: "cannot read the AWS account of these credentials: "
+          + resolver.secrets.mask(output.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+    return account
+  }
+
+  /// Runs one command, retrying throttling errors; logs it (masked) to the audit log.
+  func runCommand(
+    _ command: Command, values: [String: String], step: String, action: String, audit: AuditLog
+  ) async throws -> ProcessOutput {
+    let shown = resolver.display(command, values: values)
+    reporter.report(.commandStarted(step: step, action: action, command: shown))
+    var attempt = 1
+    while true {
+      try checkInterrupted()
+      let scratch = ScratchFiles()
+      defer { scratch.removeAll() }
+      let started = Date()
+      let output: ProcessOutput
+      do {
+        let invocation = try resolver.invocation(command, values: values, scratch: scratch)
+        if let consumer = command.pipedInto.first {
+          let consumerInvocation = try resolver.invocation(consumer, values: values, scratch: scratch)
+          let result = try await runner.runPipeline(invocation, into: consumerInvocation)
+          output = ProcessOutput(
+            termination: result.producer.succeeded ? result.consumer.termination : result.producer.termination,
+            standardOutput: result.consumer.standardOutput,
+            standardError: result.producer.standardError + result.consumer.standardError)
+        } else {
+          output = try await runner.run(invocation)
+        }
+      } catch let error as ProcessLaunchError {
+        audit.write("[\(step)/\(action)] \(shown) -> \(error)")
+        throw StepFailure(
+          step: step, action: action, command: shown, termination: nil, awsErrorCode: nil,
+          reason: error.description)
+      }
+      let seconds = Date().timeIntervalSince(started)
+      let stderr = resolver.secrets.mask(output.stderrText)
+      audit.write(
+        "[\(step)/\(action)] \(shown) -> \(output.termination) in \(String(format: "%.2f", seconds))s"
+          + (output.succeeded ? "" : " stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"))
+      if case .signaled = output.termination { try checkInterrupted() }
+      guard !output.succeeded, let code = awsErrorCode(in: output.stderrText),
+        throttlingErrorCodes.contains(code), attempt < options.retry.attempts
+      else { return output }
+      let delay = options.retry.delay(attempt: attempt)
+      reporter.report(
+        .retrying(step: step, action: action, reason: code, attempt: attempt, delaySeconds: delay))
+      audit.write("[\(step)/\(action)] retry \(attempt) after \(code), waiting \(String(format: "%.2f", delay))s")
+      try await sleepInterruptibly(seconds: delay)
+      attempt += 1
+    }
+  }
+
+  /// Sleeps in short slices so an interrupt is noticed quickly.
+  func sleepInterruptibly(seconds: Double) async throws {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+      try checkInterrupted()
+      let slice = min(0.1, end.timeIntervalSinceNow)
+      if slice > 0 { try? await Task.sleep(nanoseconds: UInt64(slice * 1_000_000_000)) }
+    }
+    try checkInterrupted()
+  }
+}
+
+/// Holds the checkpoint during a run and writes every change durably, one at a time.
+actor CheckpointKeeper {
+  private(set) var current: Checkpoint
+  let directory: StateDirectory
+
+  init(_ checkpoint: Checkpoint, directory: StateDirectory) {
+    current = checkpoint
+    self.directory = directory
+  }
+
+  func record(_ key: String, _ record: ActionRecord) throws {
+    var next = current
+    next.actions[key] = record
+    if let export = record.export, let value = record.value, record.status == .done {
+      next.exports[export] = value
+    }
+    if next.lastFailure.map({ "\($0.step)/\($0.action)" }) == key { next.lastFailure = nil }
+    try save(next)
+  }
+
+  func fail(step: String, action: String, message: String) throws {
+    var next = current
+    next.lastFailure = FailureRecord(step: step, action: action, message: message, at: timestamp())
+    try save(next)
+  }
+
+  private func save(_ next: Checkpoint) throws {
+    var next = next
+    next.serial = current.serial + 1
+    next.updatedAt = timestamp()
+    try directory.save(next)
+    current = next
+  }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Options added to every `aws` call.
+public struct AWSSettings: Sendable, Hashable {
+  public var region: String
+  /// Passed as `--endpoint-url` on every call when set (aws-cli v1 ignores AWS_ENDPOINT_URL for some services).
+  public var endpointURL: String?
+  public var profile: String?
+
+  public init(region: String, endpointURL: String? = nil, profile: String? = nil) {
+    self.region = region
+    self.endpointURL = endpointURL
+    self.profile = profile
+  }
+
+  /// The global options, appended after the operation's own arguments.
+  public var globalArguments: [String] {
+    var arguments = ["--region", region]
+    if let endpointURL { arguments += ["--endpoint-url", endpointURL] }
+    if let profile { arguments += ["--profile", profile] }
+    return arguments
+  }
+}
+
+/// Secret values known to this run, by name. Held in memory only; used to deliver and to mask.
+public final class SecretStore: Sendable {
+  private let values = Mutex<[String: String]>([:])
+
+  public init() {}
+
+  public func set(_ name: String, _ value: String) { values.withLock { $0[name] = value } }
+  public func value(_ name: String) -> String? { values.withLock { $0[name] } }
+
+  /// `text` with every known secret value (of at least 4 characters) replaced by `***`.
+  public func mask(_ text: String) -> String {
+    let secrets = values.withLock { Array($0.values) }.filter { $0.count >= 4 }
+      .sorted { $0.count > $1.count }
+    return secrets.reduce(text) { $0.replacingOccurrences(of: $1, with: "***") }
+  }
+}
+
+/// An export, secret or tool that a command needs but this run does not have.
+public struct MissingValue: Error, Sendable, Hashable, CustomStringConvertible {
+  public var name: String
+  public var isSecret: Bool
+  public var description: String {
+    isSecret ? "the secret '\(name)' has no value in this run" : "the export \(name) is not known yet"
+  }
+}
+
+/// Turns command values into something to show or something to run.
+public struct Resolver: Sendable {
+  public var aws: AWSSettings
+  public var secrets: SecretStore
+
+  public init(aws: AWSSettings, secrets: SecretStore) {
+    self.aws = aws
+    self.secrets = secrets
+  }
+
+  /// The full argv as shown to people: known exports filled in, unknown ones as `<NAME>`, secrets masked.
+  public func display(_ command: Command, values: [String: String]) -> String {
+    let filled = fill(command, values: values)
+    return filled.description
+  }
+
+  /// The command with every known export replaced by its value and aws's global options added.
+  public func fill(_ command: Command, values: [String: String]) -> Command {
+    var copy = command
+    copy.arguments = command.arguments.map { argument in
+      Argument(
+        argument.fragments.map { fragment in
+          if case .export(let name) = fragment, let value = values[name] { return .text(value) }
+          return fragment
+        })
+    }
+    if command.tool == "aws" { copy.arguments += aws.globalArguments.map { Argument.text($0) } }
+    copy.pipedInto = command.pipedInto.map { fill($0, values: values) }
+    return copy
+  }
+
+  /// A runnable invocation. Secret files are created under `scratch` (0600) and must be removed by the caller.
+  public func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles) throws
+    -> Invocation
+  {
+    var arguments: [String] = []
+    for argument in command.arguments {
+      var text = ""
+      for fragment in argument.fragments {
+        switch fragment {
+        case .text(let literal): text += literal
+        case .export(let name):
+          guard let value = values[name] else { throw MissingValue(name: name, isSecret: false) }
+          text += value
+        case .secretFile(let name):
+          guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
+          text += "file://" + (try scratch.write(value))
+        }
+      }
+      arguments.append(text)
+    }
+    if command.tool == "aws" { arguments += aws.globalArguments }
+    var input: Data?
+    if case .secret(let name) = command.input {
+      guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
+      input = Data(value.utf8)
+    }
+    return Invocation(executable: command.tool, arguments: arguments, standardInput: input)
+  }
+}
+
+/// Temporary files holding secrets for one command: a private 0700 folder, each file 0600, all removed after.
+public final class ScratchFiles: @unchecked Sendable {
+  private var directory: String?
+  private var count = 0
+
+  public init() {}
+
+  func write(_ value: String) throws -> String {
+    if directory == nil {
+      var template = Array((NSTemporaryDirectory() + "/runbook-XXXXXX").utf8CString)
+      guard let made = mkdtemp(&template) else {
+        throw CheckpointError.unwritable(path: NSTemporaryDirectory(), reason: "cannot create a temporary folder")
+      }
+      directory = String(cString: made)
+    }
+    count += 1
+    let path = "\(directory!)/value-\(count)"
+    try writeDurably(Data(value.utf8), to: path)
+    return path
+  }
+
+  /// Removes every file written.
+  public func removeAll() {
+    guard let directory else { return }
+    try? FileManager.default.removeItem(atPath: directory)
+    self.directory = nil
+  }
+
+  deinit { removeAll() }
+}

@@ -1,0 +1,333 @@
+import Foundation
+import Synchronization
+
+/// Runs the actions of one step: independent ones at once (bounded by `--jobs`), each through
+/// write-ahead journal, command, capture and checkpoint.
+final class StepExecution: Sendable {
+  let engine: Engine
+  let step: any Step
+  let keeper: CheckpointKeeper
+  let journal: Journal
+  let audit: AuditLog
+  /// Set when the operator answers [a]ll: later writes of the step run without asking.
+  private let approveAll = Mutex(false)
+
+  init(engine: Engine, step: any Step, keeper: CheckpointKeeper, journal: Journal, audit: AuditLog) {
+    self.engine = engine
+    self.step = step
+    self.keeper = keeper
+    self.journal = journal
+    self.audit = audit
+  }
+
+  var reporter: any Reporter { engine.reporter }
+
+  func run() async throws -> [String: ActionOutcome] {
+    let started = Date()
+    reporter.report(.stepStarted(step: step.id, section: step.section, title: step.title))
+    let actions = step.actions(for: engine.deployment)
+    let dependencies = Self.dependencies(of: actions)
+    let checkpoint = await keeper.current
+    var outcomes: [String: ActionOutcome] = [:]
+    var finished = Set<String>()
+    var skipped = Set<String>()
+    for action in actions where checkpoint.record(step.id, action.name)?.status == .done {
+      finished.insert(action.name)
+      outcomes[action.name] = .alreadyDone
+      reporter.report(
+        .actionFinished(
+          step: step.id, action: action.name, outcome: .alreadyDone,
+          detail: Self.detail(action, checkpoint.record(step.id, action.name)?.value)))
+    }
+    var pending = actions.filter { !finished.contains($0.name) }
+    let jobs = engine.prompter == nil ? engine.options.jobs : 1
+    var firstError: Error?
+
+    await withTaskGroup(of: (String, Result<ActionOutcome, Error>).self) { group in
+      var running = 0
+      while true {
+        if firstError == nil {
+          var index = 0
+          while index < pending.count, running < jobs {
+            let action = pending[index]
+            let needs = dependencies[action.name] ?? []
+            if !needs.isDisjoint(with: skipped) {
+              skipped.insert(action.name)
+              outcomes[action.name] = .skipped
+              reporter.report(
+                .actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: "an action it needs was skipped"))
+              pending.remove(at: index)
+              continue
+            }
+            if needs.isSubset(of: finished) {
+              pending.remove(at: index)
+              running += 1
+              group.addTask {
+                do { return (action.name, .success(try await self.execute(action))) } catch {
+                  return (action.name, .failure(error))
+                }
+              }
+              continue
+            }
+            index += 1
+          }
+        }
+        guard running > 0, let (name, result) = await group.next() else { break }
+        running -= 1
+        switch result {
+        case .success(let outcome):
+          outcomes[name] = outcome
+          if outcome == .skipped { skipped.insert(name) } else { finished.insert(name) }
+        case .failure(let error):
+          if firstError == nil || (firstError is Interrupted && !(error is Interrupted)) {
+            firstError = firstError ?? error
+          }
+        }
+      }
+    }
+    if let firstError { throw firstError }
+    reporter.report(.stepFinished(step: step.id, elapsedSeconds: Date().timeIntervalSince(started)))
+    return outcomes
+  }
+
+  /// For each action, the actions of the step it must wait for: producers of the exports it uses, and `after`.
+  static func dependencies(of actions: [Action]) -> [String: Set<String>] {
+    var producers: [String: String] = [:]
+    for action in actions { if let export = action.capture?.export { producers[export] = action.name } }
+    var result: [String: Set<String>] = [:]
+    for action in actions {
+      var needs = Set(action.exportReferences.compactMap { producers[$0] })
+      needs.formUnion(action.after)
+      needs.remove(action.name)
+      result[action.name] = needs
+    }
+    return result
+  }
+
+  static func detail(_ action: Action, _ value: String?) -> String? {
+    guard let value else { return nil }
+    if let export = action.capture?.export { return "\(export)=\(value)" }
+    return value
+  }
+
+  // MARK: - One action
+
+  func execute(_ action: Action) async throws -> ActionOutcome {
+    try engine.checkInterrupted()
+    let key = "\(step.id)/\(action.name)"
+    let values = engine.contextValues(await keeper.current)
+    switch action.effect {
+    case .manual(let instructions):
+      return try await manual(action, key: key, instructions: instructions)
+    case .read:
+      if let wait = action.wait { return try await poll(action, wait, key: key, values: values) }
+      let value = try await runAndCapture(action, action.command, values: values)
+      return try await finish(action, key: key, outcome: .read, value: value)
+    case .write:
+      return try await write(action, key: key, values: values)
+    }
+  }
+
+  private func write(_ action: Action, key: String, values: [String: String]) async throws
+    -> ActionOutcome
+  {
+    let checkpoint = await keeper.current
+    let last = journal.latest(lineage: checkpoint.lineage)[key]
+    if last?.event == .result {
+      // Killed after the journal got the result but before the checkpoint did: replay it.
+      return try await finishRecorded(action, key: key, outcome: last?.outcome ?? .created, value: last?.value)
+    }
+    if last?.event == .intent, let lookup = action.lookup {
+      // An earlier run started this write and never recorded it: look before creating again.
+      if let found = try await find(action, lookup, values: values) {
+        try journal.append(
+          JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .recovered))
+        return try await finish(action, key: key, outcome: .recovered, value: found)
+      }
+    }
+    if engine.options.adopt, let adoptLookup = action.adoptLookup,
+      let found = try await find(action, adoptLookup, values: values)
+    {
+      try journal.append(
+        JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .adopted))
+      return try await finish(action, key: key, outcome: .adopted, value: found)
+    }
+    let shown = engine.resolver.display(action.command, values: values)
+    if let prompter = engine.prompter, !approveAll.withLock({ $0 }) {
+      switch prompter.approve(step: step.id, action: action.name, summary: action.summary, command: shown) {
+      case .yes: break
+      case .all: approveAll.withLock { $0 = true }
+      case .skip:
+        reporter.report(.actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: nil))
+        return .skipped
+      case .quit: throw Interrupted("quit at the prompt")
+      }
+    }
+    try journal.append(
+      JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
+    let output = try await engine.runCommand(
+      action.command, values: values, step: step.id, action: action.name, audit: audit)
+    if !output.succeeded {
+      if let code = awsErrorCode(in: output.stderrText), action.alreadyDoneErrors.contains(code) {
+        var value: String?
+        if let lookup = action.lookup { value = try await find(action, lookup, values: values) }
+        try journal.append(
+          JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .alreadyDone))
+        return try await finish(action, key: key, outcome: .alreadyDone, value: value)
+      }
+      try journal.append(JournalEntry(lineage: checkpoint.lineage, event: .failed, action: key))
+      throw try await failure(action, shown: shown, output: output)
+    }
+    let value = try await capture(action, output: output, shown: shown)
+    try journal.append(
+      JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .created))
+    return try await finish(action, key: key, outcome: .created, value: value)
+  }
+
+  private func manual(_ action: Action, key: String, instructions: String) async throws
+    -> ActionOutcome
+  {
+    reporter.report(.manual(step: step.id, action: action.name, instructions: instructions))
+    if let prompter = engine.prompter,
+      prompter.confirmManual(step: step.id, action: action.name, instructions: instructions)
+    {
+      return try await finish(action, key: key, outcome: .confirmed, value: nil)
+    }
+    try await keeper.record(
+      key, ActionRecord(status: .pendingManual, outcome: nil, value: nil, export: nil))
+    reporter.report(.actionFinished(step: step.id, action: action.name, outcome: .pendingManual, detail: nil))
+    return .pendingManual
+  }
+
+  private func poll(_ action: Action, _ wait: Wait, key: String, values: [String: String])
+    async throws -> ActionOutcome
+  {
+    let started = Date()
+    while true {
+      let shown = engine.resolver.display(wait.command, values: values)
+      let output = try await engine.runCommand(
+        wait.command, values: values, step: step.id, action: action.name, audit: audit)
+      guard output.succeeded else { throw try await failure(action, shown: shown, output: output) }
+      let state = output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+      let elapsed = Date().timeIntervalSince(started)
+      reporter.report(.waiting(step: step.id, action: action.name, state: state, elapsedSeconds: elapsed))
+      if wait.success.contains(state) {
+        return try await finish(action, key: key, outcome: .read, value: nil)
+      }
+      if wait.failure.contains(state) || elapsed >= wait.timeoutSeconds {
+        let reason =
+          wait.failure.contains(state)
+          ? "reached state '\(state)' while waiting for \(wait.success.sorted().joined(separator: " or "))"
+          : "still '\(state)' after \(Int(elapsed)) s (limit \(Int(wait.timeoutSeconds)) s); run again to keep waiting"
+        let failure = StepFailure(
+          step: step.id, action: action.name, command: shown, termination: nil, awsErrorCode: nil, reason: reason)
+        try await keeper.fail(step: step.id, action: action.name, message: reason)
+        throw failure
+      }
+      try await engine.sleepInterruptibly(seconds: wait.intervalSeconds)
+    }
+  }
+
+  /// Runs a lookup; returns the first value matching the pattern, or nil when nothing exists.
+  private func find(_ action: Action, _ lookup: Lookup, values: [String: String]) async throws
+    -> String?
+  {
+    let output = try await engine.runCommand(
+      lookup.command, values: values, step: step.id, action: action.name, audit: audit)
+    guard output.succeeded else {
+      let shown = engine.resolver.display(lookup.command, values: values)
+      throw try await failure(action, shown: shown, output: output)
+    }
+    let pattern = lookup.pattern ?? action.capture?.pattern ?? ".+"
+    let candidates = output.stdoutText.split(whereSeparator: { $0 == "\t" || $0 == "\n" || $0 == " " })
+      .map(String.init)
+    let matches = candidates.filter { Capture(export: nil, pattern: pattern).accepts($0) }
+    if matches.count > 1 {
+      reporter.report(
+        .warning(
+          "\(step.id)/\(action.name): \(matches.count) existing resources match (\(matches.joined(separator: ", "))); using \(matches[0])"
+        ))
+    }
+    return matches.first
+  }
+
+  private func runAndCapture(_ action: Action, _ command: Command, values: [String: String])
+    async throws -> String?
+  {
+    let output = try await engine.runCommand(
+      command, values: values, step: step.id, action: action.name, audit: audit)
+    let shown = engine.resolver.display(command, values: values)
+    guard output.succeeded else { throw try await failure(action, shown: shown, output: output) }
+    return try await capture(action, output: output, shown: shown)
+  }
+
+  private func capture(_ action: Action, output: ProcessOutput, shown: String) async throws -> String? {
+    guard let capture = action.capture else { return nil }
+    let value = output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard capture.accepts(value) else {
+      let masked = engine.resolver.secrets.mask(String(value.prefix(200)))
+      let reason =
+        "the output '\(masked)' is not a valid \(capture.export ?? "value") (expected \(capture.pattern))"
+      try await keeper.fail(step: step.id, action: action.name, message: reason)
+      throw StepFailure(
+        step: step.id, action: action.name, command: shown, termination: output.termination,
+        awsErrorCode: nil, reason: reason)
+    }
+    return value
+  }
+
+  private func failure(_ action: Action, shown: String, output: ProcessOutput) async throws
+    -> StepFailure
+  {
+    try engine.checkInterrupted()
+    let stderr = engine.resolver.secrets.mask(output.stderrText)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    var reason = stderr.isEmpty ? "no error output" : stderr
+    if stderr.contains("Could not connect to the endpoint URL") {
+      reason = "AWS could not be reached: " + reason
+    }
+    let failure = StepFailure(
+      step: step.id, action: action.name, command: shown, termination: output.termination,
+      awsErrorCode: awsErrorCode(in: output.stderrText), reason: reason)
+    try await keeper.fail(step: step.id, action: action.name, message: reason)
+    reporter.report(.actionFailed(step: step.id, action: action.name, message: reason))
+    return failure
+  }
+
+  private func finish(_ action: Action, key: String, outcome: ActionOutcome, value: String?)
+    async throws -> ActionOutcome
+  {
+    let recordOutcome: ActionRecord.Outcome =
+      switch outcome {
+      case .created: .created
+      case .recovered: .recovered
+      case .adopted: .adopted
+      case .alreadyDone: .alreadyDone
+      case .confirmed: .confirmed
+      default: .read
+      }
+    try await keeper.record(
+      key,
+      ActionRecord(status: .done, outcome: recordOutcome, value: value, export: action.capture?.export))
+    reporter.report(
+      .actionFinished(step: step.id, action: action.name, outcome: outcome, detail: Self.detail(action, value)))
+    return outcome
+  }
+}
+
+extension StepExecution {
+  fileprivate func finishRecorded(
+    _ action: Action, key: String, outcome: ActionRecord.Outcome, value: String?
+  ) async throws -> ActionOutcome {
+    let mapped: ActionOutcome =
+      switch outcome {
+      case .created: .created
+      case .recovered: .recovered
+      case .adopted: .adopted
+      case .alreadyDone: .alreadyDone
+      case .read: .read
+      case .confirmed: .confirmed
+      }
+    return try await finish(action, key: key, outcome: mapped, value: value)
+  }
+}
