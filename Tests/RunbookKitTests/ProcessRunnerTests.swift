@@ -83,7 +83,7 @@ final class ProcessRunnerTests: XCTestCase {
   // MARK: 2, 3 and 11. APIs that misbehave on Linux are not used
 
   func testRunnerAvoidsAPIsThatMisbehaveOnLinux() throws {
-    let commands = URL(fileURLWithPath: #filePath)
+    let commands = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
       .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("Sources/RunbookKit/Commands")
     for file in ["ProcessRunner.swift", "SignalWatcher.swift"] {
@@ -138,7 +138,8 @@ final class ProcessRunnerTests: XCTestCase {
     try "#!/nonexistent/interpreter\n".write(to: script, atomically: true, encoding: .utf8)
     XCTAssertEqual(chmod(script.path, 0o755), 0)
     let runner = ProcessRunner()
-    let descriptorsBefore = openDescriptorCount()
+    _ = try await runner.run(Invocation(executable: "true", arguments: []))  // Foundation set-up
+    let pipesBefore = openPipes()
 
     for _ in 0..<3 {
       do {
@@ -155,7 +156,8 @@ final class ProcessRunnerTests: XCTestCase {
       }
     }
     XCTAssertEqual(runner.liveChildCount, 0)
-    XCTAssertEqual(openDescriptorCount(), descriptorsBefore, "pipe descriptors leaked")
+    // Foundation itself leaks its two termination sockets per failed run(); our pipes must not.
+    XCTAssertEqual(openPipes(), pipesBefore, "pipe descriptors leaked")
 
     do {
       _ = try await runner.run(
@@ -236,7 +238,7 @@ final class ProcessRunnerTests: XCTestCase {
     XCTAssertEqual(result.termination, .signaled(SIGINT))
     let grandchild = try XCTUnwrap(
       pid_t(result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)))
-    XCTAssertEqual(kill(grandchild, 0), -1, "the grandchild survived")
+    XCTAssertFalse(isRunning(grandchild), "the grandchild survived")
     XCTAssertEqual(runner.liveChildCount, 0)
   }
 
@@ -311,8 +313,10 @@ final class ProcessRunnerTests: XCTestCase {
     let ignored = try signalLine("SigIgn", in: output)
     XCTAssertEqual(ignored & signalBit(SIGUSR1), 0, "SIGUSR1 ignored in the child")
     XCTAssertEqual(ignored & signalBit(SIGUSR2), 0, "SIGUSR2 ignored in the child")
-    // Whatever the child ignores, this test process ignored already (e.g. under `nohup`).
-    XCTAssertEqual(ignored & ~ownSignalLine("SigIgn"), 0)
+    // Whatever the child ignores, this test process ignored already (e.g. under `nohup`), apart
+    // from glibc's internal signals 32 and 33, which its posix_spawn sets to SIG_IGN in the child.
+    let glibcInternal = signalBit(32) | signalBit(33)
+    XCTAssertEqual(ignored & ~ownSignalLine("SigIgn") & ~glibcInternal, 0)
     XCTAssertEqual(try signalLine("SigCgt", in: output) & signalBit(SIGUSR1), 0)
   }
 
@@ -656,8 +660,21 @@ private func temporaryDirectory() throws -> URL {
   return url
 }
 
-private func openDescriptorCount() -> Int {
-  (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+/// The pipes this process has open (`pipe:[inode]` targets of `/proc/self/fd`).
+private func openPipes() -> Set<String> {
+  let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+  return Set(
+    fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)") }
+      .filter { $0.hasPrefix("pipe:") })
+}
+
+/// Whether `pid` exists and is not a zombie (an orphan may wait a while for its reaper).
+private func isRunning(_ pid: pid_t) -> Bool {
+  guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    let close = stat.lastIndex(of: ")")
+  else { return false }
+  let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+  return state != "Z" && state != "X"
 }
 
 private struct TimedOut: Error, CustomStringConvertible {
@@ -671,20 +688,27 @@ private struct TimedOut: Error, CustomStringConvertible {
 private func withTimeout<T: Sendable>(
   _ seconds: Double, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-  let slot = Mutex<CheckedContinuation<T, any Error>?>(nil)
+  let slot = ContinuationSlot<T>()
   return try await withCheckedThrowingContinuation { continuation in
-    slot.withLock { $0 = continuation }
+    slot.fill(continuation)
     let task = Task {
       let result = await Result { try await body() }
-      slot.withLock { $0.take() }?.resume(with: result)
+      slot.take()?.resume(with: result)
     }
     DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-      if let continuation = slot.withLock({ $0.take() }) {
+      if let continuation = slot.take() {
         task.cancel()
         continuation.resume(throwing: TimedOut(seconds: seconds))
       }
     }
   }
+}
+
+/// Holds a continuation until whichever of the body and the timer comes first takes it.
+private final class ContinuationSlot<T: Sendable>: Sendable {
+  private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+  func fill(_ value: CheckedContinuation<T, any Error>) { continuation.withLock { $0 = value } }
+  func take() -> CheckedContinuation<T, any Error>? { continuation.withLock { $0.take() } }
 }
 
 /// Polls `condition` every 10 ms; throws ``TimedOut`` after `seconds`.

@@ -226,8 +226,10 @@ struct Context {
   var deployment: Deployment
   var stateDirectory: String
   var aws: AWSSettings
+  var variables: [String: String]
 
   init(parsed: ParsedCommandLine, environment: Frontend.Environment) throws {
+    variables = environment.variables
     let configPath = parsed.options["config"] ?? "runbooks/unisync-ecs.json"
     let absolute = configPath.hasPrefix("/") ? configPath : environment.workingDirectory + "/" + configPath
     var deployment = try Deployment.load(from: absolute)
@@ -247,7 +249,7 @@ struct Context {
   func engine(runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, options: RunOptions) throws -> Engine {
     Engine(
       deployment: deployment, state: StateDirectory(path: stateDirectory), runner: runner, reporter: reporter,
-      prompter: prompter, aws: aws, options: options)
+      prompter: prompter, aws: aws, options: options, environment: variables)
   }
 }
 

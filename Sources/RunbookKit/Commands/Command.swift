@@ -8,6 +8,9 @@ public enum Fragment: Sendable, Hashable {
   case export(String)
   /// A secret's value, written to a 0600 temporary file; the argument carries `file://PATH`.
   case secretFile(String)
+  /// A document (a task definition, a policy) rendered from fragments, written to a 0600 temporary
+  /// file; the argument carries `file://PATH`. `plan` shows `file://<NAME>` and the document itself.
+  case document(name: String, contents: [Fragment])
 }
 
 /// One argument of a command, made of literal text, export references and secret files.
@@ -26,12 +29,22 @@ public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation, Cu
   public static func ref(_ export: String) -> Argument { Argument([.export(export)]) }
   /// An argument that is `file://` plus a temporary file holding the named secret.
   public static func secretFile(_ secret: String) -> Argument { Argument([.secretFile(secret)]) }
+  /// An argument that is `file://` plus a temporary file holding `contents` (exports filled in).
+  public static func document(_ name: String, _ contents: Argument) -> Argument {
+    Argument([.document(name: name, contents: contents.fragments)])
+  }
   /// Literal text from a value (configuration values are always literal).
   public static func text(_ value: String) -> Argument { Argument([.text(value)]) }
 
   /// The names of every export this argument needs.
   public var exportReferences: [String] {
-    fragments.compactMap { if case .export(let name) = $0 { name } else { nil } }
+    fragments.flatMap { fragment -> [String] in
+      switch fragment {
+      case .export(let name): [name]
+      case .document(_, let contents): Argument(contents).exportReferences
+      default: []
+      }
+    }
   }
 
   public var description: String {
@@ -40,6 +53,7 @@ public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation, Cu
       case .text(let text): text
       case .export(let name): "<\(name)>"
       case .secretFile(let name): "file://<secret:\(name)>"
+      case .document(let name, _): "file://<\(name)>"
       }
     }.joined()
   }

@@ -191,3 +191,22 @@ public final class TerminalPrompter: Prompter {
     }
   }
 }
+
+extension TerminalPrompter {
+  /// Reads a line from the terminal with echo turned off.
+  public func secret(prompt: String) -> String? {
+    output.write("  \(prompt) (input hidden): ")
+    var saved = termios()
+    let hasTerminal = tcgetattr(STDIN_FILENO, &saved) == 0
+    if hasTerminal {
+      var silent = saved
+      silent.c_lflag &= ~tcflag_t(ECHO)
+      tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
+    }
+    defer {
+      if hasTerminal { tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved) }
+      output.write("\n")
+    }
+    return readLine()
+  }
+}

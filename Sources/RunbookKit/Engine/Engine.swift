@@ -82,13 +82,17 @@ public final class Engine: Sendable {
   let prompter: (any Prompter)?
   let resolver: Resolver
   let options: RunOptions
+  /// The process environment (secrets supplied through variables are read from it).
+  let environment: [String: String]
   private let interruption = Mutex<String?>(nil)
 
   public init(
     deployment: Deployment, state: StateDirectory, catalogue: [any Step] = Catalogue.steps,
     runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, aws: AWSSettings,
-    secrets: SecretStore = SecretStore(), options: RunOptions
+    secrets: SecretStore = SecretStore(), options: RunOptions,
+    environment: [String: String] = ProcessInfo.processInfo.environment
   ) {
+    self.environment = environment
     self.deployment = deployment
     self.state = state
     self.catalogue = catalogue
@@ -230,6 +234,7 @@ public final class Engine: Sendable {
       return summary
     }
 
+    try gatherSecrets(steps, checkpoint: existing, environment: environment)
     let audit = AuditLog(directory: state.logsDirectory)
     audit.write("run: \(options.commandLine)")
     let account = try await callerAccount(audit: audit)

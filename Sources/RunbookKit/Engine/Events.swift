@@ -48,4 +48,6 @@ public protocol Prompter: Sendable {
   func approve(step: String, action: String, summary: String, command: String) -> Approval
   /// Asks whether a manual action was done; false leaves it pending.
   func confirmManual(step: String, action: String, instructions: String) -> Bool
+  /// Asks for a secret value without echoing it; nil when none was given.
+  func secret(prompt: String) -> String?
 }

@@ -66,44 +66,61 @@ public struct Resolver: Sendable {
   /// The full argv as shown to people: known exports filled in, unknown ones as `<NAME>`, secrets masked.
   public func display(_ command: Command, values: [String: String]) -> String {
     let filled = fill(command, values: values)
-    return filled.description
+    var text = filled.description
+    for argument in filled.arguments + filled.pipedInto.flatMap(\.arguments) {
+      for case .document(let name, let contents) in argument.fragments {
+        text += "\n  <\(name)>:\n" + Argument(contents).description
+      }
+    }
+    return text
   }
 
   /// The command with every known export replaced by its value and aws's global options added.
   public func fill(_ command: Command, values: [String: String]) -> Command {
     var copy = command
     copy.arguments = command.arguments.map { argument in
-      Argument(
-        argument.fragments.map { fragment in
-          if case .export(let name) = fragment, let value = values[name] { return .text(value) }
-          return fragment
-        })
+      Argument(fillFragments(argument.fragments, values: values))
     }
     if command.tool == "aws" { copy.arguments += aws.globalArguments.map { Argument.text($0) } }
     copy.pipedInto = command.pipedInto.map { fill($0, values: values) }
     return copy
   }
 
+  private func fillFragments(_ fragments: [Fragment], values: [String: String]) -> [Fragment] {
+    fragments.map { fragment in
+      switch fragment {
+      case .export(let name): values[name].map { .text($0) } ?? fragment
+      case .document(let name, let contents):
+        .document(name: name, contents: fillFragments(contents, values: values))
+      default: fragment
+      }
+    }
+  }
+
+  /// The text of fragments with every export and secret filled in (documents become files).
+  func text(_ fragments: [Fragment], values: [String: String], scratch: ScratchFiles) throws -> String {
+    var text = ""
+    for fragment in fragments {
+      switch fragment {
+      case .text(let literal): text += literal
+      case .export(let name):
+        guard let value = values[name] else { throw MissingValue(name: name, isSecret: false) }
+        text += value
+      case .secretFile(let name):
+        guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
+        text += "file://" + (try scratch.write(value))
+      case .document(_, let contents):
+        text += "file://" + (try scratch.write(try self.text(contents, values: values, scratch: scratch)))
+      }
+    }
+    return text
+  }
+
   /// A runnable invocation. Secret files are created under `scratch` (0600) and must be removed by the caller.
   public func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles) throws
     -> Invocation
   {
-    var arguments: [String] = []
-    for argument in command.arguments {
-      var text = ""
-      for fragment in argument.fragments {
-        switch fragment {
-        case .text(let literal): text += literal
-        case .export(let name):
-          guard let value = values[name] else { throw MissingValue(name: name, isSecret: false) }
-          text += value
-        case .secretFile(let name):
-          guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
-          text += "file://" + (try scratch.write(value))
-        }
-      }
-      arguments.append(text)
-    }
+    var arguments = try command.arguments.map { try text($0.fragments, values: values, scratch: scratch) }
     if command.tool == "aws" { arguments += aws.globalArguments }
     var input: Data?
     if case .secret(let name) = command.input {

@@ -152,6 +152,13 @@ final class StepExecution: Sendable {
         JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .adopted))
       return try await finish(action, key: key, outcome: .adopted, value: found)
     }
+    if let precheck = action.precheck {
+      let output = try await engine.runCommand(
+        precheck.command, values: values, step: step.id, action: action.name, audit: audit)
+      if output.succeeded, let value = precheck.upToDate(output.stdoutText, values) {
+        return try await finish(action, key: key, outcome: .alreadyDone, value: value)
+      }
+    }
     let shown = engine.resolver.display(action.command, values: values)
     if let prompter = engine.prompter, !approveAll.withLock({ $0 }) {
       switch prompter.approve(step: step.id, action: action.name, summary: action.summary, command: shown) {
