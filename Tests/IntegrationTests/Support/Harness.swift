@@ -1,0 +1,223 @@
+import Foundation
+
+#if canImport(FoundationNetworking)
+  import FoundationNetworking
+#endif
+import RunbookKit
+import XCTest
+
+/// The repository's root folder.
+let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+  .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+  .deletingLastPathComponent()
+
+/// What one run of the tool produced.
+struct ToolRun {
+  var status: Int32
+  var signaled: Bool
+  var stdout: String
+  var stderr: String
+
+  var summary: String { "status \(status)\(signaled ? " (signal)" : "")\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+}
+
+enum HarnessError: Error, CustomStringConvertible {
+  case missing(String)
+  var description: String {
+    switch self {
+    case .missing(let what): what
+    }
+  }
+}
+
+/// The local AWS emulator started by `make test` (scripts/local-aws.sh). Tests fail, never skip, without it.
+enum Emulator {
+  static func endpoint() throws -> String {
+    guard let url = ProcessInfo.processInfo.environment["RUNBOOK_TEST_ENDPOINT"], !url.isEmpty else {
+      throw HarnessError.missing(
+        "RUNBOOK_TEST_ENDPOINT is not set: run the integration tests through 'make test', which starts the emulator")
+    }
+    return url
+  }
+
+  /// Forgets every resource in the emulator.
+  static func reset() throws {
+    let url = URL(string: try endpoint() + "/moto-api/reset")!
+    var request = URLRequest(url: url)
+    request.httpMethod = "POST"
+    let done = DispatchSemaphore(value: 0)
+    final class Box: @unchecked Sendable { var error: Error? }
+    let box = Box()
+    URLSession.shared.dataTask(with: request) { _, response, error in
+      if let error { box.error = error } else if (response as? HTTPURLResponse)?.statusCode != 200 {
+        box.error = HarnessError.missing("emulator reset answered \(String(describing: response))")
+      }
+      done.signal()
+    }.resume()
+    done.wait()
+    if let error = box.error { throw error }
+  }
+}
+
+/// A scratch folder with its own configuration and state directory, and the tool run inside it.
+final class Workspace {
+  let directory: URL
+  let stateDirectory: String
+  let configPath: String
+  let endpoint: String
+  /// Extra environment for every run of the tool.
+  var environment: [String: String] = [:]
+
+  /// - Parameter configure: edits the local configuration (as a JSON dictionary) before it is written.
+  init(name: String = #function, configure: (inout [String: Any]) -> Void = { _ in }) throws {
+    endpoint = try Emulator.endpoint()
+    directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "runbook-test-\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    stateDirectory = directory.appendingPathComponent("state").path
+    let source = repositoryRoot.appendingPathComponent("runbooks/local.json")
+    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source)) as! [String: Any]
+    // Relative paths in the configuration keep pointing into the repository.
+    config["services"] = (config["services"] as? [[String: Any]])?.map { service in
+      var service = service
+      if let context = service["buildContext"] as? String {
+        service["buildContext"] = repositoryRoot.appendingPathComponent("runbooks").appendingPathComponent(context).standardized.path
+      }
+      return service
+    }
+    configure(&config)
+    configPath = directory.appendingPathComponent("config.json").path
+    try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+      .write(to: URL(fileURLWithPath: configPath))
+  }
+
+  deinit { try? FileManager.default.removeItem(at: directory) }
+
+  /// The built tool.
+  static func binary() throws -> String {
+    let path = ProcessInfo.processInfo.environment["RUNBOOK_TEST_BIN"]
+      ?? repositoryRoot.appendingPathComponent(".build/debug/runbook").path
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+      throw HarnessError.missing("the runbook binary is not built at \(path) (run 'swift build')")
+    }
+    return path
+  }
+
+  /// PATH with the guarding aws shim first (every aws call must carry a loopback --endpoint-url).
+  static var shimmedPath: String {
+    repositoryRoot.appendingPathComponent("Tests/Fixtures/bin").path + ":"
+      + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+  }
+
+  /// Runs `runbook --config … --state-dir … --endpoint-url … ARGS`.
+  func run(_ arguments: [String], environment extra: [String: String] = [:], input: Data? = nil, endpoint: String? = nil)
+    async throws -> ToolRun
+  {
+    let global = ["--config", configPath, "--state-dir", stateDirectory, "--endpoint-url", endpoint ?? self.endpoint]
+    return try await runRaw(global + arguments, environment: extra, input: input)
+  }
+
+  /// Runs the tool with exactly these arguments.
+  func runRaw(_ arguments: [String], environment extra: [String: String] = [:], input: Data? = nil) async throws
+    -> ToolRun
+  {
+    var variables = ["PATH": Self.shimmedPath, "NO_COLOR": "1", "AWS_ACCESS_KEY_ID": "testing",
+                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null",
+                     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"]
+    variables.merge(environment) { $1 }
+    variables.merge(extra) { $1 }
+    let invocation = Invocation(
+      executable: try Self.binary(), arguments: arguments, standardInput: input, environment: variables,
+      workingDirectory: directory.path)
+    let output = try await ProcessRunner().run(invocation)
+    switch output.termination {
+    case .exited(let code):
+      return ToolRun(status: code, signaled: false, stdout: output.stdoutText, stderr: output.stderrText)
+    case .signaled(let signal):
+      return ToolRun(status: signal, signaled: true, stdout: output.stdoutText, stderr: output.stderrText)
+    }
+  }
+
+  /// Runs the real aws CLI (through the shim) against the emulator and parses its JSON output.
+  func aws(_ arguments: [String]) async throws -> Any {
+    let invocation = Invocation(
+      executable: "aws",
+      arguments: arguments + ["--region", "ap-northeast-2", "--endpoint-url", endpoint, "--output", "json"],
+      environment: ["PATH": Self.shimmedPath, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"])
+    let output = try await ProcessRunner().run(invocation)
+    guard output.succeeded else {
+      throw HarnessError.missing("aws \(arguments.joined(separator: " ")) failed: \(output.stderrText)")
+    }
+    return try JSONSerialization.jsonObject(with: output.standardOutput.isEmpty ? Data("{}".utf8) : output.standardOutput)
+  }
+
+  /// The checkpoint file's bytes (nil when absent).
+  var stateBytes: Data? { FileManager.default.contents(atPath: stateDirectory + "/state.json") }
+
+  func checkpoint() throws -> Checkpoint {
+    guard let data = stateBytes else { throw HarnessError.missing("no checkpoint in \(stateDirectory)") }
+    return try JSONDecoder().decode(Checkpoint.self, from: data)
+  }
+
+  /// Every file of the state directory with its bytes (to prove nothing changed).
+  func stateSnapshot() -> [String: Data] {
+    var files: [String: Data] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: stateDirectory)
+    while let name = enumerator?.nextObject() as? String {
+      let path = stateDirectory + "/" + name
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+        let data = FileManager.default.contents(atPath: path)
+      {
+        files[name] = data
+      }
+    }
+    return files
+  }
+}
+
+/// Names of the resources of the network step that exist in the emulator, by kind (deleted ones excluded).
+func networkInventory(_ workspace: Workspace) async throws -> [String: [String]] {
+  func items(_ result: Any, _ key: String) -> [[String: Any]] {
+    ((result as? [String: Any])?[key] as? [[String: Any]]) ?? []
+  }
+  func name(_ item: [String: Any]) -> String {
+    let tags = item["Tags"] as? [[String: Any]] ?? []
+    return tags.first { $0["Key"] as? String == "Name" }?["Value"] as? String ?? "(untagged)"
+  }
+  var inventory: [String: [String]] = [:]
+  let vpcs = items(try await workspace.aws(["ec2", "describe-vpcs"]), "Vpcs").filter { $0["IsDefault"] as? Bool != true }
+  inventory["vpc"] = vpcs.map(name).sorted()
+  let vpcIds = Set(vpcs.compactMap { $0["VpcId"] as? String })
+  inventory["subnet"] = items(try await workspace.aws(["ec2", "describe-subnets"]), "Subnets")
+    .filter { vpcIds.contains($0["VpcId"] as? String ?? "") }.map(name).sorted()
+  inventory["igw"] = items(try await workspace.aws(["ec2", "describe-internet-gateways"]), "InternetGateways").map { gateway in
+    let attached = (gateway["Attachments"] as? [[String: Any]] ?? []).compactMap { $0["VpcId"] as? String }
+    return name(gateway) + (attached.isEmpty ? " detached" : " attached")
+  }.sorted()
+  inventory["eip"] = items(try await workspace.aws(["ec2", "describe-addresses"]), "Addresses").map(name).sorted()
+  inventory["nat"] = items(try await workspace.aws(["ec2", "describe-nat-gateways"]), "NatGateways")
+    .filter { !["deleted", "deleting"].contains($0["State"] as? String ?? "") }.map(name).sorted()
+  let tables = items(try await workspace.aws(["ec2", "describe-route-tables"]), "RouteTables")
+    .filter { vpcIds.contains($0["VpcId"] as? String ?? "") }
+    .filter { !((($0["Associations"] as? [[String: Any]]) ?? []).contains { $0["Main"] as? Bool == true }) }
+  inventory["route-table"] = tables.map { table in
+    let associations = (table["Associations"] as? [[String: Any]] ?? []).filter { $0["Main"] as? Bool != true }.count
+    let routes = (table["Routes"] as? [[String: Any]] ?? []).filter { $0["DestinationCidrBlock"] as? String == "0.0.0.0/0" }.count
+    return "\(name(table)) associations=\(associations) default-routes=\(routes)"
+  }.sorted()
+  return inventory
+}
+
+/// The network inventory an uninterrupted run of the local configuration leaves.
+let expectedNetworkInventory: [String: [String]] = [
+  "vpc": ["unisync-vpc"],
+  "subnet": ["unisync-private-2a", "unisync-private-2c", "unisync-public-2a", "unisync-public-2c"],
+  "igw": ["unisync-igw attached"],
+  "eip": ["unisync-nat-eip"],
+  "nat": ["unisync-nat"],
+  "route-table": [
+    "unisync-private-rt associations=2 default-routes=1", "unisync-public-rt associations=2 default-routes=1",
+  ],
+]
