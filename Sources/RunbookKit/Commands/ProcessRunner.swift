@@ -448,7 +448,6 @@ private func signalGroup(_ pid: pid_t, _ signal: Int32) {
 private func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
   let thread = Thread(block: body)
   thread.name = name
-  thread.stackSize = 1 << 19
   thread.start()
 }
 

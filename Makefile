@@ -1,0 +1,87 @@
+# runbook: build, test and local environment.
+#
+#   make build       swift build
+#   make unit        unit tests only (no emulator)
+#   make test        all tests; starts moto_server for the run and stops it afterwards, by pid
+#   make env-up      start the AWS emulator in .test-env (scripts/local-aws.sh); env-down stops it
+#   make demo        run the tool against the emulator (left running); demo-stop stops it
+#   make bench       scripts/bench.sh, when present
+#   make format      swift format in place; make lint checks formatting (+ shellcheck if present)
+#   make clean       stop local services, remove .build and .test-env (distclean: .venv too)
+#
+# SWIFT_TEST_FLAGS is passed to swift test, e.g. make test SWIFT_TEST_FLAGS='--filter Network'.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+# make test uses its own state dir, so it never stops an emulator started by env-up or demo.
+TEST_DIR ?= $(ROOT)/.test-env/make-test
+SWIFT_TEST_FLAGS ?=
+CONFIG ?= runbooks/local.json
+SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh .ci/run \
+	Tests/Fixtures/bin/aws Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
+
+.PHONY: build test unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
+
+build:
+	swift build
+
+unit:
+	swift test --filter RunbookKitTests
+
+test:
+	swift build --build-tests
+	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
+	trap 'scripts/local-aws.sh stop' EXIT; \
+	scripts/local-aws.sh start >/dev/null; \
+	eval "$$(scripts/local-aws.sh env)"; \
+	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
+	export RUNBOOK_TEST_BIN='$(ROOT)/.build/debug/runbook'; \
+	echo "moto_server at $$RUNBOOK_TEST_ENDPOINT (state: $$RUNBOOK_TEST_DIR)"; \
+	swift test $(SWIFT_TEST_FLAGS)
+
+env-up:
+	scripts/local-aws.sh start
+
+env-down:
+	scripts/local-aws.sh stop
+
+demo:
+	@trap 'echo "stop it with: make demo-stop"' EXIT; \
+	scripts/local-aws.sh start >/dev/null; \
+	swift build; \
+	eval "$$(scripts/local-aws.sh env)"; \
+	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
+	url="$$RUNBOOK_TEST_ENDPOINT"; \
+	set -x; \
+	.build/debug/runbook --config '$(CONFIG)' --endpoint-url "$$url" --yes run; \
+	.build/debug/runbook --config '$(CONFIG)' --endpoint-url "$$url" status
+
+demo-stop:
+	scripts/local-aws.sh stop
+
+bench:
+	@if [[ -x scripts/bench.sh ]]; then scripts/bench.sh; \
+	else echo "scripts/bench.sh is not there yet"; fi
+
+format:
+	swift format --in-place --recursive Sources Tests
+
+lint: lint-sh
+	swift format lint --recursive Sources Tests
+
+lint-sh:
+	@if command -v shellcheck >/dev/null; then shellcheck $(SH_SCRIPTS); \
+	else echo "shellcheck not installed (apt-get install shellcheck): skipped"; fi
+
+clean:
+	for dir in '$(ROOT)/.test-env' '$(TEST_DIR)'; do \
+	  RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh stop; \
+	  RUNBOOK_TEST_DIR="$$dir" scripts/docker-env.sh stop; \
+	done
+	rm -rf .build .test-env
+
+distclean: clean
+	rm -rf .venv

@@ -1,0 +1,159 @@
+import Foundation
+import RunbookKit
+import XCTest
+
+/// Guide 2.1 against the real aws CLI and the local emulator.
+final class NetworkStepTests: XCTestCase {
+  override func setUp() async throws { try Emulator.reset() }
+
+  /// Lines the aws shim logged, one JSON object each.
+  static func loggedCalls(_ path: String) -> [[String: Any]] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+    return text.split(separator: "\n").compactMap {
+      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
+  }
+
+  func testRunCreatesOneOfEachAndRerunMakesNoCall() async throws {
+    let workspace = try Workspace()
+    let log = workspace.directory.appendingPathComponent("aws.log").path
+    let first = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": log])
+    XCTAssertEqual(first.status, 0, first.summary)
+    let inventory = try await networkInventory(workspace)
+    XCTAssertEqual(inventory, expectedNetworkInventory)
+
+    let checkpoint = try workspace.checkpoint()
+    for export in ["VPC_ID", "IGW_ID", "EIP_ID", "NAT_ID", "PUBLIC_RT_ID", "PRIVATE_RT_ID",
+                   "SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C"] {
+      XCTAssertNotNil(checkpoint.exports[export], "missing export \(export)")
+    }
+    XCTAssertEqual(checkpoint.account, "123456789012")
+    let calls = Self.loggedCalls(log)
+    XCTAssertTrue(calls.allSatisfy { ($0["argv"] as? [String] ?? []).contains("--endpoint-url") })
+    XCTAssertEqual(calls.filter { $0["write"] as? Bool == true }.count, 17, "one write per action")
+
+    let rerunLog = workspace.directory.appendingPathComponent("aws-rerun.log").path
+    let second = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": rerunLog])
+    XCTAssertEqual(second.status, 0, second.summary)
+    XCTAssertEqual(Self.loggedCalls(rerunLog).count, 0, "a rerun of a finished step calls aws")
+    let afterRerun = try await networkInventory(workspace)
+    XCTAssertEqual(afterRerun, expectedNetworkInventory)
+  }
+
+  func testPlanOnEmptyCheckpointPrintsEveryCommandAndStartsNothing() async throws {
+    let workspace = try Workspace()
+    let log = workspace.directory.appendingPathComponent("aws.log").path
+    let plan = try await workspace.run(["plan", "network"], environment: ["RUNBOOK_AWS_LOG": log])
+    XCTAssertEqual(plan.status, 0, plan.summary)
+    XCTAssertEqual(Self.loggedCalls(log).count, 0)
+    XCTAssertNil(workspace.stateBytes)
+    for operation in ["create-vpc", "create-subnet", "create-internet-gateway", "attach-internet-gateway",
+                      "allocate-address", "create-nat-gateway", "describe-nat-gateways", "create-route-table",
+                      "create-route", "associate-route-table"] {
+      XCTAssertTrue(plan.stdout.contains("aws ec2 \(operation) "), "plan lacks \(operation)")
+    }
+    XCTAssertEqual(plan.stdout.components(separatedBy: "aws ec2 create-subnet ").count - 1, 4)
+    XCTAssertTrue(plan.stdout.contains("--vpc-id <VPC_ID>"))
+    XCTAssertTrue(plan.stdout.contains("--endpoint-url \(workspace.endpoint)"))
+    let dryRun = try await workspace.run(["run", "network", "--dry-run"], environment: ["RUNBOOK_AWS_LOG": log])
+    XCTAssertEqual(dryRun.stdout, plan.stdout)
+    XCTAssertEqual(Self.loggedCalls(log).count, 0)
+  }
+
+  /// Kills the tool right after each write call returned (before it could record anything), one
+  /// write per run, until a run finishes: every write action of the step is interrupted once.
+  func testKilledAfterEveryWriteResumesToExactlyOneOfEach() async throws {
+    let workspace = try Workspace()
+    let counter = workspace.directory.appendingPathComponent("crash-counter").path
+    var kills = 0
+    var finished = false
+    for _ in 0..<40 {
+      try Data().write(to: URL(fileURLWithPath: counter))
+      let run = try await workspace.run(
+        ["run", "network", "--yes", "--jobs", "1"],
+        environment: ["RUNBOOK_CRASH_AT": "1", "RUNBOOK_CRASH_COUNTER": counter])
+      if run.signaled {
+        XCTAssertEqual(run.status, SIGKILL, run.summary)
+        kills += 1
+        continue
+      }
+      XCTAssertEqual(run.status, 0, run.summary)
+      finished = true
+      break
+    }
+    XCTAssertTrue(finished)
+    XCTAssertEqual(kills, 17, "every write action should have been interrupted once")
+    let inventory = try await networkInventory(workspace)
+    XCTAssertEqual(inventory, expectedNetworkInventory)
+    try await assertExportsPointAtInventory(workspace)
+    let outcomes = try workspace.checkpoint().actions.values.compactMap(\.outcome)
+    XCTAssertTrue(outcomes.contains(.recovered), "resumed runs should have found the earlier writes")
+  }
+
+  /// One kill in the middle of a run with independent actions in flight at once.
+  func testKilledWhileActionsRunConcurrentlyResumes() async throws {
+    let workspace = try Workspace()
+    let counter = workspace.directory.appendingPathComponent("crash-counter").path
+    let killed = try await workspace.run(
+      ["run", "network", "--yes", "--jobs", "4"],
+      environment: ["RUNBOOK_CRASH_AT": "4", "RUNBOOK_CRASH_COUNTER": counter])
+    XCTAssertTrue(killed.signaled, killed.summary)
+    // Children started before the kill may still be finishing their calls.
+    try await Task.sleep(nanoseconds: 3_000_000_000)
+    let resumed = try await workspace.run(["run", "network", "--yes"])
+    XCTAssertEqual(resumed.status, 0, resumed.summary)
+    let inventory = try await networkInventory(workspace)
+    XCTAssertEqual(inventory, expectedNetworkInventory)
+    try await assertExportsPointAtInventory(workspace)
+  }
+
+  func testShellMetacharactersReachAwsAsLiteralArguments() async throws {
+    let marker = FileManager.default.temporaryDirectory.appendingPathComponent("runbook-injected-\(UUID().uuidString)").path
+    let name = "unisync; touch \(marker) $(touch \(marker)) `touch \(marker)`"
+    let workspace = try Workspace { config in
+      var network = config["network"] as! [String: Any]
+      var vpc = network["vpc"] as! [String: Any]
+      vpc["name"] = name
+      network["vpc"] = vpc
+      config["network"] = network
+    }
+    let log = workspace.directory.appendingPathComponent("aws.log").path
+    let run = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": log])
+    XCTAssertEqual(run.status, 0, run.summary)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "a shell ran")
+    let vpcs = try await workspace.aws(["ec2", "describe-vpcs", "--filters", "Name=tag:runbook:action,Values=network/vpc"])
+    let tags = ((vpcs as? [String: Any])?["Vpcs"] as? [[String: Any]])?.first?["Tags"] as? [[String: Any]] ?? []
+    XCTAssertEqual(tags.first { $0["Key"] as? String == "Name" }?["Value"] as? String, name)
+  }
+
+  func testNoEndpointMeansTheShimRefusesAndTheStepFails() async throws {
+    let workspace = try Workspace()
+    let run = try await workspace.runRaw(["--config", workspace.configPath, "--state-dir", workspace.stateDirectory, "run", "network", "--yes"],
+                                         environment: ["AWS_ENDPOINT_URL": ""])
+    XCTAssertEqual(run.status, 1, run.summary)
+    XCTAssertTrue(run.stderr.contains("refusing"), run.stderr)
+  }
+
+  func assertExportsPointAtInventory(_ workspace: Workspace, file: StaticString = #filePath, line: UInt = #line) async throws {
+    let exports = try workspace.checkpoint().exports
+    func ids(_ arguments: [String], _ key: String, _ field: String) async throws -> Set<String> {
+      let result = try await workspace.aws(arguments)
+      return Set(((result as? [String: Any])?[key] as? [[String: Any]] ?? []).compactMap { $0[field] as? String })
+    }
+    let vpcs = try await ids(["ec2", "describe-vpcs"], "Vpcs", "VpcId")
+    XCTAssertTrue(vpcs.contains(exports["VPC_ID"] ?? "-"), file: file, line: line)
+    let subnets = try await ids(["ec2", "describe-subnets"], "Subnets", "SubnetId")
+    for key in ["SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C"] {
+      XCTAssertTrue(subnets.contains(exports[key] ?? "-"), key, file: file, line: line)
+    }
+    let gateways = try await ids(["ec2", "describe-internet-gateways"], "InternetGateways", "InternetGatewayId")
+    XCTAssertTrue(gateways.contains(exports["IGW_ID"] ?? "-"), file: file, line: line)
+    let addresses = try await ids(["ec2", "describe-addresses"], "Addresses", "AllocationId")
+    XCTAssertTrue(addresses.contains(exports["EIP_ID"] ?? "-"), file: file, line: line)
+    let nats = try await ids(["ec2", "describe-nat-gateways"], "NatGateways", "NatGatewayId")
+    XCTAssertTrue(nats.contains(exports["NAT_ID"] ?? "-"), file: file, line: line)
+    let tables = try await ids(["ec2", "describe-route-tables"], "RouteTables", "RouteTableId")
+    XCTAssertTrue(tables.contains(exports["PUBLIC_RT_ID"] ?? "-"), file: file, line: line)
+    XCTAssertTrue(tables.contains(exports["PRIVATE_RT_ID"] ?? "-"), file: file, line: line)
+  }
+}
