@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
   name: "runbook",
-  platforms: [.macOS(.v13)],
+  platforms: [.macOS(.v15)],
   products: [
     .executable(name: "runbook", targets: ["runbook"]),
     .library(name: "RunbookKit", targets: ["RunbookKit"]),

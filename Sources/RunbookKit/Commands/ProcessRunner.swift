@@ -23,9 +23,14 @@ import Synchronization
 /// - the environment is laid over the inherited one (9, 12) and the executable is found on PATH by
 ///   us (10).
 ///
-/// The pipes are created close-on-exec and all launches are serialised, so a child never inherits
-/// the pipe of another child started at the same moment (which would delay that child's EOF until
-/// the unrelated child exits).
+/// Launches are serialised and our pipes are close-on-exec, so a child never inherits another
+/// run's descriptors. Foundation's termination socket is not close-on-exec, and Foundation closes
+/// inherited descriptors from a snapshot of `/proc/self/fd`: without serialisation about one child
+/// in twenty of 120 concurrent runs held a sibling's socket, which delays that sibling's exit
+/// notification until the unrelated child exits.
+///
+/// Cancelling the task that awaits a run does not stop the child: use
+/// ``interruptChildren(grace:)``.
 public final class ProcessRunner: CommandRunner {
   private let environment: [String: String]
   private let outputGraceAfterExit: Duration
@@ -48,7 +53,10 @@ public final class ProcessRunner: CommandRunner {
     self.outputGraceAfterExit = outputGraceAfterExit
   }
 
-  /// Number of children started by this runner that have not terminated yet.
+  /// Number of children started by this runner whose termination has not been observed yet.
+  ///
+  /// Foundation reports an exit only once every process holding the child's termination socket
+  /// has exited, so a shell whose background job still runs is counted as live.
   public var liveChildCount: Int { registry.liveCount }
 
   /// Runs one process to completion, draining its output.
@@ -89,7 +97,9 @@ public final class ProcessRunner: CommandRunner {
     } catch {
       closeDescriptor(link.read)
       // Nothing can read what the producer writes: stop it rather than leave it running.
-      signalGroup(producerChild.pid, SIGKILL)
+      for child in registry.stillRegistered([producerChild.id]) {
+        signalGroup(child.pid, SIGKILL, exited: child.exited)
+      }
       _ = await producerChild.finish()
       throw error
     }
@@ -108,13 +118,13 @@ public final class ProcessRunner: CommandRunner {
   /// after the child itself exited.
   public func interruptChildren(grace: Duration = .seconds(3)) {
     let targets = registry.interruptAll()
-    for pid in targets.pids {
-      signalGroup(pid, SIGINT)
+    for child in targets.children {
+      signalGroup(child.pid, SIGINT, exited: child.exited)
     }
     let registry = self.registry
     DispatchQueue.global().asyncAfter(deadline: .now() + grace.timeInterval) {
-      for pid in registry.pidsStillRegistered(targets.ids) {
-        signalGroup(pid, SIGKILL)
+      for child in registry.stillRegistered(targets.ids) {
+        signalGroup(child.pid, SIGKILL, exited: child.exited)
       }
     }
   }
@@ -275,7 +285,7 @@ public final class ProcessRunner: CommandRunner {
           let pid = process.processIdentifier
           if registry.launched(id, pid: pid) {
             // interruptChildren() ran while this child was being started.
-            signalGroup(pid, SIGINT)
+            signalGroup(pid, SIGINT, exited: false)
           }
           return .success(pid)
         }
@@ -408,25 +418,32 @@ private final class ChildRegistry: Sendable {
     _ = state.withLock { state in state.entries.removeValue(forKey: id) }
   }
 
-  /// Marks every entry interrupted; returns the pids to signal now and every id involved.
-  func interruptAll() -> (ids: [UInt64], pids: [pid_t]) {
+  /// Marks every entry interrupted; returns the started children to signal now and every id
+  /// involved (children still being launched are signalled as soon as their pid is known).
+  func interruptAll() -> (ids: [UInt64], children: [(pid: pid_t, exited: Bool)]) {
     state.withLock { state in
       var ids: [UInt64] = []
-      var pids: [pid_t] = []
+      var children: [(pid: pid_t, exited: Bool)] = []
       for (id, entry) in state.entries {
         ids.append(id)
         if let pid = entry.pid {
-          pids.append(pid)
+          children.append((pid, entry.exited))
         } else {
           state.entries[id]?.interruptRequested = true
         }
       }
-      return (ids, pids)
+      return (ids, children)
     }
   }
 
-  func pidsStillRegistered(_ ids: [UInt64]) -> [pid_t] {
-    state.withLock { state in ids.compactMap { state.entries[$0]?.pid } }
+  /// The started children among `ids` whose runs have not finished.
+  func stillRegistered(_ ids: [UInt64]) -> [(pid: pid_t, exited: Bool)] {
+    state.withLock { state in
+      ids.compactMap { id in
+        guard let entry = state.entries[id], let pid = entry.pid else { return nil }
+        return (pid, entry.exited)
+      }
+    }
   }
 }
 
@@ -437,10 +454,15 @@ private final class ChildRegistry: Sendable {
 /// can leak descriptors into each other's children.
 private let launchLock = Mutex(())
 
-/// Sends `signal` to the process group led by `pid`, or to `pid` alone if it leads none.
-private func signalGroup(_ pid: pid_t, _ signal: Int32) {
+/// Sends `signal` to the process group led by `pid`.
+///
+/// Foundation starts every child in a group of its own (`POSIX_SPAWN_SETPGROUP`, checked by the
+/// tests), and the group outlives its leader while descendants remain. Should there be no such
+/// group, the signal goes to `pid` alone, but only while the child has not been reaped (its pid
+/// could belong to someone else by then).
+private func signalGroup(_ pid: pid_t, _ signal: Int32, exited: Bool) {
   guard pid > 0 else { return }
-  if kill(-pid, signal) != 0, errno == ESRCH {
+  if kill(-pid, signal) != 0, errno == ESRCH, !exited {
     _ = kill(pid, signal)
   }
 }
@@ -460,7 +482,8 @@ private func closeDescriptor(_ fd: Int32) {
 ///
 /// Glibc's `pipe2` is not visible from Swift, so close-on-exec is set right after `pipe`, under
 /// the launch lock: no launch of ours can happen in between.
-private func makePipe(name: String, nonBlocking: Bool = false) throws -> (read: Int32, write: Int32) {
+private func makePipe(name: String, nonBlocking: Bool = false) throws -> (read: Int32, write: Int32)
+{
   let fds = launchLock.withLock { _ -> [Int32]? in
     var fds: [Int32] = [-1, -1]
     guard pipe(&fds) == 0 else { return nil }

@@ -216,6 +216,23 @@ public final class Engine: Sendable {
   /// Runs the steps in order. Throws ``StepFailure``, ``Interrupted``, ``UsageError``,
   /// ``CheckpointError`` or ``LockHeldError``.
   public func run(_ steps: [any Step]) async throws -> RunSummary {
+    // Everything that can be checked without writing is checked first, so bad input creates and
+    // changes nothing in the state directory.
+    if let holder = state.lockHolder() { throw LockHeldError(path: state.lockFile, holder: holder) }
+    let preliminary = try loadCheckpoint()
+    try checkPrerequisites(steps, checkpoint: preliminary)
+    guard hasWork(steps, checkpoint: preliminary) else {
+      var summary = RunSummary()
+      summary.nothingToDo = true
+      summary.pendingManual = pendingManual(steps, preliminary)
+      return summary
+    }
+    try gatherSecrets(steps, checkpoint: preliminary, environment: environment)
+    let account = try await callerAccount()
+    if let pinned = preliminary?.account, pinned != account {
+      throw CheckpointError.foreignAccount(file: state.stateFile, checkpoint: pinned, credentials: account)
+    }
+
     try state.prepare()
     let lock = try state.lock(command: options.commandLine)
     defer { lock.release() }
@@ -225,19 +242,11 @@ public final class Engine: Sendable {
           "took over the lock left by pid \(previous.pid) on \(previous.host) (started \(previous.startedAt)), which is no longer running"
         ))
     }
+    // Read again under the lock: another run may have finished in between.
     let existing = try loadCheckpoint()
-    try checkPrerequisites(steps, checkpoint: existing)
-    guard hasWork(steps, checkpoint: existing) else {
-      var summary = RunSummary()
-      summary.nothingToDo = true
-      summary.pendingManual = pendingManual(steps, existing)
-      return summary
-    }
-
-    try gatherSecrets(steps, checkpoint: existing, environment: environment)
     let audit = AuditLog(directory: state.logsDirectory)
     audit.write("run: \(options.commandLine)")
-    let account = try await callerAccount(audit: audit)
+    audit.write("account \(account), region \(resolver.aws.region)")
     var checkpoint = existing ?? Checkpoint(deployment: deployment.name, region: resolver.aws.region)
     if let pinned = checkpoint.account, pinned != account {
       throw CheckpointError.foreignAccount(
@@ -273,10 +282,10 @@ public final class Engine: Sendable {
   }
 
   /// The account of the credentials in use (`sts get-caller-identity`).
-  func callerAccount(audit: AuditLog) async throws -> String {
+  func callerAccount() async throws -> String {
     let command = Command.aws("sts", "get-caller-identity", "--query", "Account", "--output", "text")
     let output = try await runCommand(
-      command, values: [:], step: "preflight", action: "caller-identity", audit: audit)
+      command, values: [:], step: "preflight", action: "caller-identity", audit: nil)
     let account = output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     guard output.succeeded, account.range(of: #"^[0-9]{12}$"#, options: .regularExpression) != nil
     else {
@@ -292,7 +301,7 @@ public final class Engine: Sendable {
 
   /// Runs one command, retrying throttling errors; logs it (masked) to the audit log.
   func runCommand(
-    _ command: Command, values: [String: String], step: String, action: String, audit: AuditLog
+    _ command: Command, values: [String: String], step: String, action: String, audit: AuditLog?
   ) async throws -> ProcessOutput {
     let shown = resolver.display(command, values: values)
     reporter.report(.commandStarted(step: step, action: action, command: shown))
@@ -316,14 +325,14 @@ public final class Engine: Sendable {
           output = try await runner.run(invocation)
         }
       } catch let error as ProcessLaunchError {
-        audit.write("[\(step)/\(action)] \(shown) -> \(error)")
+        audit?.write("[\(step)/\(action)] \(shown) -> \(error)")
         throw StepFailure(
           step: step, action: action, command: shown, termination: nil, awsErrorCode: nil,
           reason: error.description)
       }
       let seconds = Date().timeIntervalSince(started)
       let stderr = resolver.secrets.mask(output.stderrText)
-      audit.write(
+      audit?.write(
         "[\(step)/\(action)] \(shown) -> \(output.termination) in \(String(format: "%.2f", seconds))s"
           + (output.succeeded ? "" : " stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"))
       if case .signaled = output.termination { try checkInterrupted() }
@@ -333,7 +342,7 @@ public final class Engine: Sendable {
       let delay = options.retry.delay(attempt: attempt)
       reporter.report(
         .retrying(step: step, action: action, reason: code, attempt: attempt, delaySeconds: delay))
-      audit.write("[\(step)/\(action)] retry \(attempt) after \(code), waiting \(String(format: "%.2f", delay))s")
+      audit?.write("[\(step)/\(action)] retry \(attempt) after \(code), waiting \(String(format: "%.2f", delay))s")
       try await sleepInterruptibly(seconds: delay)
       attempt += 1
     }
