@@ -35,6 +35,7 @@ test:
 	swift build --build-tests
 	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
 	trap 'scripts/local-aws.sh stop' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
 	scripts/local-aws.sh start >/dev/null; \
 	eval "$$(scripts/local-aws.sh env)"; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
