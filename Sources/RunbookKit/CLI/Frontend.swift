@@ -84,6 +84,7 @@ public final class Frontend: Sendable {
     }
     let style = Style.detect(
       output: environment.output, environment: environment.variables, noColor: parsed.flag("no-color"))
+    if command == "doctor" { return await doctor(parsed, style: style) }
     let context = try Context(parsed: parsed, environment: environment)
     switch command {
     case "plan":
@@ -121,6 +122,28 @@ public final class Frontend: Sendable {
     }
   }
 
+  private func doctor(_ parsed: ParsedCommandLine, style: Style) async -> Int32 {
+    let doctor = Doctor(
+      runner: runner, variables: environment.variables,
+      configPath: parsed.options["config"] ?? "runbooks/unisync-ecs.json",
+      context: Result { try Context(parsed: parsed, environment: environment) })
+    let checks = await doctor.checks()
+    for check in checks {
+      let label = check.level.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)
+      let painted =
+        switch check.level {
+        case .ok: style.green(label)
+        case .warn: style.yellow(label)
+        case .fail: style.red(label)
+        }
+      environment.output.write("\(painted) \(check.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(check.detail)\n")
+      if let fix = check.fix, check.level != .ok { environment.output.write("      fix: \(fix)\n") }
+    }
+    let failed = checks.filter { $0.level == .fail }.count
+    environment.output.write(failed == 0 ? "all checks passed\n" : "\(failed) check(s) failed\n")
+    return failed == 0 ? ExitStatus.success : ExitStatus.stepFailed
+  }
+
   /// The implemented steps named on the command line, in guide order; all of them when none is named.
   func selectSteps(_ names: [String]) throws -> [any Step] {
     guard !names.isEmpty else { return Catalogue.steps }
@@ -136,7 +159,7 @@ public final class Frontend: Sendable {
   }
 
   private func printPlan(_ context: Context, steps: [any Step], style: Style) throws {
-    let engine = try context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
+    let engine = context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
     let planned = try engine.plan(steps)
     var writes = 0
     var total = 0
@@ -178,7 +201,7 @@ public final class Frontend: Sendable {
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
       commandLine: "runbook " + CommandLine.arguments.dropFirst().joined(separator: " "))
-    let engine = try context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
+    let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }
     let started = Date()
@@ -202,7 +225,7 @@ public final class Frontend: Sendable {
   }
 
   private func reset(step: String, context: Context) throws {
-    let engine = try context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
+    let engine = context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
     let state = engine.state
     try state.prepare()
     let lock = try state.lock(command: "runbook reset \(step)")
@@ -246,7 +269,7 @@ struct Context {
     aws = AWSSettings(region: region, endpointURL: endpoint, profile: parsed.options["profile"])
   }
 
-  func engine(runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, options: RunOptions) throws -> Engine {
+  func engine(runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, options: RunOptions) -> Engine {
     Engine(
       deployment: deployment, state: StateDirectory(path: stateDirectory), runner: runner, reporter: reporter,
       prompter: prompter, aws: aws, options: options, environment: variables)

@@ -70,6 +70,10 @@ public enum CLISpec {
       name: "reset", arguments: "STEP", summary: "forget a step's checkpoint entries; resources are left alone",
       options: []),
     CommandSpec(name: "log", arguments: "", summary: "print the latest run's audit log", options: []),
+    CommandSpec(
+      name: "doctor", arguments: "",
+      summary: "check tools, credentials, configuration, build contexts and the state directory (exit 1 on a FAIL)",
+      options: []),
   ]
 
   public static func command(_ name: String) -> CommandSpec? { commands.first { $0.name == name } }

@@ -197,6 +197,27 @@ public final class Engine: Sendable {
     }
   }
 
+  /// Checks that every program the pending actions run (`aws`, `docker`, `zip`...) is on PATH.
+  public func checkTools(_ steps: [any Step], checkpoint: Checkpoint?) throws {
+    var tools: [String] = ["aws"]
+    for step in steps {
+      for action in step.actions(for: deployment)
+      where checkpoint?.record(step.id, action.name)?.status != .done {
+        for command in [action.command] + action.command.pipedInto where !tools.contains(command.tool) {
+          if case .manual = action.effect { continue }
+          tools.append(command.tool)
+        }
+      }
+    }
+    let path = environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]
+    let missing = tools.filter { findExecutable($0, path: path) == nil }
+    if !missing.isEmpty {
+      throw UsageError(
+        "cannot find \(missing.map { "'\($0)'" }.joined(separator: " and ")) on PATH, which the steps \(steps.map(\.id).joined(separator: ", ")) need (see 'runbook doctor')"
+      )
+    }
+  }
+
   /// Whether any action of these steps still has work to do.
   func hasWork(_ steps: [any Step], checkpoint: Checkpoint?) -> Bool {
     steps.contains { step in
@@ -227,6 +248,7 @@ public final class Engine: Sendable {
       summary.pendingManual = pendingManual(steps, preliminary)
       return summary
     }
+    try checkTools(steps, checkpoint: preliminary)
     try gatherSecrets(steps, checkpoint: preliminary, environment: environment)
     let account = try await callerAccount()
     if let pinned = preliminary?.account, pinned != account {
