@@ -180,6 +180,10 @@ public final class Frontend: Sendable {
     }
     environment.output.write(
       "\(total) actions, \(writes) writes still to do ('!' writes, '$' reads, '?' manual); nothing was run\n")
+    if let prices = CostEstimate.load(for: context.deployment) {
+      environment.output.write(
+        CostEstimate(prices: prices, deployment: context.deployment, steps: planned.map(\.id)).render())
+    }
   }
 
   private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style) async throws -> Int32 {
