@@ -56,9 +56,10 @@ demo:
 	eval "$$(scripts/local-aws.sh env)"; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	url="$$RUNBOOK_TEST_ENDPOINT"; \
-	set -x; \
-	.build/debug/runbook --config '$(CONFIG)' --endpoint-url "$$url" --yes run; \
-	.build/debug/runbook --config '$(CONFIG)' --endpoint-url "$$url" status
+	for cmd in '--yes run' status; do \
+	  echo "+ .build/debug/runbook --config $(CONFIG) --endpoint-url $$url $$cmd"; \
+	  .build/debug/runbook --config '$(CONFIG)' --endpoint-url "$$url" $$cmd; \
+	done
 
 demo-stop:
 	scripts/local-aws.sh stop

@@ -107,9 +107,16 @@ pid_alive() {
   kill -0 "$1" 2>/dev/null
 }
 
+# A recorded pid may have been reused by another process since: only touch it if it runs $2.
+pid_runs() {
+  local args
+  args="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+  [[ "$args" == *"$2"* ]]
+}
+
 stop_pid() {
-  local pid="$1" grace="$2" i
-  pid_alive "$pid" || return 0
+  local pid="$1" what="$2" grace="$3" i
+  pid_alive "$pid" && pid_runs "$pid" "$what" || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < grace * 10; i++)); do
     pid_alive "$pid" || return 0
@@ -138,12 +145,12 @@ registry_answers() {
 
 engine_running() {
   local pid
-  pid="$(read_pid "$DOCKERD_PID")" && pid_alive "$pid" && engine_answers
+  pid="$(read_pid "$DOCKERD_PID")" && pid_runs "$pid" dockerd && engine_answers
 }
 
 registry_running() {
   local pid
-  pid="$(read_pid "$REGISTRY_PID")" && pid_alive "$pid" && [[ -f "$REGISTRY_PORT" ]] &&
+  pid="$(read_pid "$REGISTRY_PID")" && pid_runs "$pid" docker-registry && [[ -f "$REGISTRY_PORT" ]] &&
     registry_answers "$(<"$REGISTRY_PORT")"
 }
 
@@ -186,13 +193,13 @@ stop_engine() {
   local pid file
   for file in "$DOCKERD_PID" "$DOCKERD_PID.start"; do
     if pid="$(read_pid "$file")"; then
-      stop_pid "$pid" 20
+      stop_pid "$pid" dockerd 20
     fi
     rm -f "$file"
   done
   # dockerd stops the containerd it started; if dockerd had to be killed, that one may remain.
   if pid="$(read_pid "$EXEC_ROOT/containerd/containerd.pid")"; then
-    stop_pid "$pid" 10
+    stop_pid "$pid" containerd 10
   fi
   rm -f "$SOCK"
 }
@@ -245,7 +252,7 @@ EOF
 stop_registry() {
   local pid
   if pid="$(read_pid "$REGISTRY_PID")"; then
-    stop_pid "$pid" 5
+    stop_pid "$pid" docker-registry 5
   fi
   rm -f "$REGISTRY_PID" "$REGISTRY_PORT"
 }

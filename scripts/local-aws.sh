@@ -44,10 +44,17 @@ log() {
 resolve_bin() {
   local name="$1" path real
   path="$(command -v "$name" 2>/dev/null)" || return 1
-  if [[ "$path" == */shims/* ]] && command -v pyenv >/dev/null 2>&1; then
-    # A shim whose command is missing in the active version fails at call time: treat as absent.
-    real="$(pyenv which "$name" 2>/dev/null)" && [[ -x "$real" ]] || return 1
-    path="$real"
+  if [[ "$path" == */shims/* ]]; then
+    # A pyenv shim; pyenv itself may not be on PATH (only the shims are).
+    local root="${path%/shims/*}" pyenv
+    pyenv="$(command -v pyenv 2>/dev/null || true)"
+    [[ -n "$pyenv" ]] || pyenv="$root/libexec/pyenv"
+    if [[ -x "$pyenv" ]]; then
+      # A shim whose command is missing in the active version fails at call time: absent.
+      real="$(PYENV_ROOT="${PYENV_ROOT:-$root}" "$pyenv" which "$name" 2>/dev/null)" &&
+        [[ -x "$real" ]] || return 1
+      path="$real"
+    fi
   fi
   readlink -f "$path"
 }
@@ -129,6 +136,13 @@ pid_alive() {
   kill -0 "$1" 2>/dev/null
 }
 
+# A recorded pid may have been reused by another process since: only touch it if it is moto.
+is_moto() {
+  local args
+  args="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+  [[ "$args" == *moto_server* ]]
+}
+
 answers() {
   curl --noproxy '*' -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/moto-api/" 2>/dev/null
 }
@@ -138,12 +152,12 @@ running() {
   pid="$(recorded_pid)" || return 1
   [[ -f "$PORT_FILE" ]] || return 1
   port="$(<"$PORT_FILE")"
-  pid_alive "$pid" && answers "$port"
+  pid_alive "$pid" && is_moto "$pid" && answers "$port"
 }
 
 stop_pid() {
   local pid="$1" i
-  pid_alive "$pid" || return 0
+  pid_alive "$pid" && is_moto "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
     pid_alive "$pid" || return 0

@@ -14,13 +14,27 @@ final class NetworkStepTests: XCTestCase {
     }
   }
 
+  /// One uninterrupted run, looked at from every side: the resources, the calls, the output an
+  /// operator reads in CI, `status --json`, `env`, and a rerun that makes no call at all. The VPC's
+  /// name carries shell metacharacters, which must reach aws as one literal argument.
   func testRunCreatesOneOfEachAndRerunMakesNoCall() async throws {
-    let workspace = try Workspace()
+    let marker = FileManager.default.temporaryDirectory.appendingPathComponent("runbook-injected-\(UUID().uuidString)").path
+    let hostileName = "unisync; touch \(marker) $(touch \(marker)) `touch \(marker)`"
+    let workspace = try Workspace { config in
+      var network = config["network"] as! [String: Any]
+      var vpc = network["vpc"] as! [String: Any]
+      vpc["name"] = hostileName
+      network["vpc"] = vpc
+      config["network"] = network
+    }
     let log = workspace.directory.appendingPathComponent("aws.log").path
-    let first = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": log])
+    let first = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": log, "NO_COLOR": ""])
     XCTAssertEqual(first.status, 0, first.summary)
+    var expected = expectedNetworkInventory
+    expected["vpc"] = [hostileName]
     let inventory = try await networkInventory(workspace)
-    XCTAssertEqual(inventory, expectedNetworkInventory)
+    XCTAssertEqual(inventory, expected)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "a shell ran")
 
     let checkpoint = try workspace.checkpoint()
     for export in ["VPC_ID", "IGW_ID", "EIP_ID", "NAT_ID", "PUBLIC_RT_ID", "PRIVATE_RT_ID",
@@ -31,13 +45,36 @@ final class NetworkStepTests: XCTestCase {
     let calls = Self.loggedCalls(log)
     XCTAssertTrue(calls.allSatisfy { ($0["argv"] as? [String] ?? []).contains("--endpoint-url") })
     XCTAssertEqual(calls.filter { $0["write"] as? Bool == true }.count, 17, "one write per action")
+    XCTAssertTrue(calls.contains { ($0["argv"] as? [String] ?? []).contains { $0.contains(hostileName.replacingOccurrences(of: "`", with: "`")) } })
+
+    // Output for a log, not a terminal: plain lines, no spinner frames, no escape codes.
+    XCTAssertFalse(first.stdout.contains("\u{1B}"), first.stdout.debugDescription)
+    XCTAssertFalse(first.stdout.contains("\r"), first.stdout.debugDescription)
+    XCTAssertTrue(first.stdout.contains("2.1 VPC and network (network)"))
+    XCTAssertTrue(first.stdout.contains(" waiting network/nat-gateway-available: available"))
+    XCTAssertTrue(first.stdout.contains("created          network/vpc  VPC_ID=vpc-"))
+    XCTAssertTrue(first.stdout.contains("finished in "))
+
+    // status --json validates against the schema in the docs; env reproduces every export in bash.
+    let status = try await workspace.run(["status", "--json"])
+    XCTAssertEqual(status.status, 0, status.summary)
+    let document = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8))
+    let schema = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: repositoryRoot.appendingPathComponent("docs/status-schema.json")))
+    XCTAssertEqual(validate(document, against: schema as! [String: Any], at: "$"), [])
+    XCTAssertEqual((document as? [String: Any])?["exports"] as? [String: String], checkpoint.exports)
+    let env = try await workspace.run(["env"])
+    let script = env.stdout + "\n" + checkpoint.exports.keys.sorted().map { "printf '%s=%s\\n' \($0) \"$\($0)\"" }.joined(separator: "\n")
+    let evaluated = try await ProcessRunner().run(Invocation(executable: "bash", arguments: ["-c", script]))
+    XCTAssertEqual(
+      evaluated.stdoutText, checkpoint.exports.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\n")
 
     let rerunLog = workspace.directory.appendingPathComponent("aws-rerun.log").path
     let second = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": rerunLog])
     XCTAssertEqual(second.status, 0, second.summary)
     XCTAssertEqual(Self.loggedCalls(rerunLog).count, 0, "a rerun of a finished step calls aws")
     let afterRerun = try await networkInventory(workspace)
-    XCTAssertEqual(afterRerun, expectedNetworkInventory)
+    XCTAssertEqual(afterRerun, expected)
   }
 
   func testPlanOnEmptyCheckpointPrintsEveryCommandAndStartsNothing() async throws {
@@ -105,25 +142,6 @@ final class NetworkStepTests: XCTestCase {
     let inventory = try await networkInventory(workspace)
     XCTAssertEqual(inventory, expectedNetworkInventory)
     try await assertExportsPointAtInventory(workspace)
-  }
-
-  func testShellMetacharactersReachAwsAsLiteralArguments() async throws {
-    let marker = FileManager.default.temporaryDirectory.appendingPathComponent("runbook-injected-\(UUID().uuidString)").path
-    let name = "unisync; touch \(marker) $(touch \(marker)) `touch \(marker)`"
-    let workspace = try Workspace { config in
-      var network = config["network"] as! [String: Any]
-      var vpc = network["vpc"] as! [String: Any]
-      vpc["name"] = name
-      network["vpc"] = vpc
-      config["network"] = network
-    }
-    let log = workspace.directory.appendingPathComponent("aws.log").path
-    let run = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": log])
-    XCTAssertEqual(run.status, 0, run.summary)
-    XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "a shell ran")
-    let vpcs = try await workspace.aws(["ec2", "describe-vpcs", "--filters", "Name=tag:runbook:action,Values=network/vpc"])
-    let tags = ((vpcs as? [String: Any])?["Vpcs"] as? [[String: Any]])?.first?["Tags"] as? [[String: Any]] ?? []
-    XCTAssertEqual(tags.first { $0["Key"] as? String == "Name" }?["Value"] as? String, name)
   }
 
   func testNoEndpointMeansTheShimRefusesAndTheStepFails() async throws {

@@ -80,7 +80,8 @@ public final class ConsoleReporter: Reporter {
   let errors: TextOutput
   let style: Style
   let verbose: Bool
-  private let liveLineShown = Mutex(false)
+  /// Length of the live line on screen (0 when none).
+  private let liveLineShown = Mutex(0)
   private static let spinner = ["|", "/", "-", "\\"]
   private let frame = Mutex(0)
 
@@ -117,8 +118,9 @@ public final class ConsoleReporter: Reporter {
           value += 1
           return value
         }
-        output.write("\r\u{1B}[2K  \(Self.spinner[index % 4]) \(text)")
-        liveLineShown.withLock { $0 = true }
+        let line = "  \(Self.spinner[index % 4]) \(text)"
+        output.write(clearSequence() + line)
+        liveLineShown.withLock { $0 = line.count }
       } else {
         line("  \(timestamp()) \(text)")
       }
@@ -138,12 +140,19 @@ public final class ConsoleReporter: Reporter {
     }
   }
 
+  /// Returns to the start of the live line and blanks it: an escape sequence with colour, spaces without
+  /// (NO_COLOR output carries no escape codes at all).
+  private func clearSequence() -> String {
+    let width = liveLineShown.withLock { $0 }
+    if style.color { return "\r\u{1B}[2K" }
+    return width == 0 ? "\r" : "\r" + String(repeating: " ", count: width) + "\r"
+  }
+
   private func clearLiveLine() {
-    let shown = liveLineShown.withLock { value in
-      defer { value = false }
-      return value
-    }
-    if shown { output.write("\r\u{1B}[2K") }
+    let width = liveLineShown.withLock { $0 }
+    guard width > 0 else { return }
+    output.write(clearSequence())
+    liveLineShown.withLock { $0 = 0 }
   }
 
   private func line(_ text: String) {
