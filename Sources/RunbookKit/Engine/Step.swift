@@ -186,7 +186,13 @@ public struct Action: Sendable, Hashable {
   /// Finds an existing resource by its name alone (used only with `--adopt`).
   public var adoptLookup: Lookup?
   /// AWS error codes that mean the work is already done (`InvalidPermission.Duplicate`).
+  /// When the action captures an export, its lookup must then find the resource (by this tool's
+  /// ownership tags); if it does not, the resource is someone else's and the action fails,
+  /// pointing at `--adopt` when the action has an adopt lookup.
   public var alreadyDoneErrors: Set<String>
+  /// What to tell the operator when the command fails with one of these AWS error codes (the AWS
+  /// message alone often names neither the resource nor what to do).
+  public var errorAdvice: [String: String]
   /// Safe to repeat as is (no lookup needed to reconcile an interrupted run).
   public var idempotent: Bool
   public var wait: Wait?
@@ -198,8 +204,10 @@ public struct Action: Sendable, Hashable {
   public init(
     name: String, summary: String, effect: Effect, command: Command, capture: Capture? = nil,
     lookup: Lookup? = nil, adoptLookup: Lookup? = nil, alreadyDoneErrors: Set<String> = [],
-    idempotent: Bool = false, wait: Wait? = nil, precheck: Precheck? = nil, after: [String] = []
+    errorAdvice: [String: String] = [:], idempotent: Bool = false, wait: Wait? = nil,
+    precheck: Precheck? = nil, after: [String] = []
   ) {
+    self.errorAdvice = errorAdvice
     self.precheck = precheck
     self.name = name
     self.summary = summary

@@ -175,15 +175,24 @@ final class StepExecution: Sendable {
     let output = try await engine.runCommand(
       action.command, values: values, step: step.id, action: action.name, audit: audit)
     if !output.succeeded {
+      var explanation: String?
       if let code = awsErrorCode(in: output.stderrText), action.alreadyDoneErrors.contains(code) {
         var value: String?
         if let lookup = action.lookup { value = try await find(action, lookup, values: values) }
-        try journal.append(
-          JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .alreadyDone))
-        return try await finish(action, key: key, outcome: .alreadyDone, value: value)
+        if value != nil || action.capture?.export == nil {
+          try journal.append(
+            JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .alreadyDone))
+          return try await finish(action, key: key, outcome: .alreadyDone, value: value)
+        }
+        // It exists, but nothing carrying this deployment's tags does: someone else's resource.
+        explanation =
+          "\(action.summary): it already exists, but without this deployment's ownership tags, so the tool will not use it silently"
+          + (action.adoptLookup == nil
+            ? "; remove it or rename it in the configuration"
+            : "; pass --adopt to use the existing one as it is")
       }
       try journal.append(JournalEntry(lineage: checkpoint.lineage, event: .failed, action: key))
-      throw try await failure(action, shown: shown, output: output)
+      throw try await failure(action, shown: shown, output: output, explanation: explanation)
     }
     let value = try await capture(action, output: output, shown: shown)
     try journal.append(
@@ -283,15 +292,20 @@ final class StepExecution: Sendable {
     return value
   }
 
-  private func failure(_ action: Action, shown: String, output: ProcessOutput) async throws
-    -> StepFailure
-  {
+  /// - Parameter explanation: what the failure means, shown before the command's error output
+  ///   (defaults to the action's advice for the AWS error code, if any).
+  private func failure(
+    _ action: Action, shown: String, output: ProcessOutput, explanation: String? = nil
+  ) async throws -> StepFailure {
     try engine.checkInterrupted()
     let stderr = engine.resolver.secrets.mask(output.stderrText)
       .trimmingCharacters(in: .whitespacesAndNewlines)
     var reason = stderr.isEmpty ? "no error output" : stderr
     if stderr.contains("Could not connect to the endpoint URL") {
       reason = "AWS could not be reached: " + reason
+    }
+    if let advice = explanation ?? awsErrorCode(in: output.stderrText).flatMap({ action.errorAdvice[$0] }) {
+      reason = advice + "\n" + reason
     }
     let failure = StepFailure(
       step: step.id, action: action.name, command: shown, termination: output.termination,

@@ -25,22 +25,48 @@ extension Deployment {
   }
 
   private func lineageTag() -> [Fragment] {
-    [.text("{\"Key\":" + jsonString(OwnershipTag.lineage) + ",\"Value\":\""), .export(ContextValue.lineage), .text("\"}")]
+    [
+      .text("{\"Key\":" + jsonString(OwnershipTag.lineage) + ",\"Value\":\""),
+      .export(ContextValue.lineage), .text("\"}"),
+    ]
   }
 
-  /// EC2 `--filters` (JSON) matching resources this deployment's action created, plus extra filters.
-  func ownedFilters(action: String, _ extra: [(String, [String])] = []) -> Argument {
+  /// EC2 `--filters` (JSON) matching resources this deployment's action created, plus extra filters
+  /// (`exports`: filters whose single value is an export, such as `("vpc-id", "VPC_ID")`).
+  func ownedFilters(
+    action: String, _ extra: [(String, [String])] = [], exports: [(String, String)] = []
+  ) -> Argument {
     ec2Filters(
-      [("tag:\(OwnershipTag.deployment)", [name]), ("tag:\(OwnershipTag.action)", [action])] + extra)
+      [("tag:\(OwnershipTag.deployment)", [name]), ("tag:\(OwnershipTag.action)", [action])]
+        + extra,
+      exports: exports)
+  }
+
+  /// SQS `--tags` (a JSON map): the same tags as ``tagList(name:action:)``.
+  func tagMap(name: String, action: String) -> Argument {
+    let deployment = jsonString(OwnershipTag.deployment) + ":" + jsonString(self.name)
+    let action = jsonString(OwnershipTag.action) + ":" + jsonString(action)
+    return
+      "{\"Name\":\(jsonString(name)),\(deployment),\(jsonString(OwnershipTag.lineage)):\"\(ref: ContextValue.lineage)\",\(action)}"
   }
 }
 
-/// EC2 `--filters` as JSON.
-func ec2Filters(_ filters: [(String, [String])]) -> Argument {
-  let items = filters.map { name, values in
+/// EC2 `--filters` as JSON. `exports` adds filters whose single value is an export's value
+/// (`("vpc-id", "VPC_ID")`, `("group-id", "ALB_SG")`), known only at run time.
+func ec2Filters(_ filters: [(String, [String])], exports: [(String, String)] = []) -> Argument {
+  let literal = filters.map { name, values in
     "{\"Name\":\(jsonString(name)),\"Values\":[\(values.map(jsonString).joined(separator: ","))]}"
   }
-  return .text("[" + items.joined(separator: ",") + "]")
+  var text = Argument.Interpolation(literalCapacity: 0, interpolationCount: exports.count)
+  text.appendLiteral("[" + literal.joined(separator: ","))
+  for (index, (name, export)) in exports.enumerated() {
+    text.appendLiteral(
+      (literal.isEmpty && index == 0 ? "" : ",") + "{\"Name\":\(jsonString(name)),\"Values\":[\"")
+    text.appendInterpolation(ref: export)
+    text.appendLiteral("\"]}")
+  }
+  text.appendLiteral("]")
+  return Argument(stringInterpolation: text)
 }
 
 private func jsonTag(_ key: String, _ value: String) -> String {

@@ -221,3 +221,55 @@ let expectedNetworkInventory: [String: [String]] = [
     "unisync-private-rt associations=2 default-routes=1", "unisync-public-rt associations=2 default-routes=1",
   ],
 ]
+
+/// The calls the aws shim logged to `path` (`RUNBOOK_AWS_LOG`), one JSON object each.
+func loggedAWSCalls(_ path: String) -> [[String: Any]] {
+  guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+  return text.split(separator: "\n").compactMap {
+    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+  }
+}
+
+extension Workspace {
+  /// Runs the tool with the aws shim logging every call (`RUNBOOK_AWS_LOG`); returns the run and the calls.
+  func runLogged(_ arguments: [String]) async throws -> (run: ToolRun, calls: [[String: Any]]) {
+    let log = directory.appendingPathComponent("aws-\(UUID().uuidString.prefix(8)).log").path
+    let run = try await self.run(arguments, environment: ["RUNBOOK_AWS_LOG": log])
+    return (run, loggedAWSCalls(log))
+  }
+
+  /// Runs `arguments` with `--jobs 1`, killing the tool right after the first write call of every
+  /// run (before it can record anything), until a run ends by itself or `limit` runs were made.
+  /// - Returns: how many runs were killed, and the run that ended by itself (nil if none did).
+  func runKilledAfterEveryWrite(_ arguments: [String], limit: Int = 40) async throws -> (kills: Int, last: ToolRun?) {
+    let counter = directory.appendingPathComponent("crash-counter").path
+    var kills = 0
+    for _ in 0..<limit {
+      try Data().write(to: URL(fileURLWithPath: counter))
+      let run = try await self.run(
+        arguments + ["--jobs", "1"], environment: ["RUNBOOK_CRASH_AT": "1", "RUNBOOK_CRASH_COUNTER": counter])
+      guard run.signaled, run.status == SIGKILL else { return (kills, run) }
+      kills += 1
+    }
+    return (kills, nil)
+  }
+}
+
+/// Kills `run STEP --yes` right after every write (``Workspace/runKilledAfterEveryWrite(_:limit:)``)
+/// and checks that each of the step's `writes` write actions was interrupted once before a run finished.
+func assertResumesAfterEveryKill(
+  _ workspace: Workspace, step: String, writes: Int, file: StaticString = #filePath, line: UInt = #line
+) async throws {
+  let chain = try await workspace.runKilledAfterEveryWrite(["run", step, "--yes"])
+  XCTAssertEqual(chain.last?.status, 0, chain.last?.summary ?? "no run finished", file: file, line: line)
+  XCTAssertEqual(chain.kills, writes, "every write action should have been interrupted once", file: file, line: line)
+}
+
+/// Runs `run STEP --yes` again and checks that it succeeds without a single aws call.
+func assertRerunCallsNothing(
+  _ workspace: Workspace, step: String, file: StaticString = #filePath, line: UInt = #line
+) async throws {
+  let rerun = try await workspace.runLogged(["run", step, "--yes"])
+  XCTAssertEqual(rerun.run.status, 0, rerun.run.summary, file: file, line: line)
+  XCTAssertEqual(rerun.calls.count, 0, "a rerun of a finished step calls aws", file: file, line: line)
+}
