@@ -95,7 +95,7 @@ public final class Frontend: Sendable {
         try printPlan(context, steps: try selectSteps(parsed.arguments), style: style)
         return ExitStatus.success
       }
-      return try await runSteps(context, parsed: parsed, style: style)
+      return try await runSteps(context, parsed: parsed, style: style, argv: argv)
     case "status":
       let report = try StatusReport(engine: context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
       environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
@@ -186,7 +186,9 @@ public final class Frontend: Sendable {
     }
   }
 
-  private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style) async throws -> Int32 {
+  private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String]) async throws
+    -> Int32
+  {
     let steps = try selectSteps(parsed.arguments)
     let yes = parsed.flag("yes")
     if !yes && !environment.inputIsTerminal {
@@ -204,7 +206,7 @@ public final class Frontend: Sendable {
     let prompter = TerminalPrompter(output: environment.output, style: style, readLine: environment.readLine)
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
-      commandLine: "runbook " + CommandLine.arguments.dropFirst().joined(separator: " "))
+      commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "))
     let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }

@@ -81,8 +81,9 @@ final class StepExecution: Sendable {
           outcomes[name] = outcome
           if outcome == .skipped { skipped.insert(name) } else { finished.insert(name) }
         case .failure(let error):
+          // A real failure explains more than the interruption it may have caused.
           if firstError == nil || (firstError is Interrupted && !(error is Interrupted)) {
-            firstError = firstError ?? error
+            firstError = error
           }
         }
       }
