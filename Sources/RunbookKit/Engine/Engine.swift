@@ -316,7 +316,7 @@ public final class Engine: Sendable {
         command: resolver.display(command, values: [:]), termination: output.termination,
         awsErrorCode: awsErrorCode(in: output.stderrText),
         reason: "cannot read the AWS account of these credentials: "
-          + resolver.secrets.mask(output.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)))
+          + explainAWSFailure(resolver.secrets.mask(output.stderrText)))
     }
     return account
   }

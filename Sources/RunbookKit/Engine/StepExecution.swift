@@ -313,10 +313,7 @@ final class StepExecution: Sendable {
     try engine.checkInterrupted()
     let stderr = engine.resolver.secrets.mask(output.stderrText)
       .trimmingCharacters(in: .whitespacesAndNewlines)
-    var reason = stderr.isEmpty ? "no error output" : stderr
-    if stderr.contains("Could not connect to the endpoint URL") {
-      reason = "AWS could not be reached: " + reason
-    }
+    var reason = explainAWSFailure(stderr)
     if let advice = explanation ?? awsErrorCode(in: output.stderrText).flatMap({ action.errorAdvice[$0] }) {
       reason = advice + "\n" + reason
     }
