@@ -206,7 +206,8 @@ public final class Frontend: Sendable {
     let prompter = TerminalPrompter(output: environment.output, style: style, readLine: environment.readLine)
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
-      commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "))
+      commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
+      overwriteSecrets: parsed.flag("overwrite-secrets"))
     let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }

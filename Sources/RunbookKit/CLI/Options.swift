@@ -59,6 +59,9 @@ public enum CLISpec {
         OptionSpec("dry-run", help: "print the plan instead of running (same as 'plan')"),
         OptionSpec("adopt", help: "use existing resources found by name even without this tool's tags (never deleted by destroy)"),
         OptionSpec("jobs", short: "j", value: "N", help: "independent actions run at once (default 4; 1 when asking)"),
+        OptionSpec(
+          "overwrite-secrets",
+          help: "put this run's values into secrets that exist already (otherwise an existing secret keeps its value)"),
       ]),
     CommandSpec(
       name: "status", arguments: "", summary: "each step and action: done / pending / failed, with every export",

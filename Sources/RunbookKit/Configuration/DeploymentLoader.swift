@@ -114,17 +114,31 @@ extension Deployment {
     }
 
     let secrets = top.object("secrets") { s in
-      func supplied(_ key: String) -> SuppliedSecret {
+      // `fields`: what `environment` maps to variable names (`value` for a plain string).
+      func supplied(_ key: String, fields: [String]) -> SuppliedSecret {
         s.object(key) { r in
-          SuppliedSecret(
-            name: r.string("name", check: Validate.secretName),
-            environment: r.stringMap("environment"), file: r.optionalString("file"))
+          let environment = r.stringMap("environment")
+          for field in fields where environment[field] == nil {
+            problems.add("secrets.\(key).environment.\(field)", "is required (the variable holding it)")
+          }
+          for (field, variable) in environment.sorted(by: { $0.key < $1.key }) {
+            if !fields.contains(field) {
+              problems.add(
+                "secrets.\(key).environment.\(field)",
+                "is not a field of this secret (fields: \(fields.joined(separator: ", ")))")
+            } else if let reason = Validate.environmentVariable(variable) {
+              problems.add("secrets.\(key).environment.\(field)", reason)
+            }
+          }
+          return SuppliedSecret(
+            name: r.string("name", check: Validate.secretName), environment: environment,
+            file: r.optionalString("file"))
         } ?? SuppliedSecret(name: "", environment: [:], file: nil)
       }
       return Secrets(
         encryptionKeyName: s.string("encryptionKey", check: Validate.secretName),
-        rdsPasswordName: s.string("rdsPassword", check: Validate.secretName),
-        canvasToken: supplied("canvasToken"), cognito: supplied("cognito"),
+        canvasToken: supplied("canvasToken", fields: ["value"]),
+        cognito: supplied("cognito", fields: ["userPoolId", "clientId"]),
         recoveryWindowDays: s.int("recoveryWindowDays", default: 7, range: 7...30))
     }
 
@@ -348,6 +362,11 @@ enum Validate {
   static func secretName(_ text: String) -> String? {
     text.range(of: #"^[A-Za-z0-9/_+=.@-]{1,512}$"#, options: .regularExpression) == nil
       ? "'\(text)' is not a valid secret name" : nil
+  }
+
+  static func environmentVariable(_ text: String) -> String? {
+    text.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) == nil
+      ? "'\(text)' is not an environment variable name" : nil
   }
 
   static func queueName(_ text: String) -> String? {

@@ -12,13 +12,17 @@ public struct RunOptions: Sendable {
   /// The command line, recorded in the lock.
   public var commandLine: String
   public var retry: RetryPolicy
+  /// Run the `overwrite` write of actions that have one, even when they are done: an existing
+  /// secret gets this run's value (otherwise it keeps the value it has).
+  public var overwriteSecrets: Bool
 
   public init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false
   ) {
     self.assumeYes = assumeYes
     self.adopt = adopt
+    self.overwriteSecrets = overwriteSecrets
     self.jobs = max(1, jobs)
     self.commandLine = commandLine
     self.retry = retry
@@ -155,11 +159,15 @@ public final class Engine: Sendable {
           case .write: kind = "write"
           case .manual: kind = "manual"
           }
-          let command: String
+          var command: String
           if case .manual(let instructions) = action.effect {
-            command = instructions
+            command = resolver.display(instructions, values: values)
           } else {
             command = resolver.display(action.command, values: values)
+          }
+          if let overwrite = action.overwrite {
+            command += "\n  with --overwrite-secrets, when it exists already:\n"
+              + resolver.display(overwrite, values: values)
           }
           let record = checkpoint?.record(step.id, action.name)
           return PlannedAction(
@@ -222,6 +230,7 @@ public final class Engine: Sendable {
   func hasWork(_ steps: [any Step], checkpoint: Checkpoint?) -> Bool {
     steps.contains { step in
       step.actions(for: deployment).contains { action in
+        if overwrites(action) { return true }
         guard let record = checkpoint?.record(step.id, action.name) else { return true }
         switch record.status {
         case .done: return false
@@ -293,6 +302,9 @@ public final class Engine: Sendable {
     summary.pendingManual = pendingManual(steps, await keeper.current)
     return summary
   }
+
+  /// Whether this run puts new values into `action`'s resource even when it is done (`--overwrite-secrets`).
+  func overwrites(_ action: Action) -> Bool { options.overwriteSecrets && action.overwrite != nil }
 
   func pendingManual(_ steps: [any Step], _ checkpoint: Checkpoint?) -> [String] {
     steps.flatMap { step in

@@ -114,8 +114,10 @@ public enum Effect: Sendable, Hashable {
   case read
   /// Creates or changes something; journaled before it runs, confirmed in interactive mode.
   case write
-  /// Something the operator does by hand (the tool cannot reach it); the text says what.
-  case manual(String)
+  /// Something the operator does by hand (the tool cannot reach it); the text says what. The text
+  /// may reference exports (`\(ref: "RDS_ENDPOINT")`): they are filled in when known, `<NAME>` otherwise,
+  /// and the action runs after the actions producing them.
+  case manual(Argument)
 }
 
 /// How a command's output becomes an export.
@@ -200,14 +202,19 @@ public struct Action: Sendable, Hashable {
   public var precheck: Precheck?
   /// Other actions of the step that must finish first, beyond those whose exports it uses.
   public var after: [String]
+  /// A write that puts this run's secret values into the resource when it exists already
+  /// (`put-secret-value`). Run only when the operator asks (`run --overwrite-secrets`), and then
+  /// even when the action is done; without it an existing resource keeps its value.
+  public var overwrite: Command?
 
   public init(
     name: String, summary: String, effect: Effect, command: Command, capture: Capture? = nil,
     lookup: Lookup? = nil, adoptLookup: Lookup? = nil, alreadyDoneErrors: Set<String> = [],
     errorAdvice: [String: String] = [:], idempotent: Bool = false, wait: Wait? = nil,
-    precheck: Precheck? = nil, after: [String] = []
+    precheck: Precheck? = nil, after: [String] = [], overwrite: Command? = nil
   ) {
     self.errorAdvice = errorAdvice
+    self.overwrite = overwrite
     self.precheck = precheck
     self.name = name
     self.summary = summary
@@ -252,6 +259,8 @@ public struct Action: Sendable, Hashable {
     names += lookup?.command.exportReferences ?? []
     names += adoptLookup?.command.exportReferences ?? []
     names += precheck?.command.exportReferences ?? []
+    names += overwrite?.exportReferences ?? []
+    if case .manual(let instructions) = effect { names += instructions.exportReferences }
     var seen = Set<String>()
     return names.filter { seen.insert($0).inserted }
   }

@@ -241,13 +241,17 @@ extension Workspace {
   /// Runs `arguments` with `--jobs 1`, killing the tool right after the first write call of every
   /// run (before it can record anything), until a run ends by itself or `limit` runs were made.
   /// - Returns: how many runs were killed, and the run that ended by itself (nil if none did).
-  func runKilledAfterEveryWrite(_ arguments: [String], limit: Int = 40) async throws -> (kills: Int, last: ToolRun?) {
+  func runKilledAfterEveryWrite(_ arguments: [String], environment: [String: String] = [:], limit: Int = 40)
+    async throws -> (kills: Int, last: ToolRun?)
+  {
     let counter = directory.appendingPathComponent("crash-counter").path
     var kills = 0
     for _ in 0..<limit {
       try Data().write(to: URL(fileURLWithPath: counter))
-      let run = try await self.run(
-        arguments + ["--jobs", "1"], environment: ["RUNBOOK_CRASH_AT": "1", "RUNBOOK_CRASH_COUNTER": counter])
+      var variables = environment
+      variables["RUNBOOK_CRASH_AT"] = "1"
+      variables["RUNBOOK_CRASH_COUNTER"] = counter
+      let run = try await self.run(arguments + ["--jobs", "1"], environment: variables)
       guard run.signaled, run.status == SIGKILL else { return (kills, run) }
       kills += 1
     }
