@@ -6,10 +6,7 @@ import XCTest
 final class RDSStepTests: XCTestCase {
   override func setUp() async throws { try Emulator.reset() }
 
-  /// STAND-IN FOR `run security` (guide 2.2), to be replaced by `workspace.run(["run", "network",
-  /// "security", "--yes"])` once that step exists: runs the network step, creates `unisync-rds-sg`
-  /// in its VPC with the aws CLI, and records the group's id as RDS_SG in the checkpoint through the
-  /// library. Every export the rds step reads then names a real resource.
+  /// Runs the steps the rds step needs (guide 2.1 and 2.2).
   func runNetworkAndSecurity(_ workspace: Workspace) async throws {
     let earlier = try await workspace.run(["run", "network", "security", "--yes"])
     XCTAssertEqual(earlier.status, 0, earlier.summary)
