@@ -1,7 +1,9 @@
 /// The steps of the guide, in guide order.
 public enum Catalogue {
   /// Every step this version implements.
-  public static let steps: [any Step] = [NetworkStep(), SecurityGroupsStep(), SQSStep()]
+  public static let steps: [any Step] = [
+    NetworkStep(), SecurityGroupsStep(), ECRStep(), ECSStep(), LambdaStep(), SQSStep(),
+  ]
 
   /// Every step name of the guide, implemented or not (the command line accepts only implemented ones).
   public static let guideOrder = [
