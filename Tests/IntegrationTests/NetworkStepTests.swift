@@ -6,14 +6,6 @@ import XCTest
 final class NetworkStepTests: XCTestCase {
   override func setUp() async throws { try Emulator.reset() }
 
-  /// Lines the aws shim logged, one JSON object each.
-  static func loggedCalls(_ path: String) -> [[String: Any]] {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-    return text.split(separator: "\n").compactMap {
-      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-    }
-  }
-
   /// One uninterrupted run, looked at from every side: the resources, the calls, the output an
   /// operator reads in CI, `status --json`, `env`, and a rerun that makes no call at all. The VPC's
   /// name carries shell metacharacters, which must reach aws as one literal argument.
@@ -42,7 +34,7 @@ final class NetworkStepTests: XCTestCase {
       XCTAssertNotNil(checkpoint.exports[export], "missing export \(export)")
     }
     XCTAssertEqual(checkpoint.account, "123456789012")
-    let calls = Self.loggedCalls(log)
+    let calls = loggedAWSCalls(log)
     XCTAssertTrue(calls.allSatisfy { ($0["argv"] as? [String] ?? []).contains("--endpoint-url") })
     XCTAssertEqual(calls.filter { $0["write"] as? Bool == true }.count, 17, "one write per action")
     XCTAssertTrue(calls.contains { ($0["argv"] as? [String] ?? []).contains { $0.contains(hostileName.replacingOccurrences(of: "`", with: "`")) } })
@@ -69,10 +61,7 @@ final class NetworkStepTests: XCTestCase {
     XCTAssertEqual(
       evaluated.stdoutText, checkpoint.exports.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\n")
 
-    let rerunLog = workspace.directory.appendingPathComponent("aws-rerun.log").path
-    let second = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": rerunLog])
-    XCTAssertEqual(second.status, 0, second.summary)
-    XCTAssertEqual(Self.loggedCalls(rerunLog).count, 0, "a rerun of a finished step calls aws")
+    try await assertRerunCallsNothing(workspace, step: "network")
     let afterRerun = try await networkInventory(workspace)
     XCTAssertEqual(afterRerun, expected)
   }
@@ -82,7 +71,7 @@ final class NetworkStepTests: XCTestCase {
     let log = workspace.directory.appendingPathComponent("aws.log").path
     let plan = try await workspace.run(["plan", "network"], environment: ["RUNBOOK_AWS_LOG": log])
     XCTAssertEqual(plan.status, 0, plan.summary)
-    XCTAssertEqual(Self.loggedCalls(log).count, 0)
+    XCTAssertEqual(loggedAWSCalls(log).count, 0)
     XCTAssertNil(workspace.stateBytes)
     for operation in ["create-vpc", "create-subnet", "create-internet-gateway", "attach-internet-gateway",
                       "allocate-address", "create-nat-gateway", "describe-nat-gateways", "create-route-table",
@@ -94,32 +83,14 @@ final class NetworkStepTests: XCTestCase {
     XCTAssertTrue(plan.stdout.contains("--endpoint-url \(workspace.endpoint)"))
     let dryRun = try await workspace.run(["run", "network", "--dry-run"], environment: ["RUNBOOK_AWS_LOG": log])
     XCTAssertEqual(dryRun.stdout, plan.stdout)
-    XCTAssertEqual(Self.loggedCalls(log).count, 0)
+    XCTAssertEqual(loggedAWSCalls(log).count, 0)
   }
 
   /// Kills the tool right after each write call returned (before it could record anything), one
   /// write per run, until a run finishes: every write action of the step is interrupted once.
   func testKilledAfterEveryWriteResumesToExactlyOneOfEach() async throws {
     let workspace = try Workspace()
-    let counter = workspace.directory.appendingPathComponent("crash-counter").path
-    var kills = 0
-    var finished = false
-    for _ in 0..<40 {
-      try Data().write(to: URL(fileURLWithPath: counter))
-      let run = try await workspace.run(
-        ["run", "network", "--yes", "--jobs", "1"],
-        environment: ["RUNBOOK_CRASH_AT": "1", "RUNBOOK_CRASH_COUNTER": counter])
-      if run.signaled {
-        XCTAssertEqual(run.status, SIGKILL, run.summary)
-        kills += 1
-        continue
-      }
-      XCTAssertEqual(run.status, 0, run.summary)
-      finished = true
-      break
-    }
-    XCTAssertTrue(finished)
-    XCTAssertEqual(kills, 17, "every write action should have been interrupted once")
+    try await assertResumesAfterEveryKill(workspace, step: "network", writes: 17)
     let inventory = try await networkInventory(workspace)
     XCTAssertEqual(inventory, expectedNetworkInventory)
     try await assertExportsPointAtInventory(workspace)

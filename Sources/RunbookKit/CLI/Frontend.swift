@@ -96,7 +96,7 @@ public final class Frontend: Sendable {
           context, steps: try selectSteps(parsed.arguments), style: style, imageTag: try imageTag(parsed))
         return ExitStatus.success
       }
-      return try await runSteps(context, parsed: parsed, style: style)
+      return try await runSteps(context, parsed: parsed, style: style, argv: argv)
     case "status":
       let report = try StatusReport(engine: context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
       environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
@@ -198,7 +198,9 @@ public final class Frontend: Sendable {
     }
   }
 
-  private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style) async throws -> Int32 {
+  private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String]) async throws
+    -> Int32
+  {
     let steps = try selectSteps(parsed.arguments)
     let yes = parsed.flag("yes")
     if !yes && !environment.inputIsTerminal {
@@ -216,7 +218,7 @@ public final class Frontend: Sendable {
     let prompter = TerminalPrompter(output: environment.output, style: style, readLine: environment.readLine)
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
-      commandLine: "runbook " + CommandLine.arguments.dropFirst().joined(separator: " "),
+      commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
       imageTag: try imageTag(parsed))
     let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }

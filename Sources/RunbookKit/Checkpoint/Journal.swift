@@ -52,12 +52,18 @@ public struct Journal: Sendable {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let line = try encoder.encode(entry) + Data("\n".utf8)
-    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+    let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
       throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
     }
     defer { close(fd) }
-    try writeAll(fd, line, path: path)
+    // A run killed in the middle of an append leaves a last line without its newline: start a new
+    // line, or this entry would be glued to the torn one and lost with it.
+    var info = stat()
+    var last: UInt8 = UInt8(ascii: "\n")
+    if fstat(fd, &info) == 0, info.st_size > 0 { _ = pread(fd, &last, 1, info.st_size - 1) }
+    let prefix = last == UInt8(ascii: "\n") ? Data() : Data("\n".utf8)
+    try writeAll(fd, prefix + line, path: path)
     guard fsync(fd) == 0 else {
       throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
     }

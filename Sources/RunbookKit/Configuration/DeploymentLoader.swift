@@ -224,7 +224,8 @@ extension Deployment {
   }
 
   private static func validateNetwork(_ network: Network, problems: ProblemList) {
-    guard let vpc = IPv4CIDR(network.vpcCidr) else { return }
+    // An invalid VPC CIDR is reported by its field; the checks below still run without it.
+    let vpc = IPv4CIDR(network.vpcCidr)
     var seenIds = Set<String>()
     for (index, subnet) in network.subnets.enumerated() {
       let path = "network.subnets[\(index)]"
@@ -232,7 +233,7 @@ extension Deployment {
         problems.add("\(path).id", "'\(subnet.id)' is used by another subnet")
       }
       guard let cidr = IPv4CIDR(subnet.cidr) else { continue }
-      if !vpc.contains(cidr) {
+      if let vpc, !vpc.contains(cidr) {
         problems.add("\(path).cidr", "\(subnet.cidr) is not inside the VPC's \(network.vpcCidr)")
       }
       for other in network.subnets[..<index] {

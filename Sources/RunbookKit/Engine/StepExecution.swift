@@ -57,6 +57,8 @@ final class StepExecution: Sendable {
               reporter.report(
                 .actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: "an action it needs was skipped"))
               pending.remove(at: index)
+              // Actions listed earlier may need this one: look at them again.
+              index = 0
               continue
             }
             if needs.isSubset(of: finished) {
@@ -79,13 +81,24 @@ final class StepExecution: Sendable {
           outcomes[name] = outcome
           if outcome == .skipped { skipped.insert(name) } else { finished.insert(name) }
         case .failure(let error):
+          // A real failure explains more than the interruption it may have caused.
           if firstError == nil || (firstError is Interrupted && !(error is Interrupted)) {
-            firstError = firstError ?? error
+            firstError = error
           }
         }
       }
     }
     if let firstError { throw firstError }
+    if let stuck = pending.first {
+      // Only a malformed step gets here: `after` names an action the step does not have, or
+      // actions wait for each other. Never report such a step as finished.
+      let waiting = (dependencies[stuck.name] ?? []).subtracting(finished).sorted()
+      throw StepFailure(
+        step: step.id, action: stuck.name, command: stuck.command.description, termination: nil,
+        awsErrorCode: nil,
+        reason: "it waits for \(waiting.joined(separator: ", ")), which can never finish: the step names an action it does not have, or its actions wait for each other"
+      )
+    }
     reporter.report(.stepFinished(step: step.id, elapsedSeconds: Date().timeIntervalSince(started)))
     return outcomes
   }

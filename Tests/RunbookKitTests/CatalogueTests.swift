@@ -1,0 +1,142 @@
+import Foundation
+import XCTest
+
+@testable import RunbookKit
+
+/// Rules every step of the catalogue must keep, for both shipped runbooks: a malformed step is
+/// caught here, before any run.
+final class CatalogueTests: XCTestCase {
+  func deployments() throws -> [(String, Deployment)] {
+    try ["unisync-ecs.json", "local.json"].map {
+      ($0, try Deployment.load(from: packageRoot.appendingPathComponent("runbooks/\($0)").path))
+    }
+  }
+
+  func testStepsAreInGuideOrderWithUniqueIds() {
+    let ids = Catalogue.steps.map(\.id)
+    XCTAssertEqual(Set(ids).count, ids.count, "\(ids)")
+    let positions = ids.map { Catalogue.guideOrder.firstIndex(of: $0) }
+    XCTAssertFalse(positions.contains(nil), "\(ids) not all in \(Catalogue.guideOrder)")
+    XCTAssertEqual(positions, positions.sorted { ($0 ?? 0) < ($1 ?? 0) }, "not in guide order")
+  }
+
+  func testActionNamesAreUniqueAndEveryAfterNamesAnAction() throws {
+    for (file, deployment) in try deployments() {
+      for step in Catalogue.steps {
+        let names = step.actions(for: deployment).map(\.name)
+        XCTAssertEqual(Set(names).count, names.count, "\(file) \(step.id): duplicate action names")
+        for action in step.actions(for: deployment) {
+          for name in action.after {
+            XCTAssertTrue(
+              names.contains(name), "\(file) \(step.id)/\(action.name): after '\(name)'")
+          }
+        }
+      }
+    }
+  }
+
+  func testActionsOfEveryStepFormNoCycle() throws {
+    for (file, deployment) in try deployments() {
+      for step in Catalogue.steps {
+        let dependencies = StepExecution.dependencies(of: step.actions(for: deployment))
+        var done = Set<String>()
+        var progress = true
+        while progress {
+          let ready = dependencies.filter { !done.contains($0.key) && $0.value.isSubset(of: done) }
+          progress = !ready.isEmpty
+          done.formUnion(ready.keys)
+        }
+        XCTAssertEqual(
+          done.count, dependencies.count,
+          "\(file) \(step.id): \(Set(dependencies.keys).subtracting(done).sorted()) wait for each other"
+        )
+      }
+    }
+  }
+
+  func testEveryExportHasOneProducerAndAnAnchoredPattern() throws {
+    for (file, deployment) in try deployments() {
+      var producers: [String: String] = [:]
+      for step in Catalogue.steps {
+        for action in step.actions(for: deployment) {
+          guard let capture = action.capture else { continue }
+          XCTAssertTrue(
+            capture.pattern.hasPrefix("^") && capture.pattern.hasSuffix("$"),
+            "\(file) \(step.id)/\(action.name): pattern \(capture.pattern) must match the whole output"
+          )
+          guard let export = capture.export else { continue }
+          XCTAssertFalse(ContextValue.names.contains(export), "\(export) is a context value")
+          if let other = producers[export] {
+            XCTFail("\(file) \(export) is produced by \(other) and \(step.id)/\(action.name)")
+          }
+          producers[export] = "\(step.id)/\(action.name)"
+        }
+      }
+    }
+  }
+
+  func testEveryRequiredExportComesFromAnEarlierStep() throws {
+    for (file, deployment) in try deployments() {
+      var available = Set<String>()
+      for step in Catalogue.steps {
+        for export in step.requiredExports(for: deployment) {
+          XCTAssertTrue(
+            available.contains(export),
+            "\(file) \(step.id) needs \(export) before any step makes it")
+        }
+        available.formUnion(step.producedExports(for: deployment))
+      }
+    }
+  }
+
+  func testEverySecretUsedIsDeclared() throws {
+    for (file, deployment) in try deployments() {
+      for step in Catalogue.steps {
+        let declared = Set(step.secretInputs(for: deployment).map(\.name))
+        for action in step.actions(for: deployment) {
+          let commands = [action.command, action.lookup?.command, action.precheck?.command]
+          for name in commands.compactMap({ $0 }).flatMap(\.secretReferences) {
+            XCTAssertTrue(
+              declared.contains(name),
+              "\(file) \(step.id)/\(action.name) uses undeclared secret \(name)")
+          }
+        }
+      }
+    }
+  }
+
+  func testEveryWriteCanBeResumedSafely() throws {
+    // An interrupted write is reconciled by a lookup, is safe to repeat, or says which AWS
+    // errors mean "done already"; never blind repetition.
+    for (file, deployment) in try deployments() {
+      for step in Catalogue.steps {
+        for action in step.actions(for: deployment) where action.isWrite {
+          XCTAssertTrue(
+            action.lookup != nil || action.idempotent || !action.alreadyDoneErrors.isEmpty
+              || action.precheck != nil,
+            "\(file) \(step.id)/\(action.name): a write without lookup, idempotence or done-already errors"
+          )
+        }
+      }
+    }
+  }
+
+  func testEveryAwsCommandIsAnOperationWithoutGlobalOptions() throws {
+    // The engine adds --region, --endpoint-url and --profile; a step adding them would fight it.
+    for (file, deployment) in try deployments() {
+      for step in Catalogue.steps {
+        for action in step.actions(for: deployment) {
+          let commands = [action.command, action.lookup?.command, action.adoptLookup?.command]
+          for command in commands.compactMap({ $0 }) where command.tool == "aws" {
+            let words = command.arguments.map(\.description)
+            XCTAssertGreaterThanOrEqual(words.count, 2, "\(file) \(step.id)/\(action.name)")
+            for option in ["--region", "--endpoint-url", "--profile"] {
+              XCTAssertFalse(
+                words.contains(option), "\(file) \(step.id)/\(action.name) sets \(option) itself")
+            }
+          }
+        }
+      }
+    }
+  }
+}

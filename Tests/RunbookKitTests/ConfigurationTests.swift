@@ -1,0 +1,265 @@
+import Foundation
+import XCTest
+
+@testable import RunbookKit
+
+/// Loading and validating `runbooks/*.json`: every problem named by file, field and reason, all at once.
+final class ConfigurationTests: XCTestCase {
+  func testShippedRunbooksLoad() throws {
+    for name in ["unisync-ecs.json", "local.json"] {
+      let path = packageRoot.appendingPathComponent("runbooks/\(name)").path
+      let deployment = try Deployment.load(from: path)
+      XCTAssertEqual(deployment.name, "unisync", name)
+      XCTAssertEqual(deployment.region, "ap-northeast-2", name)
+      XCTAssertEqual(deployment.network.vpcCidr, "10.0.0.0/16", name)
+      XCTAssertEqual(
+        deployment.network.subnets.map(\.export),
+        ["SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C"], name)
+      XCTAssertEqual(deployment.securityGroups.albPorts, [80, 443], name)
+      XCTAssertEqual(deployment.securityGroups.ecsPortRange, 8080...8083, name)
+      XCTAssertEqual(deployment.services.map(\.name).first, "api-gateway", name)
+      XCTAssertEqual(
+        deployment.baseDirectory, packageRoot.appendingPathComponent("runbooks").path, name)
+    }
+    let local = try localDeployment()
+    XCTAssertEqual(local.registry, "127.0.0.1:5000")
+    XCTAssertEqual(local.network.natWaitTimeoutSeconds, 60)
+  }
+
+  // MARK: - One problem at a time
+
+  func testUnknownKeysAreReportedWithTheirPath() throws {
+    try assertProblems(
+      { config in
+        config["colour"] = "blue"
+        edit(&config, ["network", "vpc"]) {
+          $0 = ($0 as! [String: Any]).merging(["nmae": "x"]) { a, _ in a }
+        }
+        edit(&config, ["network", "subnets", 1]) {
+          $0 = ($0 as! [String: Any]).merging(["public": true]) { a, _ in a }
+        }
+      },
+      [
+        "colour: is not a known setting",
+        "network.vpc.nmae: is not a known setting",
+        "network.subnets[1].public: is not a known setting",
+      ])
+  }
+
+  func testInvalidCIDRs() throws {
+    try assertProblems(
+      { edit(&$0, ["network", "vpc", "cidr"]) { $0 = "10.0.0.0/33" } },
+      ["network.vpc.cidr: '10.0.0.0/33' is not a valid IPv4 CIDR (expected a.b.c.d/n)"])
+    try assertProblems(
+      { edit(&$0, ["network", "vpc", "cidr"]) { $0 = "10.0.0.1/16" } },
+      [
+        "network.vpc.cidr: '10.0.0.1/16' is not a valid IPv4 CIDR (host bits are set or an octet is out of range)"
+      ])
+    try assertProblems(
+      { edit(&$0, ["network", "subnets", 0, "cidr"]) { $0 = "300.0.0.0/16" } },
+      [
+        "network.subnets[0].cidr: '300.0.0.0/16' is not a valid IPv4 CIDR (host bits are set or an octet is out of range)"
+      ])
+    try assertProblems(
+      { edit(&$0, ["network", "subnets", 0, "cidr"]) { $0 = "10.0.1/24" } },
+      ["network.subnets[0].cidr: '10.0.1/24' is not a valid IPv4 CIDR (expected a.b.c.d/n)"])
+  }
+
+  func testCIDRArithmetic() throws {
+    let vpc = try XCTUnwrap(IPv4CIDR("10.0.0.0/16"))
+    XCTAssertTrue(vpc.contains(try XCTUnwrap(IPv4CIDR("10.0.255.0/24"))))
+    XCTAssertFalse(vpc.contains(try XCTUnwrap(IPv4CIDR("10.1.0.0/24"))))
+    XCTAssertFalse(vpc.contains(try XCTUnwrap(IPv4CIDR("10.0.0.0/8"))))
+    XCTAssertTrue(try XCTUnwrap(IPv4CIDR("0.0.0.0/0")).contains(vpc))
+    XCTAssertNil(IPv4CIDR("10.0.0.0/-1"))
+    XCTAssertNil(IPv4CIDR("10.0.0.0/+8"))
+    XCTAssertNil(IPv4CIDR("10.0.0.0"))
+    XCTAssertNil(IPv4CIDR("10..0.0/16"))
+  }
+
+  func testSubnetOutsideTheVPC() throws {
+    try assertProblems(
+      { edit(&$0, ["network", "subnets", 3, "cidr"]) { $0 = "10.1.12.0/24" } },
+      ["network.subnets[3].cidr: 10.1.12.0/24 is not inside the VPC's 10.0.0.0/16"])
+  }
+
+  func testOverlappingSubnets() throws {
+    try assertProblems(
+      { edit(&$0, ["network", "subnets", 2, "cidr"]) { $0 = "10.0.0.0/22" } },
+      ["network.subnets[2].cidr: 10.0.0.0/22 overlaps public-2a's 10.0.1.0/24"],
+      also: ["network.subnets[2].cidr: 10.0.0.0/22 overlaps public-2c's 10.0.2.0/24"])
+  }
+
+  func testPortsOutOfRange() throws {
+    try assertProblems(
+      { edit(&$0, ["securityGroups", "alb", "ports"]) { $0 = [80, 70000] } },
+      ["securityGroups.alb.ports[1]: 70000 is out of range (1-65535)"])
+    try assertProblems(
+      { edit(&$0, ["services", 0, "port"]) { $0 = 0 } },
+      ["services[0].port: 0 is out of range (1-65535)"])
+    try assertProblems(
+      { edit(&$0, ["securityGroups", "ecs", "toPort"]) { $0 = 8000 } },
+      ["securityGroups.ecs.toPort: 8000 is below fromPort 8080"])
+  }
+
+  func testWrongTypes() throws {
+    try assertProblems(
+      { edit(&$0, ["rds", "allocatedStorageGB"]) { $0 = "20" } },
+      ["rds.allocatedStorageGB: must be a whole number, not a string"])
+    try assertProblems(
+      { edit(&$0, ["network", "vpc", "name"]) { $0 = 5 } },
+      ["network.vpc.name: must be a string, not a number"])
+    try assertProblems(
+      { edit(&$0, ["rds", "multiAZ"]) { $0 = "yes" } },
+      ["rds.multiAZ: must be true or false, not a string"])
+    try assertProblems(
+      { edit(&$0, ["securityGroups", "alb", "ports"]) { $0 = [80, "443"] } },
+      ["securityGroups.alb.ports[1]: must be a port number, not a string"])
+    try assertProblems(
+      { edit(&$0, ["network", "internetGateway"]) { $0 = ["igw"] } },
+      ["network.internetGateway: must be a string, not an array"])
+    // Without subnets, the checks that need them say so too.
+    try assertProblems(
+      { edit(&$0, ["network", "subnets"]) { $0 = ["id": "x"] } },
+      ["network.subnets: must be an array, not an object"],
+      also: [
+        "network.subnets: needs at least one public subnet",
+        "network.subnets: needs at least one private subnet",
+        "network.natGateway.subnet: 'public-2a' is not a subnet id",
+      ])
+    try assertProblems(
+      { edit(&$0, ["ecs", "desiredCount"]) { $0 = 1.5 } },
+      ["ecs.desiredCount: must be a whole number, not a number"])
+  }
+
+  func testMissingRequiredField() throws {
+    try assertProblems(
+      {
+        edit(&$0, ["network"]) {
+          $0 = ($0 as! [String: Any]).filter { $0.key != "internetGateway" }
+        }
+      },
+      ["network.internetGateway: is required"])
+  }
+
+  func testBadRegion() throws {
+    try assertProblems(
+      { $0["region"] = "Seoul" },
+      ["region: 'Seoul' is not an AWS region name (like ap-northeast-2)"],
+      also: ["2a", "2c", "2a", "2c"].enumerated().map { index, zone in
+        "network.subnets[\(index)].zone: 'ap-northeast-\(zone)' is not an availability zone of Seoul"
+      })
+  }
+
+  func testZoneNotInRegion() throws {
+    try assertProblems(
+      { edit(&$0, ["network", "subnets", 2, "zone"]) { $0 = "us-east-1a" } },
+      ["network.subnets[2].zone: 'us-east-1a' is not an availability zone of ap-northeast-2"])
+    try assertProblems(
+      { edit(&$0, ["network", "subnets", 2, "zone"]) { $0 = "ap-northeast-21" } },
+      ["network.subnets[2].zone: 'ap-northeast-21' is not an availability zone of ap-northeast-2"])
+  }
+
+  func testNATSubnetMustBePublic() throws {
+    try assertProblems(
+      { edit(&$0, ["network", "natGateway", "subnet"]) { $0 = "private-2a" } },
+      ["network.natGateway.subnet: 'private-2a' is not a public subnet"])
+    try assertProblems(
+      { edit(&$0, ["network", "natGateway", "subnet"]) { $0 = "public-9z" } },
+      ["network.natGateway.subnet: 'public-9z' is not a subnet id"])
+  }
+
+  func testInvalidJSONNamesTheFile() throws {
+    let path = try makeScratchFolder().appendingPathComponent("broken.json").path
+    writeFile(path, contents: Data(#"{"deployment": "unisync", "region": }"#.utf8))
+    let error = assertThrowsNow(ConfigurationError.self) { try Deployment.load(from: path) }
+    XCTAssertEqual(error?.file, path)
+    XCTAssertEqual(error?.problems.count, 1)
+    XCTAssertTrue(
+      error?.problems.first?.hasPrefix("is not valid JSON (") ?? false,
+      "\(String(describing: error))")
+    XCTAssertTrue(error?.description.hasPrefix("\(path): is not valid JSON") ?? false)
+  }
+
+  func testMissingFileNamesTheFile() {
+    let error = assertThrowsNow(ConfigurationError.self) {
+      try Deployment.load(from: "/nonexistent/runbook.json")
+    }
+    XCTAssertEqual(
+      error?.description, "/nonexistent/runbook.json: cannot be read (missing or not readable)")
+  }
+
+  func testTopLevelMustBeAnObject() throws {
+    let error = assertThrowsNow(ConfigurationError.self) {
+      try Deployment.parse(.array([]), file: "x.json", baseDirectory: "/")
+    }
+    XCTAssertEqual(error?.problems.first, "(top level): must be an object, not an array")
+  }
+
+  // MARK: - Several at once
+
+  func testEveryProblemIsReportedAtOnce() throws {
+    try assertProblems(
+      { config in
+        config["region"] = "ap-northeast-2"
+        config["extra"] = 1
+        edit(&config, ["network", "vpc", "cidr"]) { $0 = "10.0.0.1/16" }
+        edit(&config, ["securityGroups", "rds", "port"]) { $0 = 99999 }
+        edit(&config, ["network", "natGateway", "subnet"]) { $0 = "private-2c" }
+        edit(&config, ["sqs", "deadLetter", "source"]) { $0 = "nope-queue" }
+      },
+      [
+        "extra: is not a known setting",
+        "network.vpc.cidr: '10.0.0.1/16' is not a valid IPv4 CIDR (host bits are set or an octet is out of range)",
+        "securityGroups.rds.port: 99999 is out of range (1-65535)",
+        "network.natGateway.subnet: 'private-2c' is not a public subnet",
+        "sqs.deadLetter.source: 'nope-queue' is not one of sqs.queues",
+      ])
+  }
+
+  // MARK: - Helpers
+
+  /// Writes an edited copy of `local.json`, loads it, and checks that exactly the `expected` and
+  /// `also` problems are reported, each as `FILE: field: reason`.
+  func assertProblems(
+    _ change: (inout [String: Any]) -> Void, _ expected: [String], also: [String] = [],
+    file: StaticString = #filePath, line: UInt = #line
+  ) throws {
+    var config =
+      try JSONSerialization.jsonObject(
+        with: try XCTUnwrap(contents(of: localConfigurationPath))) as! [String: Any]
+    change(&config)
+    let path = try makeScratchFolder().appendingPathComponent("edited.json").path
+    writeFile(path, contents: try JSONSerialization.data(withJSONObject: config))
+    guard
+      let error = assertThrowsNow(
+        ConfigurationError.self, file: file, line: line, { try Deployment.load(from: path) })
+    else { return }
+    XCTAssertEqual(error.file, path, file: file, line: line)
+    let lines = error.description.split(separator: "\n").map(String.init)
+    XCTAssertEqual(
+      Set(lines), Set((expected + also).map { "\(path): \($0)" }), file: file, line: line)
+    XCTAssertEqual(lines.count, expected.count + also.count, "\(lines)", file: file, line: line)
+  }
+}
+
+/// Replaces the value at `path` (object keys and array indices) inside a JSON dictionary.
+func edit(_ object: inout [String: Any], _ path: [AnyHashable], _ change: (inout Any) -> Void) {
+  func update(_ value: inout Any, _ rest: ArraySlice<AnyHashable>) {
+    guard let key = rest.first else { return change(&value) }
+    if let name = key as? String, var dictionary = value as? [String: Any] {
+      var child: Any = dictionary[name] ?? NSNull()
+      update(&child, rest.dropFirst())
+      dictionary[name] = child
+      value = dictionary
+    } else if let index = key as? Int, var array = value as? [Any] {
+      update(&array[index], rest.dropFirst())
+      value = array
+    } else {
+      preconditionFailure("no \(key) in \(value)")
+    }
+  }
+  var root: Any = object
+  update(&root, path[...])
+  object = root as! [String: Any]
+}

@@ -1,0 +1,118 @@
+import Foundation
+import XCTest
+
+@testable import RunbookKit
+
+/// Independent actions of a step run at once, never more than `--jobs`.
+final class EngineConcurrencyTests: XCTestCase {
+  /// Counts the calls in flight and remembers the highest count.
+  final class Gauge: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current = 0
+    private(set) var highest = 0
+    private(set) var reached = false
+
+    func enter(target: Int) {
+      lock.lock()
+      current += 1
+      highest = max(highest, current)
+      if current >= target { reached = true }
+      lock.unlock()
+    }
+    func leave() {
+      lock.lock()
+      current -= 1
+      lock.unlock()
+    }
+    var hasReached: Bool {
+      lock.lock()
+      defer { lock.unlock() }
+      return reached
+    }
+  }
+
+  /// Answers `aws test create-pN` with `pN-1` after holding the call until `target` calls were in
+  /// flight together (or `timeout` passed), then a little longer so that any extra call would overlap.
+  func gatedRunner(_ fixture: EngineFixture, gauge: Gauge, target: Int, timeout: Double = 5) {
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test") { invocation in
+      gauge.enter(target: target)
+      let deadline = Date().addingTimeInterval(timeout)
+      while !gauge.hasReached, Date() < deadline {
+        try? await Task.sleep(nanoseconds: 1_000_000)
+      }
+      try? await Task.sleep(nanoseconds: 20_000_000)
+      gauge.leave()
+      let name = invocation.arguments[1].replacingOccurrences(of: "create-", with: "")
+      return .ok("\(name)-1")
+    }
+  }
+
+  func independentStep(_ count: Int) -> TestStep {
+    TestStep("s", (1...count).map { createAction("p\($0)", export: "P\($0)_ID") })
+  }
+
+  func testIndependentActionsRunConcurrentlyUpToJobs() async throws {
+    let fixture = try EngineFixture(test: self)
+    let gauge = Gauge()
+    gatedRunner(fixture, gauge: gauge, target: 3)
+    let step = independentStep(7)
+    let engine = fixture.engine([step], jobs: 3)
+    let summary = try await withDeadline(20) { try await engine.run([step]) }
+    XCTAssertTrue(gauge.hasReached, "3 calls were never in flight together")
+    XCTAssertEqual(gauge.highest, 3)
+    XCTAssertEqual(summary.outcomes.count, 7)
+    XCTAssertEqual(try fixture.checkpoint().exports.count, 7)
+  }
+
+  func testOneJobRunsOneAtATime() async throws {
+    let fixture = try EngineFixture(test: self)
+    let gauge = Gauge()
+    gatedRunner(fixture, gauge: gauge, target: 1)
+    let step = independentStep(4)
+    _ = try await withDeadline(20) { try await fixture.engine([step], jobs: 1).run([step]) }
+    XCTAssertEqual(gauge.highest, 1)
+  }
+
+  func testAskingForApprovalRunsOneAtATime() async throws {
+    let fixture = try EngineFixture(test: self)
+    let gauge = Gauge()
+    gatedRunner(fixture, gauge: gauge, target: 1)
+    let step = independentStep(3)
+    let prompter = ScriptedPrompter(approvals: [.all])
+    _ = try await withDeadline(20) {
+      try await fixture.engine([step], prompter: prompter, yes: false, jobs: 8).run([step])
+    }
+    XCTAssertEqual(gauge.highest, 1)
+  }
+
+  func testDependentActionsWaitForTheirProducers() async throws {
+    // p1 and p2 are independent; p3 needs both; p4 comes `after` p3.
+    let fixture = try EngineFixture(test: self)
+    let order = Locked<[String]>([])
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test") { invocation in
+      let name = invocation.arguments[1].replacingOccurrences(of: "create-", with: "")
+      order.withLock { $0.append("start \(name)") }
+      try? await Task.sleep(nanoseconds: 10_000_000)
+      order.withLock { $0.append("end \(name)") }
+      return .ok("\(name)-1")
+    }
+    let step = TestStep(
+      "s",
+      [
+        createAction("p4", export: nil, after: ["p3"]),
+        createAction("p3", export: "P3_ID", arguments: [.ref("P1_ID"), .ref("P2_ID")]),
+        createAction("p1", export: "P1_ID"),
+        createAction("p2", export: "P2_ID"),
+      ])
+    _ = try await withDeadline(20) { try await fixture.engine([step], jobs: 4).run([step]) }
+    let events = order.value
+    func index(_ event: String) -> Int { events.firstIndex(of: event) ?? -1 }
+    XCTAssertLessThan(index("end p1"), index("start p3"), "\(events)")
+    XCTAssertLessThan(index("end p2"), index("start p3"), "\(events)")
+    XCTAssertLessThan(index("end p3"), index("start p4"), "\(events)")
+    // p1 and p2 overlapped.
+    XCTAssertLessThan(index("start p2"), index("end p1"), "\(events)")
+  }
+}
