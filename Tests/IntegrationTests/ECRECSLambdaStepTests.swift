@@ -49,6 +49,7 @@ final class ECRECSLambdaStepTests: XCTestCase {
     XCTAssertEqual(inventory, names.expectedInventory(tag: tag))
     try await assertExportsDescribeTheResources(workspace, names)
     try await assertTaskDefinitions(workspace, names)
+    assertServiceSettings(first.calls)
 
     // Nothing left to do: no aws call, no docker call.
     let dockerLog = workspace.directory.appendingPathComponent("docker.log").path
@@ -196,6 +197,27 @@ final class ECRECSLambdaStepTests: XCTestCase {
     XCTAssertEqual(exports["LAMBDA_ROLE_ARN"], "arn:aws:iam::123456789012:role/\(names.lambdaRole)", file: file, line: line)
     XCTAssertEqual(
       exports["LAMBDA_ARN"], "arn:aws:lambda:ap-northeast-2:123456789012:function:\(names.function)", file: file, line: line)
+  }
+
+  /// What the emulator does not keep, checked in the create-service calls: every service has the
+  /// circuit breaker with rollback; only the gateway is behind the target group, with a grace period.
+  func assertServiceSettings(_ calls: [[String: Any]], file: StaticString = #filePath, line: UInt = #line) {
+    let creates = calls.compactMap { $0["argv"] as? [String] }.filter { $0.starts(with: ["ecs", "create-service"]) }
+    XCTAssertEqual(creates.count, 4, file: file, line: line)
+    for argv in creates {
+      func value(_ option: String) -> String? {
+        argv.firstIndex(of: option).flatMap { $0 + 1 < argv.count ? argv[$0 + 1] : nil }
+      }
+      let name = value("--service-name") ?? "?"
+      let configuration = value("--deployment-configuration").flatMap {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+      }
+      XCTAssertEqual(
+        configuration?["deploymentCircuitBreaker"] as? [String: Bool], ["enable": true, "rollback": true], name,
+        file: file, line: line)
+      XCTAssertEqual(value("--health-check-grace-period-seconds"), name == "api-gateway" ? "120" : nil, name, file: file, line: line)
+      XCTAssertEqual(value("--load-balancers") != nil, name == "api-gateway", name, file: file, line: line)
+    }
   }
 
   /// The task definitions run the pushed images with the unique tag, read their secrets from the

@@ -136,8 +136,8 @@ struct ResourceNames: Sendable {
       "target-group": ["\(targetGroup) HTTP 8080 ip /actuator/health"],
       "listener": ["\(loadBalancer) HTTP 80 -> \(targetGroup)"],
       "service": services.map { service in
-        "\(service) \(prefix)-\(service):1 2 FARGATE private subnets, ECS_SG, no public IP, circuit breaker with rollback"
-          + (service == "api-gateway" ? ", \(targetGroup) api-gateway:8080, grace 120 s" : "")
+        "\(service) \(prefix)-\(service):1 2 FARGATE private subnets, ECS_SG, no public IP"
+          + (service == "api-gateway" ? ", \(targetGroup) api-gateway:8080" : "")
       },
       "function": ["\(function) python3.11 300 s 512 MB private subnets, ECS_SG, role \(lambdaRole)"],
     ]
@@ -145,9 +145,12 @@ struct ResourceNames: Sendable {
 
   /// What exists, described in the words of ``expectedInventory(tag:)``; `exports` (the
   /// checkpoint's) name the subnets and groups the resources should use.
+  /// (The registry keeps images from earlier test runs: of each repository's tags only this
+  /// run's tag and `latest` are listed.)
   func inventory(endpoint: String, exports: [String: String], registryPassword: String)
     async throws -> [String: [String]]
   {
+    let tags = Set([exports["IMAGE_TAG"] ?? "?", "latest"])
     let prefix = prefix
     let privateSubnets = Set(["SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C"].compactMap { exports[$0] })
     let publicSubnets = Set(["SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C"].compactMap { exports[$0] })
@@ -163,8 +166,7 @@ struct ResourceNames: Sendable {
     func last(_ arn: String) -> String { String(arn.split(separator: "/").last ?? "") }
 
     async let repositories = awsJSON(endpoint, ["ecr", "describe-repositories"])
-    async let families = awsJSON(
-      endpoint, ["ecs", "list-task-definitions", "--family-prefix", "\(prefix)-", "--status", "ACTIVE"])
+    async let families = awsJSON(endpoint, ["ecs", "list-task-definitions", "--status", "ACTIVE"])
     async let balancers = awsJSON(endpoint, ["elbv2", "describe-load-balancers"])
     async let groups = awsJSON(endpoint, ["elbv2", "describe-target-groups"])
     async let clusters = awsJSON(endpoint, ["ecs", "list-clusters"])
@@ -182,11 +184,13 @@ struct ResourceNames: Sendable {
     let catalog = try DockerEnvironment.get("/v2/_catalog?n=1000", password: registryPassword).body
     let names = ((catalog as? [String: Any])?["repositories"] as? [String] ?? []).filter { $0.hasPrefix(prefix + "/") }
     inventory["registry"] = try names.sorted().map { name in
-      let tags = try DockerEnvironment.get("/v2/\(name)/tags/list", password: registryPassword).body
-      return "\(name): " + (((tags as? [String: Any])?["tags"] as? [String]) ?? []).sorted().joined(separator: " ")
+      let list = try DockerEnvironment.get("/v2/\(name)/tags/list", password: registryPassword).body
+      let listed = ((list as? [String: Any])?["tags"] as? [String]) ?? []
+      return "\(name): " + listed.filter(tags.contains).sorted().joined(separator: " ")
     }
 
-    inventory["task-definition"] = ((try await families)["taskDefinitionArns"] as? [String] ?? []).map(last).sorted()
+    inventory["task-definition"] = ((try await families)["taskDefinitionArns"] as? [String] ?? []).map(last)
+      .filter { $0.hasPrefix(prefix + "-") }.sorted()
 
     let albs = list(try await balancers, "LoadBalancers").filter { $0["LoadBalancerName"] as? String == loadBalancer }
     inventory["load-balancer"] = albs.map {
@@ -221,16 +225,15 @@ struct ResourceNames: Sendable {
       let described = try await awsJSON(endpoint, ["ecs", "describe-services", "--cluster", arn, "--services"] + listed)
       for service in list(described, "services") where service["status"] as? String == "ACTIVE" {
         let network = ((service["networkConfiguration"] as? [String: Any])?["awsvpcConfiguration"] as? [String: Any]) ?? [:]
-        let breaker = ((service["deploymentConfiguration"] as? [String: Any])?["deploymentCircuitBreaker"] as? [String: Any]) ?? [:]
         var line = "\(service["serviceName"] as? String ?? "?") \(last(service["taskDefinition"] as? String ?? "?"))"
         line += " \(service["desiredCount"] as? Int ?? 0) \(service["launchType"] as? String ?? "?")"
         line += " \(subnets(network["subnets"] as? [String] ?? [])), \(group(network["securityGroups"] as? [String] ?? []))"
         line += network["assignPublicIp"] as? String == "DISABLED" ? ", no public IP" : ", public IP"
-        if breaker["enable"] as? Bool == true { line += breaker["rollback"] as? Bool == true ? ", circuit breaker with rollback" : ", circuit breaker" }
+        // (The emulator keeps neither the deployment configuration nor the grace period: the
+        // tests read those from the create-service call.)
         for balancer in service["loadBalancers"] as? [[String: Any]] ?? [] {
           let tg = balancer["targetGroupArn"] as? String ?? "?"
           line += ", \(tgNames[tg] ?? tg) \(balancer["containerName"] as? String ?? "?"):\(balancer["containerPort"] as? Int ?? 0)"
-          line += ", grace \(service["healthCheckGracePeriodSeconds"] as? Int ?? 0) s"
         }
         services.append(line)
       }
