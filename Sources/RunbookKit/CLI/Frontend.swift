@@ -36,7 +36,7 @@ public final class Frontend: Sendable {
 
   let environment: Environment
   let runner: any CommandRunner
-  private let currentEngine = Mutex<Engine?>(nil)
+  let currentEngine = Mutex<Engine?>(nil)
 
   public init(environment: Environment, runner: any CommandRunner) {
     self.environment = environment
@@ -88,15 +88,22 @@ public final class Frontend: Sendable {
     let context = try Context(parsed: parsed, environment: environment)
     switch command {
     case "plan":
-      try printPlan(context, steps: try selectSteps(parsed.arguments), style: style)
+      let steps = try selectSteps(parsed.arguments)
+      try printPlan(
+        context, steps: steps, style: style, imageTag: try imageTag(parsed),
+        request: try request(parsed, steps: steps, deployment: context.deployment))
       return ExitStatus.success
     case "run":
       if parsed.flag("dry-run") {
+        let steps = try selectSteps(parsed.arguments)
         try printPlan(
-          context, steps: try selectSteps(parsed.arguments), style: style, imageTag: try imageTag(parsed))
+          context, steps: steps, style: style, imageTag: try imageTag(parsed),
+          request: try request(parsed, steps: steps, deployment: context.deployment))
         return ExitStatus.success
       }
       return try await runSteps(context, parsed: parsed, style: style, argv: argv)
+    case "destroy":
+      return try await destroy(context, parsed: parsed, style: style, argv: argv)
     case "status":
       let report = try StatusReport(engine: context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
       environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
@@ -147,7 +154,8 @@ public final class Frontend: Sendable {
 
   /// The implemented steps named on the command line, in guide order; all of them when none is named.
   func selectSteps(_ names: [String]) throws -> [any Step] {
-    guard !names.isEmpty else { return Catalogue.steps }
+    // Operations (verify, update) run only when named.
+    guard !names.isEmpty else { return Catalogue.steps.filter(\.runsByDefault) }
     for name in names {
       if Catalogue.step(name) == nil {
         if Catalogue.guideOrder.contains(name) {
@@ -169,9 +177,28 @@ public final class Frontend: Sendable {
     return tag
   }
 
-  private func printPlan(_ context: Context, steps: [any Step], style: Style, imageTag: String? = nil) throws {
+  /// What the operation options ask for, checked against the configuration and the steps named.
+  func request(_ parsed: ParsedCommandLine, steps: [any Step], deployment: Deployment) throws -> RunRequest {
+    let services = parsed.values["service"] ?? []
+    let known = deployment.services.map(\.name)
+    for name in services where !known.contains(name) {
+      throw UsageError("--service: '\(name)' is not a service of the configuration (services: \(known.joined(separator: ", ")))")
+    }
+    let ids = steps.map(\.id)
+    if parsed.flag("follow"), !ids.contains("verify") { throw UsageError("--follow is for 'run verify'") }
+    if parsed.flag("rollback"), !ids.contains("update") { throw UsageError("--rollback is for 'run update'") }
+    if !services.isEmpty, !ids.contains("update"), !ids.contains("verify") {
+      throw UsageError("--service is for 'run update' and 'run verify'")
+    }
+    return RunRequest(services: services, rollback: parsed.flag("rollback"), follow: parsed.flag("follow"))
+  }
+
+  private func printPlan(
+    _ context: Context, steps: [any Step], style: Style, imageTag: String? = nil, request: RunRequest = RunRequest()
+  ) throws {
     let engine = context.engine(
-      runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions(imageTag: imageTag))
+      runner: runner, reporter: SilentReporter(), prompter: nil,
+      options: RunOptions(imageTag: imageTag, request: request))
     let planned = try engine.plan(steps)
     var writes = 0
     var total = 0
@@ -220,7 +247,7 @@ public final class Frontend: Sendable {
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
       commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
       overwriteSecrets: parsed.flag("overwrite-secrets"),
-      imageTag: try imageTag(parsed))
+      imageTag: try imageTag(parsed), request: try request(parsed, steps: steps, deployment: context.deployment))
     let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }
@@ -240,6 +267,9 @@ public final class Frontend: Sendable {
       environment.output.write(
         style.yellow("manual actions pending: ") + summary.pendingManual.joined(separator: ", ")
           + " (see 'runbook status')\n")
+    }
+    if parsed.arguments.isEmpty, Catalogue.step("verify") != nil {
+      environment.output.write("check the deployment with: runbook run verify\n")
     }
     return ExitStatus.success
   }

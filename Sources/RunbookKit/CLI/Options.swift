@@ -47,11 +47,21 @@ public enum CLISpec {
     OptionSpec("help", short: "h", help: "show help (for a command: runbook COMMAND --help)"),
   ]
 
+  /// Options of `run` that say what verify and update do (plan takes them too).
+  static let operationOptions: [OptionSpec] = [
+    OptionSpec(
+      "tag", value: "TAG",
+      help: "tag for the images built (default: the build context's short git commit, else the UTC time); a resumed run keeps its tag; 'update' needs it"),
+    OptionSpec("service", value: "NAME", help: "update (or verify) only this service; repeat for more (default: all)"),
+    OptionSpec("rollback", help: "update: put the services back on the task definition recorded before the last update"),
+    OptionSpec("follow", help: "verify: keep polling (health, services, new log lines) until Ctrl-C"),
+  ]
+
   public static let commands: [CommandSpec] = [
     CommandSpec(
       name: "plan", arguments: "[STEP...]",
       summary: "every command the steps would run, in order, placeholders for unknown values; runs nothing",
-      options: []),
+      options: operationOptions.filter { $0.long != "follow" }),
     CommandSpec(
       name: "run", arguments: "[STEP...]",
       summary: "run steps (default: every step not yet done, in guide order)",
@@ -62,9 +72,17 @@ public enum CLISpec {
         OptionSpec(
           "overwrite-secrets",
           help: "put this run's values into secrets that exist already (otherwise an existing secret keeps its value)"),
+      ] + operationOptions),
+    CommandSpec(
+      name: "destroy", arguments: "[STEP...]",
+      summary: "delete, in reverse order, what this deployment created (never adopted resources); asks for the deployment name",
+      options: [
+        OptionSpec("force", help: "with --yes: delete without asking (--yes alone is refused)"),
+        OptionSpec("skip-final-snapshot", help: "delete the RDS instance without a final snapshot"),
         OptionSpec(
-          "tag", value: "TAG",
-          help: "tag for the images built (default: the build context's short git commit, else the UTC time); a resumed run keeps its tag"),
+          "force-delete-without-recovery",
+          help: "delete secrets at once instead of after the configured recovery window (asks again)"),
+        OptionSpec("jobs", short: "j", value: "N", help: "independent deletes run at once (default 4)"),
       ]),
     CommandSpec(
       name: "status", arguments: "", summary: "each step and action: done / pending / failed, with every export",
@@ -114,8 +132,10 @@ public enum CLISpec {
 public struct ParsedCommandLine: Sendable, Hashable {
   public var command: String?
   public var arguments: [String] = []
-  /// Options by long name; flags map to "true".
+  /// Options by long name; flags map to "true". An option given twice keeps its last value here.
   public var options: [String: String] = [:]
+  /// Every value of each option, in order (`--service a --service b`).
+  public var values: [String: [String]] = [:]
 
   public func flag(_ name: String) -> Bool { options[name] != nil }
 }
@@ -170,6 +190,7 @@ public func parseCommandLine(_ argv: [String]) throws -> ParsedCommandLine {
         parsed.options[name] = argv[index]
         index += 1
       }
+      parsed.values[name, default: []].append(parsed.options[name]!)
     } else {
       guard inlineValue == nil else { throw UsageError("option '--\(name)' takes no value") }
       parsed.options[name] = "true"

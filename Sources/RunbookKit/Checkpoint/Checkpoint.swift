@@ -73,6 +73,8 @@ public struct ActionRecord: Codable, Sendable, Hashable {
     case confirmed
     /// It existed already and got this run's value (`--overwrite-secrets`).
     case updated
+    /// A teardown action deleted it (kept until the step's teardown finishes and the step is forgotten).
+    case deleted
   }
 
   public var status: Status

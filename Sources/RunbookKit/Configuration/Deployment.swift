@@ -23,6 +23,10 @@ public struct Deployment: Sendable, Hashable {
   /// The tag for the images this run builds (`run --tag`); never read from the configuration file.
   /// Nil: the short git commit of the build context, else a UTC timestamp.
   public var imageTag: String?
+  /// What this run was asked for beyond the image tag (never read from the configuration file).
+  public var request = RunRequest()
+  /// Bounds and intervals of verify, update and destroy.
+  public var operations = Operations()
   /// The folder of the configuration file; relative paths in it are resolved against this.
   public var baseDirectory: String
 

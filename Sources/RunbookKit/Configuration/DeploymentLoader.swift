@@ -224,6 +224,17 @@ extension Deployment {
 
     let registry = top.optionalString("registry", check: Validate.hostPort)
     let healthCheckUrl = top.optionalString("healthCheckUrl", check: Validate.httpURL)
+    let operations =
+      top.object("operations", required: false) { o in
+        var operations = Operations()
+        operations.healthCheckTimeoutSeconds = o.int("healthCheckTimeoutSeconds", default: 120, range: 1...3_600)
+        operations.healthCheckIntervalSeconds = o.int("healthCheckIntervalSeconds", default: 5, range: 1...300)
+        operations.logLines = o.int("logLines", default: 20, range: 0...1_000)
+        operations.followIntervalSeconds = o.int("followIntervalSeconds", default: 10, range: 1...3_600)
+        operations.deploymentPollSeconds = o.int("deploymentPollSeconds", default: 15, range: 1...600)
+        operations.dependencyRetrySeconds = o.int("dependencyRetrySeconds", default: 900, range: 0...86_400)
+        return operations
+      } ?? Operations()
     top.finish()
 
     guard problems.items.isEmpty, let network, let groups, let rds, let secrets, let ecr, let ecs,
@@ -234,7 +245,8 @@ extension Deployment {
     return Deployment(
       name: name, region: region, network: network, securityGroups: groups, rds: rds,
       secrets: secrets, ecr: ecr, services: services, ecs: ecs, lambda: lambda, sqs: sqs,
-      registry: registry, healthCheckUrl: healthCheckUrl, baseDirectory: baseDirectory)
+      registry: registry, healthCheckUrl: healthCheckUrl, operations: operations,
+      baseDirectory: baseDirectory)
   }
 
   private static func validateNetwork(_ network: Network, problems: ProblemList) {

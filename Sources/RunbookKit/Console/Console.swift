@@ -102,8 +102,8 @@ public final class ConsoleReporter: Reporter {
       let label = "\(outcome.rawValue)".padding(toLength: 16, withPad: " ", startingAt: 0)
       let painted: String
       switch outcome {
-      case .created, .recovered, .adopted, .confirmed, .updated: painted = style.green(label)
-      case .alreadyDone, .read: painted = style.dim(label)
+      case .created, .recovered, .adopted, .confirmed, .updated, .deleted: painted = style.green(label)
+      case .alreadyDone, .read, .kept: painted = style.dim(label)
       case .skipped, .pendingManual: painted = style.yellow(label)
       case .failed: painted = style.red(label)
       }
@@ -130,6 +130,8 @@ public final class ConsoleReporter: Reporter {
     case .manual(let step, let action, let instructions):
       line("  " + style.yellow("manual".padding(toLength: 16, withPad: " ", startingAt: 0)) + " \(step)/\(action)")
       for text in instructions.split(separator: "\n", omittingEmptySubsequences: false) { line("      \(text)") }
+    case .progress(_, _, let message):
+      for text in message.split(separator: "\n", omittingEmptySubsequences: false) { line("    \(text)") }
     case .stepFinished(let step, let elapsed):
       line(style.dim("  \(step) finished in \(String(format: "%.1f", elapsed))s"))
     case .warning(let message):

@@ -21,11 +21,15 @@ public struct RunOptions: Sendable {
   public var overwriteSecrets: Bool
   /// The tag for the images this run builds (`run --tag`); nil: the steps' default.
   public var imageTag: String?
+  /// What the run was asked for beyond the tag (`--service`, `--rollback`, `--follow`, destroy's choices).
+  public var request: RunRequest
 
   public init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
-    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false, imageTag: String? = nil
+    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false, imageTag: String? = nil,
+    request: RunRequest = RunRequest()
   ) {
+    self.request = request
     self.imageTag = imageTag
     self.assumeYes = assumeYes
     self.adopt = adopt
@@ -64,6 +68,8 @@ public struct PlannedAction: Sendable, Hashable {
   public var command: String
   public var done: Bool
   public var export: String?
+  /// For a teardown action whose resource stays: why (adopted, existed already, never made).
+  public var kept: String?
 }
 
 /// One step as `plan` shows it.
@@ -108,6 +114,7 @@ public final class Engine: Sendable {
     self.environment = environment
     var deployment = deployment
     if let tag = options.imageTag { deployment.imageTag = tag }
+    deployment.request = options.request
     self.deployment = deployment
     self.state = state
     self.catalogue = catalogue
@@ -161,6 +168,7 @@ public final class Engine: Sendable {
   public func plan(_ steps: [any Step]) throws -> [PlannedStep] {
     let checkpoint = try loadCheckpoint()
     let values = contextValues(checkpoint)
+    try checkRequests(steps)
     return steps.map { step in
       PlannedStep(
         id: step.id, section: step.section, title: step.title,
@@ -174,6 +182,13 @@ public final class Engine: Sendable {
           var command: String
           if case .manual(let instructions) = action.effect {
             command = resolver.display(instructions, values: values)
+          } else if let procedure = action.procedure {
+            command = procedure.outline.map { line in
+              switch line {
+              case .command(let command): resolver.display(command, values: values)
+              case .note(let note): resolver.display(note, values: values)
+              }
+            }.joined(separator: "\n")
           } else {
             command = resolver.display(action.command, values: values)
           }
@@ -184,7 +199,8 @@ public final class Engine: Sendable {
           let record = checkpoint?.record(step.id, action.name)
           return PlannedAction(
             name: action.name, summary: action.summary, kind: kind, command: command,
-            done: record?.status == .done, export: action.capture?.export)
+            done: record?.status == .done && !action.repeatable, export: action.capture?.export,
+            kept: action.deletes.flatMap { StepExecution.notOwned(checkpoint?.record(step.id, $0)) })
         })
     }
   }
@@ -199,7 +215,8 @@ public final class Engine: Sendable {
   /// Checks that every export the steps need exists or is produced by an earlier step of the run.
   public func checkPrerequisites(_ steps: [any Step], checkpoint: Checkpoint?) throws {
     var available = Set((checkpoint?.exports ?? [:]).keys)
-    for step in steps {
+    // A teardown uses the exports of what was created; what was never created it leaves alone.
+    for step in steps where !(step is TeardownStep) {
       let missing = step.requiredExports(for: deployment).filter { !available.contains($0) }
       if !missing.isEmpty {
         let producers = missing.compactMap { producer(of: $0)?.id }
@@ -217,14 +234,21 @@ public final class Engine: Sendable {
     }
   }
 
+  /// Checks what each step needs from this run's request (`update` needs `--tag`).
+  func checkRequests(_ steps: [any Step]) throws {
+    let problems = steps.compactMap { $0.usageProblem(for: deployment) }
+    if !problems.isEmpty { throw UsageError(problems.joined(separator: "; ")) }
+  }
+
   /// Checks that every program the pending actions run (`aws`, `docker`, `zip`...) is on PATH.
   public func checkTools(_ steps: [any Step], checkpoint: Checkpoint?) throws {
     var tools: [String] = ["aws"]
     for step in steps {
       for action in step.actions(for: deployment)
-      where checkpoint?.record(step.id, action.name)?.status != .done {
-        for command in [action.command] + action.command.pipedInto where !tools.contains(command.tool) {
-          if case .manual = action.effect { continue }
+      where action.repeatable || checkpoint?.record(step.id, action.name)?.status != .done {
+        if case .manual = action.effect { continue }
+        let commands = action.procedure?.commands ?? [action.command]
+        for command in commands + commands.flatMap(\.pipedInto) where !tools.contains(command.tool) {
           tools.append(command.tool)
         }
       }
@@ -242,7 +266,7 @@ public final class Engine: Sendable {
   func hasWork(_ steps: [any Step], checkpoint: Checkpoint?) -> Bool {
     steps.contains { step in
       step.actions(for: deployment).contains { action in
-        if overwrites(action) { return true }
+        if overwrites(action) || action.repeatable { return true }
         guard let record = checkpoint?.record(step.id, action.name) else { return true }
         switch record.status {
         case .done: return false
@@ -262,6 +286,11 @@ public final class Engine: Sendable {
     // changes nothing in the state directory.
     if let holder = state.lockHolder() { throw LockHeldError(path: state.lockFile, holder: holder) }
     let preliminary = try loadCheckpoint()
+    try checkRequests(steps)
+    // A teardown of a step the checkpoint knows nothing of has nothing to do.
+    let steps = steps.filter { step in
+      !(step is TeardownStep) || preliminary?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
+    }
     try checkPrerequisites(steps, checkpoint: preliminary)
     guard hasWork(steps, checkpoint: preliminary) else {
       var summary = RunSummary()
@@ -316,6 +345,12 @@ public final class Engine: Sendable {
         engine: self, step: step, keeper: keeper, journal: journal, audit: audit)
       let outcomes = try await execution.run()
       for (name, outcome) in outcomes { summary.outcomes["\(step.id)/\(name)"] = outcome }
+      if step is TeardownStep, !outcomes.values.contains(.skipped) {
+        // Everything the step made is gone: a later run starts the step afresh.
+        try journal.append(JournalEntry(lineage: await keeper.current.lineage, event: .reset, action: step.id))
+        try await keeper.forget(step: step.id)
+        reporter.report(.note("  forgot step '\(step.id)': what it created is deleted"))
+      }
     }
     summary.pendingManual = pendingManual(steps, await keeper.current)
     return summary
@@ -439,6 +474,20 @@ actor CheckpointKeeper {
       next.exports[export] = value
     }
     if next.lastFailure.map({ "\($0.step)/\($0.action)" }) == key { next.lastFailure = nil }
+    try save(next)
+  }
+
+  /// Sets one export (a procedure's value recorded before it goes on).
+  func setExport(_ name: String, _ value: String) throws {
+    var next = current
+    next.exports[name] = value
+    try save(next)
+  }
+
+  /// Forgets a step's records and exports (its teardown finished: what it made is gone).
+  func forget(step: String) throws {
+    var next = current
+    next.forget(step: step)
     try save(next)
   }
 

@@ -10,6 +10,11 @@ public enum ActionOutcome: String, Sendable, Hashable {
   case confirmed
   /// Existed already and got this run's value (`--overwrite-secrets`).
   case updated
+  /// A teardown action deleted what the step created.
+  case deleted
+  /// A teardown action left its resource alone: the deployment did not create it (adopted,
+  /// existing already, or never made).
+  case kept
   case pendingManual = "pending (manual)"
   case skipped
   case failed
@@ -26,6 +31,8 @@ public enum RunEvent: Sendable, Hashable {
   case retrying(step: String, action: String, reason: String, attempt: Int, delaySeconds: Double)
   /// A manual action: what the operator must do by hand.
   case manual(step: String, action: String, instructions: String)
+  /// A line of progress from a procedure (a rollout's new event, a probe's answer).
+  case progress(step: String, action: String, message: String)
   case stepFinished(step: String, elapsedSeconds: Double)
   case warning(String)
   case note(String)

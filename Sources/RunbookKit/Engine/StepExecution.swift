@@ -124,7 +124,8 @@ final class StepExecution: Sendable {
   static func done(
     _ actions: [Action], _ dependencies: [String: Set<String>], _ checkpoint: Checkpoint, _ step: String
   ) -> Set<String> {
-    var done = Set(actions.filter { checkpoint.record(step, $0.name)?.status == .done }.map(\.name))
+    var done = Set(
+      actions.filter { !$0.repeatable && checkpoint.record(step, $0.name)?.status == .done }.map(\.name))
     var changed = true
     while changed {
       changed = false
@@ -153,6 +154,13 @@ final class StepExecution: Sendable {
     try engine.checkInterrupted()
     let key = "\(step.id)/\(action.name)"
     let values = engine.contextValues(await keeper.current)
+    if let owner = action.deletes, let reason = Self.notOwned(await keeper.current.record(step.id, owner)) {
+      reporter.report(.actionFinished(step: step.id, action: action.name, outcome: .kept, detail: reason))
+      return .kept
+    }
+    if let procedure = action.procedure {
+      return try await run(procedure, of: action, key: key, values: values)
+    }
     switch action.effect {
     case .manual(let instructions):
       return try await manual(
@@ -183,7 +191,7 @@ final class StepExecution: Sendable {
     {
       return try await overwrite(action, key: key)
     }
-    if last?.event == .result {
+    if last?.event == .result, !action.repeatable {
       // Killed after the journal got the result but before the checkpoint did: replay it.
       return try await finishRecorded(action, key: key, outcome: last?.outcome ?? .created, value: last?.value)
     }
@@ -203,7 +211,13 @@ final class StepExecution: Sendable {
       return try await finish(action, key: key, outcome: .adopted, value: found)
     }
     if let value = try await precheckValue(action, values: values) {
-      return try await finish(action, key: key, outcome: .alreadyDone, value: value)
+      // After an intent without a result, what the precheck finds is what that run made.
+      let outcome: ActionOutcome = last?.event == .intent && action.deletes == nil ? .recovered : .alreadyDone
+      if outcome == .recovered {
+        try journal.append(
+          JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .recovered))
+      }
+      return try await finish(action, key: key, outcome: outcome, value: value)
     }
     let shown = engine.resolver.display(action.command, values: values)
     guard try approved(action, summary: action.summary, shown: shown) else { return .skipped }
@@ -233,7 +247,8 @@ final class StepExecution: Sendable {
         action, key: key, lineage: checkpoint.lineage, shown: shown, output: output, explanation: explanation)
     }
     return try await succeeded(
-      action, key: key, lineage: checkpoint.lineage, shown: shown, output: output, outcome: .created)
+      action, key: key, lineage: checkpoint.lineage, shown: shown, output: output,
+      outcome: action.deletes == nil ? .created : .deleted)
   }
 
   /// Journals a write that AWS refused and returns the failure to throw.
@@ -453,6 +468,7 @@ final class StepExecution: Sendable {
       case .alreadyDone: .alreadyDone
       case .confirmed: .confirmed
       case .updated: .updated
+      case .deleted: .deleted
       default: .read
       }
     try await keeper.record(
@@ -477,7 +493,77 @@ extension StepExecution {
       case .read: .read
       case .confirmed: .confirmed
       case .updated: .updated
+      case .deleted: .deleted
       }
     return try await finish(action, key: key, outcome: mapped, value: value)
+  }
+}
+
+// MARK: - Teardown and procedures
+
+extension StepExecution {
+  /// Why a teardown action must leave the resource of `record` alone, or nil when this deployment
+  /// created it.
+  static func notOwned(_ record: ActionRecord?) -> String? {
+    guard let record, record.status == .done, let outcome = record.outcome else {
+      return "never created by this deployment"
+    }
+    switch outcome {
+    case .created, .recovered, .updated, .deleted: return nil
+    case .adopted: return "adopted (--adopt), not created by this deployment"
+    case .alreadyDone: return "it existed already, not created by this deployment"
+    case .read, .confirmed: return "not a resource this deployment created"
+    }
+  }
+
+  /// Runs a procedure action: asked and journaled like any write when it writes, recorded like
+  /// any action when it ends.
+  func run(_ procedure: Procedure, of action: Action, key: String, values: [String: String])
+    async throws -> ActionOutcome
+  {
+    let checkpoint = await keeper.current
+    let shown = procedure.outline.map { line -> String in
+      switch line {
+      case .command(let command): engine.resolver.display(command, values: values)
+      case .note(let note): engine.resolver.display(note, values: values)
+      }
+    }.joined(separator: "\n")
+    if action.isWrite {
+      guard try approved(action, summary: action.summary, shown: shown) else { return .skipped }
+      try journal.append(
+        JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: procedure.name))
+    }
+    let context = ProcedureContext(
+      engine: engine, step: step.id, action: action.name, keeper: keeper, audit: audit, values: values)
+    let value: String?
+    do {
+      value = try await procedure.body(context)
+    } catch let error as ProcedureFailure {
+      // A command Ctrl-C stopped fails too: the interruption is the real story.
+      try engine.checkInterrupted()
+      if action.isWrite {
+        try journal.append(JournalEntry(lineage: checkpoint.lineage, event: .failed, action: key))
+      }
+      try await keeper.fail(step: step.id, action: action.name, message: error.reason)
+      reporter.report(.actionFailed(step: step.id, action: action.name, message: error.reason))
+      throw StepFailure(
+        step: step.id, action: action.name, command: error.command ?? procedure.name, termination: nil,
+        awsErrorCode: nil, reason: error.reason)
+    }
+    if let capture = action.capture, let value, !capture.accepts(value) {
+      let reason = "the procedure returned '\(value.prefix(200))', not a valid \(capture.export ?? "value") (expected \(capture.pattern))"
+      try await keeper.fail(step: step.id, action: action.name, message: reason)
+      throw StepFailure(
+        step: step.id, action: action.name, command: procedure.name, termination: nil, awsErrorCode: nil,
+        reason: reason)
+    }
+    let outcome: ActionOutcome = action.deletes != nil ? .deleted : action.isWrite ? .updated : .read
+    if action.isWrite {
+      try journal.append(
+        JournalEntry(
+          lineage: checkpoint.lineage, event: .result, action: key, value: value,
+          outcome: outcome == .deleted ? .deleted : .updated))
+    }
+    return try await finish(action, key: key, outcome: outcome, value: value)
   }
 }

@@ -3,8 +3,11 @@ public enum Catalogue {
   /// Every step this version implements.
   public static let steps: [any Step] = [
     NetworkStep(), SecurityGroupsStep(), RDSStep(), SecretsStep(), ECRStep(), ECSStep(), LambdaStep(),
-    SQSStep(),
+    SQSStep(), VerifyStep(),
   ]
+
+  /// What `destroy` runs last when every step goes: a scan for anything still tagged with the deployment.
+  public static let leftoverScan: any Step = LeftoverScanStep()
 
   /// Every step name of the guide, implemented or not (the command line accepts only implemented ones).
   public static let guideOrder = [

@@ -1,0 +1,184 @@
+import Foundation
+import Synchronization
+
+/// Swift logic between commands (an HTTP probe, a rollout judged from `describe-services`, a task
+/// definition derived from the current one), run as one action.
+///
+/// The body never starts a process itself: it runs ``Command`` values through its
+/// ``ProcedureContext``, so every command is shown, written (masked) to the audit log, retried on
+/// throttling and stopped by Ctrl-C like any other. `plan` shows the ``outline``: the commands it
+/// runs, with `<PLACEHOLDERS>` for values it learns on the way, and notes for what is not a command.
+public struct Procedure: Sendable, Hashable {
+  /// One line of what `plan` shows.
+  public enum Line: Sendable, Hashable {
+    case command(Command)
+    /// What the procedure does that is no command (`GET http://<ALB_DNS>/actuator/health`).
+    case note(Argument)
+  }
+
+  /// Names the procedure (equality and plan use it).
+  public var name: String
+  public var outline: [Line]
+  /// Exports the body reads from ``ProcedureContext/values``; the action runs after their producers.
+  public var requires: [String]
+  /// The work. Returns the value recorded for the action (its capture's export, when it has one);
+  /// throws ``ProcedureFailure`` to fail the action with a reason.
+  public var body: @Sendable (ProcedureContext) async throws -> String?
+
+  public init(
+    _ name: String, outline: [Line], requires: [String] = [],
+    body: @escaping @Sendable (ProcedureContext) async throws -> String?
+  ) {
+    self.name = name
+    self.outline = outline
+    self.requires = requires
+    self.body = body
+  }
+
+  /// The commands of the outline (their programs must be on PATH).
+  public var commands: [Command] {
+    outline.compactMap { if case .command(let command) = $0 { command } else { nil } }
+  }
+
+  public static func == (lhs: Procedure, rhs: Procedure) -> Bool {
+    lhs.name == rhs.name && lhs.outline == rhs.outline && lhs.requires == rhs.requires
+  }
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(name)
+    hasher.combine(outline)
+  }
+}
+
+/// Why a procedure failed, for the operator (the engine adds the step and action).
+public struct ProcedureFailure: Error, Sendable, Hashable, CustomStringConvertible {
+  public var reason: String
+  /// The command that failed, as shown to people, when a command is the cause.
+  public var command: String?
+  public init(_ reason: String, command: String? = nil) {
+    self.reason = reason
+    self.command = command
+  }
+  public var description: String { reason }
+}
+
+/// What a procedure's body can do: run commands through the engine, report progress, record
+/// values durably in the checkpoint, sleep interruptibly.
+public final class ProcedureContext: Sendable {
+  public let deployment: Deployment
+  public let step: String
+  public let action: String
+  /// How many things the procedure may do at once (`--jobs`).
+  public let jobs: Int
+  /// The `--endpoint-url` every aws call carries, if any.
+  public let endpointURL: String?
+  private let engine: Engine
+  private let keeper: CheckpointKeeper
+  private let audit: AuditLog
+  private let initialValues: [String: String]
+  private let recorded = Mutex<[String: String]>([:])
+
+  init(
+    engine: Engine, step: String, action: String, keeper: CheckpointKeeper, audit: AuditLog,
+    values: [String: String]
+  ) {
+    self.engine = engine
+    self.deployment = engine.deployment
+    self.step = step
+    self.action = action
+    self.keeper = keeper
+    self.audit = audit
+    self.initialValues = values
+    self.jobs = engine.options.jobs
+    self.endpointURL = engine.resolver.aws.endpointURL
+  }
+
+  /// Exports and context values (`REGION`, `ACCOUNT_ID`...), with what this procedure recorded.
+  public var values: [String: String] {
+    initialValues.merging(recorded.withLock { $0 }) { $1 }
+  }
+
+  /// Runs a command (throttling retried) and returns what it produced, failed or not.
+  public func run(_ command: Command) async throws -> ProcessOutput {
+    try await engine.runCommand(command, values: values, step: step, action: action, audit: audit)
+  }
+
+  /// Runs a command and returns its standard output; a failure fails the procedure with the
+  /// command and its error output.
+  public func output(_ command: Command) async throws -> String {
+    let result = try await run(command)
+    guard result.succeeded else { throw failure(of: command, result) }
+    return result.stdoutText
+  }
+
+  /// Runs a command and parses its standard output as JSON (an empty output is `{}`).
+  public func json(_ command: Command) async throws -> Any {
+    let text = try await output(command)
+    if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return [String: Any]() }
+    do {
+      return try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+    } catch {
+      throw ProcedureFailure(
+        "the output is not JSON: \(engine.resolver.secrets.mask(String(text.prefix(200))))",
+        command: shown(command))
+    }
+  }
+
+  /// The failure a failed command means: its masked error output, explained.
+  public func failure(of command: Command, _ result: ProcessOutput) -> ProcedureFailure {
+    let stderr = engine.resolver.secrets.mask(result.stderrText)
+    return ProcedureFailure(
+      "\(result.termination): " + explainAWSFailure(stderr), command: shown(command))
+  }
+
+  /// The command as people see it (known values filled in, secrets masked).
+  public func shown(_ command: Command) -> String {
+    engine.resolver.display(command, values: values)
+  }
+
+  /// One line of progress for the operator.
+  public func progress(_ message: String) {
+    engine.reporter.report(.progress(step: step, action: action, message: message))
+  }
+
+  /// Records an export in the checkpoint now (durably), before the procedure goes on.
+  public func record(export: String, value: String) async throws {
+    recorded.withLock { $0[export] = value }
+    try await keeper.setExport(export, value)
+    audit.write("[\(step)/\(action)] recorded \(export)=\(value)")
+  }
+
+  /// Sleeps; Ctrl-C ends the sleep (and the run) within a tenth of a second.
+  public func sleep(seconds: Double) async throws {
+    try await engine.sleepInterruptibly(seconds: seconds)
+  }
+
+  /// Throws ``Interrupted`` when the run was asked to stop.
+  public func checkInterrupted() throws { try engine.checkInterrupted() }
+}
+
+extension Array where Element: Sendable {
+  /// `transform` applied to every element with at most `limit` running at once; results in order.
+  public func concurrentMap<T: Sendable>(
+    limit: Int, _ transform: @escaping @Sendable (Element) async -> T
+  ) async -> [T] {
+    await withTaskGroup(of: (Int, T).self) { group in
+      var results = [T?](repeating: nil, count: count)
+      var next = 0
+      var running = 0
+      while next < count || running > 0 {
+        while running < Swift.max(1, limit), next < count {
+          let index = next
+          let element = self[index]
+          group.addTask { (index, await transform(element)) }
+          next += 1
+          running += 1
+        }
+        if let (index, value) = await group.next() {
+          results[index] = value
+          running -= 1
+        }
+      }
+      return results.map { $0! }
+    }
+  }
+}
