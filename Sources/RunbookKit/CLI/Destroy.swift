@@ -7,7 +7,8 @@ extension Frontend {
   func destroy(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String]) async throws -> Int32 {
     let named = try parsed.arguments.isEmpty ? Catalogue.steps : selectSteps(parsed.arguments)
     let deployment = context.deployment
-    let steps = named.filter { !$0.teardown(for: deployment).isEmpty }
+    // Steps without a teardown (verify, update) made nothing to delete; their records go too.
+    let steps = named
     let yes = parsed.flag("yes")
     let force = parsed.flag("force")
     if yes && !force {
@@ -36,7 +37,8 @@ extension Frontend {
 
     // A step whose exports a remaining step still uses goes only together with it.
     let leaving = Set(steps.map(\.id))
-    for step in Catalogue.steps where !leaving.contains(step.id) && known(step) {
+    for step in Catalogue.steps
+    where !leaving.contains(step.id) && known(step) && !step.teardown(for: deployment).isEmpty {
       let needs = Set(step.requiredExports(for: deployment))
       for gone in steps where !needs.isDisjoint(with: gone.producedExports(for: deployment)) {
         throw UsageError(

@@ -16,3 +16,12 @@ public struct TeardownStep: Step {
 
   public func actions(for deployment: Deployment) -> [Action] { base.teardown(for: deployment) }
 }
+
+extension Action {
+  /// This action as part of a teardown: it runs only when `owner` created its resource.
+  public func deleting(_ owner: String) -> Action {
+    var copy = self
+    copy.deletes = owner
+    return copy
+  }
+}

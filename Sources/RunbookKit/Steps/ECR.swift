@@ -171,3 +171,20 @@ public struct ECRStep: Step {
     ]
   }
 }
+
+// MARK: - Teardown (runbook destroy)
+
+extension ECRStep {
+  /// Each repository deleted with its images (`--force`). Images pushed to a registry of the
+  /// configuration's own (`registry`) stay there: that registry is not AWS's.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    deployment.services.map { service in
+      let name = Self.repositoryName(deployment, service.name)
+      return Action(
+        name: "delete-repository-\(service.name)", summary: "delete ECR repository \(name) and its images",
+        effect: .write,
+        command: .aws("ecr", "delete-repository", "--repository-name", .text(name), "--force"),
+        alreadyDoneErrors: ["RepositoryNotFoundException"], deletes: "repository-\(service.name)")
+    }
+  }
+}

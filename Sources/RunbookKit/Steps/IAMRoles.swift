@@ -129,3 +129,32 @@ func joined(_ parts: [Argument]) -> Argument {
 extension Argument {
   static func + (lhs: Argument, rhs: Argument) -> Argument { joined([lhs, rhs]) }
 }
+
+extension Deployment {
+  /// A role's teardown: its managed policies detached, its inline policy deleted, the role
+  /// deleted. All of it only when this deployment created the role: a role that existed already
+  /// (`ecsTaskExecutionRole` often does) is left as it is, with the policies it has.
+  func roleTeardown(_ role: RoleSpec, after: [String] = []) -> [Action] {
+    var actions: [Action] = role.managedPolicies.map { policy in
+      let short = policy.split(separator: "/").last.map(String.init) ?? policy
+      return Action(
+        name: "detach-\(role.key)-\(short)", summary: "detach \(short) from \(role.name)", effect: .write,
+        command: .aws("iam", "detach-role-policy", "--role-name", .text(role.name), "--policy-arn", .text(policy)),
+        alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key)
+    }
+    actions.append(
+      Action(
+        name: "delete-\(role.key)-\(role.inlinePolicyName)",
+        summary: "delete the inline policy \(role.inlinePolicyName) of \(role.name)", effect: .write,
+        command: .aws(
+          "iam", "delete-role-policy", "--role-name", .text(role.name), "--policy-name", .text(role.inlinePolicyName)),
+        alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key))
+    actions.append(
+      Action(
+        name: "delete-\(role.key)", summary: "delete IAM role \(role.name)", effect: .write,
+        command: .aws("iam", "delete-role", "--role-name", .text(role.name)),
+        alreadyDoneErrors: ["NoSuchEntity"], after: actions.map(\.name),
+        transientErrors: TransientErrors(["DeleteConflict"], seconds: 60, intervalSeconds: 5), deletes: role.key))
+    return actions
+  }
+}

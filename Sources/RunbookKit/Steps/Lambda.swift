@@ -29,29 +29,7 @@ public struct LambdaStep: Step {
     var actions: [Action] = []
 
     // 7.1 Create the Lambda execution role.
-    let queues = [deployment.sqs.deadLetterQueue].filter { !$0.isEmpty } + deployment.sqs.queues
-    let queueARNs = queues.map {
-      Argument("arn:aws:sqs:\(ref: ContextValue.region):\(ref: ContextValue.account):\($0)")
-    }
-    actions += deployment.roleActions(
-      step: id,
-      RoleSpec(
-        key: "role", name: lambda.roleName, principal: "lambda.amazonaws.com",
-        export: "LAMBDA_ROLE_ARN",
-        managedPolicies: [
-          "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-          "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
-        ],
-        inlinePolicyName: "SQSAndSecretsManagerAccess",
-        inlinePolicy: policyDocument([
-          (
-            [
-              "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-              "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-            ], queueARNs
-          ),
-          (["secretsmanager:GetSecretValue"], deployment.secretARNPatterns()),
-        ])))
+    actions += deployment.roleActions(step: id, Self.role(deployment))
 
     // 7.2 Package together with the dependencies.
     actions += package(deployment)
@@ -59,6 +37,32 @@ public struct LambdaStep: Step {
     // Create the Lambda function.
     actions += function(deployment)
     return actions
+  }
+
+  /// The execution role: the managed policies the guide attaches, and the SQS and Secrets Manager
+  /// permissions it asks for.
+  static func role(_ deployment: Deployment) -> RoleSpec {
+    let queues = [deployment.sqs.deadLetterQueue].filter { !$0.isEmpty } + deployment.sqs.queues
+    let queueARNs = queues.map {
+      Argument("arn:aws:sqs:\(ref: ContextValue.region):\(ref: ContextValue.account):\($0)")
+    }
+    return RoleSpec(
+      key: "role", name: deployment.lambda.roleName, principal: "lambda.amazonaws.com",
+      export: "LAMBDA_ROLE_ARN",
+      managedPolicies: [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+      ],
+      inlinePolicyName: "SQSAndSecretsManagerAccess",
+      inlinePolicy: policyDocument([
+        (
+          [
+            "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+          ], queueARNs
+        ),
+        (["secretsmanager:GetSecretValue"], deployment.secretARNPatterns()),
+      ]))
   }
 
   /// The function's source folder, absolute.
@@ -196,5 +200,20 @@ public struct LambdaStep: Step {
         },
         after: ["package-zip", "function-active"]),
     ]
+  }
+}
+
+// MARK: - Teardown (runbook destroy)
+
+extension LambdaStep {
+  /// The function, then its role. The function's network interfaces in the private subnets take
+  /// a while to go away after it: the security and network teardowns retry until they have.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    [
+      Action(
+        name: "delete-function", summary: "delete function \(deployment.lambda.functionName)", effect: .write,
+        command: .aws("lambda", "delete-function", "--function-name", .text(deployment.lambda.functionName)),
+        alreadyDoneErrors: ["ResourceNotFoundException"], deletes: "function")
+    ] + deployment.roleTeardown(Self.role(deployment), after: ["delete-function"])
   }
 }

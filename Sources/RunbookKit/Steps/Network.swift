@@ -185,3 +185,113 @@ public struct NetworkStep: Step {
     return actions
   }
 }
+
+// MARK: - Teardown (runbook destroy)
+
+extension NetworkStep {
+  /// The network deleted in reverse: the NAT gateway (waited for until deleted, so its Elastic IP
+  /// can be released), the route tables with their associations, the internet gateway detached
+  /// and deleted, the subnets, the VPC. Whatever still holds a network interface in a subnet (a
+  /// load balancer, a Lambda function's interfaces) makes AWS answer `DependencyViolation` for a
+  /// while: those deletes are retried for `operations.dependencyRetrySeconds`.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    let network = deployment.network
+    let retry = dependencyRetry(deployment)
+    var actions: [Action] = [
+      Action(
+        name: "delete-nat-gateway", summary: "delete NAT gateway \(network.natGatewayName)", effect: .write,
+        command: .aws("ec2", "delete-nat-gateway", "--nat-gateway-id", .ref("NAT_ID")),
+        alreadyDoneErrors: ["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"], deletes: "nat-gateway"),
+      // A deleted gateway stays listed as `deleted` for a while, then disappears (None).
+      Action(
+        name: "nat-gateway-deleted", summary: "wait until the NAT gateway is deleted", effect: .read,
+        command: .aws(
+          "ec2", "describe-nat-gateways", "--filter", ec2Filters([], exports: [("nat-gateway-id", "NAT_ID")]),
+          "--query", "NatGateways[0].State", "--output", "text"),
+        wait: Wait(
+          .aws(
+            "ec2", "describe-nat-gateways", "--filter", ec2Filters([], exports: [("nat-gateway-id", "NAT_ID")]),
+            "--query", "NatGateways[0].State", "--output", "text"),
+          until: ["deleted", "None"], failOn: ["failed"], timeoutSeconds: Double(network.natWaitTimeoutSeconds)),
+        after: ["delete-nat-gateway"], deletes: "nat-gateway"),
+      Action(
+        name: "release-elastic-ip", summary: "release Elastic IP \(network.elasticIpName)", effect: .write,
+        command: .aws("ec2", "release-address", "--allocation-id", .ref("EIP_ID")),
+        alreadyDoneErrors: ["InvalidAllocationID.NotFound"], after: ["nat-gateway-deleted"],
+        transientErrors: retry, deletes: "elastic-ip"),
+    ]
+    for (key, name) in [("public", network.publicRouteTableName), ("private", network.privateRouteTableName)] {
+      actions.append(deleteRouteTable(key: key, name: name, export: key == "public" ? "PUBLIC_RT_ID" : "PRIVATE_RT_ID"))
+    }
+    actions += [
+      Action(
+        name: "detach-internet-gateway", summary: "detach \(network.internetGatewayName) from the VPC", effect: .write,
+        command: .aws(
+          "ec2", "detach-internet-gateway", "--internet-gateway-id", .ref("IGW_ID"), "--vpc-id", .ref("VPC_ID")),
+        alreadyDoneErrors: ["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"],
+        after: ["release-elastic-ip", "delete-public-route-table"], transientErrors: retry,
+        deletes: "attach-internet-gateway"),
+      Action(
+        name: "delete-internet-gateway", summary: "delete internet gateway \(network.internetGatewayName)",
+        effect: .write, command: .aws("ec2", "delete-internet-gateway", "--internet-gateway-id", .ref("IGW_ID")),
+        alreadyDoneErrors: ["InvalidInternetGatewayID.NotFound"], after: ["detach-internet-gateway"],
+        transientErrors: retry, deletes: "internet-gateway"),
+    ]
+    for subnet in network.subnets {
+      actions.append(
+        Action(
+          name: "delete-subnet-\(subnet.id)", summary: "delete subnet \(subnet.name)", effect: .write,
+          command: .aws("ec2", "delete-subnet", "--subnet-id", .ref(subnet.export)),
+          alreadyDoneErrors: ["InvalidSubnetID.NotFound"],
+          after: ["nat-gateway-deleted", "delete-public-route-table", "delete-private-route-table"],
+          transientErrors: retry, deletes: "subnet-\(subnet.id)"))
+    }
+    actions.append(
+      Action(
+        name: "delete-vpc", summary: "delete VPC \(network.vpcName)", effect: .write,
+        command: .aws("ec2", "delete-vpc", "--vpc-id", .ref("VPC_ID")),
+        alreadyDoneErrors: ["InvalidVpcID.NotFound"],
+        after: network.subnets.map { "delete-subnet-\($0.id)" } + ["delete-internet-gateway"],
+        transientErrors: retry, deletes: "vpc"))
+    return actions
+  }
+
+  /// Disassociates a route table from its subnets, then deletes it (its routes go with it).
+  private func deleteRouteTable(key: String, name: String, export: String) -> Action {
+    let describe = Command.aws(
+      "ec2", "describe-route-tables", "--route-table-ids", .ref(export),
+      "--query", "RouteTables[0].Associations[?Main!=`true`].RouteTableAssociationId", "--output", "text")
+    let disassociate = Command.aws("ec2", "disassociate-route-table", "--association-id", .ref("ASSOCIATION_ID"))
+    let delete = Command.aws("ec2", "delete-route-table", "--route-table-id", .ref(export))
+    let procedure = Procedure(
+      "delete route table \(name)", outline: [.command(describe), .command(disassociate), .command(delete)],
+      requires: [export]
+    ) { context in
+      let found = try await context.run(describe)
+      if !found.succeeded, awsErrorCode(in: found.stderrText) == "InvalidRouteTableID.NotFound" { return "gone" }
+      guard found.succeeded else { throw context.failure(of: describe, found) }
+      for association in found.stdoutText.split(whereSeparator: \.isWhitespace) where association != "None" {
+        let command = Command.aws("ec2", "disassociate-route-table", "--association-id", .text(String(association)))
+        let result = try await context.run(command)
+        if !result.succeeded, awsErrorCode(in: result.stderrText) != "InvalidAssociationID.NotFound" {
+          throw context.failure(of: command, result)
+        }
+      }
+      let deleted = try await context.run(delete)
+      if !deleted.succeeded, awsErrorCode(in: deleted.stderrText) != "InvalidRouteTableID.NotFound" {
+        throw context.failure(of: delete, deleted)
+      }
+      return nil
+    }
+    return Action(
+      name: "delete-\(key)-route-table", summary: "disassociate and delete route table \(name)", effect: .write,
+      command: delete, procedure: procedure, deletes: "\(key)-route-table")
+  }
+}
+
+/// `DependencyViolation` and "in use" refusals of deletes, retried while dependents go away.
+func dependencyRetry(_ deployment: Deployment, _ more: [String] = []) -> TransientErrors {
+  TransientErrors(
+    ["DependencyViolation", "InvalidIPAddress.InUse"] + more,
+    seconds: Double(deployment.operations.dependencyRetrySeconds), intervalSeconds: 5)
+}

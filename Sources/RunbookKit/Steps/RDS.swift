@@ -160,3 +160,56 @@ public struct RDSStep: Step {
 
 /// A pattern matching exactly `text`.
 private func exactly(_ text: String) -> String { "^" + NSRegularExpression.escapedPattern(for: text) + "$" }
+
+// MARK: - Teardown (runbook destroy)
+
+extension RDSStep {
+  /// The instance deleted with a final snapshot (`destroy --skip-final-snapshot` goes without),
+  /// waited for until it is gone, then its subnet group. The secret RDS kept the master password
+  /// in goes with the instance.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    let rds = deployment.rds
+    let instance = rds.instanceIdentifier.lowercased()
+    let groupName = rds.subnetGroupName.lowercased()
+    var delete: [Argument] = ["rds", "delete-db-instance", "--db-instance-identifier", .text(instance)]
+    if deployment.request.skipFinalSnapshot {
+      delete += ["--skip-final-snapshot"]
+    } else {
+      delete += ["--final-db-snapshot-identifier", .text(Self.finalSnapshotName(instance))]
+    }
+    delete += ["--query", "DBInstance.DBInstanceStatus", "--output", "text"]
+    let state = Command.aws(
+      "rds", "describe-db-instances",
+      "--query", "DBInstances[?DBInstanceIdentifier=='\(instance)'].DBInstanceStatus | [0]", "--output", "text")
+    return [
+      Action(
+        name: "delete-instance",
+        summary: "delete DB instance \(instance)"
+          + (deployment.request.skipFinalSnapshot ? " without a final snapshot" : " (final snapshot first)"),
+        effect: .write, command: .aws(delete),
+        alreadyDoneErrors: ["DBInstanceNotFound", "DBInstanceNotFoundFault"],
+        // Busy (backing up, modifying): RDS refuses a delete until it is available again.
+        transientErrors: TransientErrors(["InvalidDBInstanceState"], seconds: Double(rds.waitTimeoutSeconds), intervalSeconds: 15),
+        deletes: "instance"),
+      .waitUntil(
+        "instance-deleted", "wait until \(instance) is gone", command: state, success: ["None"],
+        failure: ["failed", "incompatible-restore"], timeoutSeconds: Double(rds.waitTimeoutSeconds),
+        intervalSeconds: 15, after: ["delete-instance"]
+      ).deleting("instance"),
+      Action(
+        name: "delete-subnet-group", summary: "delete DB subnet group \(groupName)", effect: .write,
+        command: .aws("rds", "delete-db-subnet-group", "--db-subnet-group-name", .text(groupName)),
+        alreadyDoneErrors: ["DBSubnetGroupNotFoundFault"], after: ["instance-deleted"],
+        transientErrors: dependencyRetry(deployment, ["InvalidDBSubnetGroupStateFault"]),
+        deletes: "subnet-group"),
+    ]
+  }
+
+  /// `unisync-mysql-final-20261127083012`: a new name for every destroy (snapshot names are unique).
+  static func finalSnapshotName(_ instance: String, date: Date = Date()) -> String {
+    let stamp = date.formatted(
+      .iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false)
+        .timeSeparator(.omitted))
+    return "\(instance)-final-" + stamp.filter(\.isNumber)
+  }
+}

@@ -76,3 +76,27 @@ public struct SQSStep: Step {
           + NSRegularExpression.escapedPattern(for: queue) + "$"))
   }
 }
+
+// MARK: - Teardown (runbook destroy)
+
+extension SQSStep {
+  /// Each queue deleted. `create-queue` returns a queue that exists already as if it had made it,
+  /// so the queue's tags decide too: one that does not carry this deployment's tag is left alone.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    let sqs = deployment.sqs
+    var queues = sqs.queues
+    if !sqs.deadLetterQueue.isEmpty, !queues.contains(sqs.deadLetterQueue) { queues.append(sqs.deadLetterQueue) }
+    return queues.map { queue in
+      Action(
+        name: "delete-queue-\(queue)", summary: "delete queue \(queue)", effect: .write,
+        command: .aws("sqs", "delete-queue", "--queue-url", .ref(Self.urlExport(queue))),
+        alreadyDoneErrors: ["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"],
+        precheck: .notTagged(
+          .aws(
+            "sqs", "list-queue-tags", "--queue-url", .ref(Self.urlExport(queue)),
+            "--query", "Tags.\"\(OwnershipTag.deployment)\"", "--output", "text"),
+          deployment: deployment.name),
+        deletes: "queue-\(queue)")
+    }
+  }
+}

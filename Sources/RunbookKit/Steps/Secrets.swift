@@ -105,3 +105,40 @@ public struct SecretsStep: Step {
     }
   }
 }
+
+// MARK: - Teardown (runbook destroy)
+
+extension SecretsStep {
+  /// Each secret scheduled for deletion after the configured recovery window (restorable until
+  /// then with `aws secretsmanager restore-secret`), or deleted at once with
+  /// `destroy --force-delete-without-recovery`. A secret scheduled already counts as done.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    let window: [Argument] =
+      deployment.request.deleteSecretsWithoutRecovery
+      ? ["--force-delete-without-recovery"]
+      : ["--recovery-window-in-days", "\(deployment.secrets.recoveryWindowDays)"]
+    return entries(deployment).map { entry in
+      Action(
+        name: "delete-\(entry.key)",
+        summary: "delete secret \(entry.secretName)"
+          + (deployment.request.deleteSecretsWithoutRecovery
+            ? " at once, without recovery" : " after \(deployment.secrets.recoveryWindowDays) days"),
+        effect: .write,
+        command: .aws(
+          ["secretsmanager", "delete-secret", "--secret-id", .ref(entry.export)] + window
+            + ["--query", "DeletionDate", "--output", "text"]),
+        alreadyDoneErrors: ["ResourceNotFoundException"],
+        precheck: Precheck(
+          .aws(
+            "secretsmanager", "describe-secret", "--secret-id", .ref(entry.export),
+            "--query", "DeletedDate", "--output", "text"),
+          rule: "the secret is scheduled for deletion already"
+        ) { output, _ in
+          let date = output.trimmingCharacters(in: .whitespacesAndNewlines)
+          return deployment.request.deleteSecretsWithoutRecovery || date.isEmpty || date == "None"
+            ? nil : "scheduled for deletion already (\(date))"
+        },
+        deletes: entry.key)
+    }
+  }
+}

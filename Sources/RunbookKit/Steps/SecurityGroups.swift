@@ -69,7 +69,7 @@ public struct SecurityGroupsStep: Step {
   }
 
   /// Where an ingress rule admits traffic from.
-  private enum Source {
+  enum Source {
     case cidr(String)
     /// Another group of the step: its name (for the summary) and its export.
     case group(String, String)
@@ -83,21 +83,17 @@ public struct SecurityGroupsStep: Step {
   ) -> Action {
     let portText =
       ports.count == 1 ? "\(ports.lowerBound)" : "\(ports.lowerBound)-\(ports.upperBound)"
-    let permission =
-      #"[{"IpProtocol":"tcp","FromPort":\#(ports.lowerBound),"ToPort":\#(ports.upperBound),"#
+    let permissions = Self.permissions(ports: ports, from: source)
     let rule =
       #"SecurityGroupRules[?IsEgress==`false` && IpProtocol=='tcp' && FromPort==`\#(ports.lowerBound)` && ToPort==`\#(ports.upperBound)`"#
-    let permissions: Argument
     let match: Argument
     let origin: String
     switch source {
     case .cidr(let cidr):
       origin = cidr
-      permissions = .text(permission + #""IpRanges":[{"CidrIp":"# + jsonString(cidr) + "}]}]")
       match = .text(rule + " && CidrIpv4=='\(cidr)'].SecurityGroupRuleId")
     case .group(let name, let export):
       origin = name
-      permissions = "\(permission)\"UserIdGroupPairs\":[{\"GroupId\":\"\(ref: export)\"}]}]"
       match = "\(rule) && ReferencedGroupInfo.GroupId=='\(ref: export)'].SecurityGroupRuleId"
     }
     return Action(
@@ -114,5 +110,68 @@ public struct SecurityGroupsStep: Step {
           ec2Filters([], exports: [("group-id", target.export)]),
           "--query", match, "--output", "text")),
       alreadyDoneErrors: ["InvalidPermission.Duplicate"])
+  }
+}
+
+extension SecurityGroupsStep {
+  /// The exact `--ip-permissions` of one rule (authorize and revoke use the same document).
+  static func permissions(ports: ClosedRange<Int>, from source: Source) -> Argument {
+    let permission =
+      #"[{"IpProtocol":"tcp","FromPort":\#(ports.lowerBound),"ToPort":\#(ports.upperBound),"#
+    switch source {
+    case .cidr(let cidr):
+      return .text(permission + #""IpRanges":[{"CidrIp":"# + jsonString(cidr) + "}]}]")
+    case .group(_, let export):
+      return "\(permission)\"UserIdGroupPairs\":[{\"GroupId\":\"\(ref: export)\"}]}]"
+    }
+  }
+
+  /// The rules this step added, each with its action's name, target group export and document.
+  private func rules(_ deployment: Deployment) -> [(key: String, group: String, permissions: Argument)] {
+    let groups = deployment.securityGroups
+    let range = groups.ecsPortRange
+    return groups.albPorts.map {
+      ("alb-ingress-\($0)", "ALB_SG", Self.permissions(ports: $0...$0, from: .cidr("0.0.0.0/0")))
+    } + [
+      (
+        "ecs-ingress-\(range.lowerBound)-\(range.upperBound)", "ECS_SG",
+        Self.permissions(ports: range, from: .group(groups.alb.name, "ALB_SG"))
+      ),
+      (
+        "rds-ingress-\(groups.rdsPort)", "RDS_SG",
+        Self.permissions(ports: groups.rdsPort...groups.rdsPort, from: .group(groups.ecs.name, "ECS_SG"))
+      ),
+    ]
+  }
+
+  // MARK: - Teardown (runbook destroy)
+
+  /// The rules this step added are revoked (a group that stays, adopted or existing already, is
+  /// left as it was found, and no group still points at another), then the groups are deleted,
+  /// the RDS group first (it references the ECS group), the ALB group last. A group still used by
+  /// a network interface (a load balancer or task being deleted) is retried while it goes away.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    let groups = deployment.securityGroups
+    let retry = dependencyRetry(deployment)
+    var actions = rules(deployment).map { rule in
+      Action(
+        name: "revoke-\(rule.key)", summary: "revoke the rule \(rule.key) from \(rule.group)", effect: .write,
+        command: .aws(
+          "ec2", "revoke-security-group-ingress", "--group-id", .ref(rule.group), "--ip-permissions",
+          rule.permissions),
+        alreadyDoneErrors: ["InvalidPermission.NotFound", "InvalidGroup.NotFound"], deletes: rule.key)
+    }
+    let revokes = actions.map(\.name)
+    var previous: [String] = []
+    for (key, group, export) in [("rds", groups.rds, "RDS_SG"), ("ecs", groups.ecs, "ECS_SG"), ("alb", groups.alb, "ALB_SG")] {
+      actions.append(
+        Action(
+          name: "delete-\(key)-sg", summary: "delete security group \(group.name)", effect: .write,
+          command: .aws("ec2", "delete-security-group", "--group-id", .ref(export)),
+          alreadyDoneErrors: ["InvalidGroup.NotFound"], after: revokes + previous, transientErrors: retry,
+          deletes: "\(key)-sg"))
+      previous = ["delete-\(key)-sg"]
+    }
+    return actions
   }
 }
