@@ -345,7 +345,8 @@ public struct Action: Sendable, Hashable {
 
   /// Exports used by any of this action's commands.
   public var exportReferences: [String] {
-    var names = command.exportReferences
+    // A procedure's command is only what plan shows first: it declares what it reads itself.
+    var names = procedure == nil ? command.exportReferences : []
     names += lookup?.command.exportReferences ?? []
     names += adoptLookup?.command.exportReferences ?? []
     names += precheck?.command.exportReferences ?? []

@@ -3,7 +3,7 @@ public enum Catalogue {
   /// Every step this version implements.
   public static let steps: [any Step] = [
     NetworkStep(), SecurityGroupsStep(), RDSStep(), SecretsStep(), ECRStep(), ECSStep(), LambdaStep(),
-    SQSStep(), VerifyStep(),
+    SQSStep(), VerifyStep(), UpdateStep(),
   ]
 
   /// What `destroy` runs last when every step goes: a scan for anything still tagged with the deployment.

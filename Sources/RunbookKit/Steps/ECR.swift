@@ -60,14 +60,7 @@ public struct ECRStep: Step {
     }
 
     // 5.2 Log in to ECR (the token goes through a pipe, never through the tool).
-    let registry = Self.registry(deployment)
-    actions.append(
-      Action(
-        name: "login", summary: "log in to the image registry \(registry) with an ECR token",
-        effect: .read,
-        command: Command.aws("ecr", "get-login-password").piped(
-          into: .docker("login", "--username", "AWS", "--password-stdin", registry)),
-        ephemeral: true))
+    actions.append(Self.login(deployment))
 
     actions.append(imageTag(deployment))
 
@@ -133,9 +126,28 @@ public struct ECRStep: Step {
     return URL(fileURLWithPath: absolute).standardized.path
   }
 
-  private func buildAndPush(_ deployment: Deployment, _ service: Deployment.Service) -> [Action] {
+  /// `aws ecr get-login-password | docker login`: the token goes through a pipe, never through
+  /// the tool. (Shared with `update`.)
+  static func login(_ deployment: Deployment) -> Action {
+    let registry = Self.registry(deployment)
+    return Action(
+      name: "login", summary: "log in to the image registry \(registry) with an ECR token",
+      effect: .read,
+      command: Command.aws("ecr", "get-login-password").piped(
+        into: .docker("login", "--username", "AWS", "--password-stdin", registry)),
+      ephemeral: true)
+  }
+
+  /// Build, tag and push of one service's image (shared with `update`, guide 10).
+  /// - Parameters:
+  ///   - tag: the unique tag; nil: this step's `IMAGE_TAG`.
+  ///   - withLatest: also tag and push `latest`, and record the digest as `IMAGE_DIGEST_<SERVICE>`
+  ///     (this step); `update` pushes its tag alone, as the guide's section 10 does.
+  func buildAndPush(
+    _ deployment: Deployment, _ service: Deployment.Service, tag: Argument? = nil, withLatest: Bool = true
+  ) -> [Action] {
     let image = Self.image(deployment, service.name)
-    let tagged = Argument(image.fragments + [.text(":"), .export(Self.tagExport)])
+    let tagged = Argument(image.fragments + [.text(":")] + (tag?.fragments ?? [.export(Self.tagExport)]))
     let latest = Argument(image.fragments + [.text(":latest")])
     let context = buildContext(deployment, service)
     // docker manifest inspect speaks plain HTTP to a registry on this machine only with --insecure
@@ -150,25 +162,27 @@ public struct ECRStep: Step {
       // a task definition asks otherwise, whatever machine builds the image.
       Action(
         name: "build-\(service.name)", summary: "build \(service.name) from \(context)", effect: .read,
-        command: .docker(
-          "build", "--platform", "linux/amd64", "--tag", tagged, "--tag", latest, .text(context)),
+        command: Command(
+          tool: "docker",
+          arguments: ["build", "--platform", "linux/amd64", "--tag", tagged]
+            + (withLatest ? ["--tag", latest] : []) + [.text(context)]),
         ephemeral: true),
       Action(
         name: "push-\(service.name)", summary: "push \(service.name) with its unique tag",
         effect: .write, command: .docker("push", tagged),
         capture: Capture(
-          export: Self.digestExport(service.name), pattern: #"^sha256:[0-9a-f]{64}$"#,
+          export: withLatest ? Self.digestExport(service.name) : nil, pattern: #"^sha256:[0-9a-f]{64}$"#,
           extract: #"digest: (sha256:[0-9a-f]{64})"#),
         lookup: Lookup(
           Command(tool: "docker", arguments: inspect),
           extract: #""digest": "(sha256:[0-9a-f]{64})""#, notFoundErrors: ["no such manifest"]),
-        after: ["login", "repository-\(service.name)", "build-\(service.name)"]),
+        after: ["login"] + (withLatest ? ["repository-\(service.name)"] : []) + ["build-\(service.name)"]),
       // Moving `latest` again to the same image changes nothing: safe to repeat after a kill.
       Action(
         name: "push-latest-\(service.name)", summary: "push \(service.name) as latest",
         effect: .write, command: .docker("push", latest), idempotent: true,
         after: ["login", "build-\(service.name)", "push-\(service.name)"]),
-    ]
+    ].filter { withLatest || !$0.name.hasPrefix("push-latest-") }
   }
 }
 
