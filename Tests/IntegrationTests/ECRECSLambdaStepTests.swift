@@ -11,6 +11,8 @@ import XCTest
 final class ECRECSLambdaStepTests: XCTestCase {
   /// The workspace the earlier steps ran in, kept for the whole class.
   nonisolated(unsafe) private static var seeded: Workspace?
+  /// The emulator's ECR token: the registry's password.
+  nonisolated(unsafe) private static var password: String?
 
   override class func tearDown() { seeded = nil }
 
@@ -47,7 +49,6 @@ final class ECRECSLambdaStepTests: XCTestCase {
     }
     let inventory = try await inventory(workspace, names)
     XCTAssertEqual(inventory, names.expectedInventory(tag: tag))
-    try await assertExportsDescribeTheResources(workspace, names)
     try await assertTaskDefinitions(workspace, names)
     assertServiceSettings(first.calls)
 
@@ -94,7 +95,6 @@ final class ECRECSLambdaStepTests: XCTestCase {
     let tag = try XCTUnwrap(exports["IMAGE_TAG"])
     let inventory = try await inventory(workspace, names)
     XCTAssertEqual(inventory, names.expectedInventory(tag: tag))
-    try await assertExportsDescribeTheResources(workspace, names)
   }
 
   // MARK: - Helpers
@@ -131,34 +131,36 @@ final class ECRECSLambdaStepTests: XCTestCase {
   }
 
   func registryPassword(_ workspace: Workspace) async throws -> String {
+    if let password = Self.password { return password }
     let output = try await ProcessRunner().run(
       Invocation(
         executable: "aws",
         arguments: ["ecr", "get-login-password", "--region", "ap-northeast-2", "--endpoint-url", workspace.endpoint],
         environment: ["PATH": Workspace.shimmedPath, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"]))
     XCTAssertTrue(output.succeeded, output.stderrText)
-    return output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    let password = output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    Self.password = password
+    return password
   }
 
-  func inventory(_ workspace: Workspace, _ names: ResourceNames) async throws -> [String: [String]] {
-    try await names.inventory(
-      endpoint: workspace.endpoint, exports: try workspace.checkpoint().exports,
-      registryPassword: try await registryPassword(workspace))
-  }
-
-  /// Each export of the three steps names the one resource of its kind; each image digest is the
-  /// registry's digest of both tags.
-  func assertExportsDescribeTheResources(
+  /// The inventory lines; checks on the way that every export of the three steps names the one
+  /// resource of its kind, and that each image digest is the registry's digest of both tags.
+  func inventory(
     _ workspace: Workspace, _ names: ResourceNames, file: StaticString = #filePath, line: UInt = #line
-  ) async throws {
+  ) async throws -> [String: [String]] {
     let exports = try workspace.checkpoint().exports
+    let password = try await registryPassword(workspace)
+    let (lines, found) = try await names.inventory(
+      endpoint: workspace.endpoint, exports: exports, registryPassword: password)
     let deployment = try Deployment.load(from: workspace.configPath)
     let steps: [any Step] = [ECRStep(), ECSStep(), LambdaStep()]
     var expected = Set<String>()
     for step in steps { expected.formUnion(step.producedExports(for: deployment)) }
-    XCTAssertEqual(
-      Set(exports.keys).intersection(expected), expected, "missing exports", file: file, line: line)
-    let password = try await registryPassword(workspace)
+    XCTAssertEqual(Set(exports.keys).intersection(expected), expected, "missing exports", file: file, line: line)
+    for (export, value) in found {
+      XCTAssertEqual(exports[export], value, export, file: file, line: line)
+    }
+    XCTAssertEqual(found.count, 8, "exports checked against the resources: \(found.keys.sorted())", file: file, line: line)
     let tag = try XCTUnwrap(exports["IMAGE_TAG"], file: file, line: line)
     for service in ResourceNames.services {
       let suffix = service.uppercased().replacingOccurrences(of: "-", with: "_")
@@ -177,26 +179,7 @@ final class ECRECSLambdaStepTests: XCTestCase {
         exports["TASK_DEF_\(suffix)"],
         "arn:aws:ecs:ap-northeast-2:123456789012:task-definition/\(names.prefix)-\(service):1", file: file, line: line)
     }
-    let endpoint = workspace.endpoint
-    let albs = try await awsJSON(endpoint, ["elbv2", "describe-load-balancers", "--names", names.loadBalancer])
-    let alb = (albs["LoadBalancers"] as? [[String: Any]])?.first ?? [:]
-    XCTAssertEqual(exports["ALB_ARN"], alb["LoadBalancerArn"] as? String, file: file, line: line)
-    XCTAssertEqual(exports["ALB_DNS"], alb["DNSName"] as? String, file: file, line: line)
-    let groups = try await awsJSON(endpoint, ["elbv2", "describe-target-groups", "--names", names.targetGroup])
-    XCTAssertEqual(
-      exports["TG_ARN"], (groups["TargetGroups"] as? [[String: Any]])?.first?["TargetGroupArn"] as? String,
-      file: file, line: line)
-    let listeners = try await awsJSON(endpoint, ["elbv2", "describe-listeners", "--load-balancer-arn", exports["ALB_ARN"] ?? ""])
-    XCTAssertEqual(
-      exports["LISTENER_ARN"], (listeners["Listeners"] as? [[String: Any]])?.first?["ListenerArn"] as? String,
-      file: file, line: line)
-    XCTAssertEqual(
-      exports["CLUSTER_ARN"], "arn:aws:ecs:ap-northeast-2:123456789012:cluster/\(names.cluster)", file: file, line: line)
-    XCTAssertEqual(
-      exports["EXECUTION_ROLE_ARN"], "arn:aws:iam::123456789012:role/\(names.executionRole)", file: file, line: line)
-    XCTAssertEqual(exports["LAMBDA_ROLE_ARN"], "arn:aws:iam::123456789012:role/\(names.lambdaRole)", file: file, line: line)
-    XCTAssertEqual(
-      exports["LAMBDA_ARN"], "arn:aws:lambda:ap-northeast-2:123456789012:function:\(names.function)", file: file, line: line)
+    return lines
   }
 
   /// What the emulator does not keep, checked in the create-service calls: every service has the
@@ -225,9 +208,20 @@ final class ECRECSLambdaStepTests: XCTestCase {
   func assertTaskDefinitions(_ workspace: Workspace, _ names: ResourceNames) async throws {
     let exports = try workspace.checkpoint().exports
     let registry = try DockerEnvironment.registry()
+    let endpoint = workspace.endpoint
+    func describe(_ service: String) async throws -> [String: Any] {
+      try await awsJSON(endpoint, ["ecs", "describe-task-definition", "--task-definition", "\(names.prefix)-\(service)"])
+    }
+    async let gateway = describe("api-gateway")
+    async let course = describe("course-service")
+    async let schedule = describe("schedule-service")
+    async let user = describe("user-service")
+    let described = [
+      "api-gateway": try await gateway, "course-service": try await course, "schedule-service": try await schedule,
+      "user-service": try await user,
+    ]
     for service in ResourceNames.services {
-      let described = try await awsJSON(
-        workspace.endpoint, ["ecs", "describe-task-definition", "--task-definition", "\(names.prefix)-\(service)"])
+      let described = described[service] ?? [:]
       let definition = try XCTUnwrap(described["taskDefinition"] as? [String: Any])
       XCTAssertEqual(definition["executionRoleArn"] as? String, exports["EXECUTION_ROLE_ARN"])
       XCTAssertEqual(definition["networkMode"] as? String, "awsvpc")

@@ -29,6 +29,8 @@ public struct ECRStep: Step {
     "IMAGE_DIGEST_" + exportSuffix(service)
   }
   public static let tagExport = "IMAGE_TAG"
+  /// The image's digest in `docker manifest inspect --verbose` (its first `digest`).
+  static let manifestDigest = #""digest": "(sha256:[0-9a-f]{64})""#
 
   /// The registry images are pushed to and ECS pulls from.
   static func registry(_ deployment: Deployment) -> Argument {
@@ -161,12 +163,19 @@ public struct ECRStep: Step {
           extract: #"digest: (sha256:[0-9a-f]{64})"#),
         lookup: Lookup(
           Command(tool: "docker", arguments: inspect),
-          extract: #""digest": "(sha256:[0-9a-f]{64})""#, notFoundErrors: ["no such manifest"]),
+          extract: Self.manifestDigest, notFoundErrors: ["no such manifest"]),
         after: ["login", "repository-\(service.name)", "build-\(service.name)"]),
-      // Moving `latest` again to the same image changes nothing: safe to repeat after a kill.
+      // Pushed only when `latest` is not this image already.
       Action(
         name: "push-latest-\(service.name)", summary: "push \(service.name) as latest",
         effect: .write, command: .docker("push", latest), idempotent: true,
+        precheck: Precheck(
+          Command(tool: "docker", arguments: Array(inspect.dropLast()) + [latest]),
+          rule: "latest is this image already"
+        ) { output, values in
+          let digest = extractedValues(Self.manifestDigest, in: output).first
+          return digest != nil && digest == values[Self.digestExport(service.name)] ? digest : nil
+        },
         after: ["login", "build-\(service.name)", "push-\(service.name)"]),
     ]
   }

@@ -80,11 +80,17 @@ public struct ECSStep: Step {
     let family = Self.family(deployment, service.name)
     let logGroup = "/ecs/\(family)"
     let name = service.name
+    let findLogGroup = { (condition: String) in
+      Command.aws(
+        "logs", "describe-log-groups", "--log-group-name-prefix", .text(logGroup),
+        "--query", "logGroups[?logGroupName=='\(logGroup)'\(condition)].logGroupName", "--output", "text")
+    }
     var logGroupAction = Action(
       name: "log-group-\(name)", summary: "create log group \(logGroup)", effect: .write,
       command: .aws(
         "logs", "create-log-group", "--log-group-name", .text(logGroup),
-        "--tags", deployment.tagMap(name: logGroup, action: "\(id)/log-group-\(name)")))
+        "--tags", deployment.tagMap(name: logGroup, action: "\(id)/log-group-\(name)")),
+      lookup: Lookup(findLogGroup(""), pattern: exactPattern(logGroup)))
     logGroupAction.alreadyDoneErrors = ["ResourceAlreadyExistsException"]
 
     var variables: [String: Argument] = [
@@ -107,6 +113,8 @@ public struct ECSStep: Step {
         command: .aws(
           "logs", "put-retention-policy", "--log-group-name", .text(logGroup),
           "--retention-in-days", "\(deployment.ecs.logRetentionDays)"),
+        lookup: Lookup(
+          findLogGroup(" && retentionInDays==`\(deployment.ecs.logRetentionDays)`"), pattern: exactPattern(logGroup)),
         idempotent: true, after: ["log-group-\(name)"]),
       Action(
         name: "task-definition-\(name)",
@@ -216,6 +224,13 @@ public struct ECSStep: Step {
           "elbv2", "modify-target-group-attributes", "--target-group-arn", .ref("TG_ARN"),
           "--attributes",
           .text(#"[{"Key":"deregistration_delay.timeout_seconds","Value":"\#(ecs.deregistrationDelaySeconds)"}]"#)),
+        lookup: Lookup(
+          .aws(
+            "elbv2", "describe-target-group-attributes", "--target-group-arn", .ref("TG_ARN"),
+            "--query",
+            "Attributes[?Key=='deregistration_delay.timeout_seconds' && Value=='\(ecs.deregistrationDelaySeconds)'].Value",
+            "--output", "text"),
+          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)")),
         idempotent: true),
       Action(
         name: "listener", summary: "create the HTTP \(port) listener of \(ecs.loadBalancer)", effect: .write,
