@@ -16,7 +16,8 @@ final class ECRStepTests: XCTestCase {
     let answers = workspace.directory.appendingPathComponent("responses.json")
     try JSONSerialization.data(withJSONObject: responses).write(to: answers)
     workspace.environment = [
-      "PATH": repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path + ":" + Workspace.shimmedPath,
+      "PATH": repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path + ":"
+        + Workspace.shimmedPath,
       "RUNBOOK_FAKE_LOG": log, "RUNBOOK_FAKE_RESPONSES": answers.path,
     ]
     return (workspace, log)
@@ -38,7 +39,8 @@ final class ECRStepTests: XCTestCase {
 
   static let digest = "sha256:" + String(repeating: "ab", count: 32)
   static let pushed: [String: String] = [
-    "stdout": "The push refers to repository [127.0.0.1:5000/unisync/x]\ntag: digest: \(digest) size: 524\n"
+    "stdout":
+      "The push refers to repository [127.0.0.1:5000/unisync/x]\ntag: digest: \(digest) size: 524\n"
   ]
 
   func calls(_ log: String) -> [[String: Any]] { loggedAWSCalls(log) }
@@ -53,16 +55,22 @@ final class ECRStepTests: XCTestCase {
     let logins = calls.filter { $0["key"] as? String == "docker login" }
     XCTAssertEqual(logins.count, 1)
     let login = try XCTUnwrap(logins.first)
-    XCTAssertEqual(login["argv"] as? [String], ["login", "--username", "AWS", "--password-stdin", "127.0.0.1:5000"])
+    XCTAssertEqual(
+      login["argv"] as? [String],
+      ["login", "--username", "AWS", "--password-stdin", "127.0.0.1:5000"])
     let stdin = try XCTUnwrap(Data(base64Encoded: login["stdin"] as? String ?? ""))
-    XCTAssertEqual(String(decoding: stdin, as: UTF8.self), token + "\n", "docker login reads the token aws printed")
+    XCTAssertEqual(
+      String(decoding: stdin, as: UTF8.self), token + "\n",
+      "docker login reads the token aws printed")
     let producer = try XCTUnwrap(calls.first { $0["key"] as? String == "ecr get-login-password" })
-    XCTAssertTrue((producer["argv"] as? [String] ?? []).starts(with: ["ecr", "get-login-password"]))
+    XCTAssertTrue(
+      (producer["argv"] as? [String] ?? []).starts(with: ["ecr", "get-login-password"]))
 
     // Nowhere else: not in any argv, not on any other standard input, not in the tool's output,
     // not in the state directory (checkpoint, journal, audit log).
     for call in calls {
-      XCTAssertFalse((call["argv"] as? [String] ?? []).joined(separator: " ").contains(token), "\(call)")
+      XCTAssertFalse(
+        (call["argv"] as? [String] ?? []).joined(separator: " ").contains(token), "\(call)")
       if call["key"] as? String != "docker login", let other = call["stdin"] as? String,
         let data = Data(base64Encoded: other)
       {
@@ -77,7 +85,9 @@ final class ECRStepTests: XCTestCase {
 
     // Four builds and eight pushes: each image with its unique tag and `latest`.
     let tag = try XCTUnwrap(workspace.checkpoint().exports["IMAGE_TAG"])
-    let builds = calls.filter { $0["key"] as? String == "docker build" }.compactMap { $0["argv"] as? [String] }
+    let builds = calls.filter { $0["key"] as? String == "docker build" }.compactMap {
+      $0["argv"] as? [String]
+    }
     XCTAssertEqual(builds.count, 4)
     for service in Self.services {
       let image = "127.0.0.1:5000/unisync/\(service)"
@@ -86,24 +96,37 @@ final class ECRStepTests: XCTestCase {
           $0.contains("\(image):\(tag)") && $0.contains("\(image):latest")
             && $0.last == repositoryRoot.appendingPathComponent("examples/services/\(service)").path
         }, "\(builds)")
-      XCTAssertEqual(try workspace.checkpoint().exports["IMAGE_DIGEST_\(service.uppercased().replacingOccurrences(of: "-", with: "_"))"], Self.digest)
+      XCTAssertEqual(
+        try workspace.checkpoint().exports[
+          "IMAGE_DIGEST_\(service.uppercased().replacingOccurrences(of: "-", with: "_"))"],
+        Self.digest)
     }
-    let pushes = calls.filter { $0["key"] as? String == "docker push" }.compactMap { ($0["argv"] as? [String])?.last }
+    let pushes = calls.filter { $0["key"] as? String == "docker push" }.compactMap {
+      ($0["argv"] as? [String])?.last
+    }
     XCTAssertEqual(
-      Set(pushes), Set(Self.services.flatMap { ["127.0.0.1:5000/unisync/\($0):\(tag)", "127.0.0.1:5000/unisync/\($0):latest"] }))
+      Set(pushes),
+      Set(
+        Self.services.flatMap {
+          ["127.0.0.1:5000/unisync/\($0):\(tag)", "127.0.0.1:5000/unisync/\($0):latest"]
+        }))
     XCTAssertEqual(pushes.count, 8)
   }
 
   /// `--tag` names the images; a run that stops half-way keeps its tag when resumed without it.
   func testTagOptionNamesTheImagesAndAResumedRunKeepsIt() async throws {
-    let failing: [String: Any] = ["stderr": "denied: requested access to the resource is denied\n", "exit": 1]
+    let failing: [String: Any] = [
+      "stderr": "denied: requested access to the resource is denied\n", "exit": 1,
+    ]
     let (workspace, log) = try fakeWorkspace(Self.answers(token: "token", push: failing))
     let first = try await workspace.run(["run", "ecr", "--yes", "--jobs", "1", "--tag", "v1.2.3"])
     XCTAssertEqual(first.status, 1, first.summary)
     XCTAssertTrue(first.stderr.contains("requested access to the resource is denied"), first.stderr)
     XCTAssertEqual(try workspace.checkpoint().exports["IMAGE_TAG"], "v1.2.3")
     XCTAssertTrue(
-      calls(log).contains { ($0["argv"] as? [String] ?? []).contains("127.0.0.1:5000/unisync/api-gateway:v1.2.3") })
+      calls(log).contains {
+        ($0["argv"] as? [String] ?? []).contains("127.0.0.1:5000/unisync/api-gateway:v1.2.3")
+      })
 
     let answers = Self.answers(token: "token", push: Self.pushed)
     try JSONSerialization.data(withJSONObject: answers).write(
@@ -112,7 +135,8 @@ final class ECRStepTests: XCTestCase {
     XCTAssertEqual(resumed.status, 0, resumed.summary)
     let pushes = calls(log).filter { $0["key"] as? String == "docker push" }
       .compactMap { ($0["argv"] as? [String])?.last }
-    XCTAssertTrue(pushes.allSatisfy { $0.hasSuffix(":v1.2.3") || $0.hasSuffix(":latest") }, "\(pushes)")
+    XCTAssertTrue(
+      pushes.allSatisfy { $0.hasSuffix(":v1.2.3") || $0.hasSuffix(":latest") }, "\(pushes)")
     XCTAssertEqual(try workspace.checkpoint().exports["IMAGE_TAG"], "v1.2.3")
 
     let bad = try await workspace.run(["run", "ecr", "--yes", "--tag", "-bad tag"])

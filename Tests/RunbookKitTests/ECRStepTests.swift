@@ -20,17 +20,24 @@ final class ECRStepArgvTests: XCTestCase {
         + Self.services.flatMap { ["build-\($0)", "push-\($0)", "push-latest-\($0)"] })
     let needs = StepExecution.dependencies(of: actions)
     for service in Self.services {
-      XCTAssertEqual(needs["build-\(service)"], ["image-tag"], "builds wait for nothing but the tag")
-      XCTAssertEqual(needs["push-\(service)"], ["image-tag", "login", "repository-\(service)", "build-\(service)"])
-      XCTAssertEqual(needs["push-latest-\(service)"], ["login", "build-\(service)", "push-\(service)"])
+      XCTAssertEqual(
+        needs["build-\(service)"], ["image-tag"], "builds wait for nothing but the tag")
+      XCTAssertEqual(
+        needs["push-\(service)"],
+        ["image-tag", "login", "repository-\(service)", "build-\(service)"])
+      XCTAssertEqual(
+        needs["push-latest-\(service)"], ["login", "build-\(service)", "push-\(service)"])
     }
-    XCTAssertEqual(actions.filter(\.ephemeral).map(\.name), ["login"] + Self.services.map { "build-\($0)" })
+    XCTAssertEqual(
+      actions.filter(\.ephemeral).map(\.name), ["login"] + Self.services.map { "build-\($0)" })
     XCTAssertEqual(
       Set(ECRStep().producedExports(for: deployment)),
-      Set(["IMAGE_TAG"] + Self.services.flatMap { service -> [String] in
-        let suffix = service.uppercased().replacingOccurrences(of: "-", with: "_")
-        return ["REPO_URI_\(suffix)", "IMAGE_DIGEST_\(suffix)"]
-      }))
+      Set(
+        ["IMAGE_TAG"]
+          + Self.services.flatMap { service -> [String] in
+            let suffix = service.uppercased().replacingOccurrences(of: "-", with: "_")
+            return ["REPO_URI_\(suffix)", "IMAGE_DIGEST_\(suffix)"]
+          }))
     XCTAssertEqual(ECRStep().requiredExports(for: deployment), [])
   }
 
@@ -41,16 +48,22 @@ final class ECRStepArgvTests: XCTestCase {
       action.command.arguments.prefix(4).map { render($0, with: [:]) },
       ["ecr", "create-repository", "--repository-name", "unisync/user-service"])
     XCTAssertEqual(
-      try jsonArgument(action.command, after: "--image-scanning-configuration") as? [String: Bool], ["scanOnPush": true])
-    let tags = try jsonArgument(action.command, after: "--tags", with: [ContextValue.lineage: "L"]) as? [[String: String]]
-    XCTAssertEqual(tags?.first { $0["Key"] == "runbook:action" }?["Value"], "ecr/repository-user-service")
+      try jsonArgument(action.command, after: "--image-scanning-configuration") as? [String: Bool],
+      ["scanOnPush": true])
+    let tags =
+      try jsonArgument(action.command, after: "--tags", with: [ContextValue.lineage: "L"])
+      as? [[String: String]]
+    XCTAssertEqual(
+      tags?.first { $0["Key"] == "runbook:action" }?["Value"], "ecr/repository-user-service")
     XCTAssertEqual(action.alreadyDoneErrors, ["RepositoryAlreadyExistsException"])
     XCTAssertEqual(
       render(try XCTUnwrap(action.lookup?.command.argument(after: "--query")), with: [:]),
       "repositories[?repositoryName=='unisync/user-service'].repositoryUri")
     let capture = try XCTUnwrap(action.capture)
-    XCTAssertTrue(capture.accepts("123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/unisync/user-service"))
-    XCTAssertFalse(capture.accepts("123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/unisync/user-service2"))
+    XCTAssertTrue(
+      capture.accepts("123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/unisync/user-service"))
+    XCTAssertFalse(
+      capture.accepts("123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/unisync/user-service2"))
   }
 
   /// `aws ecr get-login-password | docker login --password-stdin REGISTRY`: one command, two
@@ -74,18 +87,25 @@ final class ECRStepArgvTests: XCTestCase {
   func testWithoutARegistryImagesGoToTheECRHostOfTheAccount() throws {
     var deployment = try configuredDeployment()
     deployment.registry = nil
-    let values = [ContextValue.account: "111122223333", ContextValue.region: "eu-west-1", "IMAGE_TAG": "abc1234"]
+    let values = [
+      ContextValue.account: "111122223333", ContextValue.region: "eu-west-1",
+      "IMAGE_TAG": "abc1234",
+    ]
     let login = try action(deployment, "login").command
     XCTAssertEqual(
-      render(try XCTUnwrap(login.pipedInto.first?.arguments.last), with: values), "111122223333.dkr.ecr.eu-west-1.amazonaws.com")
+      render(try XCTUnwrap(login.pipedInto.first?.arguments.last), with: values),
+      "111122223333.dkr.ecr.eu-west-1.amazonaws.com")
     let push = try action(deployment, "push-api-gateway")
     XCTAssertEqual(
       push.command.arguments.map { render($0, with: values) },
       ["push", "111122223333.dkr.ecr.eu-west-1.amazonaws.com/unisync/api-gateway:abc1234"])
     XCTAssertFalse(
-      try XCTUnwrap(push.lookup).command.arguments.contains(.text("--insecure")), "ECR is reached over TLS")
+      try XCTUnwrap(push.lookup).command.arguments.contains(.text("--insecure")),
+      "ECR is reached over TLS")
     let local = try action(try configuredDeployment(), "push-api-gateway")
-    XCTAssertTrue(try XCTUnwrap(local.lookup).command.arguments.contains(.text("--insecure")), "a loopback registry speaks HTTP")
+    XCTAssertTrue(
+      try XCTUnwrap(local.lookup).command.arguments.contains(.text("--insecure")),
+      "a loopback registry speaks HTTP")
   }
 
   func testBuildTagsTheImageTwiceFromItsContext() throws {
@@ -94,7 +114,8 @@ final class ECRStepArgvTests: XCTestCase {
     XCTAssertEqual(
       build.arguments.map { render($0, with: ["IMAGE_TAG": "t1"]) },
       [
-        "build", "--platform", "linux/amd64", "--tag", "127.0.0.1:5000/unisync/course-service:t1", "--tag",
+        "build", "--platform", "linux/amd64", "--tag", "127.0.0.1:5000/unisync/course-service:t1",
+        "--tag",
         "127.0.0.1:5000/unisync/course-service:latest",
         URL(fileURLWithPath: deployment.baseDirectory).deletingLastPathComponent()
           .appendingPathComponent("examples/services/course-service").path,
@@ -107,8 +128,12 @@ final class ECRStepArgvTests: XCTestCase {
     XCTAssertEqual(tag.command.description, "date -u +%Y%m%d%H%M%S")
     XCTAssertTrue(try XCTUnwrap(tag.capture).accepts("20250102030405"))
     let precheck = try XCTUnwrap(tag.precheck)
-    XCTAssertEqual(Array(precheck.command.description.split(separator: " ").suffix(3)), ["rev-parse", "--short", "HEAD"])
-    XCTAssertTrue(precheck.command.description.hasSuffix("/examples/services/api-gateway rev-parse --short HEAD"))
+    XCTAssertEqual(
+      Array(precheck.command.description.split(separator: " ").suffix(3)),
+      ["rev-parse", "--short", "HEAD"])
+    XCTAssertTrue(
+      precheck.command.description.hasSuffix(
+        "/examples/services/api-gateway rev-parse --short HEAD"))
     XCTAssertEqual(precheck.upToDate("4acc735\n", [:]), "4acc735")
     XCTAssertNil(precheck.upToDate("fatal: not a git repository\n", [:]))
 
@@ -149,7 +174,10 @@ final class ECRStepArgvTests: XCTestCase {
     let precheck = try XCTUnwrap(latest.precheck)
     XCTAssertEqual(
       precheck.command.arguments.map { render($0, with: [:]) },
-      ["manifest", "inspect", "--insecure", "--verbose", "127.0.0.1:5000/unisync/user-service:latest"])
+      [
+        "manifest", "inspect", "--insecure", "--verbose",
+        "127.0.0.1:5000/unisync/user-service:latest",
+      ])
     XCTAssertEqual(precheck.upToDate(manifest, ["IMAGE_DIGEST_USER_SERVICE": digest]), digest)
     XCTAssertNil(precheck.upToDate(manifest, ["IMAGE_DIGEST_USER_SERVICE": "sha256:other"]))
   }

@@ -6,47 +6,61 @@ import XCTest
 /// Guide 7: the commands the lambda step runs, without running them.
 final class LambdaStepArgvTests: XCTestCase {
   static let values: [String: String] = [
-    ContextValue.account: "123456789012", ContextValue.region: "ap-northeast-2", ContextValue.lineage: "L",
-    ContextValue.runDirectory: "/tmp/run", "LAMBDA_ROLE_ARN": "arn:aws:iam::123456789012:role/unisync-lambda-execution-role",
+    ContextValue.account: "123456789012", ContextValue.region: "ap-northeast-2",
+    ContextValue.lineage: "L",
+    ContextValue.runDirectory: "/tmp/run",
+    "LAMBDA_ROLE_ARN": "arn:aws:iam::123456789012:role/unisync-lambda-execution-role",
     "ECS_SG": "sg-ecs", "SUBNET_PRIVATE_2A": "subnet-a", "SUBNET_PRIVATE_2C": "subnet-c",
   ]
 
   func actions() throws -> [Action] { LambdaStep().actions(for: try configuredDeployment()) }
-  func action(_ name: String) throws -> Action { try XCTUnwrap(try actions().first { $0.name == name }, name) }
+  func action(_ name: String) throws -> Action {
+    try XCTUnwrap(try actions().first { $0.name == name }, name)
+  }
 
   func testActionsFollowTheGuideAndNeedNoQueueExports() throws {
     XCTAssertEqual(
       try actions().map(\.name),
       [
         "role", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
-        "role-SQSAndSecretsManagerAccess", "package-dependencies", "package-handler-folder", "package-handler",
-        "package-permissions", "package-times", "package-zip", "function", "function-active", "function-code",
+        "role-SQSAndSecretsManagerAccess", "package-dependencies", "package-handler-folder",
+        "package-handler",
+        "package-permissions", "package-times", "package-zip", "function", "function-active",
+        "function-code",
       ])
     let deployment = try configuredDeployment()
     XCTAssertEqual(
-      Set(LambdaStep().requiredExports(for: deployment)), ["ECS_SG", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C"],
+      Set(LambdaStep().requiredExports(for: deployment)),
+      ["ECS_SG", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C"],
       "the SQS step comes after this one in the guide: the queues are named, not looked up")
-    XCTAssertEqual(try actions().filter(\.ephemeral).map(\.name).filter { !$0.hasPrefix("package-") }, [])
-    XCTAssertEqual(try actions().filter { $0.name.hasPrefix("package-") }.allSatisfy(\.ephemeral), true)
+    XCTAssertEqual(
+      try actions().filter(\.ephemeral).map(\.name).filter { !$0.hasPrefix("package-") }, [])
+    XCTAssertEqual(
+      try actions().filter { $0.name.hasPrefix("package-") }.allSatisfy(\.ephemeral), true)
   }
 
   func testThePolicyCoversTheQueuesByNameAndThisDeploymentsSecrets() throws {
     let put = try action("role-SQSAndSecretsManagerAccess")
-    let document = try XCTUnwrap(try jsonArgument(put.command, after: "--policy-document", with: Self.values) as? [String: Any])
+    let document = try XCTUnwrap(
+      try jsonArgument(put.command, after: "--policy-document", with: Self.values) as? [String: Any]
+    )
     let statements = try XCTUnwrap(document["Statement"] as? [[String: Any]])
     XCTAssertEqual(
       statements[0]["Resource"] as? [String],
       [
-        "assignment-events-queue-dlq", "assignment-events-queue", "submission-events-queue", "task-creation-queue",
+        "assignment-events-queue-dlq", "assignment-events-queue", "submission-events-queue",
+        "task-creation-queue",
         "llm-analysis-queue",
       ].map { "arn:aws:sqs:ap-northeast-2:123456789012:\($0)" })
     XCTAssertTrue((statements[0]["Action"] as? [String] ?? []).contains("sqs:ReceiveMessage"))
     XCTAssertEqual(statements[1]["Action"] as? [String], ["secretsmanager:GetSecretValue"])
     XCTAssertEqual(
-      statements[1]["Resource"] as? [String], ["arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/*"])
+      statements[1]["Resource"] as? [String],
+      ["arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/*"])
     let trust = try jsonArgument(try action("role").command, after: "--assume-role-policy-document")
     XCTAssertEqual(
-      (((trust as? [String: Any])?["Statement"] as? [[String: Any]])?.first?["Principal"] as? [String: String])?["Service"],
+      (((trust as? [String: Any])?["Statement"] as? [[String: Any]])?.first?["Principal"]
+        as? [String: String])?["Service"],
       "lambda.amazonaws.com")
   }
 
@@ -62,18 +76,25 @@ final class LambdaStepArgvTests: XCTestCase {
     XCTAssertEqual(
       try argv("package-dependencies"),
       [
-        "python3", "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-input", "--requirement",
+        "python3", "-m", "pip", "install", "--no-compile", "--disable-pip-version-check",
+        "--no-input", "--requirement",
         source + "/requirements.txt", "--target", "/tmp/run/package",
       ])
     XCTAssertEqual(try argv("package-handler-folder"), ["mkdir", "-p", "/tmp/run/package/src"])
-    XCTAssertEqual(try argv("package-handler"), ["cp", source + "/src/handler.py", "/tmp/run/package/src/handler.py"])
-    XCTAssertEqual(try argv("package-permissions"), ["chmod", "-R", "u=rwX,go=rX", "/tmp/run/package"])
+    XCTAssertEqual(
+      try argv("package-handler"),
+      ["cp", source + "/src/handler.py", "/tmp/run/package/src/handler.py"])
+    XCTAssertEqual(
+      try argv("package-permissions"), ["chmod", "-R", "u=rwX,go=rX", "/tmp/run/package"])
     XCTAssertEqual(
       try argv("package-times"),
       ["find", "/tmp/run/package", "-exec", "touch", "-h", "-d", "1980-01-02T00:00:00", "{}", "+"])
-    XCTAssertEqual(try argv("package-zip"), ["zip", "-X", "-D", "-r", "-q", "/tmp/run/canvas-sync-lambda.zip", "."])
     XCTAssertEqual(
-      try action("package-zip").command.workingDirectory.map { render($0, with: Self.values) }, "/tmp/run/package")
+      try argv("package-zip"),
+      ["zip", "-X", "-D", "-r", "-q", "/tmp/run/canvas-sync-lambda.zip", "."])
+    XCTAssertEqual(
+      try action("package-zip").command.workingDirectory.map { render($0, with: Self.values) },
+      "/tmp/run/package")
     XCTAssertEqual(LambdaStep.handlerFile("src.handler.lambda_handler"), "src/handler.py")
     XCTAssertEqual(LambdaStep.handlerFile("handler.main"), "handler.py")
   }
@@ -104,11 +125,15 @@ final class LambdaStepArgvTests: XCTestCase {
       ["SubnetIds": ["subnet-a", "subnet-c"], "SecurityGroupIds": ["sg-ecs"]])
     XCTAssertEqual(
       Set(create.after),
-      ["package-zip", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole", "role-SQSAndSecretsManagerAccess"])
+      [
+        "package-zip", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
+        "role-SQSAndSecretsManagerAccess",
+      ])
     let transient = try XCTUnwrap(create.transientErrors)
     XCTAssertTrue(
       transient.matches(
-        "An error occurred (InvalidParameterValueException) when calling the CreateFunction operation: The role defined for the function cannot be assumed by Lambda."))
+        "An error occurred (InvalidParameterValueException) when calling the CreateFunction operation: The role defined for the function cannot be assumed by Lambda."
+      ))
     XCTAssertFalse(transient.matches("An error occurred (AccessDeniedException)"))
   }
 
@@ -119,7 +144,9 @@ final class LambdaStepArgvTests: XCTestCase {
     var values = Self.values
     values[ContextValue.runDirectory] = folder.path
     let precheck = try XCTUnwrap(try action("function-code").precheck)
-    XCTAssertEqual(precheck.upToDate("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=\n", values), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=")
+    XCTAssertEqual(
+      precheck.upToDate("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=\n", values),
+      "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=")
     XCTAssertNil(precheck.upToDate("AAAAv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=\n", values))
     values[ContextValue.runDirectory] = folder.appendingPathComponent("missing").path
     XCTAssertNil(precheck.upToDate("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=\n", values))
@@ -127,8 +154,12 @@ final class LambdaStepArgvTests: XCTestCase {
 
   func testSHA256MatchesKnownDigests() {
     func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
-    XCTAssertEqual(hex(SHA256.digest(Data())), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-    XCTAssertEqual(hex(SHA256.digest(Data("abc".utf8))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    XCTAssertEqual(
+      hex(SHA256.digest(Data())), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
+    XCTAssertEqual(
+      hex(SHA256.digest(Data("abc".utf8))),
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     XCTAssertEqual(
       hex(SHA256.digest(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))),
       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")

@@ -177,7 +177,8 @@ public struct Lookup: Sendable, Hashable {
   public var notFoundErrors: [String]
 
   public init(
-    _ command: Command, pattern: String? = nil, extract: String? = nil, notFoundErrors: [String] = []
+    _ command: Command, pattern: String? = nil, extract: String? = nil,
+    notFoundErrors: [String] = []
   ) {
     self.command = command
     self.pattern = pattern

@@ -114,7 +114,8 @@ public struct ECRStep: Step {
         capture: Capture(export: Self.tagExport, pattern: exactPattern(tag)))
     }
     let context = deployment.services.first.map { buildContext(deployment, $0) } ?? "."
-    let git = Command(tool: "git", arguments: ["-C", .text(context), "rev-parse", "--short", "HEAD"])
+    let git = Command(
+      tool: "git", arguments: ["-C", .text(context), "rev-parse", "--short", "HEAD"])
     return Action(
       name: "image-tag",
       summary: "tag images with the short git commit of \(context), else the time (UTC)",
@@ -142,16 +143,18 @@ public struct ECRStep: Step {
     let context = buildContext(deployment, service)
     // docker manifest inspect speaks plain HTTP to a registry on this machine only with --insecure
     // (the engine itself allows it for 127.0.0.0/8).
-    let loopback = deployment.registry.map {
-      $0.hasPrefix("127.") || $0.hasPrefix("localhost:") || $0.hasPrefix("[::1]:")
-    } ?? false
+    let loopback =
+      deployment.registry.map {
+        $0.hasPrefix("127.") || $0.hasPrefix("localhost:") || $0.hasPrefix("[::1]:")
+      } ?? false
     let inspect: [Argument] =
       ["manifest", "inspect"] + (loopback ? ["--insecure"] : []) + ["--verbose", tagged]
     return [
       // docker build -t <image>:<tag> -t <image>:latest <context>. Fargate runs linux/amd64 unless
       // a task definition asks otherwise, whatever machine builds the image.
       Action(
-        name: "build-\(service.name)", summary: "build \(service.name) from \(context)", effect: .read,
+        name: "build-\(service.name)", summary: "build \(service.name) from \(context)",
+        effect: .read,
         command: .docker(
           "build", "--platform", "linux/amd64", "--tag", tagged, "--tag", latest, .text(context)),
         ephemeral: true),

@@ -67,7 +67,8 @@ extension Deployment {
         precheck: Precheck(
           .aws(
             "iam", "get-role-policy", "--role-name", .text(role.name),
-            "--policy-name", .text(role.inlinePolicyName), "--query", "PolicyDocument", "--output", "json"),
+            "--policy-name", .text(role.inlinePolicyName), "--query", "PolicyDocument", "--output",
+            "json"),
           rule: "\(role.name) has this \(role.inlinePolicyName) document"
         ) { output, values in
           guard let text = document.text(values: values),
@@ -111,7 +112,9 @@ func policyDocument(_ statements: [(actions: [String], resources: [Argument])]) 
 }
 
 /// A JSON array of strings.
-func jsonArray(_ items: [String]) -> String { "[" + items.map(jsonString).joined(separator: ",") + "]" }
+func jsonArray(_ items: [String]) -> String {
+  "[" + items.map(jsonString).joined(separator: ",") + "]"
+}
 
 /// A JSON array of strings that may reference exports.
 func jsonArray(_ items: [Argument]) -> Argument {
