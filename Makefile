@@ -20,6 +20,8 @@ ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 # make test uses its own state dir, so it never stops an emulator started by env-up or demo.
 TEST_DIR ?= $(ROOT)/.test-env/make-test
 SWIFT_TEST_FLAGS ?=
+# Test processes at once; each gets its own emulator (two are started).
+TEST_WORKERS ?= 2
 CONFIG ?= runbooks/local.json
 SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh .ci/run \
 	Tests/Fixtures/bin/aws Tests/Fixtures/bin/docker Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
@@ -35,10 +37,13 @@ unit:
 test:
 	swift build --build-tests
 	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
-	trap 'scripts/local-aws.sh stop; scripts/docker-env.sh stop' EXIT; \
+	trap 'scripts/local-aws.sh stop; RUNBOOK_TEST_DIR='"'"'$(TEST_DIR)-2'"'"' scripts/local-aws.sh stop; scripts/docker-env.sh stop' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
 	scripts/local-aws.sh start >/dev/null; \
+	RUNBOOK_TEST_DIR='$(TEST_DIR)-2' scripts/local-aws.sh start >/dev/null; \
 	eval "$$(scripts/local-aws.sh env)"; \
+	export RUNBOOK_TEST_ENDPOINTS="$$RUNBOOK_TEST_ENDPOINT $$(RUNBOOK_TEST_DIR='$(TEST_DIR)-2' scripts/local-aws.sh url)"; \
+	export RUNBOOK_TEST_LOCK_DIR='$(TEST_DIR)'; \
 	if scripts/docker-env.sh start >/dev/null; then \
 	  eval "$$(scripts/docker-env.sh env)"; \
 	  echo "dockerd at $$DOCKER_HOST, registry at $$RUNBOOK_TEST_REGISTRY"; \
@@ -47,8 +52,12 @@ test:
 	fi; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	export RUNBOOK_TEST_BIN='$(ROOT)/.build/debug/runbook'; \
-	echo "moto_server at $$RUNBOOK_TEST_ENDPOINT (state: $$RUNBOOK_TEST_DIR)"; \
-	swift test $(SWIFT_TEST_FLAGS)
+	echo "emulators: $$RUNBOOK_TEST_ENDPOINTS (state: $$RUNBOOK_TEST_DIR)"; \
+	status=0; \
+	swift test --parallel --num-workers $(TEST_WORKERS) --disable-swift-testing \
+	  --xunit-output '$(TEST_DIR)/xunit.xml' $(SWIFT_TEST_FLAGS) || status=$$?; \
+	python3 scripts/test-summary.py '$(TEST_DIR)/xunit.xml'; \
+	exit $$status
 
 env-up:
 	scripts/local-aws.sh start

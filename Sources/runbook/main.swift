@@ -13,6 +13,12 @@ let frontend = Frontend(
     inputIsTerminal: isatty(STDIN_FILENO) == 1, variables: ProcessInfo.processInfo.environment),
   runner: runner)
 
+// A parent may have started us with signals blocked (a thread pool's mask survives exec):
+// Ctrl-C and SIGTERM must reach us, so start from an empty mask.
+var emptyMask = sigset_t()
+sigemptyset(&emptyMask)
+pthread_sigmask(SIG_SETMASK, &emptyMask, nil)
+
 // Signal sources are installed before any child starts (see docs/architecture.md).
 let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
   let reason = signal == SIGINT ? "Ctrl-C" : "SIGTERM"

@@ -219,7 +219,7 @@ public final class Frontend: Sendable {
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
       commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
-      imageTag: try imageTag(parsed))
+      imageTag: try imageTag(parsed), overwriteSecrets: parsed.flag("overwrite-secrets"))
     let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }

@@ -62,6 +62,9 @@ public enum CLISpec {
         OptionSpec(
           "tag", value: "TAG",
           help: "tag for the images built (default: the build context's short git commit, else the UTC time); a resumed run keeps its tag"),
+        OptionSpec(
+          "overwrite-secrets",
+          help: "put this run's values into secrets that exist already (otherwise an existing secret keeps its value)"),
       ]),
     CommandSpec(
       name: "status", arguments: "", summary: "each step and action: done / pending / failed, with every export",

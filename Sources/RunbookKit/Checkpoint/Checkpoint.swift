@@ -71,6 +71,8 @@ public struct ActionRecord: Codable, Sendable, Hashable {
     case read
     /// A manual action the operator confirmed.
     case confirmed
+    /// It existed already and got this run's value (`--overwrite-secrets`).
+    case updated
   }
 
   public var status: Status

@@ -85,15 +85,16 @@ public struct Deployment: Sendable, Hashable {
   /// A secret whose value the operator supplies (the tool cannot invent it).
   public struct SuppliedSecret: Sendable, Hashable {
     public var name: String
-    /// Environment variables read, in order, for the value or its fields.
+    /// The environment variable of each field (`value` for a plain string; `userPoolId`, `clientId`).
     public var environment: [String: String]
     /// A file holding the value (a JSON object for structured secrets).
     public var file: String?
   }
 
+  /// The secrets of guide 4. The guide's `unisync/rds-password` is not among them: RDS keeps the
+  /// master password in a secret of its own (`--manage-master-user-password`, see ``RDSStep``).
   public struct Secrets: Sendable, Hashable {
     public var encryptionKeyName: String
-    public var rdsPasswordName: String
     public var canvasToken: SuppliedSecret
     public var cognito: SuppliedSecret
     public var recoveryWindowDays: Int

@@ -114,17 +114,31 @@ extension Deployment {
     }
 
     let secrets = top.object("secrets") { s in
-      func supplied(_ key: String) -> SuppliedSecret {
+      // `fields`: what `environment` maps to variable names (`value` for a plain string).
+      func supplied(_ key: String, fields: [String]) -> SuppliedSecret {
         s.object(key) { r in
-          SuppliedSecret(
-            name: r.string("name", check: Validate.secretName),
-            environment: r.stringMap("environment"), file: r.optionalString("file"))
+          let environment = r.stringMap("environment")
+          for field in fields where environment[field] == nil {
+            problems.add("secrets.\(key).environment.\(field)", "is required (the variable holding it)")
+          }
+          for (field, variable) in environment.sorted(by: { $0.key < $1.key }) {
+            if !fields.contains(field) {
+              problems.add(
+                "secrets.\(key).environment.\(field)",
+                "is not a field of this secret (fields: \(fields.joined(separator: ", ")))")
+            } else if let reason = Validate.environmentVariable(variable) {
+              problems.add("secrets.\(key).environment.\(field)", reason)
+            }
+          }
+          return SuppliedSecret(
+            name: r.string("name", check: Validate.secretName), environment: environment,
+            file: r.optionalString("file"))
         } ?? SuppliedSecret(name: "", environment: [:], file: nil)
       }
       return Secrets(
         encryptionKeyName: s.string("encryptionKey", check: Validate.secretName),
-        rdsPasswordName: s.string("rdsPassword", check: Validate.secretName),
-        canvasToken: supplied("canvasToken"), cognito: supplied("cognito"),
+        canvasToken: supplied("canvasToken", fields: ["value"]),
+        cognito: supplied("cognito", fields: ["userPoolId", "clientId"]),
         recoveryWindowDays: s.int("recoveryWindowDays", default: 7, range: 7...30))
     }
 
@@ -242,6 +256,9 @@ extension Deployment {
         }
       }
     }
+    // When the subnets themselves could not be read, the checks below would only repeat that.
+    guard !problems.items.contains(where: { $0.field.hasPrefix("network.subnets") }) || !network.subnets.isEmpty
+    else { return }
     if !network.subnets.contains(where: { $0.isPublic }) {
       problems.add("network.subnets", "needs at least one public subnet")
     }
@@ -326,6 +343,8 @@ enum Validate {
 
   static func zone(in region: String) -> (String) -> String? {
     { text in
+      // An invalid region is reported once, not again for every zone.
+      if Validate.region(region) != nil { return nil }
       guard text.hasPrefix(region), text.count == region.count + 1, text.last?.isLetter == true else {
         return "'\(text)' is not an availability zone of \(region)"
       }
@@ -376,6 +395,11 @@ enum Validate {
   static func secretName(_ text: String) -> String? {
     text.range(of: #"^[A-Za-z0-9/_+=.@-]{1,512}$"#, options: .regularExpression) == nil
       ? "'\(text)' is not a valid secret name" : nil
+  }
+
+  static func environmentVariable(_ text: String) -> String? {
+    text.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) == nil
+      ? "'\(text)' is not an environment variable name" : nil
   }
 
   static func queueName(_ text: String) -> String? {

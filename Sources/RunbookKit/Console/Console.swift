@@ -102,7 +102,7 @@ public final class ConsoleReporter: Reporter {
       let label = "\(outcome.rawValue)".padding(toLength: 16, withPad: " ", startingAt: 0)
       let painted: String
       switch outcome {
-      case .created, .recovered, .adopted, .confirmed: painted = style.green(label)
+      case .created, .recovered, .adopted, .confirmed, .updated: painted = style.green(label)
       case .alreadyDone, .read: painted = style.dim(label)
       case .skipped, .pendingManual: painted = style.yellow(label)
       case .failed: painted = style.red(label)

@@ -18,14 +18,18 @@ public struct RunOptions: Sendable {
   public var retry: RetryPolicy
   /// The tag for the images this run builds (`run --tag`); nil: the steps' default.
   public var imageTag: String?
+  /// Run the `overwrite` write of actions that have one, even when they are done: an existing
+  /// secret gets this run's value (otherwise it keeps the value it has).
+  public var overwriteSecrets: Bool
 
   public init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
-    retry: RetryPolicy = RetryPolicy(), imageTag: String? = nil
+    retry: RetryPolicy = RetryPolicy(), imageTag: String? = nil, overwriteSecrets: Bool = false
   ) {
     self.imageTag = imageTag
     self.assumeYes = assumeYes
     self.adopt = adopt
+    self.overwriteSecrets = overwriteSecrets
     self.jobs = max(1, jobs)
     self.commandLine = commandLine
     self.retry = retry
@@ -167,11 +171,15 @@ public final class Engine: Sendable {
           case .write: kind = "write"
           case .manual: kind = "manual"
           }
-          let command: String
+          var command: String
           if case .manual(let instructions) = action.effect {
-            command = instructions
+            command = resolver.display(instructions, values: values)
           } else {
             command = resolver.display(action.command, values: values)
+          }
+          if let overwrite = action.overwrite {
+            command += "\n  with --overwrite-secrets, when it exists already:\n"
+              + resolver.display(overwrite, values: values)
           }
           let record = checkpoint?.record(step.id, action.name)
           return PlannedAction(
@@ -234,6 +242,7 @@ public final class Engine: Sendable {
   func hasWork(_ steps: [any Step], checkpoint: Checkpoint?) -> Bool {
     steps.contains { step in
       step.actions(for: deployment).contains { action in
+        if overwrites(action) { return true }
         guard let record = checkpoint?.record(step.id, action.name) else { return true }
         switch record.status {
         case .done: return false
@@ -312,6 +321,9 @@ public final class Engine: Sendable {
     return summary
   }
 
+  /// Whether this run puts new values into `action`'s resource even when it is done (`--overwrite-secrets`).
+  func overwrites(_ action: Action) -> Bool { options.overwriteSecrets && action.overwrite != nil }
+
   func pendingManual(_ steps: [any Step], _ checkpoint: Checkpoint?) -> [String] {
     steps.flatMap { step in
       step.actions(for: deployment).compactMap { action in
@@ -344,7 +356,7 @@ public final class Engine: Sendable {
         command: resolver.display(command, values: [:]), termination: output.termination,
         awsErrorCode: awsErrorCode(in: output.stderrText),
         reason: "cannot read the AWS account of these credentials: "
-          + resolver.secrets.mask(output.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)))
+          + explainAWSFailure(resolver.secrets.mask(output.stderrText)))
     }
     return account
   }

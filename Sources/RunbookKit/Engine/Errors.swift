@@ -53,3 +53,13 @@ public let throttlingErrorCodes: Set<String> = [
   "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
   "SlowDown", "PriorRequestNotComplete", "ProvisionedThroughputExceededException",
 ]
+
+/// The aws CLI's error output as a reason for people: connection failures are named as such.
+public func explainAWSFailure(_ stderr: String) -> String {
+  let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+  if text.isEmpty { return "no error output" }
+  if text.contains("Could not connect to the endpoint URL") || text.contains("Connect timeout on endpoint URL") {
+    return "AWS could not be reached (check the network, --endpoint-url and --region): " + text
+  }
+  return text
+}

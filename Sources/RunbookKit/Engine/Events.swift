@@ -8,6 +8,8 @@ public enum ActionOutcome: String, Sendable, Hashable {
   case alreadyDone = "already done"
   case read
   case confirmed
+  /// Existed already and got this run's value (`--overwrite-secrets`).
+  case updated
   case pendingManual = "pending (manual)"
   case skipped
   case failed

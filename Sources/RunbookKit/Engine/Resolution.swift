@@ -75,6 +75,12 @@ public struct Resolver: Sendable {
     return text
   }
 
+  /// Text made of fragments (a manual action's instructions) with known exports filled in, unknown
+  /// ones as `<NAME>`.
+  public func display(_ argument: Argument, values: [String: String]) -> String {
+    Argument(fillFragments(argument.fragments, values: values)).description
+  }
+
   /// The command with every known export replaced by its value and aws's global options added.
   public func fill(_ command: Command, values: [String: String]) -> Command {
     var copy = command

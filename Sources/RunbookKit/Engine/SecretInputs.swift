@@ -7,9 +7,13 @@ extension Engine {
   func gatherSecrets(_ steps: [any Step], checkpoint: Checkpoint?, environment: [String: String]) throws {
     for step in steps {
       let pending = step.actions(for: deployment).filter {
-        checkpoint?.record(step.id, $0.name)?.status != .done
+        checkpoint?.record(step.id, $0.name)?.status != .done || overwrites($0)
       }
-      let needed = Set(pending.flatMap { $0.command.secretReferences + ($0.precheck?.command.secretReferences ?? []) })
+      let needed = Set(
+        pending.flatMap {
+          $0.command.secretReferences + ($0.precheck?.command.secretReferences ?? [])
+            + (overwrites($0) ? $0.overwrite?.secretReferences ?? [] : [])
+        })
       for input in step.secretInputs(for: deployment) where needed.contains(input.name) {
         guard resolver.secrets.value(input.name) == nil else { continue }
         resolver.secrets.set(input.name, try value(of: input, step: step.id, environment: environment))

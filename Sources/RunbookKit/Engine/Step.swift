@@ -120,8 +120,10 @@ public enum Effect: Sendable, Hashable {
   case read
   /// Creates or changes something; journaled before it runs, confirmed in interactive mode.
   case write
-  /// Something the operator does by hand (the tool cannot reach it); the text says what.
-  case manual(String)
+  /// Something the operator does by hand (the tool cannot reach it); the text says what. The text
+  /// may reference exports (`\(ref: "RDS_ENDPOINT")`): they are filled in when known, `<NAME>` otherwise,
+  /// and the action runs after the actions producing them.
+  case manual(Argument)
 }
 
 /// How a command's output becomes an export.
@@ -264,17 +266,22 @@ public struct Action: Sendable, Hashable {
   public var ephemeral: Bool
   /// Failures to retry for a bounded time before reporting them.
   public var transientErrors: TransientErrors?
+  /// A write that puts this run's secret values into the resource when it exists already
+  /// (`put-secret-value`). Run only when the operator asks (`run --overwrite-secrets`), and then
+  /// even when the action is done; without it an existing resource keeps its value.
+  public var overwrite: Command?
 
   public init(
     name: String, summary: String, effect: Effect, command: Command, capture: Capture? = nil,
     lookup: Lookup? = nil, adoptLookup: Lookup? = nil, alreadyDoneErrors: Set<String> = [],
     errorAdvice: [String: String] = [:], idempotent: Bool = false, wait: Wait? = nil,
     precheck: Precheck? = nil, after: [String] = [], ephemeral: Bool = false,
-    transientErrors: TransientErrors? = nil
+    transientErrors: TransientErrors? = nil, overwrite: Command? = nil
   ) {
     self.ephemeral = ephemeral
     self.transientErrors = transientErrors
     self.errorAdvice = errorAdvice
+    self.overwrite = overwrite
     self.precheck = precheck
     self.name = name
     self.summary = summary
@@ -319,6 +326,8 @@ public struct Action: Sendable, Hashable {
     names += lookup?.command.exportReferences ?? []
     names += adoptLookup?.command.exportReferences ?? []
     names += precheck?.command.exportReferences ?? []
+    names += overwrite?.exportReferences ?? []
+    if case .manual(let instructions) = effect { names += instructions.exportReferences }
     var seen = Set<String>()
     return names.filter { seen.insert($0).inserted }
   }

@@ -31,7 +31,8 @@ final class StepExecution: Sendable {
     var outcomes: [String: ActionOutcome] = [:]
     var finished = Set<String>()
     var skipped = Set<String>()
-    for action in actions where Self.done(actions, dependencies, checkpoint, step.id).contains(action.name) {
+    let done = Self.done(actions, dependencies, checkpoint, step.id)
+    for action in actions where done.contains(action.name) && !engine.overwrites(action) {
       finished.insert(action.name)
       outcomes[action.name] = .alreadyDone
       reporter.report(
@@ -154,7 +155,8 @@ final class StepExecution: Sendable {
     let values = engine.contextValues(await keeper.current)
     switch action.effect {
     case .manual(let instructions):
-      return try await manual(action, key: key, instructions: instructions)
+      return try await manual(
+        action, key: key, instructions: engine.resolver.display(instructions, values: values))
     case .read:
       if let wait = action.wait { return try await poll(action, wait, key: key, values: values) }
       if let value = try await precheckValue(action, values: values) {
@@ -163,7 +165,11 @@ final class StepExecution: Sendable {
       let value = try await runAndCapture(action, action.command, values: values)
       return try await finish(action, key: key, outcome: .read, value: value)
     case .write:
-      return try await write(action, key: key, values: values)
+      let outcome = try await write(action, key: key, values: values)
+      if engine.overwrites(action), [.recovered, .adopted, .alreadyDone].contains(outcome) {
+        return try await overwrite(action, key: key)
+      }
+      return outcome
     }
   }
 
@@ -172,6 +178,11 @@ final class StepExecution: Sendable {
   {
     let checkpoint = await keeper.current
     let last = journal.latest(lineage: checkpoint.lineage)[key]
+    if engine.overwrites(action),
+      checkpoint.record(step.id, action.name)?.status == .done || last?.event == .result
+    {
+      return try await overwrite(action, key: key)
+    }
     if last?.event == .result {
       // Killed after the journal got the result but before the checkpoint did: replay it.
       return try await finishRecorded(action, key: key, outcome: last?.outcome ?? .created, value: last?.value)
@@ -195,16 +206,7 @@ final class StepExecution: Sendable {
       return try await finish(action, key: key, outcome: .alreadyDone, value: value)
     }
     let shown = engine.resolver.display(action.command, values: values)
-    if let prompter = engine.prompter, !approveAll.withLock({ $0 }) {
-      switch prompter.approve(step: step.id, action: action.name, summary: action.summary, command: shown) {
-      case .yes: break
-      case .all: approveAll.withLock { $0 = true }
-      case .skip:
-        reporter.report(.actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: nil))
-        return .skipped
-      case .quit: throw Interrupted("quit at the prompt")
-      }
-    }
+    guard try approved(action, summary: action.summary, shown: shown) else { return .skipped }
     try journal.append(
       JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
     let output = try await runRetryingTransient(action, action.command, values: values)
@@ -213,25 +215,77 @@ final class StepExecution: Sendable {
       if let code = awsErrorCode(in: output.stderrText), action.alreadyDoneErrors.contains(code) {
         var value: String?
         if let lookup = action.lookup { value = try await find(action, lookup, values: values) }
-        if value != nil || action.capture?.export == nil {
+        if value != nil || action.capture == nil {
           try journal.append(
             JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .alreadyDone))
           return try await finish(action, key: key, outcome: .alreadyDone, value: value)
         }
-        // It exists, but nothing carrying this deployment's tags does: someone else's resource.
+        // AWS says it exists, yet nothing this deployment can use is found (someone else's
+        // resource, another VPC's, one scheduled for deletion): recording it done without its id
+        // would only fail later, less clearly.
         explanation =
           "\(action.summary): it already exists, but without this deployment's ownership tags, so the tool will not use it silently"
           + (action.adoptLookup == nil
             ? "; remove it or rename it in the configuration"
             : "; pass --adopt to use the existing one as it is")
       }
-      try journal.append(JournalEntry(lineage: checkpoint.lineage, event: .failed, action: key))
-      throw try await failure(action, shown: shown, output: output, explanation: explanation)
+      throw try await failed(
+        action, key: key, lineage: checkpoint.lineage, shown: shown, output: output, explanation: explanation)
     }
+    return try await succeeded(
+      action, key: key, lineage: checkpoint.lineage, shown: shown, output: output, outcome: .created)
+  }
+
+  /// Journals a write that AWS refused and returns the failure to throw.
+  private func failed(
+    _ action: Action, key: String, lineage: String, shown: String, output: ProcessOutput,
+    explanation: String? = nil
+  ) async throws -> StepFailure {
+    try journal.append(JournalEntry(lineage: lineage, event: .failed, action: key))
+    return try await failure(action, shown: shown, output: output, explanation: explanation)
+  }
+
+  /// Captures what a write returned, journals it, and records it in the checkpoint.
+  private func succeeded(
+    _ action: Action, key: String, lineage: String, shown: String, output: ProcessOutput,
+    outcome: ActionRecord.Outcome
+  ) async throws -> ActionOutcome {
     let value = try await capture(action, output: output, shown: shown)
-    try journal.append(
-      JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .created))
-    return try await finish(action, key: key, outcome: .created, value: value)
+    try journal.append(JournalEntry(lineage: lineage, event: .result, action: key, value: value, outcome: outcome))
+    return try await finishRecorded(action, key: key, outcome: outcome, value: value)
+  }
+
+  /// Asks the operator before a write (interactive runs only); false when the answer is skip.
+  private func approved(_ action: Action, summary: String, shown: String) throws -> Bool {
+    guard let prompter = engine.prompter, !approveAll.withLock({ $0 }) else { return true }
+    switch prompter.approve(step: step.id, action: action.name, summary: summary, command: shown) {
+    case .yes: return true
+    case .all:
+      approveAll.withLock { $0 = true }
+      return true
+    case .skip:
+      reporter.report(.actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: nil))
+      return false
+    case .quit: throw Interrupted("quit at the prompt")
+    }
+  }
+
+  /// `--overwrite-secrets`: runs the action's `overwrite` write on the resource that exists already
+  /// (journaled like any write) and records what it returns.
+  private func overwrite(_ action: Action, key: String) async throws -> ActionOutcome {
+    guard let command = action.overwrite else { return .alreadyDone }
+    let checkpoint = await keeper.current
+    let values = engine.contextValues(checkpoint)
+    let shown = engine.resolver.display(command, values: values)
+    guard try approved(action, summary: "overwrite: " + action.summary, shown: shown) else { return .skipped }
+    try journal.append(JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
+    let output = try await engine.runCommand(
+      command, values: values, step: step.id, action: action.name, audit: audit)
+    guard output.succeeded else {
+      throw try await failed(action, key: key, lineage: checkpoint.lineage, shown: shown, output: output)
+    }
+    return try await succeeded(
+      action, key: key, lineage: checkpoint.lineage, shown: shown, output: output, outcome: .updated)
   }
 
   private func manual(_ action: Action, key: String, instructions: String) async throws
@@ -376,10 +430,7 @@ final class StepExecution: Sendable {
     try engine.checkInterrupted()
     let stderr = engine.resolver.secrets.mask(output.stderrText)
       .trimmingCharacters(in: .whitespacesAndNewlines)
-    var reason = stderr.isEmpty ? "no error output" : stderr
-    if stderr.contains("Could not connect to the endpoint URL") {
-      reason = "AWS could not be reached: " + reason
-    }
+    var reason = explainAWSFailure(stderr)
     if let advice = explanation ?? awsErrorCode(in: output.stderrText).flatMap({ action.errorAdvice[$0] }) {
       reason = advice + "\n" + reason
     }
@@ -401,6 +452,7 @@ final class StepExecution: Sendable {
       case .adopted: .adopted
       case .alreadyDone: .alreadyDone
       case .confirmed: .confirmed
+      case .updated: .updated
       default: .read
       }
     try await keeper.record(
@@ -424,6 +476,7 @@ extension StepExecution {
       case .alreadyDone: .alreadyDone
       case .read: .read
       case .confirmed: .confirmed
+      case .updated: .updated
       }
     return try await finish(action, key: key, outcome: mapped, value: value)
   }

@@ -1,0 +1,267 @@
+import Foundation
+import RunbookKit
+import XCTest
+
+/// Guide 4 against the real aws CLI and the local emulator.
+final class SecretsStepTests: XCTestCase {
+  override func setUp() async throws { try Emulator.reset() }
+
+  static let names = [
+    "unisync/canvas-api-token", "unisync/cognito-config", "unisync/encryption-key",
+  ]
+
+  /// Long, distinctive values, new for every test, so a leak cannot hide in a coincidence.
+  struct Supplied {
+    var token = "canvas-token-" + UUID().uuidString + UUID().uuidString
+    var pool = "ap-northeast-2_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+    var client = "client" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+
+    var environment: [String: String] {
+      [
+        "UNISYNC_CANVAS_API_TOKEN": token, "UNISYNC_COGNITO_USER_POOL_ID": pool,
+        "UNISYNC_COGNITO_CLIENT_ID": client,
+      ]
+    }
+  }
+
+  /// Names of the secrets of this deployment in the emulator (not RDS's own), sorted.
+  static func unisyncSecrets(_ workspace: Workspace) async throws -> [String] {
+    let result = try await workspace.aws(["secretsmanager", "list-secrets"])
+    let list = (result as? [String: Any])?["SecretList"] as? [[String: Any]] ?? []
+    return list.compactMap { $0["Name"] as? String }.filter { $0.hasPrefix("unisync/") }.sorted()
+  }
+
+  static func value(_ workspace: Workspace, _ name: String) async throws -> String {
+    let result = try await workspace.aws([
+      "secretsmanager", "get-secret-value", "--secret-id", name,
+    ])
+    return (result as? [String: Any])?["SecretString"] as? String ?? ""
+  }
+
+  static func arn(_ workspace: Workspace, _ name: String) async throws -> String {
+    let result = try await workspace.aws(["secretsmanager", "describe-secret", "--secret-id", name])
+    return (result as? [String: Any])?["ARN"] as? String ?? ""
+  }
+
+  /// Runs `runbook run secrets --yes ARGS` with the supplied values in the environment, logging aws calls.
+  func runSecrets(
+    _ workspace: Workspace, _ supplied: Supplied, _ arguments: [String] = [],
+    log name: String = "aws.log"
+  )
+    async throws -> (run: ToolRun, log: String)
+  {
+    let log = workspace.directory.appendingPathComponent(name).path
+    var environment = supplied.environment
+    environment["RUNBOOK_AWS_LOG"] = log
+    let run = try await workspace.run(
+      ["run", "secrets", "--yes"] + arguments, environment: environment)
+    XCTAssertEqual(run.status, 0, run.summary)
+    return (run, log)
+  }
+
+  /// Checks that the Canvas token and the Cognito configuration hold `supplied`; returns the encryption key.
+  func assertSuppliedValuesStored(
+    _ workspace: Workspace, _ supplied: Supplied, file: StaticString = #filePath, line: UInt = #line
+  ) async throws -> String {
+    let token = try await Self.value(workspace, "unisync/canvas-api-token")
+    XCTAssertEqual(token, supplied.token, file: file, line: line)
+    let config = try await Self.value(workspace, "unisync/cognito-config")
+    let fields = (try? JSONSerialization.jsonObject(with: Data(config.utf8))) as? [String: String]
+    XCTAssertEqual(
+      fields, ["userPoolId": supplied.pool, "clientId": supplied.client], file: file, line: line)
+    return try await Self.value(workspace, "unisync/encryption-key")
+  }
+
+  func testRunStoresTheThreeSecretsOnceAndARerunWritesNothing() async throws {
+    let workspace = try Workspace()
+    let supplied = Supplied()
+    let (_, log) = try await runSecrets(workspace, supplied)
+
+    let secrets = try await Self.unisyncSecrets(workspace)
+    XCTAssertEqual(secrets, Self.names)
+    for name in Self.names {
+      let creates = calls("secretsmanager create-secret", in: log).filter { $0.argv.contains(name) }
+      XCTAssertEqual(creates.count, 1, "create-secret \(name)")
+    }
+    let key = try await assertSuppliedValuesStored(workspace, supplied)
+    XCTAssertEqual(
+      Data(base64Encoded: key)?.count, 32, "the encryption key is 32 random bytes in base64")
+
+    let exports = try workspace.checkpoint().exports
+    let canvasARN = try await Self.arn(workspace, "unisync/canvas-api-token")
+    let cognitoARN = try await Self.arn(workspace, "unisync/cognito-config")
+    let keyARN = try await Self.arn(workspace, "unisync/encryption-key")
+    XCTAssertEqual(exports["CANVAS_TOKEN_SECRET_ARN"], canvasARN)
+    XCTAssertEqual(exports["COGNITO_SECRET_ARN"], cognitoARN)
+    XCTAssertEqual(exports["ENCRYPTION_KEY_SECRET_ARN"], keyARN)
+    let tags = try await workspace.aws([
+      "secretsmanager", "describe-secret", "--secret-id", "unisync/cognito-config",
+    ])
+    let tagList = (tags as? [String: Any])?["Tags"] as? [[String: String]] ?? []
+    XCTAssertTrue(
+      tagList.contains(["Key": "runbook:action", "Value": "secrets/cognito-config"]), "\(tagList)")
+
+    let (_, rerunLog) = try await runSecrets(workspace, supplied, log: "aws-rerun.log")
+    XCTAssertEqual(loggedArgv(rerunLog).filter { $0.write }.count, 0, "a rerun wrote")
+  }
+
+  /// Neither a supplied value nor the generated key shows up anywhere but in Secrets Manager.
+  func testSecretValuesAppearInNoArgvOutputLogOrStateFile() async throws {
+    let workspace = try Workspace()
+    let supplied = Supplied()
+    let (run, log) = try await runSecrets(workspace, supplied, ["--verbose"])
+    let key = try await Self.value(workspace, "unisync/encryption-key")
+    let config = try await Self.value(workspace, "unisync/cognito-config")
+    let secrets = [supplied.token, supplied.pool, supplied.client, key, config]
+    XCTAssertEqual(Data(base64Encoded: key)?.count, 32)
+
+    let status = try await workspace.run(["status", "--json"])
+    XCTAssertEqual(status.status, 0, status.summary)
+    let env = try await workspace.run(["env"])
+    XCTAssertTrue(env.stdout.contains("CANVAS_TOKEN_SECRET_ARN="), env.stdout)
+    var places: [String: String] = [
+      "stdout": run.stdout, "stderr": run.stderr, "status --json": status.stdout, "env": env.stdout,
+    ]
+    for (name, data) in workspace.stateSnapshot() {
+      places[name] = String(decoding: data, as: UTF8.self)
+    }
+    XCTAssertNotNil(places["state.json"])
+    XCTAssertNotNil(places["journal.jsonl"])
+    XCTAssertTrue(places.keys.contains { $0.hasPrefix("logs/") }, "\(places.keys)")
+
+    let logged = loggedArgv(log)
+    XCTAssertEqual(logged.filter { $0.write }.count, 3)
+    for (index, call) in logged.enumerated() {
+      places["argv of call \(index)"] = call.argv.joined(separator: " ")
+      places["stdin of call \(index)"] = String(
+        decoding: Data(base64Encoded: call.stdin ?? "") ?? Data(), as: UTF8.self)
+    }
+    for (place, text) in places {
+      for secret in secrets {
+        XCTAssertFalse(text.contains(secret), "a secret value is in \(place)")
+      }
+    }
+    // The values went as files, which are gone after the run.
+    for call in calls("secretsmanager create-secret", in: log) {
+      let index = try XCTUnwrap(call.argv.firstIndex(of: "--secret-string"))
+      let argument = call.argv[index + 1]
+      XCTAssertTrue(argument.hasPrefix("file:///"), argument)
+      XCTAssertFalse(
+        FileManager.default.fileExists(atPath: String(argument.dropFirst("file://".count))),
+        argument)
+    }
+  }
+
+  func testMissingSuppliedValueWithoutTerminalStopsBeforeAnyCall() async throws {
+    let workspace = try Workspace()
+    let log = workspace.directory.appendingPathComponent("aws.log").path
+    var environment = Supplied().environment
+    environment["UNISYNC_CANVAS_API_TOKEN"] = ""
+    environment["RUNBOOK_AWS_LOG"] = log
+    let run = try await workspace.run(["run", "secrets", "--yes"], environment: environment)
+    XCTAssertEqual(run.status, 2, run.summary)
+    XCTAssertTrue(run.stderr.contains("UNISYNC_CANVAS_API_TOKEN"), run.stderr)
+    XCTAssertEqual(loggedArgv(log).count, 0, "aws was called")
+
+    environment = Supplied().environment
+    environment["UNISYNC_COGNITO_CLIENT_ID"] = ""
+    environment["RUNBOOK_AWS_LOG"] = log
+    let partial = try await workspace.run(["run", "secrets", "--yes"], environment: environment)
+    XCTAssertEqual(partial.status, 2, partial.summary)
+    XCTAssertTrue(partial.stderr.contains("UNISYNC_COGNITO_CLIENT_ID"), partial.stderr)
+    XCTAssertFalse(partial.stderr.contains("UNISYNC_COGNITO_USER_POOL_ID"), partial.stderr)
+    XCTAssertEqual(loggedArgv(log).count, 0, "aws was called")
+    let secrets = try await Self.unisyncSecrets(workspace)
+    XCTAssertEqual(secrets, [])
+  }
+
+  /// Secrets made before the tool ran are used as they are; `--overwrite-secrets` replaces the
+  /// supplied ones (here read from files named in the configuration), never the encryption key.
+  func testExistingSecretsKeepTheirValuesUnlessOverwriteIsAsked() async throws {
+    let supplied = Supplied()
+    let workspace = try Workspace { config in
+      var secrets = config["secrets"] as! [String: Any]
+      for key in ["canvasToken", "cognito"] {
+        var entry = secrets[key] as! [String: Any]
+        entry["file"] = key + ".secret"
+        secrets[key] = entry
+      }
+      config["secrets"] = secrets
+    }
+    try Data(supplied.token.utf8).write(
+      to: workspace.directory.appendingPathComponent("canvasToken.secret"))
+    try JSONSerialization.data(withJSONObject: [
+      "userPoolId": supplied.pool, "clientId": supplied.client,
+    ])
+    .write(to: workspace.directory.appendingPathComponent("cognito.secret"))
+    var before: [String: String] = [:]
+    for name in Self.names {
+      let old = "old-" + name + "-" + UUID().uuidString
+      _ = try await workspace.aws([
+        "secretsmanager", "create-secret", "--name", name, "--secret-string", old,
+      ])
+      before[name] = old
+    }
+    let log = workspace.directory.appendingPathComponent("aws.log").path
+    let noVariables = [
+      "UNISYNC_CANVAS_API_TOKEN": "", "UNISYNC_COGNITO_USER_POOL_ID": "",
+      "UNISYNC_COGNITO_CLIENT_ID": "",
+    ]
+    let run = try await workspace.run(
+      ["run", "secrets", "--yes"], environment: noVariables.merging(["RUNBOOK_AWS_LOG": log]) { $1 }
+    )
+    XCTAssertEqual(run.status, 0, run.summary)
+    for name in Self.names {
+      let current = try await Self.value(workspace, name)
+      XCTAssertEqual(current, before[name], "\(name) was overwritten")
+    }
+    XCTAssertEqual(calls("secretsmanager put-secret-value", in: log).count, 0)
+    let exports = try workspace.checkpoint().exports
+    let canvasARN = try await Self.arn(workspace, "unisync/canvas-api-token")
+    XCTAssertEqual(exports["CANVAS_TOKEN_SECRET_ARN"], canvasARN)
+    let outcomes = try workspace.checkpoint().actions.filter { $0.key.hasPrefix("secrets/") }
+      .mapValues(\.outcome)
+    XCTAssertEqual(Set(outcomes.values), [.alreadyDone], "\(outcomes)")
+
+    let overwriteLog = workspace.directory.appendingPathComponent("aws-overwrite.log").path
+    let overwrite = try await workspace.run(
+      ["run", "secrets", "--yes", "--overwrite-secrets"],
+      environment: noVariables.merging(["RUNBOOK_AWS_LOG": overwriteLog]) { $1 })
+    XCTAssertEqual(overwrite.status, 0, overwrite.summary)
+    let key = try await assertSuppliedValuesStored(workspace, supplied)
+    XCTAssertEqual(
+      key, before["unisync/encryption-key"], "the encryption key must never be replaced")
+    let puts = calls("secretsmanager put-secret-value", in: overwriteLog)
+    XCTAssertEqual(
+      puts.map { $0.argv[3] }.sorted(), ["unisync/canvas-api-token", "unisync/cognito-config"])
+    XCTAssertTrue(puts.allSatisfy { $0.argv.contains { $0.hasPrefix("file:///") } })
+    XCTAssertEqual(loggedArgv(overwriteLog).filter { $0.write }.count, 2)
+    let secrets = try await Self.unisyncSecrets(workspace)
+    XCTAssertEqual(secrets, Self.names)
+  }
+
+  /// A secret scheduled for deletion still blocks its name; the run says so instead of recording
+  /// the step done without the secret's ARN.
+  func testSecretScheduledForDeletionStopsTheStep() async throws {
+    let workspace = try Workspace()
+    _ = try await workspace.aws(
+      [
+        "secretsmanager", "create-secret", "--name", "unisync/canvas-api-token", "--secret-string",
+        "old",
+      ])
+    _ = try await workspace.aws(
+      [
+        "secretsmanager", "delete-secret", "--secret-id", "unisync/canvas-api-token",
+        "--recovery-window-in-days", "7",
+      ])
+    let run = try await workspace.run(
+      ["run", "secrets", "--yes"], environment: Supplied().environment)
+    XCTAssertEqual(run.status, 1, run.summary)
+    XCTAssertTrue(run.stderr.contains("canvas-api-token"), run.stderr)
+    XCTAssertTrue(run.stderr.contains("ResourceExistsException"), run.stderr)
+    let checkpoint = try workspace.checkpoint()
+    XCTAssertNil(checkpoint.exports["CANVAS_TOKEN_SECRET_ARN"])
+    XCTAssertNotEqual(checkpoint.record("secrets", "canvas-api-token")?.status, .done)
+    XCTAssertEqual(checkpoint.lastFailure?.action, "canvas-api-token")
+  }
+}
