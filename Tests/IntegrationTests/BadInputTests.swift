@@ -79,7 +79,7 @@ final class BadInputTests: XCTestCase {
     var checkpoint = try XCTUnwrap(try state.load())
     checkpoint.account = "999999999999"
     try state.save(checkpoint)
-    try await assertRejected(workspace, ["run", "--yes"], mentions: ["state.json", "999999999999", "123456789012"])
+    try await assertRejected(workspace, ["run", "network", "--yes"], mentions: ["state.json", "999999999999", "123456789012"])
   }
 
   func testCheckpointOfAnotherDeployment() async throws {

@@ -246,8 +246,8 @@ public final class Frontend: Sendable {
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
       commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
-      overwriteSecrets: parsed.flag("overwrite-secrets"),
-      imageTag: try imageTag(parsed), request: try request(parsed, steps: steps, deployment: context.deployment))
+      imageTag: try imageTag(parsed), overwriteSecrets: parsed.flag("overwrite-secrets"),
+      request: try request(parsed, steps: steps, deployment: context.deployment))
     let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }

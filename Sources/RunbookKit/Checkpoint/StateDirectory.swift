@@ -86,11 +86,19 @@ public struct StateDirectory: Sendable {
     guard version == Checkpoint.currentFormatVersion else {
       throw CheckpointError.unknownFormat(file: stateFile, version: version)
     }
+    let checkpoint: Checkpoint
     do {
-      return try JSONDecoder().decode(Checkpoint.self, from: data)
+      checkpoint = try JSONDecoder().decode(Checkpoint.self, from: data)
     } catch {
       throw CheckpointError.corrupt(file: stateFile, reason: "a field is missing or has the wrong type")
     }
+    if UUID(uuidString: checkpoint.lineage) == nil {
+      throw CheckpointError.corrupt(file: stateFile, reason: "lineage '\(checkpoint.lineage)' is not a lineage id")
+    }
+    if checkpoint.serial < 0 {
+      throw CheckpointError.corrupt(file: stateFile, reason: "serial \(checkpoint.serial) is negative")
+    }
+    return checkpoint
   }
 
   /// Creates the directory (0700) when missing and checks that it can be written.

@@ -268,6 +268,9 @@ extension Deployment {
         }
       }
     }
+    // When the subnets themselves could not be read, the checks below would only repeat that.
+    guard !problems.items.contains(where: { $0.field.hasPrefix("network.subnets") }) || !network.subnets.isEmpty
+    else { return }
     if !network.subnets.contains(where: { $0.isPublic }) {
       problems.add("network.subnets", "needs at least one public subnet")
     }
@@ -352,6 +355,8 @@ enum Validate {
 
   static func zone(in region: String) -> (String) -> String? {
     { text in
+      // An invalid region is reported once, not again for every zone.
+      if Validate.region(region) != nil { return nil }
       guard text.hasPrefix(region), text.count == region.count + 1, text.last?.isLetter == true else {
         return "'\(text)' is not an availability zone of \(region)"
       }

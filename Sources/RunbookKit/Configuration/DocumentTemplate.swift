@@ -67,7 +67,8 @@ public struct DocumentTemplate: Sendable, Hashable {
     guard let data = FileManager.default.contents(atPath: absolute),
       let text = String(data: data, encoding: .utf8)
     else {
-      return .failure(TemplateProblem(reason: "'\(absolute)' cannot be read (missing or not readable)"))
+      return .failure(
+        TemplateProblem(reason: "'\(absolute)' cannot be read (missing or not readable)"))
     }
     let template = DocumentTemplate(path: path, text: text)
     let probe = text.replacingOccurrences(
@@ -77,7 +78,9 @@ public struct DocumentTemplate: Sendable, Hashable {
     else {
       return .failure(
         TemplateProblem(
-          reason: "'\(absolute)' is not a JSON object (placeholders ${NAME} stand inside strings or for numbers)"))
+          reason:
+            "'\(absolute)' is not a JSON object (placeholders ${NAME} stand inside strings or for numbers)"
+        ))
     }
     return .success(template)
   }

@@ -16,17 +16,17 @@ public struct RunOptions: Sendable {
   /// The command line, recorded in the lock.
   public var commandLine: String
   public var retry: RetryPolicy
+  /// The tag for the images this run builds (`run --tag`); nil: the steps' default.
+  public var imageTag: String?
   /// Run the `overwrite` write of actions that have one, even when they are done: an existing
   /// secret gets this run's value (otherwise it keeps the value it has).
   public var overwriteSecrets: Bool
-  /// The tag for the images this run builds (`run --tag`); nil: the steps' default.
-  public var imageTag: String?
   /// What the run was asked for beyond the tag (`--service`, `--rollback`, `--follow`, destroy's choices).
   public var request: RunRequest
 
   public init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
-    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false, imageTag: String? = nil,
+    retry: RetryPolicy = RetryPolicy(), imageTag: String? = nil, overwriteSecrets: Bool = false,
     request: RunRequest = RunRequest()
   ) {
     self.request = request

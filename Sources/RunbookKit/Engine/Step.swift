@@ -190,7 +190,8 @@ public struct Lookup: Sendable, Hashable {
   public var notFoundErrors: [String]
 
   public init(
-    _ command: Command, pattern: String? = nil, extract: String? = nil, notFoundErrors: [String] = []
+    _ command: Command, pattern: String? = nil, extract: String? = nil,
+    notFoundErrors: [String] = []
   ) {
     self.command = command
     self.pattern = pattern
@@ -270,16 +271,16 @@ public struct Action: Sendable, Hashable {
   public var precheck: Precheck?
   /// Other actions of the step that must finish first, beyond those whose exports it uses.
   public var after: [String]
-  /// A write that puts this run's secret values into the resource when it exists already
-  /// (`put-secret-value`). Run only when the operator asks (`run --overwrite-secrets`), and then
-  /// even when the action is done; without it an existing resource keeps its value.
-  public var overwrite: Command?
   /// Its effect does not outlast the machine or the run (a registry login that expires, a local
   /// image build, files in ``ContextValue/runDirectory``): done in an earlier run, it still runs
   /// again in any run where an action depending on it has work left.
   public var ephemeral: Bool
   /// Failures to retry for a bounded time before reporting them.
   public var transientErrors: TransientErrors?
+  /// A write that puts this run's secret values into the resource when it exists already
+  /// (`put-secret-value`). Run only when the operator asks (`run --overwrite-secrets`), and then
+  /// even when the action is done; without it an existing resource keeps its value.
+  public var overwrite: Command?
   /// Swift code run instead of `command` (``Procedure``): its commands go through the engine.
   public var procedure: Procedure?
   /// Runs every time its step runs (verify, update): the checkpoint keeps its last result, but a
@@ -294,8 +295,8 @@ public struct Action: Sendable, Hashable {
     name: String, summary: String, effect: Effect, command: Command, capture: Capture? = nil,
     lookup: Lookup? = nil, adoptLookup: Lookup? = nil, alreadyDoneErrors: Set<String> = [],
     errorAdvice: [String: String] = [:], idempotent: Bool = false, wait: Wait? = nil,
-    precheck: Precheck? = nil, after: [String] = [], overwrite: Command? = nil,
-    ephemeral: Bool = false, transientErrors: TransientErrors? = nil, procedure: Procedure? = nil,
+    precheck: Precheck? = nil, after: [String] = [], ephemeral: Bool = false,
+    transientErrors: TransientErrors? = nil, overwrite: Command? = nil, procedure: Procedure? = nil,
     repeatable: Bool = false, deletes: String? = nil
   ) {
     self.procedure = procedure

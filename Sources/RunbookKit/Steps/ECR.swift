@@ -29,6 +29,8 @@ public struct ECRStep: Step {
     "IMAGE_DIGEST_" + exportSuffix(service)
   }
   public static let tagExport = "IMAGE_TAG"
+  /// The image's digest in `docker manifest inspect --verbose` (its first `digest`).
+  static let manifestDigest = #""digest": "(sha256:[0-9a-f]{64})""#
 
   /// The registry images are pushed to and ECS pulls from.
   static func registry(_ deployment: Deployment) -> Argument {
@@ -105,7 +107,8 @@ public struct ECRStep: Step {
         capture: Capture(export: Self.tagExport, pattern: exactPattern(tag)))
     }
     let context = deployment.services.first.map { buildContext(deployment, $0) } ?? "."
-    let git = Command(tool: "git", arguments: ["-C", .text(context), "rev-parse", "--short", "HEAD"])
+    let git = Command(
+      tool: "git", arguments: ["-C", .text(context), "rev-parse", "--short", "HEAD"])
     return Action(
       name: "image-tag",
       summary: "tag images with the short git commit of \(context), else the time (UTC)",
@@ -152,9 +155,10 @@ public struct ECRStep: Step {
     let context = buildContext(deployment, service)
     // docker manifest inspect speaks plain HTTP to a registry on this machine only with --insecure
     // (the engine itself allows it for 127.0.0.0/8).
-    let loopback = deployment.registry.map {
-      $0.hasPrefix("127.") || $0.hasPrefix("localhost:") || $0.hasPrefix("[::1]:")
-    } ?? false
+    let loopback =
+      deployment.registry.map {
+        $0.hasPrefix("127.") || $0.hasPrefix("localhost:") || $0.hasPrefix("[::1]:")
+      } ?? false
     let inspect: [Argument] =
       ["manifest", "inspect"] + (loopback ? ["--insecure"] : []) + ["--verbose", tagged]
     return [
@@ -175,12 +179,19 @@ public struct ECRStep: Step {
           extract: #"digest: (sha256:[0-9a-f]{64})"#),
         lookup: Lookup(
           Command(tool: "docker", arguments: inspect),
-          extract: #""digest": "(sha256:[0-9a-f]{64})""#, notFoundErrors: ["no such manifest"]),
+          extract: Self.manifestDigest, notFoundErrors: ["no such manifest"]),
         after: ["login"] + (withLatest ? ["repository-\(service.name)"] : []) + ["build-\(service.name)"]),
-      // Moving `latest` again to the same image changes nothing: safe to repeat after a kill.
+      // Pushed only when `latest` is not this image already.
       Action(
         name: "push-latest-\(service.name)", summary: "push \(service.name) as latest",
         effect: .write, command: .docker("push", latest), idempotent: true,
+        precheck: Precheck(
+          Command(tool: "docker", arguments: Array(inspect.dropLast()) + [latest]),
+          rule: "latest is this image already"
+        ) { output, values in
+          let digest = extractedValues(Self.manifestDigest, in: output).first
+          return digest != nil && digest == values[Self.digestExport(service.name)] ? digest : nil
+        },
         after: ["login", "build-\(service.name)", "push-\(service.name)"]),
     ].filter { withLatest || !$0.name.hasPrefix("push-latest-") }
   }

@@ -36,7 +36,8 @@ public struct ECSStep: Step {
     // 6.1 Create the ECS cluster (create-cluster returns the existing one: safe to repeat).
     var cluster = Action.create(
       "cluster", "create ECS cluster \(ecs.cluster)", export: "CLUSTER_ARN",
-      pattern: #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/"# + NSRegularExpression.escapedPattern(for: ecs.cluster) + "$",
+      pattern: #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/"#
+        + NSRegularExpression.escapedPattern(for: ecs.cluster) + "$",
       command: .aws(
         "ecs", "create-cluster", "--cluster-name", .text(ecs.cluster),
         "--tags", deployment.ecsTagList(name: ecs.cluster, action: "\(id)/cluster"),
@@ -83,11 +84,18 @@ public struct ECSStep: Step {
     let family = Self.family(deployment, service.name)
     let logGroup = "/ecs/\(family)"
     let name = service.name
+    let findLogGroup = { (condition: String) in
+      Command.aws(
+        "logs", "describe-log-groups", "--log-group-name-prefix", .text(logGroup),
+        "--query", "logGroups[?logGroupName=='\(logGroup)'\(condition)].logGroupName", "--output",
+        "text")
+    }
     var logGroupAction = Action(
       name: "log-group-\(name)", summary: "create log group \(logGroup)", effect: .write,
       command: .aws(
         "logs", "create-log-group", "--log-group-name", .text(logGroup),
-        "--tags", deployment.tagMap(name: logGroup, action: "\(id)/log-group-\(name)")))
+        "--tags", deployment.tagMap(name: logGroup, action: "\(id)/log-group-\(name)")),
+      lookup: Lookup(findLogGroup(""), pattern: exactPattern(logGroup)))
     logGroupAction.alreadyDoneErrors = ["ResourceAlreadyExistsException"]
 
     var variables: [String: Argument] = [
@@ -110,13 +118,17 @@ public struct ECSStep: Step {
         command: .aws(
           "logs", "put-retention-policy", "--log-group-name", .text(logGroup),
           "--retention-in-days", "\(deployment.ecs.logRetentionDays)"),
+        lookup: Lookup(
+          findLogGroup(" && retentionInDays==`\(deployment.ecs.logRetentionDays)`"),
+          pattern: exactPattern(logGroup)),
         idempotent: true, after: ["log-group-\(name)"]),
       Action(
         name: "task-definition-\(name)",
         summary: "register task definition \(family) from \(service.taskDefinition.path)",
         effect: .write,
         command: .aws(
-          "ecs", "register-task-definition", "--cli-input-json", .document("\(family)-task.json", document),
+          "ecs", "register-task-definition", "--cli-input-json",
+          .document("\(family)-task.json", document),
           "--tags", deployment.ecsTagList(name: family, action: "\(id)/task-definition-\(name)"),
           "--query", "taskDefinition.taskDefinitionArn", "--output", "text"),
         capture: Capture(export: export, pattern: arnPattern),
@@ -152,15 +164,22 @@ public struct ECSStep: Step {
 
   private func loadBalancer(_ deployment: Deployment) -> [Action] {
     let ecs = deployment.ecs
-    let publicSubnets = deployment.network.subnets.filter(\.isPublic).map { Argument.ref($0.export) }
+    let publicSubnets = deployment.network.subnets.filter(\.isPublic).map {
+      Argument.ref($0.export)
+    }
     let gateway = deployment.services.first(where: \.loadBalanced) ?? deployment.services.first
-    let albPattern = #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:loadbalancer/app/"#
+    let albPattern =
+      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:loadbalancer/app/"#
       + NSRegularExpression.escapedPattern(for: ecs.loadBalancer) + "/[0-9a-f]+$"
-    let tgPattern = #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/"#
+    let tgPattern =
+      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/"#
       + NSRegularExpression.escapedPattern(for: ecs.targetGroup) + "/[0-9a-f]+$"
-    let listenerPattern = #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/"#
+    let listenerPattern =
+      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/"#
       + NSRegularExpression.escapedPattern(for: ecs.loadBalancer) + "/[0-9a-f]+/[0-9a-f]+$"
-    let port = deployment.securityGroups.albPorts.contains(80) ? 80 : deployment.securityGroups.albPorts.first ?? 80
+    let port =
+      deployment.securityGroups.albPorts.contains(80)
+      ? 80 : deployment.securityGroups.albPorts.first ?? 80
 
     // The emulator creates a second ALB of the same name, and a second listener on the same port:
     // each is looked up first, and created only when there is none.
@@ -172,7 +191,8 @@ public struct ECSStep: Step {
           ["elbv2", "create-load-balancer", "--name", .text(ecs.loadBalancer), "--subnets"]
             + publicSubnets
             + [
-              "--security-groups", .ref("ALB_SG"), "--scheme", "internet-facing", "--type", "application",
+              "--security-groups", .ref("ALB_SG"), "--scheme", "internet-facing", "--type",
+              "application",
               "--tags", deployment.tagList(name: ecs.loadBalancer, action: "\(id)/load-balancer"),
               "--query", "LoadBalancers[0].LoadBalancerArn", "--output", "text",
             ]),
@@ -180,36 +200,37 @@ public struct ECSStep: Step {
         precheck: .exists(
           .aws(
             "elbv2", "describe-load-balancers",
-            "--query", "LoadBalancers[?LoadBalancerName=='\(ecs.loadBalancer)'].LoadBalancerArn", "--output", "text"),
+            "--query", "LoadBalancers[?LoadBalancerName=='\(ecs.loadBalancer)'].LoadBalancerArn",
+            "--output", "text"),
           rule: "an ALB named \(ecs.loadBalancer) exists", pattern: albPattern)),
       Action(
-        name: "load-balancer-dns", summary: "read the DNS name of \(ecs.loadBalancer)", effect: .read,
-        command: .aws(
-          "elbv2", "describe-load-balancers", "--load-balancer-arns", .ref("ALB_ARN"),
-          "--query", "LoadBalancers[0].DNSName", "--output", "text"),
+        name: "load-balancer-dns", summary: "read the DNS name of \(ecs.loadBalancer)",
+        effect: .read,
+        command: describeLoadBalancer("DNSName"),
         capture: Capture(export: "ALB_DNS", pattern: #"^[A-Za-z0-9.-]+$"#)),
       // The guide never waits; an ALB takes a few minutes to become active.
       .waitUntil(
         "load-balancer-active", "wait until \(ecs.loadBalancer) is active",
-        command: .aws(
-          "elbv2", "describe-load-balancers", "--load-balancer-arns", .ref("ALB_ARN"),
-          "--query", "LoadBalancers[0].State.Code", "--output", "text"),
+        command: describeLoadBalancer("State.Code"),
         success: ["active"], failure: ["failed"], timeoutSeconds: 900, intervalSeconds: 10),
       Action(
         name: "target-group",
-        summary: "create target group \(ecs.targetGroup) (HTTP \(gateway?.port ?? 8080), ip targets, \(ecs.healthCheckPath))",
+        summary:
+          "create target group \(ecs.targetGroup) (HTTP \(gateway?.port ?? 8080), ip targets, \(ecs.healthCheckPath))",
         effect: .write,
         command: .aws(
           "elbv2", "create-target-group", "--name", .text(ecs.targetGroup), "--protocol", "HTTP",
           "--port", "\(gateway?.port ?? 8080)", "--vpc-id", .ref("VPC_ID"), "--target-type", "ip",
-          "--health-check-path", .text(ecs.healthCheckPath), "--health-check-interval-seconds", "30",
+          "--health-check-path", .text(ecs.healthCheckPath), "--health-check-interval-seconds",
+          "30",
           "--tags", deployment.tagList(name: ecs.targetGroup, action: "\(id)/target-group"),
           "--query", "TargetGroups[0].TargetGroupArn", "--output", "text"),
         capture: Capture(export: "TG_ARN", pattern: tgPattern),
         precheck: .exists(
           .aws(
             "elbv2", "describe-target-groups",
-            "--query", "TargetGroups[?TargetGroupName=='\(ecs.targetGroup)'].TargetGroupArn", "--output", "text"),
+            "--query", "TargetGroups[?TargetGroupName=='\(ecs.targetGroup)'].TargetGroupArn",
+            "--output", "text"),
           rule: "a target group named \(ecs.targetGroup) exists", pattern: tgPattern)),
       Action(
         name: "target-group-attributes",
@@ -218,14 +239,26 @@ public struct ECSStep: Step {
         command: .aws(
           "elbv2", "modify-target-group-attributes", "--target-group-arn", .ref("TG_ARN"),
           "--attributes",
-          .text(#"[{"Key":"deregistration_delay.timeout_seconds","Value":"\#(ecs.deregistrationDelaySeconds)"}]"#)),
+          .text(
+            #"[{"Key":"deregistration_delay.timeout_seconds","Value":"\#(ecs.deregistrationDelaySeconds)"}]"#
+          )),
+        lookup: Lookup(
+          .aws(
+            "elbv2", "describe-target-group-attributes", "--target-group-arn", .ref("TG_ARN"),
+            "--query",
+            "Attributes[?Key=='deregistration_delay.timeout_seconds' && Value=='\(ecs.deregistrationDelaySeconds)'].Value",
+            "--output", "text"),
+          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)")),
         idempotent: true),
       Action(
-        name: "listener", summary: "create the HTTP \(port) listener of \(ecs.loadBalancer)", effect: .write,
+        name: "listener", summary: "create the HTTP \(port) listener of \(ecs.loadBalancer)",
+        effect: .write,
         command: .aws(
           "elbv2", "create-listener", "--load-balancer-arn", .ref("ALB_ARN"), "--protocol", "HTTP",
-          "--port", "\(port)", "--default-actions", #"[{"Type":"forward","TargetGroupArn":"\#(ref: "TG_ARN")"}]"#,
-          "--tags", deployment.tagList(name: "\(ecs.loadBalancer)-http-\(port)", action: "\(id)/listener"),
+          "--port", "\(port)", "--default-actions",
+          #"[{"Type":"forward","TargetGroupArn":"\#(ref: "TG_ARN")"}]"#,
+          "--tags",
+          deployment.tagList(name: "\(ecs.loadBalancer)-http-\(port)", action: "\(id)/listener"),
           "--query", "Listeners[0].ListenerArn", "--output", "text"),
         capture: Capture(export: "LISTENER_ARN", pattern: listenerPattern),
         precheck: .exists(
@@ -235,7 +268,8 @@ public struct ECSStep: Step {
           rule: "\(ecs.loadBalancer) has a listener on port \(port)", pattern: listenerPattern)),
       // An existing listener (found above) may forward elsewhere: point it at the target group.
       Action(
-        name: "listener-forward", summary: "forward the port \(port) listener to \(ecs.targetGroup)",
+        name: "listener-forward",
+        summary: "forward the port \(port) listener to \(ecs.targetGroup)",
         effect: .write,
         command: .aws(
           "elbv2", "modify-listener", "--listener-arn", .ref("LISTENER_ARN"),
@@ -246,7 +280,8 @@ public struct ECSStep: Step {
         precheck: Precheck(
           .aws(
             "elbv2", "describe-listeners", "--listener-arns", .ref("LISTENER_ARN"),
-            "--query", "Listeners[0].[ListenerArn,DefaultActions[0].TargetGroupArn]", "--output", "text"),
+            "--query", "Listeners[0].[ListenerArn,DefaultActions[0].TargetGroupArn]", "--output",
+            "text"),
           rule: "the listener forwards to \(ecs.targetGroup)"
         ) { output, values in
           let words = output.split(whereSeparator: \.isWhitespace).map(String.init)
@@ -255,12 +290,21 @@ public struct ECSStep: Step {
     ]
   }
 
+  /// One field of the ALB (`aws elbv2 describe-load-balancers --query LoadBalancers[0].FIELD`).
+  private func describeLoadBalancer(_ field: String) -> Command {
+    .aws(
+      "elbv2", "describe-load-balancers", "--load-balancer-arns", .ref("ALB_ARN"),
+      "--query", "LoadBalancers[0].\(field)", "--output", "text")
+  }
+
   // MARK: - 6.5 Services
 
   private func service(_ deployment: Deployment, _ service: Deployment.Service) -> [Action] {
     let ecs = deployment.ecs
     let name = service.name
-    let privateSubnets = deployment.network.subnets.filter { !$0.isPublic }.map { Argument.ref($0.export) }
+    let privateSubnets = deployment.network.subnets.filter { !$0.isPublic }.map {
+      Argument.ref($0.export)
+    }
     let network =
       #"{"awsvpcConfiguration":{"subnets":"# + jsonArray(privateSubnets)
       + #","securityGroups":["\#(ref: "ECS_SG")"],"assignPublicIp":"DISABLED"}}"#
@@ -269,7 +313,8 @@ public struct ECSStep: Step {
       "--task-definition", .ref(Self.taskDefinitionExport(name)),
       "--desired-count", "\(ecs.desiredCount)", "--launch-type", "FARGATE",
       "--network-configuration", network,
-      "--deployment-configuration", #"{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}"#,
+      "--deployment-configuration",
+      #"{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}"#,
     ]
     var after: [String] = []
     if service.loadBalanced {
@@ -321,7 +366,8 @@ public struct ECSStep: Step {
           rule: "service \(name) runs the registered task definition"
         ) { output, values in
           let words = output.split(whereSeparator: \.isWhitespace).map(String.init)
-          return words.count == 2 && words[1] == values[Self.taskDefinitionExport(name)] ? words[0] : nil
+          return words.count == 2 && words[1] == values[Self.taskDefinitionExport(name)]
+            ? words[0] : nil
         },
         after: ["service-\(name)"]),
     ]

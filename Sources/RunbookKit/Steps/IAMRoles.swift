@@ -46,8 +46,15 @@ extension Deployment {
           command: .aws(
             "iam", "attach-role-policy", "--role-name", .text(role.name), "--policy-arn",
             .text(policy)),
+          lookup: Lookup(
+            .aws(
+              "iam", "list-attached-role-policies", "--role-name", .text(role.name),
+              "--query", "AttachedPolicies[?PolicyArn=='\(policy)'].PolicyArn", "--output", "text"),
+            pattern: exactPattern(policy)),
           idempotent: true, after: [role.key]))
     }
+    // Put only when the role does not have this very document (a changed configuration updates it).
+    let document = role.inlinePolicy
     actions.append(
       Action(
         name: "\(role.key)-\(role.inlinePolicyName)",
@@ -55,8 +62,23 @@ extension Deployment {
         command: .aws(
           "iam", "put-role-policy", "--role-name", .text(role.name),
           "--policy-name", .text(role.inlinePolicyName),
-          "--policy-document", .document(role.inlinePolicyName, role.inlinePolicy)),
-        idempotent: true, after: [role.key]))
+          "--policy-document", .document(role.inlinePolicyName, document)),
+        idempotent: true,
+        precheck: Precheck(
+          .aws(
+            "iam", "get-role-policy", "--role-name", .text(role.name),
+            "--policy-name", .text(role.inlinePolicyName), "--query", "PolicyDocument", "--output",
+            "json"),
+          rule: "\(role.name) has this \(role.inlinePolicyName) document"
+        ) { output, values in
+          guard let text = document.text(values: values),
+            let wanted = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
+            let actual = try? JSONSerialization.jsonObject(with: Data(output.utf8)),
+            jsonContains(actual, wanted), jsonContains(wanted, actual)
+          else { return nil }
+          return role.inlinePolicyName
+        },
+        after: [role.key]))
     return actions
   }
 
@@ -90,7 +112,9 @@ func policyDocument(_ statements: [(actions: [String], resources: [Argument])]) 
 }
 
 /// A JSON array of strings.
-func jsonArray(_ items: [String]) -> String { "[" + items.map(jsonString).joined(separator: ",") + "]" }
+func jsonArray(_ items: [String]) -> String {
+  "[" + items.map(jsonString).joined(separator: ",") + "]"
+}
 
 /// A JSON array of strings that may reference exports.
 func jsonArray(_ items: [Argument]) -> Argument {

@@ -90,7 +90,8 @@ public struct LambdaStep: Step {
     let handlerFolder = handler.split(separator: "/").dropLast().joined(separator: "/")
     func local(_ name: String, _ summary: String, _ command: Command, after: [String]) -> Action {
       Action(
-        name: name, summary: summary, effect: .read, command: command, after: after, ephemeral: true)
+        name: name, summary: summary, effect: .read, command: command, after: after, ephemeral: true
+      )
     }
     return [
       // pip install -r requirements.txt -t package/ (no .pyc: they hold build times)
@@ -104,16 +105,20 @@ public struct LambdaStep: Step {
           ]), after: []),
       local(
         "package-handler-folder", "make the handler's folder in the package",
-        Command(tool: "mkdir", arguments: ["-p", folder + .text(handlerFolder.isEmpty ? "" : "/" + handlerFolder)]),
+        Command(
+          tool: "mkdir",
+          arguments: ["-p", folder + .text(handlerFolder.isEmpty ? "" : "/" + handlerFolder)]),
         after: ["package-dependencies"]),
       // zip -g canvas-sync-lambda.zip src/handler.py
       local(
         "package-handler", "copy the handler \(handler) into the package",
-        Command(tool: "cp", arguments: [.text(source + "/" + handler), folder + .text("/" + handler)]),
+        Command(
+          tool: "cp", arguments: [.text(source + "/" + handler), folder + .text("/" + handler)]),
         after: ["package-handler-folder"]),
       local(
         "package-permissions", "make the packaged files readable by Lambda",
-        Command(tool: "chmod", arguments: ["-R", "u=rwX,go=rX", folder]), after: ["package-handler"]),
+        Command(tool: "chmod", arguments: ["-R", "u=rwX,go=rX", folder]), after: ["package-handler"]
+      ),
       local(
         "package-times", "give every packaged file the same time",
         Command(
@@ -145,22 +150,26 @@ public struct LambdaStep: Step {
     return [
       Action(
         name: "function",
-        summary: "create function \(name) (\(lambda.runtime), \(lambda.timeoutSeconds) s, \(lambda.memoryMB) MB, private subnets)",
+        summary:
+          "create function \(name) (\(lambda.runtime), \(lambda.timeoutSeconds) s, \(lambda.memoryMB) MB, private subnets)",
         effect: .write,
         command: .aws(
-          "lambda", "create-function", "--function-name", .text(name), "--runtime", .text(lambda.runtime),
+          "lambda", "create-function", "--function-name", .text(name), "--runtime",
+          .text(lambda.runtime),
           "--role", .ref("LAMBDA_ROLE_ARN"), "--handler", .text(lambda.handler),
           "--zip-file", "fileb://" + zip, "--timeout", "\(lambda.timeoutSeconds)",
           "--memory-size", "\(lambda.memoryMB)",
           "--environment", .text(#"{"Variables":{\#(environment)}}"#),
           "--vpc-config",
-          #"{"SubnetIds":"# + jsonArray(privateSubnets) + #","SecurityGroupIds":["\#(ref: "ECS_SG")"]}"#,
+          #"{"SubnetIds":"# + jsonArray(privateSubnets)
+            + #","SecurityGroupIds":["\#(ref: "ECS_SG")"]}"#,
           "--tags", deployment.tagMap(name: name, action: "\(id)/function"),
           "--query", "FunctionArn", "--output", "text"),
         capture: Capture(export: "LAMBDA_ARN", pattern: pattern),
         precheck: .exists(
           .aws(
-            "lambda", "list-functions", "--query", "Functions[?FunctionName=='\(name)'].FunctionArn",
+            "lambda", "list-functions", "--query",
+            "Functions[?FunctionName=='\(name)'].FunctionArn",
             "--output", "text"),
           rule: "function \(name) exists", pattern: pattern),
         after: [
@@ -169,21 +178,26 @@ public struct LambdaStep: Step {
         ],
         // A role made a moment ago is not usable everywhere yet (IAM is eventually consistent).
         transientErrors: TransientErrors(
-          ["cannot be assumed by Lambda", "does not have permissions to call CreateNetworkInterface"],
+          [
+            "cannot be assumed by Lambda",
+            "does not have permissions to call CreateNetworkInterface",
+          ],
           seconds: 120)),
       .waitUntil(
         "function-active", "wait until \(name) is active",
         command: .aws(
           "lambda", "get-function", "--function-name", .text(name),
           "--query", "Configuration.State", "--output", "text"),
-        success: ["Active"], failure: ["Failed", "Inactive"], timeoutSeconds: 600, intervalSeconds: 5,
+        success: ["Active"], failure: ["Failed", "Inactive"], timeoutSeconds: 600,
+        intervalSeconds: 5,
         after: ["function"]),
       // Or, when it exists, new code: only when the package differs from what it runs.
       Action(
         name: "function-code", summary: "update the code of \(name) when the package changed",
         effect: .write,
         command: .aws(
-          "lambda", "update-function-code", "--function-name", .text(name), "--zip-file", "fileb://" + zip,
+          "lambda", "update-function-code", "--function-name", .text(name), "--zip-file",
+          "fileb://" + zip,
           "--query", "CodeSha256", "--output", "text"),
         capture: Capture(export: nil, pattern: #"^[A-Za-z0-9+/]{43}=$"#), idempotent: true,
         precheck: Precheck(

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 #if canImport(FoundationNetworking)
   import FoundationNetworking
 #endif
@@ -32,13 +36,33 @@ enum HarnessError: Error, CustomStringConvertible {
 
 /// The local AWS emulator started by `make test` (scripts/local-aws.sh). Tests fail, never skip, without it.
 enum Emulator {
+  /// The emulator this test process uses. `make test` may start several (RUNBOOK_TEST_ENDPOINTS,
+  /// one per parallel test worker): each test process holds an flock on one of them for its whole
+  /// life, so two processes never share an emulator (tests reset it).
   static func endpoint() throws -> String {
+    if let claimed = claimed { return claimed }
     guard let url = ProcessInfo.processInfo.environment["RUNBOOK_TEST_ENDPOINT"], !url.isEmpty else {
       throw HarnessError.missing(
         "RUNBOOK_TEST_ENDPOINT is not set: run the integration tests through 'make test', which starts the emulator")
     }
     return url
   }
+
+  private static let claimed: String? = {
+    let environment = ProcessInfo.processInfo.environment
+    guard let list = environment["RUNBOOK_TEST_ENDPOINTS"], let directory = environment["RUNBOOK_TEST_LOCK_DIR"]
+    else { return nil }
+    let endpoints = list.split(separator: " ").map(String.init)
+    guard !endpoints.isEmpty else { return nil }
+    let descriptors = endpoints.indices.map { open("\(directory)/emulator-\($0).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+    for (index, fd) in descriptors.enumerated() where fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 {
+      return endpoints[index]
+    }
+    // Every emulator is taken: wait for one (the lock is released when its process ends).
+    let index = Int(getpid()) % endpoints.count
+    flock(descriptors[index], LOCK_EX)
+    return endpoints[index]
+  }()
 
   /// Forgets every resource in the emulator.
   static func reset() throws {
