@@ -47,6 +47,9 @@ public enum CLISpec {
     OptionSpec("help", short: "h", help: "show help (for a command: runbook COMMAND --help)"),
   ]
 
+  static let jobsOption = OptionSpec(
+    "jobs", short: "j", value: "N", help: "independent actions run at once (default 4; 1 when asking)")
+
   /// Options of `run` that say what verify and update do (plan takes them too).
   static let operationOptions: [OptionSpec] = [
     OptionSpec(
@@ -68,22 +71,11 @@ public enum CLISpec {
       options: [
         OptionSpec("dry-run", help: "print the plan instead of running (same as 'plan')"),
         OptionSpec("adopt", help: "use existing resources found by name even without this tool's tags (never deleted by destroy)"),
-        OptionSpec("jobs", short: "j", value: "N", help: "independent actions run at once (default 4; 1 when asking)"),
+        jobsOption,
         OptionSpec(
           "overwrite-secrets",
           help: "put this run's values into secrets that exist already (otherwise an existing secret keeps its value)"),
       ] + operationOptions),
-    CommandSpec(
-      name: "destroy", arguments: "[STEP...]",
-      summary: "delete, in reverse order, what this deployment created (never adopted resources); asks for the deployment name",
-      options: [
-        OptionSpec("force", help: "with --yes: delete without asking (--yes alone is refused)"),
-        OptionSpec("skip-final-snapshot", help: "delete the RDS instance without a final snapshot"),
-        OptionSpec(
-          "force-delete-without-recovery",
-          help: "delete secrets at once instead of after the configured recovery window (asks again)"),
-        OptionSpec("jobs", short: "j", value: "N", help: "independent deletes run at once (default 4)"),
-      ]),
     CommandSpec(
       name: "status", arguments: "", summary: "each step and action: done / pending / failed, with every export",
       options: [OptionSpec("json", help: "print the status as JSON (schema in docs/operator-guide.md)")]),
@@ -95,10 +87,26 @@ public enum CLISpec {
       options: []),
     CommandSpec(name: "log", arguments: "", summary: "print the latest run's audit log", options: []),
     CommandSpec(
+      name: "destroy", arguments: "[STEP...]",
+      summary: "delete, in reverse order, what this deployment created (never adopted resources); asks for the deployment name",
+      options: [
+        OptionSpec("force", help: "with --yes: delete without asking (--yes alone is refused)"),
+        OptionSpec("skip-final-snapshot", help: "delete the RDS instance without a final snapshot"),
+        OptionSpec(
+          "force-delete-without-recovery",
+          help: "delete secrets at once instead of after the configured recovery window (asks again)"),
+        jobsOption,
+      ]),
+    CommandSpec(
       name: "doctor", arguments: "",
       summary: "check tools, credentials, configuration, build contexts and the state directory (exit 1 on a FAIL)",
       options: []),
   ]
+
+  /// An option's usage padded to the help column (a longer one keeps two spaces after it).
+  static func column(_ usage: String) -> String {
+    usage.count < 26 ? usage.padding(toLength: 26, withPad: " ", startingAt: 0) : usage + "  "
+  }
 
   public static func command(_ name: String) -> CommandSpec? { commands.first { $0.name == name } }
 
@@ -120,7 +128,7 @@ public enum CLISpec {
     var lines = ["usage: runbook [GLOBAL OPTIONS] \(spec.name) \(spec.arguments)", "", spec.summary]
     if !spec.options.isEmpty {
       lines += ["", "options:"]
-      lines += spec.options.map { "  " + $0.usage.padding(toLength: 26, withPad: " ", startingAt: 0) + $0.help }
+      lines += spec.options.map { "  " + column($0.usage) + $0.help }
     }
     lines += ["", "global options:"]
     lines += global.map { "  " + $0.usage.padding(toLength: 26, withPad: " ", startingAt: 0) + $0.help }

@@ -105,7 +105,9 @@ public struct UpdateStep: Step {
       summary: rollback
         ? "put \(services.joined(separator: ", ")) back on the task definitions recorded before the last update"
         : "register task definitions with the new image and roll them out, judged, rolled back on failure",
-      effect: .write, command: update, procedure: procedure, repeatable: true)
+      // Safe to run again as it is: it reads the service first, registers only what is missing,
+      // and waits for a rollout that is going on.
+      effect: .write, command: update, idempotent: true, procedure: procedure, repeatable: true)
   }
 }
 
