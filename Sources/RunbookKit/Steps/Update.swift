@@ -180,7 +180,7 @@ struct Rollout: Sendable {
       case .failure(let error): .failed(reason: (error as? ProcedureFailure)?.reason ?? "\(error)")
       }
     }
-    context.progress(table(services, results))
+    context.progress(table(services, results, rollback: context.deployment.request.rollback))
     let failures = zip(services, results).compactMap { service, result -> String? in
       switch result {
       case .rolledBack(let definition, let failed, let reason):
@@ -198,7 +198,7 @@ struct Rollout: Sendable {
     return "\(changed) of \(services.count) service(s) " + (context.deployment.request.rollback ? "rolled back" : "updated")
   }
 
-  static func table(_ services: [String], _ results: [Result]) -> String {
+  static func table(_ services: [String], _ results: [Result], rollback: Bool = false) -> String {
     var lines = [
       "service".padding(toLength: 20, withPad: " ", startingAt: 0) + "result".padding(toLength: 13, withPad: " ", startingAt: 0)
         + "task definition".padding(toLength: 34, withPad: " ", startingAt: 0) + "deployment"
@@ -218,7 +218,8 @@ struct Rollout: Sendable {
       }
       lines.append(
         service.padding(toLength: 20, withPad: " ", startingAt: 0)
-          + result.label.padding(toLength: 13, withPad: " ", startingAt: 0)
+          + (rollback && result.label == "updated" ? "rolled back" : result.label).padding(
+            toLength: 13, withPad: " ", startingAt: 0)
           + definition.padding(toLength: 34, withPad: " ", startingAt: 0) + deployment)
     }
     return lines.joined(separator: "\n")

@@ -1,0 +1,90 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+import RunbookKit
+import XCTest
+
+/// Values for the secrets step (the operator supplies them).
+let dayTwoSecrets = [
+  "UNISYNC_CANVAS_API_TOKEN": "canvas-token-for-tests",
+  "UNISYNC_COGNITO_USER_POOL_ID": "ap-northeast-2_tests",
+  "UNISYNC_COGNITO_CLIENT_ID": "client-for-tests",
+]
+
+/// A workspace on a fresh emulator in which `steps` have run (`run STEPS --yes`), with images
+/// pushed to the test registry.
+/// - Parameters:
+///   - configure: edits the configuration first.
+///   - before: runs before the steps (to make resources that exist already).
+func deployedWorkspace(
+  _ steps: [String], name: String = #function, configure: (inout [String: Any]) -> Void = { _ in },
+  before: ((Workspace) async throws -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line
+) async throws -> Workspace {
+  let registry = try DockerEnvironment.registry()
+  try Emulator.reset()
+  let workspace = try Workspace(name: name) { config in
+    config["registry"] = registry
+    configure(&config)
+  }
+  // Registry logins of this workspace stay in it.
+  workspace.environment["DOCKER_CONFIG"] = workspace.directory.appendingPathComponent("docker-config").path
+  try await before?(workspace)
+  let run = try await workspace.run(["run"] + steps + ["--yes", "--jobs", "8"], environment: dayTwoSecrets)
+  XCTAssertEqual(run.status, 0, run.summary, file: file, line: line)
+  return workspace
+}
+
+/// A stand-in for the application's health endpoint on 127.0.0.1 (Tests/Fixtures/net/health-server.py).
+final class HealthServer {
+  enum Mode: String { case up, down, hang }
+
+  let process = Process()
+  let port: Int
+  let log: String
+
+  init(_ mode: Mode, in directory: URL) throws {
+    log = directory.appendingPathComponent("health-\(mode.rawValue).log").path
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [
+      "python3", repositoryRoot.appendingPathComponent("Tests/Fixtures/net/health-server.py").path, mode.rawValue,
+    ]
+    process.environment = ProcessInfo.processInfo.environment.merging(["HEALTH_SERVER_LOG": log]) { $1 }
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    var line = Data()
+    while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+      line += byte
+    }
+    guard let port = Int(String(decoding: line, as: UTF8.self)) else {
+      kill(process.processIdentifier, SIGKILL)
+      throw HarnessError.missing("the health server did not say its port")
+    }
+    self.port = port
+  }
+
+  var url: String { "http://127.0.0.1:\(port)/actuator/health" }
+
+  /// The paths the server was asked for.
+  var requests: [String] {
+    ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+  }
+
+  deinit {
+    // SIGKILL: the test process may run with SIGTERM blocked, and a child inherits that.
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+  }
+}
+
+extension Workspace {
+  /// Rewrites the configuration file: `edit` changes it as a JSON dictionary.
+  func editConfiguration(_ edit: (inout [String: Any]) -> Void) throws {
+    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
+    edit(&config)
+    try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+      .write(to: URL(fileURLWithPath: configPath))
+  }
+}
