@@ -2,38 +2,16 @@ import Foundation
 import RunbookKit
 import XCTest
 
-/// `runbook destroy` against the real aws CLI and the emulator, after a full deployment.
-final class DestroyTests: XCTestCase {
+/// `runbook destroy` against the real aws CLI and the emulator (part of ``DayTwoTests``).
+extension DayTwoTests {
   static let lambdaRole = "unisync-lambda-execution-role"
 
-  /// Everything (guide 2 to 8) deployed, with a VPC taken over with `--adopt` and the Lambda role
-  /// existing before the run. `destroy --yes --force` is killed in the middle, then run again: it
-  /// finishes without an error, nothing tagged with the deployment is left, the adopted VPC and
-  /// the role that existed survive, and the checkpoint no longer knows any step.
-  func testDestroyDeletesWhatTheDeploymentCreatedResumesAfterAKillAndKeepsTheRest() async throws {
-    var adoptedVPC = ""
-    let workspace = try await deployedWorkspace(
-      ["network", "security", "rds", "secrets", "ecr", "ecs", "lambda", "sqs", "--adopt"],
-      configure: { config in
-        var operations = config["operations"] as? [String: Any] ?? [:]
-        operations["dependencyRetrySeconds"] = 20
-        config["operations"] = operations
-      },
-      before: { workspace in
-        // Made by hand, without the tool's tags: a VPC of the configuration's name and CIDR
-        // (taken over with --adopt), and the Lambda execution role.
-        let vpc = try await workspace.aws(
-          [
-            "ec2", "create-vpc", "--cidr-block", "10.0.0.0/16", "--tag-specifications",
-            #"[{"ResourceType":"vpc","Tags":[{"Key":"Name","Value":"unisync-vpc"}]}]"#,
-          ])
-        adoptedVPC = ((vpc as? [String: Any])?["Vpc"] as? [String: Any])?["VpcId"] as? String ?? ""
-        _ = try await workspace.aws(
-          [
-            "iam", "create-role", "--role-name", Self.lambdaRole, "--assume-role-policy-document",
-            #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-          ])
-      })
+  /// After the full deployment (with a VPC taken over with `--adopt` and the Lambda role existing
+  /// before the run), verify and update: `destroy --yes --force` is killed in the middle, then run
+  /// again: it finishes without an error, nothing tagged with the deployment is left (task
+  /// definition revisions the update registered included), the adopted VPC and the role that
+  /// existed survive, and the checkpoint no longer knows any step.
+  func checkDestroy(_ workspace: Workspace, adoptedVPC: String) async throws {
     let before = try workspace.checkpoint()
     XCTAssertEqual(before.exports["VPC_ID"], adoptedVPC)
     XCTAssertEqual(before.record("network", "vpc")?.outcome, .adopted)
@@ -43,18 +21,26 @@ final class DestroyTests: XCTestCase {
     let counter = workspace.directory.appendingPathComponent("crash-counter").path
     try Data().write(to: URL(fileURLWithPath: counter))
     let killed = try await workspace.run(
-      ["destroy", "--yes", "--force"], environment: ["RUNBOOK_CRASH_AT": "12", "RUNBOOK_CRASH_COUNTER": counter])
+      ["destroy", "--yes", "--force"],
+      environment: ["RUNBOOK_CRASH_AT": "12", "RUNBOOK_CRASH_COUNTER": counter])
     XCTAssertTrue(killed.signaled && killed.status == SIGKILL, killed.summary)
     // The list shown first says what stays, and why.
-    XCTAssertTrue(killed.stdout.contains("= delete-role: delete IAM role \(Self.lambdaRole) (kept: it existed already"), killed.stdout)
     XCTAssertTrue(
-      killed.stdout.contains("= delete-vpc: delete VPC unisync-vpc (kept: adopted (--adopt), not created by this deployment)"),
+      killed.stdout.contains(
+        "= delete-role: delete IAM role \(Self.lambdaRole) (kept: it existed already"),
+      killed.stdout)
+    XCTAssertTrue(
+      killed.stdout.contains(
+        "= delete-vpc: delete VPC unisync-vpc (kept: adopted (--adopt), not created by this deployment)"
+      ),
       killed.stdout)
     XCTAssertFalse(try workspace.checkpoint().actions.isEmpty, "the kill came before the end")
 
     let finished = try await workspace.run(["destroy", "--yes", "--force"])
     XCTAssertEqual(finished.status, 0, finished.summary)
-    XCTAssertTrue(finished.stdout.contains("nothing tagged runbook:deployment=unisync is left"), finished.stdout)
+    XCTAssertTrue(
+      finished.stdout.contains("nothing tagged runbook:deployment=unisync is left"), finished.stdout
+    )
 
     let inventory = try await Self.inventory(workspace)
     XCTAssertEqual(inventory.left, [:], "still there after destroy")
@@ -65,13 +51,16 @@ final class DestroyTests: XCTestCase {
       ["unisync/canvas-api-token", "unisync/cognito-config", "unisync/encryption-key"],
       "secrets wait out their recovery window")
     let after = try workspace.checkpoint()
-    XCTAssertEqual(after.actions, [:], "every step is forgotten")
+    // (The scan's own record stays: it is no step's.)
+    XCTAssertEqual(
+      after.actions.keys.filter { !$0.hasPrefix("leftovers/") }, [], "every step is forgotten")
     XCTAssertEqual(after.exports, [:])
 
     // Once more: nothing to delete, nothing left, no error.
     let again = try await workspace.runLogged(["destroy", "--yes", "--force"])
     XCTAssertEqual(again.run.status, 0, again.run.summary)
-    XCTAssertFalse(again.calls.contains { $0["write"] as? Bool == true }, "a second destroy deletes nothing")
+    XCTAssertFalse(
+      again.calls.contains { $0["write"] as? Bool == true }, "a second destroy deletes nothing")
   }
 
   /// What of the deployment exists, kind by kind (deleted and inactive things excluded), asked
@@ -88,43 +77,108 @@ final class DestroyTests: XCTestCase {
     let owned = #"[{"Name":"tag:runbook:deployment","Values":["unisync"]}]"#
     var left: [String: [String]] = [:]
     func note(_ kind: String, _ items: [String]) { if !items.isEmpty { left[kind] = items } }
-    note("vpc", try await list(["ec2", "describe-vpcs", "--filters", owned], "Vpcs").compactMap { $0["VpcId"] as? String })
-    note("subnet", try await list(["ec2", "describe-subnets", "--filters", owned], "Subnets").compactMap { $0["SubnetId"] as? String })
+    note(
+      "vpc",
+      try await list(["ec2", "describe-vpcs", "--filters", owned], "Vpcs").compactMap {
+        $0["VpcId"] as? String
+      })
+    note(
+      "subnet",
+      try await list(["ec2", "describe-subnets", "--filters", owned], "Subnets").compactMap {
+        $0["SubnetId"] as? String
+      })
     note(
       "internet-gateway",
-      try await list(["ec2", "describe-internet-gateways", "--filters", owned], "InternetGateways").compactMap {
-        $0["InternetGatewayId"] as? String
+      try await list(["ec2", "describe-internet-gateways", "--filters", owned], "InternetGateways")
+        .compactMap {
+          $0["InternetGatewayId"] as? String
+        })
+    note(
+      "elastic-ip",
+      try await list(["ec2", "describe-addresses", "--filters", owned], "Addresses").compactMap {
+        $0["AllocationId"] as? String
       })
-    note("elastic-ip", try await list(["ec2", "describe-addresses", "--filters", owned], "Addresses").compactMap { $0["AllocationId"] as? String })
     note(
       "nat-gateway",
       try await list(["ec2", "describe-nat-gateways", "--filter", owned], "NatGateways")
-        .filter { !["deleted", "deleting"].contains($0["State"] as? String ?? "") }.compactMap { $0["NatGatewayId"] as? String })
-    note("route-table", try await list(["ec2", "describe-route-tables", "--filters", owned], "RouteTables").compactMap { $0["RouteTableId"] as? String })
-    note("security-group", try await list(["ec2", "describe-security-groups", "--filters", owned], "SecurityGroups").compactMap { $0["GroupId"] as? String })
-    note("db-instance", try await list(["rds", "describe-db-instances"], "DBInstances").compactMap { $0["DBInstanceIdentifier"] as? String })
-    note("db-subnet-group", try await list(["rds", "describe-db-subnet-groups"], "DBSubnetGroups").compactMap { $0["DBSubnetGroupName"] as? String })
-    note("secret", try await list(["secretsmanager", "list-secrets"], "SecretList").compactMap { $0["Name"] as? String })
-    note("ecr", try await list(["ecr", "describe-repositories"], "repositories").compactMap { $0["repositoryName"] as? String })
+        .filter { !["deleted", "deleting"].contains($0["State"] as? String ?? "") }.compactMap {
+          $0["NatGatewayId"] as? String
+        })
+    note(
+      "route-table",
+      try await list(["ec2", "describe-route-tables", "--filters", owned], "RouteTables").compactMap
+      { $0["RouteTableId"] as? String })
+    note(
+      "security-group",
+      try await list(["ec2", "describe-security-groups", "--filters", owned], "SecurityGroups")
+        .compactMap { $0["GroupId"] as? String })
+    note(
+      "db-instance",
+      try await list(["rds", "describe-db-instances"], "DBInstances").compactMap {
+        $0["DBInstanceIdentifier"] as? String
+      })
+    note(
+      "db-subnet-group",
+      try await list(["rds", "describe-db-subnet-groups"], "DBSubnetGroups").compactMap {
+        $0["DBSubnetGroupName"] as? String
+      })
+    note(
+      "secret",
+      try await list(["secretsmanager", "list-secrets"], "SecretList").compactMap {
+        $0["Name"] as? String
+      })
+    note(
+      "ecr",
+      try await list(["ecr", "describe-repositories"], "repositories").compactMap {
+        $0["repositoryName"] as? String
+      })
     let clusters = try await strings(["ecs", "list-clusters"], "clusterArns")
     if !clusters.isEmpty {
       note(
         "cluster",
         try await list(["ecs", "describe-clusters", "--clusters"] + clusters, "clusters")
-          .filter { $0["status"] as? String == "ACTIVE" }.compactMap { $0["clusterName"] as? String })
+          .filter { $0["status"] as? String == "ACTIVE" }.compactMap {
+            $0["clusterName"] as? String
+          })
     }
-    note("task-definition", try await strings(["ecs", "list-task-definitions", "--status", "ACTIVE"], "taskDefinitionArns"))
-    note("load-balancer", try await list(["elbv2", "describe-load-balancers"], "LoadBalancers").compactMap { $0["LoadBalancerName"] as? String })
-    note("target-group", try await list(["elbv2", "describe-target-groups"], "TargetGroups").compactMap { $0["TargetGroupName"] as? String })
-    note("log-group", try await list(["logs", "describe-log-groups", "--log-group-name-prefix", "/ecs/"], "logGroups").compactMap { $0["logGroupName"] as? String })
-    note("function", try await list(["lambda", "list-functions"], "Functions").compactMap { $0["FunctionName"] as? String })
+    note(
+      "task-definition",
+      try await strings(
+        ["ecs", "list-task-definitions", "--status", "ACTIVE"], "taskDefinitionArns"))
+    note(
+      "load-balancer",
+      try await list(["elbv2", "describe-load-balancers"], "LoadBalancers").compactMap {
+        $0["LoadBalancerName"] as? String
+      })
+    note(
+      "target-group",
+      try await list(["elbv2", "describe-target-groups"], "TargetGroups").compactMap {
+        $0["TargetGroupName"] as? String
+      })
+    note(
+      "log-group",
+      try await list(
+        ["logs", "describe-log-groups", "--log-group-name-prefix", "/ecs/"], "logGroups"
+      ).compactMap { $0["logGroupName"] as? String })
+    note(
+      "function",
+      try await list(["lambda", "list-functions"], "Functions").compactMap {
+        $0["FunctionName"] as? String
+      })
     note("queue", try await strings(["sqs", "list-queues"], "QueueUrls"))
-    let roles = try await list(["iam", "list-roles"], "Roles").compactMap { $0["RoleName"] as? String }
-      .filter { ["ecsTaskExecutionRole", lambdaRole].contains($0) }
-    let vpcs = try await list(["ec2", "describe-vpcs", "--filters", #"[{"Name":"tag:Name","Values":["unisync-vpc"]}]"#], "Vpcs")
-      .compactMap { $0["VpcId"] as? String }
-    let pending = try await list(["secretsmanager", "list-secrets", "--include-planned-deletion"], "SecretList")
-      .filter { $0["DeletedDate"] != nil }.compactMap { $0["Name"] as? String }
+    let roles = try await list(["iam", "list-roles"], "Roles").compactMap {
+      $0["RoleName"] as? String
+    }
+    .filter { ["ecsTaskExecutionRole", lambdaRole].contains($0) }
+    let vpcs = try await list(
+      ["ec2", "describe-vpcs", "--filters", #"[{"Name":"tag:Name","Values":["unisync-vpc"]}]"#],
+      "Vpcs"
+    )
+    .compactMap { $0["VpcId"] as? String }
+    let pending = try await list(
+      ["secretsmanager", "list-secrets", "--include-planned-deletion"], "SecretList"
+    )
+    .filter { $0["DeletedDate"] != nil }.compactMap { $0["Name"] as? String }
     return (left, vpcs, roles.sorted(), pending)
   }
 }

@@ -15,7 +15,8 @@ final class UpdateRolloutTests: XCTestCase {
     reason: String? = nil
   ) -> [String: Any] {
     var deployment: [String: Any] = [
-      "id": id, "status": status, "taskDefinition": definition, "desiredCount": 2, "runningCount": running,
+      "id": id, "status": status, "taskDefinition": definition, "desiredCount": 2,
+      "runningCount": running,
       "pendingCount": 2 - running, "failedTasks": 0, "rolloutState": state,
     ]
     if let reason { deployment["rolloutStateReason"] = reason }
@@ -23,38 +24,66 @@ final class UpdateRolloutTests: XCTestCase {
   }
 
   /// One `describe-services` answer: the service on `definition`, with these deployments and events (newest first).
-  static func service(_ definition: String, _ deployments: [[String: Any]], events: [String]) -> [String: Any] {
+  static func service(_ definition: String, _ deployments: [[String: Any]], events: [String])
+    -> [String: Any]
+  {
     let service: [String: Any] = [
-      "serviceName": "api-gateway", "status": "ACTIVE", "taskDefinition": definition, "desiredCount": 2,
+      "serviceName": "api-gateway", "status": "ACTIVE", "taskDefinition": definition,
+      "desiredCount": 2,
       "runningCount": 2, "deployments": deployments,
-      "events": events.enumerated().map { ["id": "event-\(events.count - $0.offset)", "message": $0.element] },
+      "events": events.enumerated().map {
+        ["id": "event-\(events.count - $0.offset)", "message": $0.element]
+      },
     ]
-    return ["stdout": String(decoding: try! JSONSerialization.data(withJSONObject: ["services": [service]]), as: UTF8.self)]
+    return [
+      "stdout": String(
+        decoding: try! JSONSerialization.data(withJSONObject: ["services": [service]]),
+        as: UTF8.self)
+    ]
   }
 
   static func updated(_ id: String) -> [String: Any] {
-    let service: [String: Any] = ["serviceName": "api-gateway", "deployments": [deployment(id, "PRIMARY", "IN_PROGRESS", running: 0)]]
-    return ["stdout": String(decoding: try! JSONSerialization.data(withJSONObject: ["service": service]), as: UTF8.self)]
+    let service: [String: Any] = [
+      "serviceName": "api-gateway",
+      "deployments": [deployment(id, "PRIMARY", "IN_PROGRESS", running: 0)],
+    ]
+    return [
+      "stdout": String(
+        decoding: try! JSONSerialization.data(withJSONObject: ["service": service]), as: UTF8.self)
+    ]
   }
 
   /// Before the update: one settled deployment on revision 1.
-  nonisolated(unsafe) static let settled = service(old, [deployment("ecs-svc/1", "PRIMARY", "COMPLETED", running: 2, definition: old)], events: ["(service api-gateway) has reached a steady state."])
+  nonisolated(unsafe) static let settled = service(
+    old, [deployment("ecs-svc/1", "PRIMARY", "COMPLETED", running: 2, definition: old)],
+    events: ["(service api-gateway) has reached a steady state."])
 
   /// Answers for `run update --tag v2 --service api-gateway`, with these `describe-services` answers.
   static func answers(describe: [[String: Any]], updates: [[String: Any]]) -> [String: Any] {
     let definition: [String: Any] = [
       "taskDefinitionArn": old, "family": "unisync-api-gateway", "revision": 1, "status": "ACTIVE",
-      "compatibilities": ["EC2", "FARGATE"], "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+      "compatibilities": ["EC2", "FARGATE"], "requiresCompatibilities": ["FARGATE"],
+      "networkMode": "awsvpc",
       "cpu": "256", "memory": "512",
-      "containerDefinitions": [["name": "api-gateway", "image": "127.0.0.1:5000/unisync/api-gateway:v1", "essential": true]],
+      "containerDefinitions": [
+        [
+          "name": "api-gateway", "image": "127.0.0.1:5000/unisync/api-gateway:v1",
+          "essential": true,
+        ]
+      ],
     ]
-    let described = String(decoding: try! JSONSerialization.data(withJSONObject: ["taskDefinition": definition, "tags": []]), as: UTF8.self)
+    let described = String(
+      decoding: try! JSONSerialization.data(withJSONObject: [
+        "taskDefinition": definition, "tags": [],
+      ]), as: UTF8.self)
     return [
       "sts get-caller-identity": ["stdout": "123456789012\n"],
       "ecr get-login-password": ["stdout": "token\n"],
       "docker login": ["stdout": "Login Succeeded\n"],
       "docker build": ["stdout": "Successfully built 0123456789ab\n"],
-      "docker push": ["stdout": "v2: digest: sha256:\(String(repeating: "cd", count: 32)) size: 524\n"],
+      "docker push": [
+        "stdout": "v2: digest: sha256:\(String(repeating: "cd", count: 32)) size: 524\n"
+      ],
       "ecs describe-task-definition": ["stdout": described],
       "ecs register-task-definition": ["stdout": new + "\n"],
       "ecs describe-services": describe,
@@ -83,7 +112,8 @@ final class UpdateRolloutTests: XCTestCase {
     let run = try await workspace.run(
       ["run", "update", "--tag", "v2", "--service", "api-gateway", "--yes"],
       environment: [
-        "PATH": repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path + ":" + Workspace.shimmedPath,
+        "PATH": repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path + ":"
+          + Workspace.shimmedPath,
         "RUNBOOK_FAKE_LOG": log, "RUNBOOK_FAKE_RESPONSES": responses.path,
       ])
     return (run, loggedAWSCalls(log), try workspace.checkpoint().exports)
@@ -107,11 +137,15 @@ final class UpdateRolloutTests: XCTestCase {
             Self.deployment("ecs-svc/2", "PRIMARY", "IN_PROGRESS", running: 1),
             Self.deployment("ecs-svc/1", "ACTIVE", "COMPLETED", running: 1, definition: Self.old),
           ],
-          events: ["(service api-gateway) has started 1 tasks: (task 1a2b).", "(service api-gateway) has reached a steady state."]),
+          events: [
+            "(service api-gateway) has started 1 tasks: (task 1a2b).",
+            "(service api-gateway) has reached a steady state.",
+          ]),
         Self.service(
           Self.new, [Self.deployment("ecs-svc/2", "PRIMARY", "COMPLETED", running: 2)],
           events: [
-            "(service api-gateway) has reached a steady state.", "(service api-gateway) has started 1 tasks: (task 1a2b).",
+            "(service api-gateway) has reached a steady state.",
+            "(service api-gateway) has started 1 tasks: (task 1a2b).",
             "(service api-gateway) has reached a steady state.",
           ]),
       ], updates: [Self.updated("ecs-svc/2")])
@@ -129,14 +163,18 @@ final class UpdateRolloutTests: XCTestCase {
       XCTAssertTrue(run.stdout.contains(line), "missing '\(line)' in:\n\(run.stdout)")
     }
     // Only events that are new since the update are printed, each once.
-    XCTAssertEqual(run.stdout.components(separatedBy: "event: (service api-gateway) has reached a steady state.").count, 2)
+    XCTAssertEqual(
+      run.stdout.components(separatedBy: "event: (service api-gateway) has reached a steady state.")
+        .count, 2)
     XCTAssertEqual(exports["ROLLBACK_TASK_DEF_API_GATEWAY"], Self.old)
     XCTAssertEqual(exports["TASK_DEF_API_GATEWAY"], Self.new)
     // The new task definition is the described one with the new image, without the read-only fields.
-    let register = try XCTUnwrap(calls.first { $0["key"] as? String == "ecs register-task-definition" })
+    let register = try XCTUnwrap(
+      calls.first { $0["key"] as? String == "ecs register-task-definition" })
     let argv = register["argv"] as? [String] ?? []
     XCTAssertTrue(argv.contains("--cli-input-json"), "\(argv)")
-    XCTAssertFalse(calls.contains { $0["key"] as? String == "ecs wait" }, "never aws ecs wait services-stable")
+    XCTAssertFalse(
+      calls.contains { $0["key"] as? String == "ecs wait" }, "never aws ecs wait services-stable")
   }
 
   func testAFailedDeploymentIsRolledBackAndTheRunFails() async throws {
@@ -153,18 +191,21 @@ final class UpdateRolloutTests: XCTestCase {
           Self.new,
           [
             Self.deployment(
-              "ecs-svc/2", "PRIMARY", "FAILED", running: 0, reason: "ECS deployment circuit breaker: tasks failed to start."),
+              "ecs-svc/2", "PRIMARY", "FAILED", running: 0,
+              reason: "ECS deployment circuit breaker: tasks failed to start."),
             Self.deployment("ecs-svc/1", "ACTIVE", "COMPLETED", running: 2, definition: Self.old),
           ], events: ["(service api-gateway) deployment failed: tasks failed to start."]),
         // Back to revision 1: a new deployment, then done.
         Self.service(
           Self.old,
           [
-            Self.deployment("ecs-svc/3", "PRIMARY", "IN_PROGRESS", running: 1, definition: Self.old),
+            Self.deployment(
+              "ecs-svc/3", "PRIMARY", "IN_PROGRESS", running: 1, definition: Self.old),
             Self.deployment("ecs-svc/2", "ACTIVE", "FAILED", running: 0),
           ], events: ["(service api-gateway) deployment failed: tasks failed to start."]),
         Self.service(
-          Self.old, [Self.deployment("ecs-svc/3", "PRIMARY", "COMPLETED", running: 2, definition: Self.old)],
+          Self.old,
+          [Self.deployment("ecs-svc/3", "PRIMARY", "COMPLETED", running: 2, definition: Self.old)],
           events: ["(service api-gateway) has reached a steady state."]),
       ], updates: [Self.updated("ecs-svc/2"), Self.updated("ecs-svc/3")])
     let (run, calls, exports) = try await update(answers)
@@ -172,16 +213,21 @@ final class UpdateRolloutTests: XCTestCase {
     XCTAssertEqual(updates(calls), [Self.new, Self.old], "update to revision 2, then back to 1")
     XCTAssertTrue(
       run.stderr.contains(
-        "api-gateway: deployment ecs-svc/2 failed (ECS deployment circuit breaker: tasks failed to start.); back on unisync-api-gateway:1"),
+        "api-gateway: deployment ecs-svc/2 failed (ECS deployment circuit breaker: tasks failed to start.); back on unisync-api-gateway:1"
+      ),
       run.stderr)
-    XCTAssertTrue(run.stdout.contains("[api-gateway] deployment ecs-svc/3 PRIMARY COMPLETED: running 2/2"), run.stdout)
-    XCTAssertTrue(run.stdout.contains("api-gateway         rolled back  unisync-api-gateway:1"), run.stdout)
+    XCTAssertTrue(
+      run.stdout.contains("[api-gateway] deployment ecs-svc/3 PRIMARY COMPLETED: running 2/2"),
+      run.stdout)
+    XCTAssertTrue(
+      run.stdout.contains("api-gateway         rolled back  unisync-api-gateway:1"), run.stdout)
     XCTAssertEqual(exports["TASK_DEF_API_GATEWAY"], Self.old)
     XCTAssertEqual(exports["ROLLBACK_TASK_DEF_API_GATEWAY"], Self.old)
   }
 
   func testADeploymentTheCircuitBreakerRolledBackIsAFailure() async throws {
-    let rollback = Self.deployment("ecs-svc/9", "PRIMARY", "IN_PROGRESS", running: 1, definition: Self.old)
+    let rollback = Self.deployment(
+      "ecs-svc/9", "PRIMARY", "IN_PROGRESS", running: 1, definition: Self.old)
     let answers = Self.answers(
       describe: [
         Self.settled,
@@ -198,9 +244,12 @@ final class UpdateRolloutTests: XCTestCase {
             "(service api-gateway) rolling back to deployment ecs-svc/1.",
             "(service api-gateway) has reached a steady state.",
           ]),
-        Self.service(Self.old, [rollback], events: ["(service api-gateway) rolling back to deployment ecs-svc/1."]),
         Self.service(
-          Self.old, [Self.deployment("ecs-svc/9", "PRIMARY", "COMPLETED", running: 2, definition: Self.old)],
+          Self.old, [rollback],
+          events: ["(service api-gateway) rolling back to deployment ecs-svc/1."]),
+        Self.service(
+          Self.old,
+          [Self.deployment("ecs-svc/9", "PRIMARY", "COMPLETED", running: 2, definition: Self.old)],
           events: ["(service api-gateway) has reached a steady state."]),
       ], updates: [Self.updated("ecs-svc/2")])
     let (run, calls, exports) = try await update(answers)
@@ -208,9 +257,12 @@ final class UpdateRolloutTests: XCTestCase {
     XCTAssertEqual(updates(calls), [Self.new], "ECS went back by itself: the tool waits for that")
     XCTAssertTrue(
       run.stderr.contains(
-        "deployment ecs-svc/2 failed (deployment ecs-svc/2 is gone: ECS rolled it back (deployment circuit breaker); last event: (service api-gateway) rolling back to deployment ecs-svc/1.)"),
+        "deployment ecs-svc/2 failed (deployment ecs-svc/2 is gone: ECS rolled it back (deployment circuit breaker); last event: (service api-gateway) rolling back to deployment ecs-svc/1.)"
+      ),
       run.stderr)
-    XCTAssertTrue(run.stdout.contains("[api-gateway] deployment ecs-svc/9 PRIMARY COMPLETED: running 2/2"), run.stdout)
+    XCTAssertTrue(
+      run.stdout.contains("[api-gateway] deployment ecs-svc/9 PRIMARY COMPLETED: running 2/2"),
+      run.stdout)
     XCTAssertEqual(exports["TASK_DEF_API_GATEWAY"], Self.old)
   }
 
@@ -222,18 +274,22 @@ final class UpdateRolloutTests: XCTestCase {
         Self.deployment("ecs-svc/1", "ACTIVE", "COMPLETED", running: 1, definition: Self.old),
       ], events: ["(service api-gateway) has reached a steady state."])
     let back = Self.service(
-      Self.old, [Self.deployment("ecs-svc/3", "PRIMARY", "COMPLETED", running: 2, definition: Self.old)],
+      Self.old,
+      [Self.deployment("ecs-svc/3", "PRIMARY", "COMPLETED", running: 2, definition: Self.old)],
       events: ["(service api-gateway) has reached a steady state."])
     // Stuck for longer than the 2 s allowed (how many looks that takes depends on the machine's
     // speed; the way back may then find the service settled or not, and fail too: either way the
     // update fails, naming the timeout).
-    let answers = Self.answers(describe: [Self.settled] + Array(repeating: stuck, count: 4) + [back], updates: [Self.updated("ecs-svc/2"), Self.updated("ecs-svc/3")])
+    let answers = Self.answers(
+      describe: [Self.settled] + Array(repeating: stuck, count: 4) + [back],
+      updates: [Self.updated("ecs-svc/2"), Self.updated("ecs-svc/3")])
     let started = Date()
     let (run, calls, _) = try await update(answers, timeout: 2)
     XCTAssertEqual(run.status, 1, run.summary)
     XCTAssertLessThan(Date().timeIntervalSince(started), 60)
     XCTAssertEqual(updates(calls).first, Self.new)
-    XCTAssertTrue(run.stderr.contains("deployment ecs-svc/2 failed (still IN_PROGRESS after"), run.stderr)
+    XCTAssertTrue(
+      run.stderr.contains("deployment ecs-svc/2 failed (still IN_PROGRESS after"), run.stderr)
     XCTAssertTrue(run.stderr.contains("(ecs.deploymentTimeoutSeconds 2)"), run.stderr)
   }
 }

@@ -2,27 +2,27 @@ import Foundation
 import RunbookKit
 import XCTest
 
-/// Guide 9 against the real aws CLI and the emulator. The emulator's load balancer name is made
-/// up, so the health URL is a server on 127.0.0.1 that the test starts (up, down, or silent).
-final class VerifyStepTests: XCTestCase {
-  /// One deployment (network to ecs) for the whole story: verify passes against a health server
-  /// that says UP, fails with exit 1 and the reason when it answers 503 or not at all, and never
-  /// sends anything to the emulator's made-up load balancer name.
-  func testVerifyPassesWhenUpAndFailsWithTheReasonOtherwise() async throws {
-    let workspace = try await deployedWorkspace(["network", "security", "rds", "secrets", "ecr", "ecs"]) { config in
-      config["operations"] = [
-        "healthCheckTimeoutSeconds": 3, "healthCheckIntervalSeconds": 1, "logLines": 5,
-        "followIntervalSeconds": 1, "deploymentPollSeconds": 1, "dependencyRetrySeconds": 10,
-      ]
-    }
+/// Guide 9 against the real aws CLI and the emulator (part of ``DayTwoTests``: one deployment for
+/// verify, update and destroy). The emulator's load balancer name is made up, so the health URL
+/// is a server on 127.0.0.1 that the test starts (up, down, or silent).
+extension DayTwoTests {
+  /// Verify passes against a health server that says UP, follows until Ctrl-C with `--follow`,
+  /// fails with exit 1 and the reason when the server answers 503 or not at all, and never sends
+  /// anything to the emulator's made-up load balancer name.
+  func checkVerify(_ workspace: Workspace) async throws {
     // A line in the gateway's log group, as its tasks would write it.
     _ = try await workspace.aws(
-      ["logs", "create-log-stream", "--log-group-name", "/ecs/unisync-api-gateway", "--log-stream-name", "ecs/api-gateway/1"])
+      [
+        "logs", "create-log-stream", "--log-group-name", "/ecs/unisync-api-gateway",
+        "--log-stream-name", "ecs/api-gateway/1",
+      ])
     let now = Int(Date().timeIntervalSince1970 * 1000)
     _ = try await workspace.aws(
       [
-        "logs", "put-log-events", "--log-group-name", "/ecs/unisync-api-gateway", "--log-stream-name",
-        "ecs/api-gateway/1", "--log-events", "timestamp=\(now),message=Started GatewayApplication in 4.2 seconds",
+        "logs", "put-log-events", "--log-group-name", "/ecs/unisync-api-gateway",
+        "--log-stream-name",
+        "ecs/api-gateway/1", "--log-events",
+        "timestamp=\(now),message=Started GatewayApplication in 4.2 seconds",
       ])
 
     // UP: exit 0, with what was looked at.
@@ -41,15 +41,36 @@ final class VerifyStepTests: XCTestCase {
       "log /ecs/unisync-user-service: no lines",
       "verdict: healthy",
     ] {
-      XCTAssertTrue(passed.run.stdout.contains(expected), "missing '\(expected)' in:\n\(passed.run.stdout)")
+      XCTAssertTrue(
+        passed.run.stdout.contains(expected), "missing '\(expected)' in:\n\(passed.run.stdout)")
     }
     XCTAssertEqual(up.requests, ["/actuator/health"])
-    let operations = passed.calls.compactMap { ($0["argv"] as? [String])?.prefix(2).joined(separator: " ") }
+    let operations = passed.calls.compactMap {
+      ($0["argv"] as? [String])?.prefix(2).joined(separator: " ")
+    }
     XCTAssertEqual(operations.filter { $0 == "logs filter-log-events" }.count, 4, "\(operations)")
     XCTAssertFalse(operations.contains("logs tail"), "aws CLI v1 has no 'logs tail'")
     XCTAssertTrue(operations.contains("elbv2 describe-target-health"), "\(operations)")
     XCTAssertFalse(passed.calls.contains { $0["write"] as? Bool == true }, "verify changes nothing")
     XCTAssertEqual(try workspace.checkpoint().record("verify", "verify")?.value, "healthy")
+
+    // --follow: looks again every second until Ctrl-C, showing log lines that are new.
+    let follow = try RunningTool(workspace, ["run", "verify", "--yes", "--follow"])
+    let twice = await follow.wait(for: "verdict: healthy", count: 2, timeout: 120)
+    XCTAssertTrue(twice, follow.output)
+    _ = try await workspace.aws(
+      [
+        "logs", "put-log-events", "--log-group-name", "/ecs/unisync-api-gateway",
+        "--log-stream-name",
+        "ecs/api-gateway/1", "--log-events",
+        "timestamp=\(Int(Date().timeIntervalSince1970 * 1000)),message=GET /api/courses 200",
+      ])
+    let shown = await follow.wait(for: "GET /api/courses 200", timeout: 120)
+    XCTAssertTrue(shown, follow.output)
+    XCTAssertEqual(follow.interrupt(), 130, follow.output)
+    XCTAssertEqual(
+      follow.output.components(separatedBy: "Started GatewayApplication").count, 2,
+      "old lines are shown once")
 
     // 503: exit 1, the reason and a likely cause; the probe was retried within its bounded time.
     let down = try HealthServer(.down, in: workspace.directory)
@@ -58,8 +79,12 @@ final class VerifyStepTests: XCTestCase {
     XCTAssertEqual(failed.status, 1, failed.summary)
     XCTAssertTrue(failed.stderr.contains("the deployment is not healthy"), failed.stderr)
     XCTAssertTrue(failed.stderr.contains("\(down.url) is not UP after"), failed.stderr)
-    XCTAssertTrue(failed.stderr.contains(#"HTTP 503 in"#) && failed.stderr.contains(#"{"status":"DOWN"}"#), failed.stderr)
-    XCTAssertTrue(failed.stderr.contains("likely causes:\n  - HTTP 503: the load balancer has no healthy target"), failed.stderr)
+    XCTAssertTrue(
+      failed.stderr.contains(#"HTTP 503 in"#) && failed.stderr.contains(#"{"status":"DOWN"}"#),
+      failed.stderr)
+    XCTAssertTrue(
+      failed.stderr.contains(
+        "likely causes:\n  - HTTP 503: the load balancer has no healthy target"), failed.stderr)
     XCTAssertGreaterThan(down.requests.count, 1, "the probe is retried")
     XCTAssertTrue(failed.stdout.contains("verdict: unhealthy"), failed.stdout)
 
@@ -69,7 +94,9 @@ final class VerifyStepTests: XCTestCase {
     let started = Date()
     let hung = try await workspace.run(["run", "verify", "--yes"])
     XCTAssertEqual(hung.status, 1, hung.summary)
-    XCTAssertTrue(hung.stderr.contains("\(silent.url) is not UP after") && hung.stderr.contains("timed out"), hung.stderr)
+    XCTAssertTrue(
+      hung.stderr.contains("\(silent.url) is not UP after") && hung.stderr.contains("timed out"),
+      hung.stderr)
     XCTAssertLessThan(Date().timeIntervalSince(started), 60)
 
     // Without healthCheckUrl the URL would be the emulator's made-up ALB name: never contacted.
@@ -77,8 +104,11 @@ final class VerifyStepTests: XCTestCase {
     let refused = try await workspace.run(["run", "verify", "--yes"])
     XCTAssertEqual(refused.status, 1, refused.summary)
     XCTAssertTrue(
-      refused.stderr.contains("not probing http://\(exports["ALB_DNS"] ?? "?")/actuator/health: the AWS endpoint is an emulator on this machine"),
+      refused.stderr.contains(
+        "not probing http://\(exports["ALB_DNS"] ?? "?")/actuator/health: the AWS endpoint is an emulator on this machine"
+      ),
       refused.stderr)
-    XCTAssertFalse(refused.stdout.contains("GET http://\(exports["ALB_DNS"] ?? "?")"), refused.stdout)
+    XCTAssertFalse(
+      refused.stdout.contains("GET http://\(exports["ALB_DNS"] ?? "?")"), refused.stdout)
   }
 }

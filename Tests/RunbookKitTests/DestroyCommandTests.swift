@@ -22,15 +22,18 @@ final class DestroyCommandTests: XCTestCase {
     ]
     checkpoint.actions = [
       "sqs/queue-\(Self.queue)": ActionRecord(
-        status: .done, outcome: .created, value: Self.queueURL, export: "QUEUE_URL_LLM_ANALYSIS_QUEUE"),
+        status: .done, outcome: .created, value: Self.queueURL,
+        export: "QUEUE_URL_LLM_ANALYSIS_QUEUE"),
       "sqs/queue-task-creation-queue": ActionRecord(
         status: .done, outcome: .alreadyDone, value: nil, export: "QUEUE_URL_TASK_CREATION_QUEUE"),
     ]
     if network {
       checkpoint.exports["VPC_ID"] = "vpc-1"
       checkpoint.exports["ALB_SG"] = "sg-1"
-      checkpoint.actions["network/vpc"] = ActionRecord(status: .done, outcome: .created, value: "vpc-1", export: "VPC_ID")
-      checkpoint.actions["security/alb-sg"] = ActionRecord(status: .done, outcome: .created, value: "sg-1", export: "ALB_SG")
+      checkpoint.actions["network/vpc"] = ActionRecord(
+        status: .done, outcome: .created, value: "vpc-1", export: "VPC_ID")
+      checkpoint.actions["security/alb-sg"] = ActionRecord(
+        status: .done, outcome: .created, value: "sg-1", export: "ALB_SG")
     }
     try session.state.save(checkpoint)
   }
@@ -41,10 +44,14 @@ final class DestroyCommandTests: XCTestCase {
     let before = try session.state.load()
     var status = await session.run("destroy", "--yes")
     XCTAssertEqual(status, ExitStatus.usage)
-    XCTAssertTrue(session.errors.text.contains("'destroy --yes' deletes without asking only together with --force"))
+    XCTAssertTrue(
+      session.errors.text.contains(
+        "'destroy --yes' deletes without asking only together with --force"))
     status = await session.run("destroy")
     XCTAssertEqual(status, ExitStatus.usage)
-    XCTAssertTrue(session.errors.text.contains("'destroy' needs the deployment name typed in a terminal, or --yes --force"))
+    XCTAssertTrue(
+      session.errors.text.contains(
+        "'destroy' needs the deployment name typed in a terminal, or --yes --force"))
     XCTAssertEqual(session.runner.calls, [])
     XCTAssertEqual(try session.state.load(), before)
   }
@@ -55,7 +62,8 @@ final class DestroyCommandTests: XCTestCase {
     let status = await session.run("destroy", "network", "--yes", "--force")
     XCTAssertEqual(status, ExitStatus.usage)
     XCTAssertTrue(
-      session.errors.text.contains("step 'security' uses what 'network' created: destroy 'security' first, or both together"),
+      session.errors.text.contains(
+        "step 'security' uses what 'network' created: destroy 'security' first, or both together"),
       session.errors.text)
     XCTAssertEqual(session.runner.calls, [])
   }
@@ -67,12 +75,21 @@ final class DestroyCommandTests: XCTestCase {
     XCTAssertEqual(status, ExitStatus.interrupted)
     XCTAssertEqual(session.runner.calls, [])
     let shown = session.output.text
-    XCTAssertTrue(shown.contains("  - delete-queue-llm-analysis-queue: delete queue llm-analysis-queue\n"), shown)
     XCTAssertTrue(
-      shown.contains("  = delete-queue-task-creation-queue: delete queue task-creation-queue (kept: it existed already"), shown)
-    XCTAssertTrue(shown.contains("  = delete-queue-submission-events-queue: delete queue submission-events-queue (kept: never created"), shown)
+      shown.contains("  - delete-queue-llm-analysis-queue: delete queue llm-analysis-queue\n"),
+      shown)
+    XCTAssertTrue(
+      shown.contains(
+        "  = delete-queue-task-creation-queue: delete queue task-creation-queue (kept: it existed already"
+      ), shown)
+    XCTAssertTrue(
+      shown.contains(
+        "  = delete-queue-submission-events-queue: delete queue submission-events-queue (kept: never created"
+      ), shown)
     XCTAssertTrue(shown.contains("Type the deployment name (unisync) to go on: "), shown)
-    XCTAssertTrue(session.errors.text.contains("the deployment name was not typed; nothing was deleted"), session.errors.text)
+    XCTAssertTrue(
+      session.errors.text.contains("the deployment name was not typed; nothing was deleted"),
+      session.errors.text)
   }
 
   func testTheTypedNameDeletesWhatWasCreatedAndOnlyThat() async throws {
@@ -90,7 +107,8 @@ final class DestroyCommandTests: XCTestCase {
         ["aws", "sqs", "delete-queue", "--queue-url", Self.queueURL],
       ])
     let checkpoint = try XCTUnwrap(try session.state.load())
-    XCTAssertFalse(checkpoint.actions.keys.contains { $0.hasPrefix("sqs/") }, "the step is forgotten")
+    XCTAssertFalse(
+      checkpoint.actions.keys.contains { $0.hasPrefix("sqs/") }, "the step is forgotten")
     XCTAssertNil(checkpoint.exports["QUEUE_URL_LLM_ANALYSIS_QUEUE"])
   }
 
@@ -102,6 +120,8 @@ final class DestroyCommandTests: XCTestCase {
     let status = await session.run("destroy", "sqs", "--yes", "--force")
     XCTAssertEqual(status, ExitStatus.success, session.errors.text)
     XCTAssertTrue(session.runner.calls("aws", "sqs", "delete-queue").isEmpty)
-    XCTAssertTrue(session.output.text.contains("kept: not tagged runbook:deployment=unisync"), session.output.text)
+    XCTAssertTrue(
+      session.output.text.contains("kept: not tagged runbook:deployment=unisync"),
+      session.output.text)
   }
 }

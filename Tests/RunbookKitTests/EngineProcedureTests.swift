@@ -10,17 +10,22 @@ final class EngineProcedureTests: XCTestCase {
   /// A read procedure: asks `aws test describe-x`, reports it, records X_STATE before returning.
   func probeAction(repeatable: Bool = true) -> Action {
     let describe = Command.aws("test", "describe-x", "--id", .ref("A_ID"))
-    let procedure = Procedure("probe x", outline: [.command(describe), .note("then judge <X_STATE>")], requires: ["A_ID"]) {
+    let procedure = Procedure(
+      "probe x", outline: [.command(describe), .note("then judge <X_STATE>")], requires: ["A_ID"]
+    ) {
       context in
-      let state = try await context.output(.aws("test", "describe-x", "--id", .text(context.values["A_ID"] ?? "?")))
-        .trimmingCharacters(in: .whitespacesAndNewlines)
+      let state = try await context.output(
+        .aws("test", "describe-x", "--id", .text(context.values["A_ID"] ?? "?"))
+      )
+      .trimmingCharacters(in: .whitespacesAndNewlines)
       context.progress("x is \(state)")
       try await context.record(export: "X_STATE", value: state)
       guard state == "healthy" else { throw ProcedureFailure("x is \(state), not healthy") }
       return state
     }
     return Action(
-      name: "probe", summary: "probe x", effect: .read, command: describe, procedure: procedure, repeatable: repeatable)
+      name: "probe", summary: "probe x", effect: .read, command: describe, procedure: procedure,
+      repeatable: repeatable)
   }
 
   func testAProcedureRunsItsCommandsThroughTheEngineAndRecordsWhatItLearns() async throws {
@@ -32,16 +37,25 @@ final class EngineProcedureTests: XCTestCase {
     let summary = try await fixture.engine([step]).run([step])
 
     XCTAssertEqual(summary.outcomes, ["s/probe": .read])
-    XCTAssertEqual(fixture.runner.calls("aws", "test").map(\.argv), [["aws", "test", "describe-x", "--id", "a-1"] + region])
-    XCTAssertTrue(fixture.reporter.all.contains(.progress(step: "s", action: "probe", message: "x is healthy")))
+    XCTAssertEqual(
+      fixture.runner.calls("aws", "test").map(\.argv),
+      [["aws", "test", "describe-x", "--id", "a-1"] + region])
+    XCTAssertTrue(
+      fixture.reporter.all.contains(.progress(step: "s", action: "probe", message: "x is healthy")))
     XCTAssertTrue(
       fixture.reporter.all.contains(
-        .commandStarted(step: "s", action: "probe", command: "aws test describe-x --id a-1 --region ap-northeast-2")))
+        .commandStarted(
+          step: "s", action: "probe",
+          command: "aws test describe-x --id a-1 --region ap-northeast-2")))
     let checkpoint = try fixture.checkpoint()
     XCTAssertEqual(checkpoint.exports["X_STATE"], "healthy")
     XCTAssertEqual(checkpoint.record("s", "probe")?.value, "healthy")
-    let log = try String(contentsOfFile: try XCTUnwrap(AuditLog.latest(in: fixture.state.logsDirectory)), encoding: .utf8)
-    XCTAssertTrue(log.contains("[s/probe] aws test describe-x --id a-1 --region ap-northeast-2 -> exit status 0"), log)
+    let log = try String(
+      contentsOfFile: try XCTUnwrap(AuditLog.latest(in: fixture.state.logsDirectory)),
+      encoding: .utf8)
+    XCTAssertTrue(
+      log.contains(
+        "[s/probe] aws test describe-x --id a-1 --region ap-northeast-2 -> exit status 0"), log)
     XCTAssertTrue(log.contains("[s/probe] recorded X_STATE=healthy"), log)
   }
 
@@ -53,12 +67,15 @@ final class EngineProcedureTests: XCTestCase {
     let step = TestStep("s", [probeAction()])
     _ = try await fixture.engine([step]).run([step])
     // Done in the checkpoint, yet run again: its work is the checking itself.
-    let error = await assertThrows(StepFailure.self) { try await fixture.engine([step]).run([step]) }
+    let error = await assertThrows(StepFailure.self) {
+      try await fixture.engine([step]).run([step])
+    }
     XCTAssertEqual(error?.reason, "x is degraded, not healthy")
     XCTAssertEqual(error?.action, "probe")
     XCTAssertEqual(fixture.runner.calls("aws", "test").count, 2)
     XCTAssertEqual(try fixture.checkpoint().lastFailure?.message, "x is degraded, not healthy")
-    XCTAssertEqual(try fixture.checkpoint().exports["X_STATE"], "degraded", "recorded before the failure")
+    XCTAssertEqual(
+      try fixture.checkpoint().exports["X_STATE"], "degraded", "recorded before the failure")
     // A once-only action would not run again.
     let other = try EngineFixture(test: self)
     other.runner.answerCallerIdentity()
@@ -88,7 +105,9 @@ final class EngineProcedureTests: XCTestCase {
     let fixture = try EngineFixture(test: self)
     fixture.runner.answerCallerIdentity()
     fixture.runner.on("aws", "test", "delete-a", reply: .ok())
-    fixture.runner.on("aws", "test", "delete-e", reply: .awsError("NotFound", operation: "DeleteE", message: "gone"))
+    fixture.runner.on(
+      "aws", "test", "delete-e", reply: .awsError("NotFound", operation: "DeleteE", message: "gone")
+    )
     try fixture.seedCheckpoint { checkpoint in
       checkpoint.exports = ["A_ID": "a-1", "B_ID": "b-1", "C_ID": "c-1", "E_ID": "e-1"]
       checkpoint.actions = [
@@ -122,19 +141,27 @@ final class EngineProcedureTests: XCTestCase {
       planned.first?.actions.map { $0.kept ?? "delete" },
       [
         "delete", "adopted (--adopt), not created by this deployment",
-        "it existed already, not created by this deployment", "never created by this deployment", "delete",
+        "it existed already, not created by this deployment", "never created by this deployment",
+        "delete",
       ])
 
     let summary = try await fixture.engine([teardown]).run([teardown])
     XCTAssertEqual(
       summary.outcomes,
-      ["s/delete-a": .deleted, "s/delete-b": .kept, "s/delete-c": .kept, "s/delete-d": .kept, "s/delete-e": .alreadyDone])
+      [
+        "s/delete-a": .deleted, "s/delete-b": .kept, "s/delete-c": .kept, "s/delete-d": .kept,
+        "s/delete-e": .alreadyDone,
+      ])
     XCTAssertEqual(
       fixture.runner.callsAfterIdentity.map(\.argv).sorted { $0[2] < $1[2] },
-      [["aws", "test", "delete-a", "--id", "a-1"] + region, ["aws", "test", "delete-e", "--id", "e-1"] + region]
-        .sorted { $0[2] < $1[2] })
+      [
+        ["aws", "test", "delete-a", "--id", "a-1"] + region,
+        ["aws", "test", "delete-e", "--id", "e-1"] + region,
+      ]
+      .sorted { $0[2] < $1[2] })
     let checkpoint = try fixture.checkpoint()
-    XCTAssertEqual(Set(checkpoint.actions.keys), ["other/x"], "the step is forgotten, the others are not")
+    XCTAssertEqual(
+      Set(checkpoint.actions.keys), ["other/x"], "the step is forgotten, the others are not")
     XCTAssertEqual(checkpoint.exports, [:])
     XCTAssertEqual(fixture.journal.entries(lineage: checkpoint.lineage).last?.event, .reset)
   }
@@ -145,7 +172,9 @@ final class EngineProcedureTests: XCTestCase {
     fixture.runner.on("aws", "test", "find-a", reply: .ok("a-7"))
     let checkpoint = try fixture.seedCheckpoint()
     // An earlier run journaled the intent and was killed before the result.
-    try fixture.journal.append(JournalEntry(lineage: checkpoint.lineage, event: .intent, action: "s/a", command: "aws test create-a"))
+    try fixture.journal.append(
+      JournalEntry(
+        lineage: checkpoint.lineage, event: .intent, action: "s/a", command: "aws test create-a"))
     var create = createAction("a", export: "A_ID")
     create.precheck = Precheck(.aws("test", "find-a"), rule: "a exists") { output, _ in
       output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -153,7 +182,8 @@ final class EngineProcedureTests: XCTestCase {
     let step = TestStep("s", [create])
     let summary = try await fixture.engine([step]).run([step])
     XCTAssertEqual(summary.outcomes, ["s/a": .recovered])
-    XCTAssertEqual(try fixture.checkpoint().record("s", "a")?.outcome, .recovered, "destroy will delete it")
+    XCTAssertEqual(
+      try fixture.checkpoint().record("s", "a")?.outcome, .recovered, "destroy will delete it")
     XCTAssertTrue(fixture.runner.calls("aws", "test", "create-a").isEmpty)
   }
 }

@@ -6,7 +6,9 @@ import XCTest
 /// Guide 10's pieces that need no AWS: the request it needs, its actions, the derived task
 /// definition and the difference printed.
 final class UpdateStepTests: XCTestCase {
-  func deployment(tag: String? = "v2", services: [String] = [], rollback: Bool = false) throws -> Deployment {
+  func deployment(tag: String? = "v2", services: [String] = [], rollback: Bool = false) throws
+    -> Deployment
+  {
     var deployment = try localDeployment()
     deployment.imageTag = tag
     deployment.request = RunRequest(services: services, rollback: rollback)
@@ -27,7 +29,8 @@ final class UpdateStepTests: XCTestCase {
 
   func testActionsReuseTheECRBuildAndPushWithTheTagAndRunEveryTime() throws {
     let actions = UpdateStep().actions(for: try deployment(services: ["user-service"]))
-    XCTAssertEqual(actions.map(\.name), ["login", "build-user-service", "push-user-service", "rollout"])
+    XCTAssertEqual(
+      actions.map(\.name), ["login", "build-user-service", "push-user-service", "rollout"])
     XCTAssertTrue(actions.allSatisfy(\.repeatable))
     let build = try XCTUnwrap(actions.first { $0.name == "build-user-service" })
     XCTAssertEqual(
@@ -37,17 +40,21 @@ final class UpdateStepTests: XCTestCase {
     let push = try XCTUnwrap(actions.first { $0.name == "push-user-service" })
     XCTAssertEqual(push.command.description, "docker push 127.0.0.1:5000/unisync/user-service:v2")
     XCTAssertNil(push.capture?.export, "the ecr step's IMAGE_DIGEST exports stay the ecr step's")
-    XCTAssertEqual(Set(actions.last?.after ?? []), ["login", "build-user-service", "push-user-service"])
+    XCTAssertEqual(
+      Set(actions.last?.after ?? []), ["login", "build-user-service", "push-user-service"])
     XCTAssertEqual(actions.last?.exportReferences, ["CLUSTER_ARN"])
     // A rollback builds nothing.
-    XCTAssertEqual(UpdateStep().actions(for: try deployment(tag: nil, rollback: true)).map(\.name), ["rollback"])
+    XCTAssertEqual(
+      UpdateStep().actions(for: try deployment(tag: nil, rollback: true)).map(\.name), ["rollback"])
   }
 
   nonisolated(unsafe) static let described: [String: Any] = [
-    "taskDefinitionArn": "arn:aws:ecs:ap-northeast-2:123456789012:task-definition/unisync-user-service:4",
+    "taskDefinitionArn":
+      "arn:aws:ecs:ap-northeast-2:123456789012:task-definition/unisync-user-service:4",
     "family": "unisync-user-service", "revision": 4, "status": "ACTIVE",
     "requiresAttributes": [["name": "ecs.capability.secrets.asm.environment-variables"]],
-    "compatibilities": ["EC2", "FARGATE"], "registeredAt": 1_795_768_245.7, "registeredBy": "arn:aws:iam::1:root",
+    "compatibilities": ["EC2", "FARGATE"], "registeredAt": 1_795_768_245.7,
+    "registeredBy": "arn:aws:iam::1:root",
     "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512",
     "executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
     "containerDefinitions": [
@@ -61,43 +68,69 @@ final class UpdateStepTests: XCTestCase {
   ]
 
   func testTheDerivedTaskDefinitionChangesOnlyTheImageOfTheServicesContainer() throws {
-    let derived = try Rollout.derive(Self.described, container: "user-service", image: "repo/unisync/user-service:v2")
+    let derived = try Rollout.derive(
+      Self.described, container: "user-service", image: "repo/unisync/user-service:v2")
     for field in Rollout.readOnlyFields { XCTAssertNil(derived[field], field) }
     XCTAssertEqual(
       Set(derived.keys),
-      ["family", "requiresCompatibilities", "networkMode", "cpu", "memory", "executionRoleArn", "containerDefinitions"])
+      [
+        "family", "requiresCompatibilities", "networkMode", "cpu", "memory", "executionRoleArn",
+        "containerDefinitions",
+      ])
     XCTAssertEqual(
       Rollout.differences(Rollout.registrable(Self.described), derived),
-      ["containerDefinitions[user-service].image: repo/unisync/user-service:v1 -> repo/unisync/user-service:v2"])
+      [
+        "containerDefinitions[user-service].image: repo/unisync/user-service:v1 -> repo/unisync/user-service:v2"
+      ])
     let containers = derived["containerDefinitions"] as? [[String: Any]] ?? []
-    XCTAssertEqual(containers.last?["image"] as? String, "repo/sidecar:3", "other containers are left alone")
+    XCTAssertEqual(
+      containers.last?["image"] as? String, "repo/sidecar:3", "other containers are left alone")
     // The same image: nothing differs, so nothing is registered.
-    let same = try Rollout.derive(Self.described, container: "user-service", image: "repo/unisync/user-service:v1")
+    let same = try Rollout.derive(
+      Self.described, container: "user-service", image: "repo/unisync/user-service:v1")
     XCTAssertEqual(Rollout.differences(Rollout.registrable(Self.described), same), [])
-    XCTAssertThrowsError(try Rollout.derive(Self.described, container: "course-service", image: "x")) { error in
+    XCTAssertThrowsError(
+      try Rollout.derive(Self.described, container: "course-service", image: "x")
+    ) { error in
       XCTAssertEqual(
         (error as? ProcedureFailure)?.reason,
-        "the task definition has no container named course-service (containers: user-service, sidecar)")
+        "the task definition has no container named course-service (containers: user-service, sidecar)"
+      )
     }
   }
 
   func testDifferencesNameTheFieldsThatChanged() {
-    let old: [String: Any] = ["cpu": "256", "containerDefinitions": [["name": "a", "image": "x:1", "cpu": 0]], "volumes": []]
-    let new: [String: Any] = ["cpu": "512", "containerDefinitions": [["name": "a", "image": "x:2", "cpu": 0]], "pidMode": "task"]
+    let old: [String: Any] = [
+      "cpu": "256", "containerDefinitions": [["name": "a", "image": "x:1", "cpu": 0]],
+      "volumes": [],
+    ]
+    let new: [String: Any] = [
+      "cpu": "512", "containerDefinitions": [["name": "a", "image": "x:2", "cpu": 0]],
+      "pidMode": "task",
+    ]
     XCTAssertEqual(
       Rollout.differences(old, new),
-      ["containerDefinitions[a].image: x:1 -> x:2", "cpu: 256 -> 512", "pidMode: (none) -> task", "volumes: [] -> (none)"])
+      [
+        "containerDefinitions[a].image: x:1 -> x:2", "cpu: 256 -> 512", "pidMode: (none) -> task",
+        "volumes: [] -> (none)",
+      ])
   }
 
   func testTheSummaryTableHasALinePerService() {
     let table = Rollout.table(
       ["api-gateway", "user-service"],
       [
-        .updated(taskDefinition: "arn:aws:ecs:r:1:task-definition/unisync-api-gateway:3", deployment: "ecs-svc/1"),
-        .rolledBack(taskDefinition: "arn:aws:ecs:r:1:task-definition/unisync-user-service:2", failed: "ecs-svc/2", reason: "tasks failed to start"),
+        .updated(
+          taskDefinition: "arn:aws:ecs:r:1:task-definition/unisync-api-gateway:3",
+          deployment: "ecs-svc/1"),
+        .rolledBack(
+          taskDefinition: "arn:aws:ecs:r:1:task-definition/unisync-user-service:2",
+          failed: "ecs-svc/2", reason: "tasks failed to start"),
       ])
     XCTAssertEqual(
-      table.split(separator: "\n").map { $0.replacingOccurrences(of: #" +"#, with: " ", options: .regularExpression) },
+      table.split(separator: "\n").map {
+        $0.replacingOccurrences(of: #" +"#, with: " ", options: .regularExpression)
+      },
       [
         "service result task definition deployment",
         "api-gateway updated unisync-api-gateway:3 ecs-svc/1 COMPLETED",

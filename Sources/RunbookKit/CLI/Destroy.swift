@@ -4,7 +4,9 @@ extension Frontend {
   /// `runbook destroy [STEP...]`: lists what will be deleted and what stays, asks for the
   /// deployment name, then runs the steps' teardowns in reverse guide order (and, when every step
   /// goes, a scan for anything still tagged with the deployment).
-  func destroy(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String]) async throws -> Int32 {
+  func destroy(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String])
+    async throws -> Int32
+  {
     let named = try parsed.arguments.isEmpty ? Catalogue.steps : selectSteps(parsed.arguments)
     let deployment = context.deployment
     // Steps without a teardown (verify, update) made nothing to delete; their records go too.
@@ -17,23 +19,21 @@ extension Frontend {
     if !yes && !environment.inputIsTerminal {
       throw UsageError("'destroy' needs the deployment name typed in a terminal, or --yes --force")
     }
-    var jobs = 4
-    if let text = parsed.options["jobs"] {
-      guard let value = Int(text), value >= 1, value <= 64 else {
-        throw UsageError("--jobs: '\(text)' is not a number from 1 to 64")
-      }
-      jobs = value
-    }
+    let jobs = try self.jobs(parsed)
     let request = RunRequest(
       skipFinalSnapshot: parsed.flag("skip-final-snapshot"),
       deleteSecretsWithoutRecovery: parsed.flag("force-delete-without-recovery"))
     let preview = context.engine(
-      runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions(request: request))
+      runner: runner, reporter: SilentReporter(), prompter: nil,
+      options: RunOptions(request: request))
     guard let checkpoint = try preview.loadCheckpoint() else {
-      environment.output.write("nothing to destroy: there is no checkpoint in \(preview.state.path)\n")
+      environment.output.write(
+        "nothing to destroy: there is no checkpoint in \(preview.state.path)\n")
       return ExitStatus.success
     }
-    func known(_ step: any Step) -> Bool { checkpoint.actions.keys.contains { $0.hasPrefix(step.id + "/") } }
+    func known(_ step: any Step) -> Bool {
+      checkpoint.actions.keys.contains { $0.hasPrefix(step.id + "/") }
+    }
 
     // A step whose exports a remaining step still uses goes only together with it.
     let leaving = Set(steps.map(\.id))
@@ -42,7 +42,8 @@ extension Frontend {
       let needs = Set(step.requiredExports(for: deployment))
       for gone in steps where !needs.isDisjoint(with: gone.producedExports(for: deployment)) {
         throw UsageError(
-          "step '\(step.id)' uses what '\(gone.id)' created: destroy '\(step.id)' first, or both together")
+          "step '\(step.id)' uses what '\(gone.id)' created: destroy '\(step.id)' first, or both together"
+        )
       }
     }
 
@@ -53,7 +54,8 @@ extension Frontend {
       environment.output.write(style.bold("\(step.section) \(step.title) (\(step.id))") + "\n")
       for action in step.actions {
         if let kept = action.kept {
-          environment.output.write(style.dim("  = \(action.name): \(action.summary) (kept: \(kept))") + "\n")
+          environment.output.write(
+            style.dim("  = \(action.name): \(action.summary) (kept: \(kept))") + "\n")
         } else {
           deletes += action.kind == "write" ? 1 : 0
           let marker = action.kind == "write" ? "-" : "$"
@@ -62,7 +64,8 @@ extension Frontend {
       }
     }
     if planned.isEmpty {
-      environment.output.write("the checkpoint records nothing of \(named.map(\.id).joined(separator: ", ")) to delete\n")
+      environment.output.write(
+        "the checkpoint records nothing of \(named.map(\.id).joined(separator: ", ")) to delete\n")
     } else {
       environment.output.write("\(deletes) deletes ('-' deletes, '$' reads and waits, '=' kept)\n")
     }
@@ -70,7 +73,8 @@ extension Frontend {
 
     if !yes && !planned.isEmpty {
       environment.output.write(
-        style.red("This deletes the resources listed above.") + " Type the deployment name (\(deployment.name)) to go on: ")
+        style.red("This deletes the resources listed above.")
+          + " Type the deployment name (\(deployment.name)) to go on: ")
       guard environment.readLine()?.trimmingCharacters(in: .whitespaces) == deployment.name else {
         throw Interrupted("the deployment name was not typed; nothing was deleted")
       }
@@ -85,9 +89,11 @@ extension Frontend {
     }
 
     let reporter = ConsoleReporter(
-      output: environment.output, errors: environment.errors, style: style, verbose: parsed.flag("verbose"))
+      output: environment.output, errors: environment.errors, style: style,
+      verbose: parsed.flag("verbose"))
     let options = RunOptions(
-      assumeYes: true, jobs: jobs, commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
+      assumeYes: true, jobs: jobs,
+      commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
       request: request)
     let engine = context.engine(runner: runner, reporter: reporter, prompter: nil, options: options)
     currentEngine.withLock { $0 = engine }
@@ -96,9 +102,12 @@ extension Frontend {
     let summary = try await engine.run(teardown + scan)
     var counts: [ActionOutcome: Int] = [:]
     for outcome in summary.outcomes.values { counts[outcome, default: 0] += 1 }
-    let parts = counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
+    let parts = counts.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+      "\($0.value) \($0.key.rawValue)"
+    }
     environment.output.write(
-      style.bold("destroy finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
+      style.bold(
+        "destroy finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
         + parts.joined(separator: ", ") + "\n")
     return ExitStatus.success
   }

@@ -225,6 +225,15 @@ public final class Frontend: Sendable {
     }
   }
 
+  /// `--jobs N` (default 4).
+  func jobs(_ parsed: ParsedCommandLine) throws -> Int {
+    guard let text = parsed.options["jobs"] else { return 4 }
+    guard let value = Int(text), value >= 1, value <= 64 else {
+      throw UsageError("--jobs: '\(text)' is not a number from 1 to 64")
+    }
+    return value
+  }
+
   private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String]) async throws
     -> Int32
   {
@@ -233,13 +242,7 @@ public final class Frontend: Sendable {
     if !yes && !environment.inputIsTerminal {
       throw UsageError("'run' changes AWS resources and needs confirmation: run it in a terminal, or pass --yes")
     }
-    var jobs = 4
-    if let text = parsed.options["jobs"] {
-      guard let value = Int(text), value >= 1, value <= 64 else {
-        throw UsageError("--jobs: '\(text)' is not a number from 1 to 64")
-      }
-      jobs = value
-    }
+    let jobs = try self.jobs(parsed)
     let reporter = ConsoleReporter(
       output: environment.output, errors: environment.errors, style: style, verbose: parsed.flag("verbose"))
     let prompter = TerminalPrompter(output: environment.output, style: style, readLine: environment.readLine)

@@ -16,6 +16,9 @@ public struct Checkpoint: Codable, Sendable, Hashable {
   public var exports: [String: String]
   public var actions: [String: ActionRecord]
   public var lastFailure: FailureRecord?
+  /// Exports a procedure recorded on its way (`ROLLBACK_TASK_DEF_API_GATEWAY`), by the
+  /// `step/action` that recorded them, so forgetting the step forgets them too.
+  public var exportOwners: [String: String]?
   public var updatedAt: String
 
   public init(deployment: String, region: String, lineage: String = UUID().uuidString.lowercased()) {
@@ -42,6 +45,11 @@ public struct Checkpoint: Codable, Sendable, Hashable {
       if let export = record.export { exports[export] = nil }
       actions[key] = nil
     }
+    for (export, owner) in exportOwners ?? [:] where owner.hasPrefix("\(step)/") {
+      exports[export] = nil
+      exportOwners?[export] = nil
+    }
+    if exportOwners?.isEmpty == true { exportOwners = nil }
     if lastFailure?.step == step { lastFailure = nil }
   }
 }

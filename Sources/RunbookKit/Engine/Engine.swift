@@ -478,9 +478,13 @@ actor CheckpointKeeper {
   }
 
   /// Sets one export (a procedure's value recorded before it goes on).
-  func setExport(_ name: String, _ value: String) throws {
+  func setExport(_ name: String, _ value: String, owner: String) throws {
     var next = current
     next.exports[name] = value
+    // An export an action captures belongs to that action's step; a new one to the procedure's.
+    if !next.actions.values.contains(where: { $0.export == name }), next.exportOwners?[name] == nil {
+      next.exportOwners = (next.exportOwners ?? [:]).merging([name: owner]) { $1 }
+    }
     try save(next)
   }
 

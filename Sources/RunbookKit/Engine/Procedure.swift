@@ -143,7 +143,7 @@ public final class ProcedureContext: Sendable {
   /// Records an export in the checkpoint now (durably), before the procedure goes on.
   public func record(export: String, value: String) async throws {
     recorded.withLock { $0[export] = value }
-    try await keeper.setExport(export, value)
+    try await keeper.setExport(export, value, owner: "\(step)/\(action)")
     audit.write("[\(step)/\(action)] recorded \(export)=\(value)")
   }
 

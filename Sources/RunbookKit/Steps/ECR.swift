@@ -147,10 +147,12 @@ public struct ECRStep: Step {
   ///   - withLatest: also tag and push `latest`, and record the digest as `IMAGE_DIGEST_<SERVICE>`
   ///     (this step); `update` pushes its tag alone, as the guide's section 10 does.
   func buildAndPush(
-    _ deployment: Deployment, _ service: Deployment.Service, tag: Argument? = nil, withLatest: Bool = true
+    _ deployment: Deployment, _ service: Deployment.Service, tag: Argument? = nil,
+    withLatest: Bool = true
   ) -> [Action] {
     let image = Self.image(deployment, service.name)
-    let tagged = Argument(image.fragments + [.text(":")] + (tag?.fragments ?? [.export(Self.tagExport)]))
+    let tagged = Argument(
+      image.fragments + [.text(":")] + (tag?.fragments ?? [.export(Self.tagExport)]))
     let latest = Argument(image.fragments + [.text(":latest")])
     let context = buildContext(deployment, service)
     // docker manifest inspect speaks plain HTTP to a registry on this machine only with --insecure
@@ -165,7 +167,8 @@ public struct ECRStep: Step {
       // docker build -t <image>:<tag> -t <image>:latest <context>. Fargate runs linux/amd64 unless
       // a task definition asks otherwise, whatever machine builds the image.
       Action(
-        name: "build-\(service.name)", summary: "build \(service.name) from \(context)", effect: .read,
+        name: "build-\(service.name)", summary: "build \(service.name) from \(context)",
+        effect: .read,
         command: Command(
           tool: "docker",
           arguments: ["build", "--platform", "linux/amd64", "--tag", tagged]
@@ -175,12 +178,15 @@ public struct ECRStep: Step {
         name: "push-\(service.name)", summary: "push \(service.name) with its unique tag",
         effect: .write, command: .docker("push", tagged),
         capture: Capture(
-          export: withLatest ? Self.digestExport(service.name) : nil, pattern: #"^sha256:[0-9a-f]{64}$"#,
+          export: withLatest ? Self.digestExport(service.name) : nil,
+          pattern: #"^sha256:[0-9a-f]{64}$"#,
           extract: #"digest: (sha256:[0-9a-f]{64})"#),
         lookup: Lookup(
           Command(tool: "docker", arguments: inspect),
           extract: Self.manifestDigest, notFoundErrors: ["no such manifest"]),
-        after: ["login"] + (withLatest ? ["repository-\(service.name)"] : []) + ["build-\(service.name)"]),
+        after: ["login"] + (withLatest ? ["repository-\(service.name)"] : []) + [
+          "build-\(service.name)"
+        ]),
       // Pushed only when `latest` is not this image already.
       Action(
         name: "push-latest-\(service.name)", summary: "push \(service.name) as latest",
@@ -206,7 +212,8 @@ extension ECRStep {
     deployment.services.map { service in
       let name = Self.repositoryName(deployment, service.name)
       return Action(
-        name: "delete-repository-\(service.name)", summary: "delete ECR repository \(name) and its images",
+        name: "delete-repository-\(service.name)",
+        summary: "delete ECR repository \(name) and its images",
         effect: .write,
         command: .aws("ecr", "delete-repository", "--repository-name", .text(name), "--force"),
         alreadyDoneErrors: ["RepositoryNotFoundException"], deletes: "repository-\(service.name)")

@@ -69,12 +69,16 @@ public struct ECSStep: Step {
   /// The task execution role: pull images, write logs, read the secrets.
   static func executionRole(_ deployment: Deployment) -> RoleSpec {
     RoleSpec(
-      key: "execution-role", name: deployment.ecs.executionRole, principal: "ecs-tasks.amazonaws.com",
+      key: "execution-role", name: deployment.ecs.executionRole,
+      principal: "ecs-tasks.amazonaws.com",
       export: "EXECUTION_ROLE_ARN",
       managedPolicies: ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"],
       inlinePolicyName: "SecretsManagerAccess",
       inlinePolicy: policyDocument([
-        (["secretsmanager:GetSecretValue"], deployment.secretARNPatterns() + [.ref("RDS_SECRET_ARN")])
+        (
+          ["secretsmanager:GetSecretValue"],
+          deployment.secretARNPatterns() + [.ref("RDS_SECRET_ARN")]
+        )
       ]))
   }
 
@@ -430,28 +434,36 @@ extension ECSStep {
   public func teardown(for deployment: Deployment) -> [Action] {
     let ecs = deployment.ecs
     var actions: [Action] = []
-    let gone = ["ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException"]
+    let gone = [
+      "ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException",
+    ]
     for service in deployment.services {
       actions.append(
         Action(
-          name: "scale-down-\(service.name)", summary: "scale \(service.name) to 0 tasks", effect: .write,
+          name: "scale-down-\(service.name)", summary: "scale \(service.name) to 0 tasks",
+          effect: .write,
           command: .aws(
-            "ecs", "update-service", "--cluster", .ref("CLUSTER_ARN"), "--service", .text(service.name),
+            "ecs", "update-service", "--cluster", .ref("CLUSTER_ARN"), "--service",
+            .text(service.name),
             "--desired-count", "0", "--query", "service.desiredCount", "--output", "text"),
           alreadyDoneErrors: Set(gone), deletes: "service-\(service.name)"))
       actions.append(
         Action(
-          name: "delete-service-\(service.name)", summary: "delete service \(service.name)", effect: .write,
+          name: "delete-service-\(service.name)", summary: "delete service \(service.name)",
+          effect: .write,
           command: .aws(
-            "ecs", "delete-service", "--cluster", .ref("CLUSTER_ARN"), "--service", .text(service.name),
+            "ecs", "delete-service", "--cluster", .ref("CLUSTER_ARN"), "--service",
+            .text(service.name),
             "--force", "--query", "service.status", "--output", "text"),
-          alreadyDoneErrors: Set(gone), after: ["scale-down-\(service.name)"], deletes: "service-\(service.name)"))
+          alreadyDoneErrors: Set(gone), after: ["scale-down-\(service.name)"],
+          deletes: "service-\(service.name)"))
     }
     let services = deployment.services.map { "delete-service-\($0.name)" }
     let balanced = deployment.services.filter(\.loadBalanced).map { "delete-service-\($0.name)" }
     actions += [
       Action(
-        name: "delete-listener", summary: "delete the listener of \(ecs.loadBalancer)", effect: .write,
+        name: "delete-listener", summary: "delete the listener of \(ecs.loadBalancer)",
+        effect: .write,
         command: .aws("elbv2", "delete-listener", "--listener-arn", .ref("LISTENER_ARN")),
         alreadyDoneErrors: ["ListenerNotFound"], after: balanced, deletes: "listener"),
       Action(
@@ -460,7 +472,8 @@ extension ECSStep {
         alreadyDoneErrors: ["LoadBalancerNotFound"], after: ["delete-listener"] + balanced,
         deletes: "load-balancer"),
       Action(
-        name: "delete-target-group", summary: "delete target group \(ecs.targetGroup)", effect: .write,
+        name: "delete-target-group", summary: "delete target group \(ecs.targetGroup)",
+        effect: .write,
         command: .aws("elbv2", "delete-target-group", "--target-group-arn", .ref("TG_ARN")),
         alreadyDoneErrors: ["TargetGroupNotFound"], after: ["delete-load-balancer"] + balanced,
         transientErrors: dependencyRetry(deployment, ["ResourceInUse"]), deletes: "target-group"),
@@ -470,14 +483,18 @@ extension ECSStep {
       let logGroup = "/ecs/\(Self.family(deployment, service.name))"
       actions.append(
         Action(
-          name: "delete-log-group-\(service.name)", summary: "delete log group \(logGroup)", effect: .write,
+          name: "delete-log-group-\(service.name)", summary: "delete log group \(logGroup)",
+          effect: .write,
           command: .aws("logs", "delete-log-group", "--log-group-name", .text(logGroup)),
-          alreadyDoneErrors: ["ResourceNotFoundException"], after: services, deletes: "log-group-\(service.name)"))
+          alreadyDoneErrors: ["ResourceNotFoundException"], after: services,
+          deletes: "log-group-\(service.name)"))
     }
     actions.append(
       Action(
         name: "delete-cluster", summary: "delete ECS cluster \(ecs.cluster)", effect: .write,
-        command: .aws("ecs", "delete-cluster", "--cluster", .ref("CLUSTER_ARN"), "--query", "cluster.status", "--output", "text"),
+        command: .aws(
+          "ecs", "delete-cluster", "--cluster", .ref("CLUSTER_ARN"), "--query", "cluster.status",
+          "--output", "text"),
         alreadyDoneErrors: ["ClusterNotFoundException"],
         // create-cluster returns a cluster that exists already as if it had made it: its tag decides.
         precheck: .notTagged(
@@ -488,7 +505,10 @@ extension ECSStep {
         after: services,
         // Deleted services drain for a while; the cluster goes once they are inactive.
         transientErrors: TransientErrors(
-          ["ClusterContainsServicesException", "ClusterContainsTasksException", "ClusterContainsContainerInstancesException"],
+          [
+            "ClusterContainsServicesException", "ClusterContainsTasksException",
+            "ClusterContainsContainerInstancesException",
+          ],
           seconds: Double(deployment.operations.dependencyRetrySeconds), intervalSeconds: 5),
         deletes: "cluster"))
     actions += deployment.roleTeardown(Self.executionRole(deployment), after: services)
@@ -496,20 +516,28 @@ extension ECSStep {
   }
 
   /// Deregisters every active revision of a family that carries this deployment's tag.
-  private func deregisterTaskDefinitions(_ deployment: Deployment, _ service: String, after: [String]) -> Action {
+  private func deregisterTaskDefinitions(
+    _ deployment: Deployment, _ service: String, after: [String]
+  ) -> Action {
     let family = Self.family(deployment, service)
     let list = Command.aws(
       "resourcegroupstaggingapi", "get-resources", "--resource-type-filters", "ecs:task-definition",
-      "--tag-filters", .text(#"[{"Key":"# + jsonString(OwnershipTag.deployment) + #","Values":["# + jsonString(deployment.name) + "]}]"),
+      "--tag-filters",
+      .text(
+        #"[{"Key":"# + jsonString(OwnershipTag.deployment) + #","Values":["#
+          + jsonString(deployment.name) + "]}]"),
       "--query", "ResourceTagMappingList[].ResourceARN", "--output", "text")
     let deregister = Command.aws(
       "ecs", "deregister-task-definition", "--task-definition", .ref("TASK_DEFINITION_ARN"),
       "--query", "taskDefinition.status", "--output", "text")
     let procedure = Procedure(
-      "deregister the task definitions of \(family)", outline: [.command(list), .command(deregister)]
+      "deregister the task definitions of \(family)",
+      outline: [.command(list), .command(deregister)]
     ) { context in
-      let arns = try await context.output(list).split(whereSeparator: \.isWhitespace).map(String.init)
-        .filter { $0.contains(":task-definition/\(family):") }
+      let arns = try await context.output(list).split(whereSeparator: \.isWhitespace).map(
+        String.init
+      )
+      .filter { $0.contains(":task-definition/\(family):") }
       for arn in arns {
         let command = Command.aws(
           "ecs", "deregister-task-definition", "--task-definition", .text(arn),
@@ -521,14 +549,21 @@ extension ECSStep {
         }
         // Deregistered already (an earlier, interrupted destroy): nothing to do.
         let status = try await context.run(
-          .aws("ecs", "describe-task-definition", "--task-definition", .text(arn), "--query", "taskDefinition.status", "--output", "text"))
-        if status.succeeded, status.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) != "ACTIVE" { continue }
+          .aws(
+            "ecs", "describe-task-definition", "--task-definition", .text(arn), "--query",
+            "taskDefinition.status", "--output", "text"))
+        if status.succeeded,
+          status.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) != "ACTIVE"
+        {
+          continue
+        }
         throw context.failure(of: command, result)
       }
       return "\(arns.count) revision(s)"
     }
     return Action(
-      name: "deregister-task-definitions-\(service)", summary: "deregister the revisions of \(family)",
+      name: "deregister-task-definitions-\(service)",
+      summary: "deregister the revisions of \(family)",
       effect: .write, command: deregister, after: after, procedure: procedure,
       deletes: "task-definition-\(service)")
   }

@@ -30,7 +30,8 @@ struct HealthProbe: Sendable {
 
   /// Whether the host is this machine (127.0.0.0/8, localhost, ::1).
   static func isLoopback(_ host: String?) -> Bool {
-    guard let host = host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]")) else {
+    guard let host = host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    else {
       return false
     }
     return host == "localhost" || host == "::1" || host.hasPrefix("127.")
@@ -50,7 +51,8 @@ struct HealthProbe: Sendable {
 
   /// GETs the URL once, waiting at most `timeout` seconds.
   func get(timeout: Double) async -> Answer {
-    var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
+    var request = URLRequest(
+      url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
     request.httpMethod = "GET"
     request.setValue("runbook-verify", forHTTPHeaderField: "User-Agent")
     let configuration = URLSessionConfiguration.ephemeral

@@ -162,23 +162,29 @@ extension Deployment {
     var actions: [Action] = role.managedPolicies.map { policy in
       let short = policy.split(separator: "/").last.map(String.init) ?? policy
       return Action(
-        name: "detach-\(role.key)-\(short)", summary: "detach \(short) from \(role.name)", effect: .write,
-        command: .aws("iam", "detach-role-policy", "--role-name", .text(role.name), "--policy-arn", .text(policy)),
+        name: "detach-\(role.key)-\(short)", summary: "detach \(short) from \(role.name)",
+        effect: .write,
+        command: .aws(
+          "iam", "detach-role-policy", "--role-name", .text(role.name), "--policy-arn",
+          .text(policy)),
         alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key)
     }
     actions.append(
       Action(
         name: "delete-\(role.key)-\(role.inlinePolicyName)",
-        summary: "delete the inline policy \(role.inlinePolicyName) of \(role.name)", effect: .write,
+        summary: "delete the inline policy \(role.inlinePolicyName) of \(role.name)",
+        effect: .write,
         command: .aws(
-          "iam", "delete-role-policy", "--role-name", .text(role.name), "--policy-name", .text(role.inlinePolicyName)),
+          "iam", "delete-role-policy", "--role-name", .text(role.name), "--policy-name",
+          .text(role.inlinePolicyName)),
         alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key))
     actions.append(
       Action(
         name: "delete-\(role.key)", summary: "delete IAM role \(role.name)", effect: .write,
         command: .aws("iam", "delete-role", "--role-name", .text(role.name)),
         alreadyDoneErrors: ["NoSuchEntity"], after: actions.map(\.name),
-        transientErrors: TransientErrors(["DeleteConflict"], seconds: 60, intervalSeconds: 5), deletes: role.key))
+        transientErrors: TransientErrors(["DeleteConflict"], seconds: 60, intervalSeconds: 5),
+        deletes: role.key))
     return actions
   }
 }

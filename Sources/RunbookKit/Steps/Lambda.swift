@@ -225,8 +225,10 @@ extension LambdaStep {
   public func teardown(for deployment: Deployment) -> [Action] {
     [
       Action(
-        name: "delete-function", summary: "delete function \(deployment.lambda.functionName)", effect: .write,
-        command: .aws("lambda", "delete-function", "--function-name", .text(deployment.lambda.functionName)),
+        name: "delete-function", summary: "delete function \(deployment.lambda.functionName)",
+        effect: .write,
+        command: .aws(
+          "lambda", "delete-function", "--function-name", .text(deployment.lambda.functionName)),
         alreadyDoneErrors: ["ResourceNotFoundException"], deletes: "function")
     ] + deployment.roleTeardown(Self.role(deployment), after: ["delete-function"])
   }

@@ -18,31 +18,41 @@ struct LeftoverScanStep: Step {
   func actions(for deployment: Deployment) -> [Action] {
     let name = deployment.name
     let tagFilter: Argument = .text(
-      #"[{"Key":"# + jsonString(OwnershipTag.deployment) + #","Values":["# + jsonString(name) + "]}]")
+      #"[{"Key":"# + jsonString(OwnershipTag.deployment) + #","Values":["# + jsonString(name)
+        + "]}]")
     let tagged = Command.aws(
       "resourcegroupstaggingapi", "get-resources", "--tag-filters", tagFilter,
       "--query", "ResourceTagMappingList[].ResourceARN", "--output", "json")
     let addresses = Command.aws(
-      "ec2", "describe-addresses", "--filters", ec2Filters([("tag:\(OwnershipTag.deployment)", [name])]),
+      "ec2", "describe-addresses", "--filters",
+      ec2Filters([("tag:\(OwnershipTag.deployment)", [name])]),
       "--query", "Addresses[].[AllocationId,PublicIp]", "--output", "json")
     let prefix = deployment.ecr.repositoryPrefix + "/"
     let repositories = Command.aws(
       "ecr", "describe-repositories",
-      "--query", "repositories[?starts_with(repositoryName, '\(prefix)')].repositoryArn", "--output", "json")
+      "--query", "repositories[?starts_with(repositoryName, '\(prefix)')].repositoryArn",
+      "--output", "json")
     let roleNames = [deployment.ecs.executionRole, deployment.lambda.roleName]
     let roles = Command.aws(
       "iam", "list-roles",
-      "--query", .text("Roles[?" + roleNames.map { "RoleName=='\($0)'" }.joined(separator: " || ") + "].Arn"),
+      "--query",
+      .text("Roles[?" + roleNames.map { "RoleName=='\($0)'" }.joined(separator: " || ") + "].Arn"),
       "--output", "json")
     let subnetGroup = deployment.rds.subnetGroupName.lowercased()
     let subnetGroups = Command.aws(
       "rds", "describe-db-subnet-groups",
-      "--query", "DBSubnetGroups[?DBSubnetGroupName=='\(subnetGroup)'].DBSubnetGroupArn", "--output", "json")
+      "--query", "DBSubnetGroups[?DBSubnetGroupName=='\(subnetGroup)'].DBSubnetGroupArn",
+      "--output", "json")
     let outline: [Procedure.Line] = [
-      .command(tagged), .command(addresses), .command(repositories), .command(roles), .command(subnetGroups),
-      .note("then, for what these list: its tags, and whether it is really still there (inactive, deleted, pending deletion)"),
+      .command(tagged), .command(addresses), .command(repositories), .command(roles),
+      .command(subnetGroups),
+      .note(
+        "then, for what these list: its tags, and whether it is really still there (inactive, deleted, pending deletion)"
+      ),
     ]
-    let procedure = Procedure("scan for resources tagged \(OwnershipTag.deployment)=\(name)", outline: outline) {
+    let procedure = Procedure(
+      "scan for resources tagged \(OwnershipTag.deployment)=\(name)", outline: outline
+    ) {
       context in
       var scan = Scan(context: context)
       // The first looks are independent: all at once.
@@ -53,30 +63,49 @@ struct LeftoverScanStep: Step {
       async let groupText = context.output(subnetGroups)
       for arn in Scan.parse(try await taggedText) as? [String] ?? [] { scan.found.insert(arn) }
       for pair in Scan.parse(try await addressText) as? [[String]] ?? [] where pair.count == 2 {
-        scan.found.insert("arn:aws:ec2:\(context.values[ContextValue.region] ?? ""):\(context.values[ContextValue.account] ?? ""):elastic-ip/\(pair[0]) (\(pair[1]))")
+        scan.found.insert(
+          "arn:aws:ec2:\(context.values[ContextValue.region] ?? ""):\(context.values[ContextValue.account] ?? ""):elastic-ip/\(pair[0]) (\(pair[1]))"
+        )
       }
-      let repositoryARNs = Scan.parse(try await repositoryText) as? [String] ?? []
-      let roleARNs = Scan.parse(try await roleText) as? [String] ?? []
-      let groupARNs = Scan.parse(try await groupText) as? [String] ?? []
-      for arn in repositoryARNs {
-        try await scan.keepIfTagged(
-          arn, .aws("ecr", "list-tags-for-resource", "--resource-arn", .text(arn), "--query", "tags[?Key=='\(OwnershipTag.deployment)'].Value | [0]", "--output", "text"))
-      }
-      for arn in roleARNs {
-        let role = String(arn.split(separator: "/").last ?? "")
-        try await scan.keepIfTagged(
-          arn, .aws("iam", "list-role-tags", "--role-name", .text(role), "--query", "Tags[?Key=='\(OwnershipTag.deployment)'].Value | [0]", "--output", "text"))
-      }
-      for arn in groupARNs {
-        try await scan.keepIfTagged(
-          arn, .aws("rds", "list-tags-for-resource", "--resource-name", .text(arn), "--query", "TagList[?Key=='\(OwnershipTag.deployment)'].Value | [0]", "--output", "text"))
+      // Found by name: counted when their own tag names the deployment.
+      let tag = "[?Key=='\(OwnershipTag.deployment)'].Value | [0]"
+      let byName: [([String], (String) -> Command)] = [
+        (
+          Scan.parse(try await repositoryText) as? [String] ?? [],
+          {
+            .aws(
+              "ecr", "list-tags-for-resource", "--resource-arn", .text($0), "--query",
+              .text("tags" + tag), "--output", "text")
+          }
+        ),
+        (
+          Scan.parse(try await roleText) as? [String] ?? [],
+          {
+            .aws(
+              "iam", "list-role-tags", "--role-name",
+              .text(String($0.split(separator: "/").last ?? "")), "--query",
+              .text("Tags" + tag), "--output", "text")
+          }
+        ),
+        (
+          Scan.parse(try await groupText) as? [String] ?? [],
+          {
+            .aws(
+              "rds", "list-tags-for-resource", "--resource-name", .text($0), "--query",
+              .text("TagList" + tag), "--output", "text")
+          }
+        ),
+      ]
+      for (arns, tags) in byName {
+        for arn in arns { try await scan.keepIfTagged(arn, tags(arn)) }
       }
       try await scan.dropDeleted()
       return scan.report()
     }
     return [
       Action(
-        name: "scan", summary: "look for anything still tagged \(OwnershipTag.deployment)=\(name), and its cost",
+        name: "scan",
+        summary: "look for anything still tagged \(OwnershipTag.deployment)=\(name), and its cost",
         effect: .read, command: tagged, procedure: procedure, repeatable: true)
     ]
   }
@@ -109,7 +138,9 @@ private struct Scan {
   /// Counts `arn` when its `runbook:deployment` tag (the command's output) names this deployment.
   mutating func keepIfTagged(_ arn: String, _ command: Command) async throws {
     let result = try await context.run(command)
-    if result.succeeded, result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == deployment.name {
+    if result.succeeded,
+      result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == deployment.name
+    {
       found.insert(arn)
     }
   }
@@ -120,7 +151,10 @@ private struct Scan {
     // ECS: task definitions stay listed when INACTIVE, clusters and services when INACTIVE.
     if !of(":task-definition/").isEmpty {
       let active = Set(
-        try await strings(.aws("ecs", "list-task-definitions", "--status", "ACTIVE", "--query", "taskDefinitionArns", "--output", "json")))
+        try await strings(
+          .aws(
+            "ecs", "list-task-definitions", "--status", "ACTIVE", "--query", "taskDefinitionArns",
+            "--output", "json")))
       for arn in of(":task-definition/") where !active.contains(arn) { found.remove(arn) }
     }
     let services = Dictionary(grouping: of(":service/")) { arn -> String in
@@ -128,12 +162,17 @@ private struct Scan {
       return parts.count >= 3 ? String(parts[parts.count - 2]) : ""
     }
     for (cluster, arns) in services {
-      for chunk in stride(from: 0, to: arns.count, by: 10).map({ Array(arns[$0..<min($0 + 10, arns.count)]) }) {
+      for chunk in stride(from: 0, to: arns.count, by: 10).map({
+        Array(arns[$0..<min($0 + 10, arns.count)])
+      }) {
         let live = try await pairs(
           .aws(
-            ["ecs", "describe-services", "--cluster", .text(cluster), "--services"] + chunk.map { Argument.text($0) }
+            ["ecs", "describe-services", "--cluster", .text(cluster), "--services"]
+              + chunk.map { Argument.text($0) }
               + ["--query", "services[].[serviceArn,status]", "--output", "json"]))
-        for arn in chunk where !["ACTIVE", "DRAINING"].contains(live[arn] ?? "") { found.remove(arn) }
+        for arn in chunk where !["ACTIVE", "DRAINING"].contains(live[arn] ?? "") {
+          found.remove(arn)
+        }
       }
     }
     let clusters = of(":cluster/")
@@ -151,23 +190,29 @@ private struct Scan {
         .aws(
           "ec2", "describe-nat-gateways", "--filter", ec2Filters([("nat-gateway-id", ids)]),
           "--query", "NatGateways[].[NatGatewayId,State]", "--output", "json"))
-      for (arn, id) in zip(gateways, ids) where ["deleted", "deleting", ""].contains(live[id] ?? "") {
+      for (arn, id) in zip(gateways, ids)
+      where ["deleted", "deleting", ""].contains(live[id] ?? "") {
         found.remove(arn)
       }
     }
     let secrets = of(":secretsmanager:")
     if !secrets.isEmpty {
-      let listed = try await json(
-        .aws(
-          "secretsmanager", "list-secrets", "--include-planned-deletion",
-          "--query", "SecretList[].[ARN,DeletedDate]", "--output", "json")) as? [[Any]] ?? []
+      let listed =
+        try await json(
+          .aws(
+            "secretsmanager", "list-secrets", "--include-planned-deletion",
+            "--query", "SecretList[].[ARN,DeletedDate]", "--output", "json")) as? [[Any]] ?? []
       var deletion: [String: Bool] = [:]
       for entry in listed {
-        if let arn = entry.first as? String { deletion[arn] = entry.count > 1 && !(entry[1] is NSNull) }
+        if let arn = entry.first as? String {
+          deletion[arn] = entry.count > 1 && !(entry[1] is NSNull)
+        }
       }
       for arn in secrets where deletion[arn] != false {
         found.remove(arn)
-        if deletion[arn] == true { pending.append("\(arn) (scheduled for deletion; restorable until then)") }
+        if deletion[arn] == true {
+          pending.append("\(arn) (scheduled for deletion; restorable until then)")
+        }
       }
     }
     for arn in of(":snapshot:") {
@@ -222,12 +267,15 @@ private struct Scan {
           let vcpu = (Double(deployment.ecs.cpu) ?? 256) / 1024
           let memory = (Double(deployment.ecs.memory) ?? 512) / 1024
           monthly =
-            Double(deployment.ecs.desiredCount) * (vcpu * prices.fargateVCPUHour + memory * prices.fargateGBHour)
+            Double(deployment.ecs.desiredCount)
+            * (vcpu * prices.fargateVCPUHour + memory * prices.fargateGBHour)
             * hours
         }
       }
       total += monthly ?? 0
-      let cost = monthly.map { String(format: "about %.2f %@ a month", $0, prices?.currency ?? "USD") } ?? "little or no cost"
+      let cost =
+        monthly.map { String(format: "about %.2f %@ a month", $0, prices?.currency ?? "USD") }
+        ?? "little or no cost"
       context.progress("  \(arn): \(cost)")
     }
     if !pending.isEmpty { context.progress("deleted, but still listed for a while (no cost):") }
@@ -236,7 +284,8 @@ private struct Scan {
     if !found.isEmpty {
       context.progress(
         String(format: "total: about %.2f %@ a month", total, prices?.currency ?? "USD")
-          + "; delete these by hand (they were not in this checkpoint: another checkpoint, or made by hand with the tag)")
+          + "; delete these by hand (they were not in this checkpoint: another checkpoint, or made by hand with the tag)"
+      )
     }
     return found.isEmpty ? "nothing left" : "\(found.count) left"
   }

@@ -138,7 +138,8 @@ public struct RDSStep: Step {
       // A name with '-' must be quoted in SQL; plain ones are written as the guide writes them.
       let plain = name.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil
       let identifier = plain ? name : "`\(name)`"
-      return "     CREATE DATABASE IF NOT EXISTS \(identifier) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+      return
+        "     CREATE DATABASE IF NOT EXISTS \(identifier) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
     }
     return """
       The instance accepts connections only from inside the VPC (a bastion host or a VPN).
@@ -159,7 +160,9 @@ public struct RDSStep: Step {
 }
 
 /// A pattern matching exactly `text`.
-private func exactly(_ text: String) -> String { "^" + NSRegularExpression.escapedPattern(for: text) + "$" }
+private func exactly(_ text: String) -> String {
+  "^" + NSRegularExpression.escapedPattern(for: text) + "$"
+}
 
 // MARK: - Teardown (runbook destroy)
 
@@ -171,7 +174,9 @@ extension RDSStep {
     let rds = deployment.rds
     let instance = rds.instanceIdentifier.lowercased()
     let groupName = rds.subnetGroupName.lowercased()
-    var delete: [Argument] = ["rds", "delete-db-instance", "--db-instance-identifier", .text(instance)]
+    var delete: [Argument] = [
+      "rds", "delete-db-instance", "--db-instance-identifier", .text(instance),
+    ]
     if deployment.request.skipFinalSnapshot {
       delete += ["--skip-final-snapshot"]
     } else {
@@ -180,16 +185,19 @@ extension RDSStep {
     delete += ["--query", "DBInstance.DBInstanceStatus", "--output", "text"]
     let state = Command.aws(
       "rds", "describe-db-instances",
-      "--query", "DBInstances[?DBInstanceIdentifier=='\(instance)'].DBInstanceStatus | [0]", "--output", "text")
+      "--query", "DBInstances[?DBInstanceIdentifier=='\(instance)'].DBInstanceStatus | [0]",
+      "--output", "text")
     return [
       Action(
         name: "delete-instance",
         summary: "delete DB instance \(instance)"
-          + (deployment.request.skipFinalSnapshot ? " without a final snapshot" : " (final snapshot first)"),
+          + (deployment.request.skipFinalSnapshot
+            ? " without a final snapshot" : " (final snapshot first)"),
         effect: .write, command: .aws(delete),
         alreadyDoneErrors: ["DBInstanceNotFound", "DBInstanceNotFoundFault"],
         // Busy (backing up, modifying): RDS refuses a delete until it is available again.
-        transientErrors: TransientErrors(["InvalidDBInstanceState"], seconds: Double(rds.waitTimeoutSeconds), intervalSeconds: 15),
+        transientErrors: TransientErrors(
+          ["InvalidDBInstanceState"], seconds: Double(rds.waitTimeoutSeconds), intervalSeconds: 15),
         deletes: "instance"),
       .waitUntil(
         "instance-deleted", "wait until \(instance) is gone", command: state, success: ["None"],

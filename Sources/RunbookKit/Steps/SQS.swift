@@ -85,7 +85,9 @@ extension SQSStep {
   public func teardown(for deployment: Deployment) -> [Action] {
     let sqs = deployment.sqs
     var queues = sqs.queues
-    if !sqs.deadLetterQueue.isEmpty, !queues.contains(sqs.deadLetterQueue) { queues.append(sqs.deadLetterQueue) }
+    if !sqs.deadLetterQueue.isEmpty, !queues.contains(sqs.deadLetterQueue) {
+      queues.append(sqs.deadLetterQueue)
+    }
     return queues.map { queue in
       Action(
         name: "delete-queue-\(queue)", summary: "delete queue \(queue)", effect: .write,

@@ -122,7 +122,8 @@ extension SecretsStep {
         name: "delete-\(entry.key)",
         summary: "delete secret \(entry.secretName)"
           + (deployment.request.deleteSecretsWithoutRecovery
-            ? " at once, without recovery" : " after \(deployment.secrets.recoveryWindowDays) days"),
+            ? " at once, without recovery"
+            : " after \(deployment.secrets.recoveryWindowDays) days"),
         effect: .write,
         command: .aws(
           ["secretsmanager", "delete-secret", "--secret-id", .ref(entry.export)] + window

@@ -127,7 +127,9 @@ extension SecurityGroupsStep {
   }
 
   /// The rules this step added, each with its action's name, target group export and document.
-  private func rules(_ deployment: Deployment) -> [(key: String, group: String, permissions: Argument)] {
+  private func rules(_ deployment: Deployment) -> [(
+    key: String, group: String, permissions: Argument
+  )] {
     let groups = deployment.securityGroups
     let range = groups.ecsPortRange
     return groups.albPorts.map {
@@ -139,7 +141,8 @@ extension SecurityGroupsStep {
       ),
       (
         "rds-ingress-\(groups.rdsPort)", "RDS_SG",
-        Self.permissions(ports: groups.rdsPort...groups.rdsPort, from: .group(groups.ecs.name, "ECS_SG"))
+        Self.permissions(
+          ports: groups.rdsPort...groups.rdsPort, from: .group(groups.ecs.name, "ECS_SG"))
       ),
     ]
   }
@@ -155,20 +158,26 @@ extension SecurityGroupsStep {
     let retry = dependencyRetry(deployment)
     var actions = rules(deployment).map { rule in
       Action(
-        name: "revoke-\(rule.key)", summary: "revoke the rule \(rule.key) from \(rule.group)", effect: .write,
+        name: "revoke-\(rule.key)", summary: "revoke the rule \(rule.key) from \(rule.group)",
+        effect: .write,
         command: .aws(
-          "ec2", "revoke-security-group-ingress", "--group-id", .ref(rule.group), "--ip-permissions",
+          "ec2", "revoke-security-group-ingress", "--group-id", .ref(rule.group),
+          "--ip-permissions",
           rule.permissions),
-        alreadyDoneErrors: ["InvalidPermission.NotFound", "InvalidGroup.NotFound"], deletes: rule.key)
+        alreadyDoneErrors: ["InvalidPermission.NotFound", "InvalidGroup.NotFound"],
+        deletes: rule.key)
     }
     let revokes = actions.map(\.name)
     var previous: [String] = []
-    for (key, group, export) in [("rds", groups.rds, "RDS_SG"), ("ecs", groups.ecs, "ECS_SG"), ("alb", groups.alb, "ALB_SG")] {
+    for (key, group, export) in [
+      ("rds", groups.rds, "RDS_SG"), ("ecs", groups.ecs, "ECS_SG"), ("alb", groups.alb, "ALB_SG"),
+    ] {
       actions.append(
         Action(
           name: "delete-\(key)-sg", summary: "delete security group \(group.name)", effect: .write,
           command: .aws("ec2", "delete-security-group", "--group-id", .ref(export)),
-          alreadyDoneErrors: ["InvalidGroup.NotFound"], after: revokes + previous, transientErrors: retry,
+          alreadyDoneErrors: ["InvalidGroup.NotFound"], after: revokes + previous,
+          transientErrors: retry,
           deletes: "\(key)-sg"))
       previous = ["delete-\(key)-sg"]
     }

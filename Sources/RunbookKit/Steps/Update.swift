@@ -31,11 +31,14 @@ public struct UpdateStep: Step {
   public init() {}
 
   /// `ROLLBACK_TASK_DEF_API_GATEWAY`: the task definition `api-gateway` ran before the last update.
-  public static func rollbackExport(_ service: String) -> String { "ROLLBACK_TASK_DEF_" + exportSuffix(service) }
+  public static func rollbackExport(_ service: String) -> String {
+    "ROLLBACK_TASK_DEF_" + exportSuffix(service)
+  }
 
   public func usageProblem(for deployment: Deployment) -> String? {
     if deployment.request.rollback {
-      return deployment.imageTag == nil ? nil : "'update --rollback' goes back to the recorded task definitions: it takes no --tag"
+      return deployment.imageTag == nil
+        ? nil : "'update --rollback' goes back to the recorded task definitions: it takes no --tag"
     }
     return deployment.imageTag == nil
       ? "'update' needs --tag TAG (the image tag to build, push and deploy), or --rollback" : nil
@@ -67,20 +70,31 @@ public struct UpdateStep: Step {
     let rollback = deployment.request.rollback
     let service = "<SERVICE>"
     let describe = Rollout.describeService(service)
-    let update = Rollout.updateService(service, to: .ref(rollback ? "ROLLBACK_TASK_DEF_<SERVICE>" : "NEW_TASK_DEFINITION"))
+    let update = Rollout.updateService(
+      service, to: .ref(rollback ? "ROLLBACK_TASK_DEF_<SERVICE>" : "NEW_TASK_DEFINITION"))
     var outline: [Procedure.Line] = [
       .note("for each of \(services.joined(separator: ", ")) (at most --jobs at once):"),
       .command(describe),
     ]
     if !rollback {
-      let image = Argument(ECRStep.image(deployment, service).fragments + [.text(":" + (deployment.imageTag ?? "<TAG>"))])
+      let image = Argument(
+        ECRStep.image(deployment, service).fragments + [
+          .text(":" + (deployment.imageTag ?? "<TAG>"))
+        ])
       outline += [
         .command(Rollout.describeTaskDefinition(.ref("CURRENT_TASK_DEFINITION"), tags: true)),
-        .note("the same task definition with the image of container \(service) set to \(image), read-only fields dropped"),
-        .command(Rollout.describeTaskDefinition(.text("\(deployment.ecs.familyPrefix)-\(service)"), tags: false)),
+        .note(
+          "the same task definition with the image of container \(service) set to \(image), read-only fields dropped"
+        ),
+        .command(
+          Rollout.describeTaskDefinition(
+            .text("\(deployment.ecs.familyPrefix)-\(service)"), tags: false)),
         .note("when no revision has exactly that content:"),
-        .command(Rollout.register(.text("{...}"), tags: deployment.ecsTagList(name: "<FAMILY>", action: "\(id)/rollout"))),
-        .note("record ROLLBACK_TASK_DEF_<SERVICE>=<CURRENT_TASK_DEFINITION> in the checkpoint, then:"),
+        .command(
+          Rollout.register(
+            .text("{...}"), tags: deployment.ecsTagList(name: "<FAMILY>", action: "\(id)/rollout"))),
+        .note(
+          "record ROLLBACK_TASK_DEF_<SERVICE>=<CURRENT_TASK_DEFINITION> in the checkpoint, then:"),
       ]
     }
     outline += [
@@ -91,11 +105,15 @@ public struct UpdateStep: Step {
       .command(describe),
     ]
     if !rollback {
-      outline.append(.note("on a failure, back to the recorded task definition, waited for the same way:"))
-      outline.append(.command(Rollout.updateService(service, to: .ref("ROLLBACK_TASK_DEF_<SERVICE>"))))
+      outline.append(
+        .note("on a failure, back to the recorded task definition, waited for the same way:"))
+      outline.append(
+        .command(Rollout.updateService(service, to: .ref("ROLLBACK_TASK_DEF_<SERVICE>"))))
     }
     let procedure = Procedure(
-      rollback ? "roll back \(services.joined(separator: ", "))" : "roll out \(services.joined(separator: ", "))",
+      rollback
+        ? "roll back \(services.joined(separator: ", "))"
+        : "roll out \(services.joined(separator: ", "))",
       outline: outline, requires: ["CLUSTER_ARN"]
     ) { context in
       try await Rollout.run(context, services: services)
@@ -134,25 +152,30 @@ struct Rollout: Sendable {
 
   /// The task definition fields AWS adds, which `register-task-definition` does not take.
   static let readOnlyFields = [
-    "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
+    "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
+    "registeredAt",
     "registeredBy", "deregisteredAt",
   ]
 
   // MARK: Commands
 
   static func describeService(_ service: String) -> Command {
-    .aws("ecs", "describe-services", "--cluster", .ref("CLUSTER_ARN"), "--services", .text(service), "--output", "json")
+    .aws(
+      "ecs", "describe-services", "--cluster", .ref("CLUSTER_ARN"), "--services", .text(service),
+      "--output", "json")
   }
 
   static func describeTaskDefinition(_ reference: Argument, tags: Bool) -> Command {
     .aws(
-      ["ecs", "describe-task-definition", "--task-definition", reference] + (tags ? ["--include", "TAGS"] : [])
+      ["ecs", "describe-task-definition", "--task-definition", reference]
+        + (tags ? ["--include", "TAGS"] : [])
         + ["--output", "json"])
   }
 
   static func register(_ document: Argument, tags: Argument) -> Command {
     .aws(
-      "ecs", "register-task-definition", "--cli-input-json", .document("task-definition.json", document),
+      "ecs", "register-task-definition", "--cli-input-json",
+      .document("task-definition.json", document),
       "--tags", tags, "--query", "taskDefinition.taskDefinitionArn", "--output", "text")
   }
 
@@ -167,7 +190,8 @@ struct Rollout: Sendable {
   /// Runs every service's rollout (at most `--jobs` at once), prints the summary table, and fails
   /// when any service did not end on its new task definition.
   static func run(_ context: ProcedureContext, services: [String]) async throws -> String {
-    let outcomes = await services.concurrentMap(limit: context.jobs) { service -> Swift.Result<Result, Error> in
+    let outcomes = await services.concurrentMap(limit: context.jobs) {
+      service -> Swift.Result<Result, Error> in
       do { return .success(try await Rollout(context: context, service: service).run()) } catch {
         return .failure(error)
       }
@@ -191,16 +215,19 @@ struct Rollout: Sendable {
     }
     if !failures.isEmpty {
       throw ProcedureFailure(
-        (context.deployment.request.rollback ? "the rollback did not finish:\n" : "the update did not go through:\n")
+        (context.deployment.request.rollback
+          ? "the rollback did not finish:\n" : "the update did not go through:\n")
           + failures.map { "- \($0)" }.joined(separator: "\n"))
     }
     let changed = results.filter { if case .updated = $0 { true } else { false } }.count
-    return "\(changed) of \(services.count) service(s) " + (context.deployment.request.rollback ? "rolled back" : "updated")
+    return "\(changed) of \(services.count) service(s) "
+      + (context.deployment.request.rollback ? "rolled back" : "updated")
   }
 
   static func table(_ services: [String], _ results: [Result], rollback: Bool = false) -> String {
     var lines = [
-      "service".padding(toLength: 20, withPad: " ", startingAt: 0) + "result".padding(toLength: 13, withPad: " ", startingAt: 0)
+      "service".padding(toLength: 20, withPad: " ", startingAt: 0)
+        + "result".padding(toLength: 13, withPad: " ", startingAt: 0)
         + "task definition".padding(toLength: 34, withPad: " ", startingAt: 0) + "deployment"
     ]
     for (service, result) in zip(services, results) {
@@ -214,7 +241,9 @@ struct Rollout: Sendable {
       case .rolledBack(let td, let failed, let reason):
         (definition, deployment) = (short(td), "\(failed) failed: \(reason)")
       case .failed(let reason):
-        (definition, deployment) = ("?", reason.split(separator: "\n").first.map(String.init) ?? reason)
+        (definition, deployment) = (
+          "?", reason.split(separator: "\n").first.map(String.init) ?? reason
+        )
       }
       lines.append(
         service.padding(toLength: 20, withPad: " ", startingAt: 0)
@@ -226,7 +255,9 @@ struct Rollout: Sendable {
   }
 
   /// `unisync-api-gateway:3` for a task definition ARN.
-  static func short(_ arn: String) -> String { String(arn.split(separator: "/").last ?? Substring(arn)) }
+  static func short(_ arn: String) -> String {
+    String(arn.split(separator: "/").last ?? Substring(arn))
+  }
 
   // MARK: One service
 
@@ -235,13 +266,16 @@ struct Rollout: Sendable {
 
   func run() async throws -> Result {
     let current = try await describe()
-    guard current["status"] as? String == "ACTIVE", let running = current["taskDefinition"] as? String else {
+    guard current["status"] as? String == "ACTIVE",
+      let running = current["taskDefinition"] as? String
+    else {
       throw ProcedureFailure("service \(service) is not an active service of the cluster")
     }
     let seen = Set((current["events"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
     if deployment.request.rollback {
       guard let target = context.values[UpdateStep.rollbackExport(service)] else {
-        throw ProcedureFailure("no task definition was recorded before an update of \(service): nothing to go back to")
+        throw ProcedureFailure(
+          "no task definition was recorded before an update of \(service): nothing to go back to")
       }
       if running == target, let primary = stable(current) {
         say("runs \(Self.short(target)) already (deployment \(primary))")
@@ -250,7 +284,9 @@ struct Rollout: Sendable {
       say("back to \(Self.short(target)) (from \(Self.short(running)))")
       let id = running == target ? primaryID(current) : try await update(to: target)
       if case .failed(let reason) = try await judge(id ?? "?", seen: seen) {
-        return .failed(reason: "the rollback to \(Self.short(target)) (deployment \(id ?? "?")) failed: \(reason)")
+        return .failed(
+          reason:
+            "the rollback to \(Self.short(target)) (deployment \(id ?? "?")) failed: \(reason)")
       }
       try await context.record(export: ECSStep.taskDefinitionExport(service), value: target)
       return .updated(taskDefinition: target, deployment: id ?? "?")
@@ -280,13 +316,16 @@ struct Rollout: Sendable {
       let previous = context.values[UpdateStep.rollbackExport(service)] ?? running
       say("rolling back to \(Self.short(previous))")
       let after = try await describe()
-      let events = Set((after["events"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+      let events = Set(
+        (after["events"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
       let back =
         after["taskDefinition"] as? String == previous && ECSDeployments(after).count == 1
         ? primaryID(after) : try await update(to: previous)
       if case .failed(let second) = try await judge(back ?? "?", seen: events) {
         return .failed(
-          reason: "deployment \(id ?? "?") failed (\(reason)), and the rollback to \(Self.short(previous)) failed too: \(second)")
+          reason:
+            "deployment \(id ?? "?") failed (\(reason)), and the rollback to \(Self.short(previous)) failed too: \(second)"
+        )
       }
       try await context.record(export: ECSStep.taskDefinitionExport(service), value: previous)
       return .rolledBack(taskDefinition: previous, failed: id ?? "?", reason: reason)
@@ -296,7 +335,8 @@ struct Rollout: Sendable {
   func describe() async throws -> [String: Any] {
     let result = try await context.json(Self.describeService(service)) as? [String: Any] ?? [:]
     guard let found = (result["services"] as? [[String: Any]])?.first else {
-      let reason = (result["failures"] as? [[String: Any]])?.first?["reason"] as? String ?? "not found"
+      let reason =
+        (result["failures"] as? [[String: Any]])?.first?["reason"] as? String ?? "not found"
       throw ProcedureFailure("service \(service): \(reason)")
     }
     return found
@@ -318,7 +358,9 @@ struct Rollout: Sendable {
 
   /// `update-service`; returns the id of the deployment it started (the PRIMARY one).
   func update(to taskDefinition: String) async throws -> String? {
-    let result = try await context.json(Self.updateService(service, to: .text(taskDefinition))) as? [String: Any] ?? [:]
+    let result =
+      try await context.json(Self.updateService(service, to: .text(taskDefinition)))
+      as? [String: Any] ?? [:]
     let updated = result["service"] as? [String: Any] ?? [:]
     let id = primaryID(updated)
     say("update-service: \(Self.short(taskDefinition)), deployment \(id ?? "?")")
@@ -330,13 +372,19 @@ struct Rollout: Sendable {
   /// The ARN of a task definition with the new image: the current one when its image is that
   /// already, a revision with exactly that content, or a new revision.
   func taskDefinition(from current: String) async throws -> String {
-    let described = try await context.json(Self.describeTaskDefinition(.text(current), tags: true)) as? [String: Any] ?? [:]
+    let described =
+      try await context.json(Self.describeTaskDefinition(.text(current), tags: true))
+      as? [String: Any] ?? [:]
     guard let definition = described["taskDefinition"] as? [String: Any] else {
       throw ProcedureFailure("describe-task-definition \(current) returned no task definition")
     }
-    guard let imageText = Argument(ECRStep.image(deployment, service).fragments).text(values: context.values),
+    guard
+      let imageText = Argument(ECRStep.image(deployment, service).fragments).text(
+        values: context.values),
       let tag = deployment.imageTag
-    else { throw ProcedureFailure("the image of \(service) cannot be named (unknown registry values)") }
+    else {
+      throw ProcedureFailure("the image of \(service) cannot be named (unknown registry values)")
+    }
     let derived = try Self.derive(definition, container: service, image: imageText + ":" + tag)
     let old = Self.registrable(definition)
     let differences = Self.differences(old, derived)
@@ -347,7 +395,9 @@ struct Rollout: Sendable {
     for line in differences { say("  \(line)") }
     // The latest revision of the family may be this already (an earlier update stopped after it).
     let family = definition["family"] as? String ?? ""
-    let latest = try await context.json(Self.describeTaskDefinition(.text(family), tags: false)) as? [String: Any]
+    let latest =
+      try await context.json(Self.describeTaskDefinition(.text(family), tags: false))
+      as? [String: Any]
     if let latestDefinition = latest?["taskDefinition"] as? [String: Any],
       Self.differences(Self.registrable(latestDefinition), derived).isEmpty,
       let arn = latestDefinition["taskDefinitionArn"] as? String
@@ -355,12 +405,17 @@ struct Rollout: Sendable {
       say("\(Self.short(arn)) has this content already: nothing to register")
       return arn
     }
-    let json = String(decoding: try JSONSerialization.data(withJSONObject: derived, options: [.sortedKeys]), as: UTF8.self)
+    let json = String(
+      decoding: try JSONSerialization.data(withJSONObject: derived, options: [.sortedKeys]),
+      as: UTF8.self)
     let arn = try await context.output(
-      Self.register(.text(json), tags: deployment.ecsTagList(name: family, action: "update/rollout")))
-      .trimmingCharacters(in: .whitespacesAndNewlines)
+      Self.register(
+        .text(json), tags: deployment.ecsTagList(name: family, action: "update/rollout"))
+    )
+    .trimmingCharacters(in: .whitespacesAndNewlines)
     guard arn.contains(":task-definition/") else {
-      throw ProcedureFailure("register-task-definition returned '\(arn.prefix(200))', not a task definition ARN")
+      throw ProcedureFailure(
+        "register-task-definition returned '\(arn.prefix(200))', not a task definition ARN")
     }
     say("registered \(Self.short(arn))")
     return arn
@@ -375,13 +430,18 @@ struct Rollout: Sendable {
 
   /// The described task definition, ready to register, with the image of `container` (or of the
   /// only container) replaced; nothing else changes.
-  static func derive(_ definition: [String: Any], container: String, image: String) throws -> [String: Any] {
+  static func derive(_ definition: [String: Any], container: String, image: String) throws
+    -> [String: Any]
+  {
     var copy = registrable(definition)
     var containers = copy["containerDefinitions"] as? [[String: Any]] ?? []
-    let index = containers.firstIndex { $0["name"] as? String == container } ?? (containers.count == 1 ? 0 : nil)
+    let index =
+      containers.firstIndex { $0["name"] as? String == container }
+      ?? (containers.count == 1 ? 0 : nil)
     guard let index else {
       throw ProcedureFailure(
-        "the task definition has no container named \(container) (containers: \(containers.compactMap { $0["name"] as? String }.joined(separator: ", ")))")
+        "the task definition has no container named \(container) (containers: \(containers.compactMap { $0["name"] as? String }.joined(separator: ", ")))"
+      )
     }
     containers[index]["image"] = image
     copy["containerDefinitions"] = containers
@@ -399,9 +459,12 @@ struct Rollout: Sendable {
       let named = (a + b).allSatisfy { ($0 as? [String: Any])?["name"] is String }
       if named {
         func key(_ item: Any) -> String { (item as? [String: Any])?["name"] as? String ?? "" }
-        let names = (a.map(key) + b.map(key)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let names = (a.map(key) + b.map(key)).reduce(into: [String]()) {
+          if !$0.contains($1) { $0.append($1) }
+        }
         return names.flatMap { name in
-          differences(a.first { key($0) == name }, b.first { key($0) == name }, path: "\(path)[\(name)]")
+          differences(
+            a.first { key($0) == name }, b.first { key($0) == name }, path: "\(path)[\(name)]")
         }
       }
       if a.count != b.count { return ["\(path): \(render(a)) -> \(render(b))"] }
@@ -414,7 +477,9 @@ struct Rollout: Sendable {
   static func render(_ value: Any?) -> String {
     guard let value, !(value is NSNull) else { return "(none)" }
     if let text = value as? String { return text }
-    if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) {
+    if let data = try? JSONSerialization.data(
+      withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+    {
       return String(decoding: data, as: UTF8.self)
     }
     return "\(value)"
@@ -422,7 +487,10 @@ struct Rollout: Sendable {
 
   // MARK: Judging the rollout
 
-  enum Verdict { case completed, failed(String) }
+  enum Verdict {
+    case completed
+    case failed(String)
+  }
 
   /// Follows deployment `id` until it is COMPLETED with running = desired, or fails (FAILED,
   /// gone, timeout). Prints new service events and each change of the deployment.
@@ -433,7 +501,9 @@ struct Rollout: Sendable {
     var last = ""
     while true {
       let service = try await describe()
-      let events = (service["events"] as? [[String: Any]] ?? []).filter { !seen.contains($0["id"] as? String ?? "") }
+      let events = (service["events"] as? [[String: Any]] ?? []).filter {
+        !seen.contains($0["id"] as? String ?? "")
+      }
       for event in events.reversed() {
         seen.insert(event["id"] as? String ?? "")
         say("event: \(event["message"] as? String ?? "")")
@@ -442,7 +512,8 @@ struct Rollout: Sendable {
       guard let current = deployments.first(where: { $0["id"] as? String == id }) else {
         let latest = (service["events"] as? [[String: Any]])?.first?["message"] as? String
         return .failed(
-          "deployment \(id) is gone: ECS rolled it back (deployment circuit breaker)" + (latest.map { "; last event: \($0)" } ?? ""))
+          "deployment \(id) is gone: ECS rolled it back (deployment circuit breaker)"
+            + (latest.map { "; last event: \($0)" } ?? ""))
       }
       let state = current["rolloutState"] as? String
       let running = current["runningCount"] as? Int ?? 0
@@ -456,13 +527,19 @@ struct Rollout: Sendable {
       if state == "FAILED" {
         return .failed(current["rolloutStateReason"] as? String ?? "rollout FAILED")
       }
-      let done = state == "COMPLETED" || (state == nil && current["status"] as? String == "PRIMARY" && deployments.count == 1)
+      let done =
+        state == "COMPLETED"
+        || (state == nil && current["status"] as? String == "PRIMARY" && deployments.count == 1)
       if done && running == desired { return .completed }
       let elapsed = Date().timeIntervalSince(started)
       if elapsed >= timeout {
-        return .failed("still \(state ?? "not done") after \(Int(elapsed)) s (ecs.deploymentTimeoutSeconds \(Int(timeout)))")
+        return .failed(
+          "still \(state ?? "not done") after \(Int(elapsed)) s (ecs.deploymentTimeoutSeconds \(Int(timeout)))"
+        )
       }
-      try await context.sleep(seconds: min(Double(deployment.operations.deploymentPollSeconds), max(0.1, timeout - elapsed)))
+      try await context.sleep(
+        seconds: min(
+          Double(deployment.operations.deploymentPollSeconds), max(0.1, timeout - elapsed)))
     }
   }
 }

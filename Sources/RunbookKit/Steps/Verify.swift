@@ -29,7 +29,8 @@ public struct VerifyStep: Step {
   public func actions(for deployment: Deployment) -> [Action] {
     let services = deployment.requestedServices.map(\.name)
     let url: Argument =
-      deployment.healthCheckUrl.map { .text($0) } ?? "http://\(ref: "ALB_DNS")\(deployment.ecs.healthCheckPath)"
+      deployment.healthCheckUrl.map { .text($0) }
+      ?? "http://\(ref: "ALB_DNS")\(deployment.ecs.healthCheckPath)"
     var outline: [Procedure.Line] = [
       .command(Self.loadBalancer()),
       .command(Self.targetHealth()),
@@ -40,14 +41,18 @@ public struct VerifyStep: Step {
       .command(Self.version),
     ]
     for service in services {
-      outline.append(.command(Self.logEvents(Self.logGroup(deployment, service), since: .ref("START_TIME_MS"))))
+      outline.append(
+        .command(Self.logEvents(Self.logGroup(deployment, service), since: .ref("START_TIME_MS"))))
     }
-    outline.append(.note("(with aws CLI v2: aws logs tail <LOG_GROUP> --since \(Self.logWindowMinutes)m instead)"))
+    outline.append(
+      .note(
+        "(with aws CLI v2: aws logs tail <LOG_GROUP> --since \(Self.logWindowMinutes)m instead)"))
     outline.append(.note("for a service short of tasks, why its tasks stopped:"))
     outline.append(.command(Self.stoppedTasks("<SERVICE>")))
     outline.append(.command(Self.describeTasks([.ref("STOPPED_TASK_ARNS")])))
     if deployment.request.follow {
-      outline.append(.note("then again every \(deployment.operations.followIntervalSeconds) s until Ctrl-C"))
+      outline.append(
+        .note("then again every \(deployment.operations.followIntervalSeconds) s until Ctrl-C"))
     }
     let procedure = Procedure(
       "verify the deployment", outline: outline, requires: ["ALB_ARN", "TG_ARN", "CLUSTER_ARN"]
@@ -71,7 +76,8 @@ public struct VerifyStep: Step {
   }
 
   static func targetHealth() -> Command {
-    .aws("elbv2", "describe-target-health", "--target-group-arn", .ref("TG_ARN"), "--output", "json")
+    .aws(
+      "elbv2", "describe-target-health", "--target-group-arn", .ref("TG_ARN"), "--output", "json")
   }
 
   static func describeServices(_ services: [String]) -> Command {
@@ -87,7 +93,10 @@ public struct VerifyStep: Step {
   }
 
   static func describeTasks(_ tasks: [Argument]) -> Command {
-    .aws(["ecs", "describe-tasks", "--cluster", .ref("CLUSTER_ARN"), "--tasks"] + tasks + ["--output", "json"])
+    .aws(
+      ["ecs", "describe-tasks", "--cluster", .ref("CLUSTER_ARN"), "--tasks"] + tasks + [
+        "--output", "json",
+      ])
   }
 
   static let version = Command(tool: "aws", arguments: ["--version"])
@@ -123,7 +132,10 @@ public struct VerifyStep: Step {
       "Essential container in task exited",
       "the application itself stopped: read its log lines below; a database service often stops when it cannot reach RDS (the databases of guide 3.3 must exist, RDS_SG must admit ECS_SG)"
     ),
-    ("OutOfMemory", "the container ran out of memory: raise ecs.memory in the configuration and update"),
+    (
+      "OutOfMemory",
+      "the container ran out of memory: raise ecs.memory in the configuration and update"
+    ),
     (
       "Target.ResponseCodeMismatch",
       "the health check path answers another status than 200: check ecs.healthCheckPath (the application must serve it, e.g. Spring Boot actuator's /actuator/health)"
@@ -136,17 +148,24 @@ public struct VerifyStep: Step {
       "Target.FailedHealthChecks",
       "the task fails the load balancer's health checks: read its log lines below, and check the health check path and port"
     ),
-    ("Elb.InitialHealthChecking", "health checks are only starting: wait a minute and verify again"),
+    (
+      "Elb.InitialHealthChecking", "health checks are only starting: wait a minute and verify again"
+    ),
     (
       "Target.NotInUse",
       "the target group is not used by the listener, or the target's zone is not one of the load balancer's"
     ),
-    ("Target.DeregistrationInProgress", "the target is being drained (a deployment is replacing it)"),
+    (
+      "Target.DeregistrationInProgress",
+      "the target is being drained (a deployment is replacing it)"
+    ),
     (
       "HTTP 503",
       "the load balancer has no healthy target to send the request to: see the targets and stopped tasks above"
     ),
-    ("HTTP 502", "the target closed the connection or answered badly: read the gateway's log lines"),
+    (
+      "HTTP 502", "the target closed the connection or answered badly: read the gateway's log lines"
+    ),
     ("HTTP 504", "the target answered too slowly: read the gateway's log lines"),
     (
       "no answer",
@@ -184,9 +203,12 @@ private final class Verification: @unchecked Sendable {
     let verdict = try await round(first: true)
     guard deployment.request.follow else {
       if problems.isEmpty { return verdict }
-      var reason = "the deployment is not healthy:\n" + problems.map { "- \($0)" }.joined(separator: "\n")
+      var reason =
+        "the deployment is not healthy:\n" + problems.map { "- \($0)" }.joined(separator: "\n")
       let advice = VerifyStep.diagnose(evidence)
-      if !advice.isEmpty { reason += "\nlikely causes:\n" + advice.map { "- \($0)" }.joined(separator: "\n") }
+      if !advice.isEmpty {
+        reason += "\nlikely causes:\n" + advice.map { "- \($0)" }.joined(separator: "\n")
+      }
       throw ProcedureFailure(reason)
     }
     while true {
@@ -244,7 +266,9 @@ private final class Verification: @unchecked Sendable {
     let result = json as? [String: Any] ?? [:]
     let descriptions = result["TargetHealthDescriptions"] as? [[String: Any]] ?? []
     if descriptions.isEmpty {
-      if verbose { say("target group \(deployment.ecs.targetGroup): no targets registered (the probe decides)") }
+      if verbose {
+        say("target group \(deployment.ecs.targetGroup): no targets registered (the probe decides)")
+      }
       return
     }
     for description in descriptions {
@@ -253,7 +277,8 @@ private final class Verification: @unchecked Sendable {
       let id = "\(target["Id"] as? String ?? "?"):\(target["Port"] as? Int ?? 0)"
       let state = health["State"] as? String ?? "unknown"
       let reason = health["Reason"] as? String
-      let detail = [reason, health["Description"] as? String].compactMap { $0 }.joined(separator: ": ")
+      let detail = [reason, health["Description"] as? String].compactMap { $0 }.joined(
+        separator: ": ")
       if verbose || state != "healthy" {
         say("target \(id): \(state)" + (detail.isEmpty ? "" : " (\(detail))"))
       }
@@ -273,7 +298,9 @@ private final class Verification: @unchecked Sendable {
       let result = answer as? [String: Any] ?? [:]
       for failure in result["failures"] as? [[String: Any]] ?? [] {
         let arn = failure["arn"] as? String ?? "?"
-        problems.append("service \(arn.split(separator: "/").last.map(String.init) ?? arn): \(failure["reason"] as? String ?? "not found")")
+        problems.append(
+          "service \(arn.split(separator: "/").last.map(String.init) ?? arn): \(failure["reason"] as? String ?? "not found")"
+        )
       }
       for service in result["services"] as? [[String: Any]] ?? [] {
         let name = service["serviceName"] as? String ?? "?"
@@ -281,16 +308,21 @@ private final class Verification: @unchecked Sendable {
         let running = service["runningCount"] as? Int ?? 0
         let desired = service["desiredCount"] as? Int ?? 0
         let pending = service["pendingCount"] as? Int ?? 0
-        let definition = (service["taskDefinition"] as? String ?? "?").split(separator: "/").last.map(String.init) ?? "?"
+        let definition =
+          (service["taskDefinition"] as? String ?? "?").split(separator: "/").last.map(String.init)
+          ?? "?"
         let deployments = service["deployments"] as? [[String: Any]] ?? []
         let primary = deployments.first { $0["status"] as? String == "PRIMARY" }
         var line = "service \(name): \(status), running \(running)/\(desired)"
         if pending > 0 { line += ", pending \(pending)" }
         line += ", task definition \(definition)"
         if let primary {
-          line += ", deployment \(primary["id"] as? String ?? "?") \(primary["rolloutState"] as? String ?? "")"
+          line +=
+            ", deployment \(primary["id"] as? String ?? "?") \(primary["rolloutState"] as? String ?? "")"
         }
-        if deployments.count > 1 { line += " (\(deployments.count) deployments: a rollout is going on)" }
+        if deployments.count > 1 {
+          line += " (\(deployments.count) deployments: a rollout is going on)"
+        }
         say(line)
         if verbose {
           for event in (service["events"] as? [[String: Any]] ?? []).prefix(3) {
@@ -304,7 +336,8 @@ private final class Verification: @unchecked Sendable {
         }
         if primary?["rolloutState"] as? String == "FAILED" {
           problems.append(
-            "service \(name): deployment \(primary?["id"] as? String ?? "?") FAILED (\(primary?["rolloutStateReason"] as? String ?? "no reason given"))")
+            "service \(name): deployment \(primary?["id"] as? String ?? "?") FAILED (\(primary?["rolloutStateReason"] as? String ?? "no reason given"))"
+          )
         }
       }
     }
@@ -316,9 +349,11 @@ private final class Verification: @unchecked Sendable {
     let list = try await context.json(VerifyStep.stoppedTasks(service)) as? [String: Any] ?? [:]
     let arns = (list["taskArns"] as? [String] ?? []).prefix(5).map { Argument.text($0) }
     guard !arns.isEmpty else { return }
-    let described = try await context.json(VerifyStep.describeTasks(Array(arns))) as? [String: Any] ?? [:]
+    let described =
+      try await context.json(VerifyStep.describeTasks(Array(arns))) as? [String: Any] ?? [:]
     for task in described["tasks"] as? [[String: Any]] ?? [] {
-      let id = (task["taskArn"] as? String ?? "?").split(separator: "/").last.map(String.init) ?? "?"
+      let id =
+        (task["taskArn"] as? String ?? "?").split(separator: "/").last.map(String.init) ?? "?"
       var reasons = [task["stoppedReason"] as? String].compactMap { $0 }
       for container in task["containers"] as? [[String: Any]] ?? [] {
         if let reason = container["reason"] as? String { reasons.append(reason) }
@@ -345,17 +380,20 @@ private final class Verification: @unchecked Sendable {
     {
       // A local emulator's load balancer has a made-up name: never send anything to it.
       problems.append(
-        "not probing \(text): the AWS endpoint is an emulator on this machine, whose load balancer does not exist; set healthCheckUrl to a server on this machine")
+        "not probing \(text): the AWS endpoint is an emulator on this machine, whose load balancer does not exist; set healthCheckUrl to a server on this machine"
+      )
       return
     }
     let probe = HealthProbe(url: url)
-    let deadline = Date().addingTimeInterval(Double(patient ? operations.healthCheckTimeoutSeconds : 0))
+    let deadline = Date().addingTimeInterval(
+      Double(patient ? operations.healthCheckTimeoutSeconds : 0))
     var attempt = 0
     while true {
       attempt += 1
       try context.checkInterrupted()
       let remaining = max(1, deadline.timeIntervalSinceNow)
-      let answer = await probe.get(timeout: min(Double(operations.healthCheckIntervalSeconds), remaining))
+      let answer = await probe.get(
+        timeout: min(Double(operations.healthCheckIntervalSeconds), remaining))
       say("GET \(text): \(answer.line)" + (attempt > 1 ? " (attempt \(attempt))" : ""))
       if answer.isUp { return }
       if Date() >= deadline {
@@ -363,10 +401,13 @@ private final class Verification: @unchecked Sendable {
         evidence.append(what)
         problems.append(
           "\(text) is not UP after \(attempt) attempt(s)"
-            + (patient ? " in \(operations.healthCheckTimeoutSeconds) s" : "") + ": last \(answer.line)")
+            + (patient ? " in \(operations.healthCheckTimeoutSeconds) s" : "")
+            + ": last \(answer.line)")
         return
       }
-      try await context.sleep(seconds: min(Double(operations.healthCheckIntervalSeconds), max(0, deadline.timeIntervalSinceNow)))
+      try await context.sleep(
+        seconds: min(
+          Double(operations.healthCheckIntervalSeconds), max(0, deadline.timeIntervalSinceNow)))
     }
   }
 
@@ -385,7 +426,8 @@ private final class Verification: @unchecked Sendable {
       return (service, group, VerifyStep.logEvents(group, since: .text(String(since))))
     }
     let context = self.context
-    let outputs = await plans.concurrentMap(limit: context.jobs) { plan -> Result<ProcessOutput, Error> in
+    let outputs = await plans.concurrentMap(limit: context.jobs) {
+      plan -> Result<ProcessOutput, Error> in
       do { return .success(try await context.run(plan.2)) } catch { return .failure(error) }
     }
     for ((service, group, command), outcome) in zip(plans, outputs) {
@@ -400,7 +442,10 @@ private final class Verification: @unchecked Sendable {
       }
       if command.arguments.count > 1, command.arguments[1] == "tail" {
         let lines = result.stdoutText.split(separator: "\n").suffix(count)
-        say("log \(group): " + (lines.isEmpty ? "no lines in the last \(window) minutes" : "last \(lines.count) line(s)"))
+        say(
+          "log \(group): "
+            + (lines.isEmpty
+              ? "no lines in the last \(window) minutes" : "last \(lines.count) line(s)"))
         for line in lines { say("  [\(service)] \(line)") }
         logPositions[group] = (now, [])
         continue
@@ -412,15 +457,20 @@ private final class Verification: @unchecked Sendable {
         .sorted { ($0["timestamp"] as? Int ?? 0) < ($1["timestamp"] as? Int ?? 0) }
         .suffix(count)
       if first {
-        say("log \(group): " + (events.isEmpty ? "no lines in the last \(window) minutes" : "last \(events.count) line(s)"))
+        say(
+          "log \(group): "
+            + (events.isEmpty
+              ? "no lines in the last \(window) minutes" : "last \(events.count) line(s)"))
       }
       for event in events {
         let time = eventTime(Double(event["timestamp"] as? Int ?? 0) / 1000)
-        let message = (event["message"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = (event["message"] as? String ?? "").trimmingCharacters(
+          in: .whitespacesAndNewlines)
         say("  [\(service)] \(time) \(message)")
       }
       let newest = events.map { $0["timestamp"] as? Int ?? 0 }.max() ?? since
-      let atNewest = Set(events.filter { $0["timestamp"] as? Int == newest }.compactMap { $0["eventId"] as? String })
+      let atNewest = Set(
+        events.filter { $0["timestamp"] as? Int == newest }.compactMap { $0["eventId"] as? String })
       logPositions[group] = (newest, newest == since ? shown.union(atNewest) : atNewest)
     }
   }

@@ -1,10 +1,10 @@
 import Foundation
+import RunbookKit
+import XCTest
 
 #if canImport(Glibc)
   import Glibc
 #endif
-import RunbookKit
-import XCTest
 
 /// Values for the secrets step (the operator supplies them).
 let dayTwoSecrets = [
@@ -20,7 +20,8 @@ let dayTwoSecrets = [
 ///   - before: runs before the steps (to make resources that exist already).
 func deployedWorkspace(
   _ steps: [String], name: String = #function, configure: (inout [String: Any]) -> Void = { _ in },
-  before: ((Workspace) async throws -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line
+  before: ((Workspace) async throws -> Void)? = nil, file: StaticString = #filePath,
+  line: UInt = #line
 ) async throws -> Workspace {
   let registry = try DockerEnvironment.registry()
   try Emulator.reset()
@@ -29,9 +30,11 @@ func deployedWorkspace(
     configure(&config)
   }
   // Registry logins of this workspace stay in it.
-  workspace.environment["DOCKER_CONFIG"] = workspace.directory.appendingPathComponent("docker-config").path
+  workspace.environment["DOCKER_CONFIG"] =
+    workspace.directory.appendingPathComponent("docker-config").path
   try await before?(workspace)
-  let run = try await workspace.run(["run"] + steps + ["--yes", "--jobs", "8"], environment: dayTwoSecrets)
+  let run = try await workspace.run(
+    ["run"] + steps + ["--yes", "--jobs", "8"], environment: dayTwoSecrets)
   XCTAssertEqual(run.status, 0, run.summary, file: file, line: line)
   return workspace
 }
@@ -48,14 +51,19 @@ final class HealthServer {
     log = directory.appendingPathComponent("health-\(mode.rawValue).log").path
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [
-      "python3", repositoryRoot.appendingPathComponent("Tests/Fixtures/net/health-server.py").path, mode.rawValue,
+      "python3", repositoryRoot.appendingPathComponent("Tests/Fixtures/net/health-server.py").path,
+      mode.rawValue,
     ]
-    process.environment = ProcessInfo.processInfo.environment.merging(["HEALTH_SERVER_LOG": log]) { $1 }
+    process.environment = ProcessInfo.processInfo.environment.merging(["HEALTH_SERVER_LOG": log]) {
+      $1
+    }
     let output = Pipe()
     process.standardOutput = output
     try process.run()
     var line = Data()
-    while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+    while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty,
+      byte != Data("\n".utf8)
+    {
       line += byte
     }
     guard let port = Int(String(decoding: line, as: UTF8.self)) else {
@@ -69,7 +77,8 @@ final class HealthServer {
 
   /// The paths the server was asked for.
   var requests: [String] {
-    ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(
+      String.init)
   }
 
   deinit {
@@ -82,9 +91,99 @@ final class HealthServer {
 extension Workspace {
   /// Rewrites the configuration file: `edit` changes it as a JSON dictionary.
   func editConfiguration(_ edit: (inout [String: Any]) -> Void) throws {
-    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
+    var config =
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
+      as! [String: Any]
     edit(&config)
     try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
       .write(to: URL(fileURLWithPath: configPath))
+  }
+}
+
+/// The emulator's ECR token (`aws ecr get-login-password`): the test registry's password.
+func emulatorRegistryPassword(_ endpoint: String) async throws -> String {
+  let output = try await ProcessRunner().run(
+    Invocation(
+      executable: "aws",
+      arguments: [
+        "ecr", "get-login-password", "--region", "ap-northeast-2", "--endpoint-url", endpoint,
+      ],
+      environment: [
+        "PATH": Workspace.shimmedPath, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+      ]))
+  guard output.succeeded else {
+    throw HarnessError.missing("aws ecr get-login-password failed: \(output.stderrText)")
+  }
+  return output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// The tool running in the background (`run verify --follow`), its output collected as it comes.
+final class RunningTool: @unchecked Sendable {
+  let process = Process()
+  private let lock = NSLock()
+  private var collected = Data()
+
+  init(_ workspace: Workspace, _ arguments: [String]) throws {
+    process.executableURL = URL(fileURLWithPath: try Workspace.binary())
+    process.arguments =
+      [
+        "--config", workspace.configPath, "--state-dir", workspace.stateDirectory, "--endpoint-url",
+        workspace.endpoint,
+      ]
+      + arguments
+    var variables = ProcessInfo.processInfo.environment
+    variables.merge(
+      [
+        "PATH": Workspace.shimmedPath, "NO_COLOR": "1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+      ]
+    ) { $1 }
+    variables.merge(workspace.environment) { $1 }
+    process.environment = variables
+    process.currentDirectoryURL = workspace.directory
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    process.standardInput = FileHandle.nullDevice
+    pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+      let data = handle.availableData
+      guard let self, !data.isEmpty else { return }
+      self.lock.lock()
+      self.collected += data
+      self.lock.unlock()
+    }
+    try process.run()
+  }
+
+  var output: String {
+    lock.lock()
+    defer { lock.unlock() }
+    return String(decoding: collected, as: UTF8.self)
+  }
+
+  /// Waits until `text` appears `count` times in the output; false after `timeout` seconds.
+  func wait(for text: String, count: Int = 1, timeout: Double) async -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+      if output.components(separatedBy: text).count > count { return true }
+      try? await Task.sleep(nanoseconds: 200_000_000)
+    }
+    return false
+  }
+
+  /// Sends SIGINT (Ctrl-C) and returns the exit status.
+  func interrupt() -> Int32 {
+    kill(process.processIdentifier, SIGINT)
+    process.waitUntilExit()
+    return process.terminationStatus
+  }
+
+  deinit {
+    if process.isRunning {
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
   }
 }
