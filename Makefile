@@ -2,7 +2,8 @@
 #
 #   make build       swift build
 #   make unit        unit tests only (no emulator)
-#   make test        all tests; starts moto_server for the run and stops it afterwards, by pid
+#   make test        all tests; starts moto_server, dockerd and a registry for the run
+#                    (scripts/local-aws.sh, scripts/docker-env.sh) and stops them afterwards, by pid
 #   make env-up      start the AWS emulator in .test-env (scripts/local-aws.sh); env-down stops it
 #   make demo        run the tool against the emulator (left running); demo-stop stops it
 #   make bench       scripts/bench.sh, when present
@@ -25,7 +26,7 @@ TEST_WORKERS ?= 2
 DEMO_STATE ?= .runbook-demo
 CONFIG ?= runbooks/local.json
 SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh .ci/run \
-	Tests/Fixtures/bin/aws Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
+	Tests/Fixtures/bin/aws Tests/Fixtures/bin/docker Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
 
 .PHONY: build test unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
 
@@ -38,13 +39,19 @@ unit:
 test:
 	swift build --build-tests
 	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
-	trap 'scripts/local-aws.sh stop; RUNBOOK_TEST_DIR='"'"'$(TEST_DIR)-2'"'"' scripts/local-aws.sh stop' EXIT; \
+	trap 'scripts/local-aws.sh stop; RUNBOOK_TEST_DIR='"'"'$(TEST_DIR)-2'"'"' scripts/local-aws.sh stop; scripts/docker-env.sh stop' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
 	scripts/local-aws.sh start >/dev/null; \
 	RUNBOOK_TEST_DIR='$(TEST_DIR)-2' scripts/local-aws.sh start >/dev/null; \
 	eval "$$(scripts/local-aws.sh env)"; \
 	export RUNBOOK_TEST_ENDPOINTS="$$RUNBOOK_TEST_ENDPOINT $$(RUNBOOK_TEST_DIR='$(TEST_DIR)-2' scripts/local-aws.sh url)"; \
 	export RUNBOOK_TEST_LOCK_DIR='$(TEST_DIR)'; \
+	if scripts/docker-env.sh start >/dev/null; then \
+	  eval "$$(scripts/docker-env.sh env)"; \
+	  echo "dockerd at $$DOCKER_HOST, registry at $$RUNBOOK_TEST_REGISTRY"; \
+	else \
+	  echo "make test: dockerd or the registry did not start: the tests that need them will fail" >&2; \
+	fi; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	export RUNBOOK_TEST_BIN='$(ROOT)/.build/debug/runbook'; \
 	echo "emulators: $$RUNBOOK_TEST_ENDPOINTS (state: $$RUNBOOK_TEST_DIR)"; \
@@ -60,11 +67,19 @@ env-up:
 env-down:
 	scripts/local-aws.sh stop
 
+# The demo's registry listens on the port the configuration's "registry" names (local.json: 5000).
+DEMO_REGISTRY_PORT ?= $(shell python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("registry","127.0.0.1:5000").rsplit(":",1)[1])' '$(CONFIG)' 2>/dev/null || echo 5000)
+
 demo:
 	@trap 'echo "stop it with: make demo-stop"' EXIT; \
 	scripts/local-aws.sh start >/dev/null; \
+	RUNBOOK_REGISTRY_PORT='$(DEMO_REGISTRY_PORT)' scripts/docker-env.sh start >/dev/null; \
 	swift build; \
 	eval "$$(scripts/local-aws.sh env)"; \
+	eval "$$(scripts/docker-env.sh env)"; \
+	export UNISYNC_CANVAS_API_TOKEN="$${UNISYNC_CANVAS_API_TOKEN:-demo-canvas-token}"; \
+	export UNISYNC_COGNITO_USER_POOL_ID="$${UNISYNC_COGNITO_USER_POOL_ID:-ap-northeast-2_demo}"; \
+	export UNISYNC_COGNITO_CLIENT_ID="$${UNISYNC_COGNITO_CLIENT_ID:-demo-client}"; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	export UNISYNC_CANVAS_API_TOKEN="$${UNISYNC_CANVAS_API_TOKEN:-demo-canvas-token}"; \
 	export UNISYNC_COGNITO_USER_POOL_ID="$${UNISYNC_COGNITO_USER_POOL_ID:-ap-northeast-2_demo}"; \
@@ -77,6 +92,7 @@ demo:
 
 demo-stop:
 	scripts/local-aws.sh stop
+	scripts/docker-env.sh stop
 	rm -rf '$(DEMO_STATE)'
 
 bench:

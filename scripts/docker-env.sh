@@ -13,6 +13,8 @@
 # `aws ecr get-login-password | docker login --username AWS --password-stdin 127.0.0.1:PORT`
 # works. Docker allows plain HTTP to 127.0.0.0/8 registries without configuration.
 #
+# RUNBOOK_REGISTRY_PORT=N makes the registry listen on 127.0.0.1:N (default: a free port).
+#
 # State: ${RUNBOOK_TEST_DIR:-<repo>/.test-env}/docker (data/, dockerd.pid, dockerd.log,
 # registry.pid, registry.port, registry.log, registry/, config/ = DOCKER_CONFIG).
 # Unix socket paths are limited to 108 bytes: when the state path is long, the socket and the
@@ -205,7 +207,7 @@ stop_engine() {
 }
 
 start_registry() {
-  if registry_running; then
+  if registry_running && [[ -z "${RUNBOOK_REGISTRY_PORT:-}" || "$(<"$REGISTRY_PORT")" == "$RUNBOOK_REGISTRY_PORT" ]]; then
     return 0
   fi
   stop_registry
@@ -213,7 +215,7 @@ start_registry() {
   mkdir -p "$dir/data"
   # bcrypt is the only hash the registry accepts; the password goes in on stdin, not argv.
   printf '%s\n' "$REGISTRY_PASSWORD" | htpasswd -iBc "$dir/htpasswd" "$REGISTRY_USER" 2>/dev/null
-  port="$(free_port)"
+  port="${RUNBOOK_REGISTRY_PORT:-$(free_port)}"
   cat >"$dir/config.yml" <<EOF
 version: 0.1
 log:

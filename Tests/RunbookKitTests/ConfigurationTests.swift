@@ -221,6 +221,15 @@ final class ConfigurationTests: XCTestCase {
     var config =
       try JSONSerialization.jsonObject(
         with: try XCTUnwrap(contents(of: localConfigurationPath))) as! [String: Any]
+    // The copy lives elsewhere: its task definition templates stay those of runbooks/.
+    let runbooks = URL(fileURLWithPath: localConfigurationPath).deletingLastPathComponent()
+    config["services"] = (config["services"] as? [[String: Any]])?.map { service in
+      var service = service
+      if let template = service["taskDefinition"] as? String {
+        service["taskDefinition"] = runbooks.appendingPathComponent(template).path
+      }
+      return service
+    }
     change(&config)
     let path = try makeScratchFolder().appendingPathComponent("edited.json").path
     writeFile(path, contents: try JSONSerialization.data(withJSONObject: config))

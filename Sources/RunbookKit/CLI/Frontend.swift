@@ -92,7 +92,8 @@ public final class Frontend: Sendable {
       return ExitStatus.success
     case "run":
       if parsed.flag("dry-run") {
-        try printPlan(context, steps: try selectSteps(parsed.arguments), style: style)
+        try printPlan(
+          context, steps: try selectSteps(parsed.arguments), style: style, imageTag: try imageTag(parsed))
         return ExitStatus.success
       }
       return try await runSteps(context, parsed: parsed, style: style, argv: argv)
@@ -158,8 +159,19 @@ public final class Frontend: Sendable {
     return Catalogue.steps.filter { names.contains($0.id) }
   }
 
-  private func printPlan(_ context: Context, steps: [any Step], style: Style) throws {
-    let engine = context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
+  /// `--tag TAG`, checked against Docker's rules for tags.
+  private func imageTag(_ parsed: ParsedCommandLine) throws -> String? {
+    guard let tag = parsed.options["tag"] else { return nil }
+    guard tag.range(of: #"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"#, options: .regularExpression) != nil else {
+      throw UsageError(
+        "--tag: '\(tag)' is not a valid image tag (letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128)")
+    }
+    return tag
+  }
+
+  private func printPlan(_ context: Context, steps: [any Step], style: Style, imageTag: String? = nil) throws {
+    let engine = context.engine(
+      runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions(imageTag: imageTag))
     let planned = try engine.plan(steps)
     var writes = 0
     var total = 0
@@ -207,7 +219,7 @@ public final class Frontend: Sendable {
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
       commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
-      overwriteSecrets: parsed.flag("overwrite-secrets"))
+      imageTag: try imageTag(parsed), overwriteSecrets: parsed.flag("overwrite-secrets"))
     let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }

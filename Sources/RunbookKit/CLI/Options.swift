@@ -60,6 +60,9 @@ public enum CLISpec {
         OptionSpec("adopt", help: "use existing resources found by name even without this tool's tags (never deleted by destroy)"),
         OptionSpec("jobs", short: "j", value: "N", help: "independent actions run at once (default 4; 1 when asking)"),
         OptionSpec(
+          "tag", value: "TAG",
+          help: "tag for the images built (default: the build context's short git commit, else the UTC time); a resumed run keeps its tag"),
+        OptionSpec(
           "overwrite-secrets",
           help: "put this run's values into secrets that exist already (otherwise an existing secret keeps its value)"),
       ]),

@@ -96,14 +96,18 @@ public struct Command: Sendable, Hashable, CustomStringConvertible {
   /// A command that reads this one's standard output (`aws ecr get-login-password | docker login`).
   /// At most one element; an array only because a struct cannot hold itself directly.
   public var pipedInto: [Command]
+  /// The folder it runs in (`zip` stores paths relative to it); nil: the tool's own.
+  public var workingDirectory: Argument?
 
   public init(
-    tool: String, arguments: [Argument], input: CommandInput = .none, pipedInto: Command? = nil
+    tool: String, arguments: [Argument], input: CommandInput = .none, pipedInto: Command? = nil,
+    workingDirectory: Argument? = nil
   ) {
     self.tool = tool
     self.arguments = arguments
     self.input = input
     self.pipedInto = pipedInto.map { [$0] } ?? []
+    self.workingDirectory = workingDirectory
   }
 
   /// An `aws` command: `aws SERVICE OPERATION ARGS...`.
@@ -137,7 +141,8 @@ public struct Command: Sendable, Hashable, CustomStringConvertible {
 
   /// Every export this command (and the command it pipes into) needs.
   public var exportReferences: [String] {
-    arguments.flatMap(\.exportReferences) + pipedInto.flatMap(\.exportReferences)
+    (workingDirectory?.exportReferences ?? []) + arguments.flatMap(\.exportReferences)
+      + pipedInto.flatMap(\.exportReferences)
   }
 
   /// Every secret this command uses, by name.
@@ -158,7 +163,8 @@ public struct Command: Sendable, Hashable, CustomStringConvertible {
   public var description: String {
     var words = [tool] + arguments.map { shellQuoted($0.description) }
     if case .secret(let name) = input { words.append("<<< <secret:\(name)>") }
-    let line = words.joined(separator: " ")
+    var line = words.joined(separator: " ")
+    if let workingDirectory { line = "cd \(shellQuoted(workingDirectory.description)) && " + line }
     guard let consumer = pipedInto.first else { return line }
     return line + " | " + consumer.description
   }

@@ -20,6 +20,9 @@ public struct Deployment: Sendable, Hashable {
   public var registry: String?
   /// What `verify` probes instead of `http://<ALB_DNS>/actuator/health`.
   public var healthCheckUrl: String?
+  /// The tag for the images this run builds (`run --tag`); never read from the configuration file.
+  /// Nil: the short git commit of the build context, else a UTC timestamp.
+  public var imageTag: String?
   /// The folder of the configuration file; relative paths in it are resolved against this.
   public var baseDirectory: String
 
@@ -111,10 +114,14 @@ public struct Deployment: Sendable, Hashable {
     public var database: String?
     /// Whether the ALB's target group forwards to it.
     public var loadBalanced: Bool
+    /// Its ECS task definition (a JSON file beside the configuration, with `${NAME}` placeholders).
+    public var taskDefinition: DocumentTemplate
   }
 
   public struct ECS: Sendable, Hashable {
     public var cluster: String
+    /// Task definition families and log groups are `<prefix>-<service>` and `/ecs/<prefix>-<service>`.
+    public var familyPrefix: String
     public var executionRole: String
     public var cpu: String
     public var memory: String

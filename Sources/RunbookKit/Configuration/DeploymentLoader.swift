@@ -149,17 +149,34 @@ extension Deployment {
     }
 
     let services = top.objects("services") { s in
-      Service(
+      let templatePath = s.string("taskDefinition")
+      var template = DocumentTemplate(path: templatePath, text: "{}")
+      if !templatePath.isEmpty {
+        switch DocumentTemplate.load(templatePath, base: baseDirectory) {
+        case .success(let loaded): template = loaded
+        case .failure(let problem): problems.add(s.fieldPath("taskDefinition"), problem.reason)
+        }
+      }
+      return Service(
         name: s.string("name", check: Validate.identifier),
         port: s.int("port", range: 1...65_535),
         buildContext: s.string("buildContext"),
         database: s.optionalString("database", check: Validate.identifier),
-        loadBalanced: s.bool("loadBalanced", default: false))
+        loadBalanced: s.bool("loadBalanced", default: false),
+        taskDefinition: template)
+    }
+    var serviceNames = Set<String>()
+    for (index, service) in services.enumerated() where !serviceNames.insert(service.name).inserted {
+      problems.add("services[\(index)].name", "'\(service.name)' is used by another service")
+    }
+    if services.filter(\.loadBalanced).count > 1 {
+      problems.add("services", "only one service can be behind the load balancer (loadBalanced)")
     }
 
     let ecs = top.object("ecs") { e in
       ECS(
         cluster: e.string("cluster", check: Validate.resourceName),
+        familyPrefix: e.string("familyPrefix", check: Validate.identifier),
         executionRole: e.string("executionRole", check: Validate.resourceName),
         cpu: e.string("cpu", default: "256"), memory: e.string("memory", default: "512"),
         desiredCount: e.int("desiredCount", default: 2, range: 0...1_000),
@@ -171,6 +188,11 @@ extension Deployment {
           "healthCheckGracePeriodSeconds", default: 120, range: 0...2_147_483_647),
         deploymentTimeoutSeconds: e.int("deploymentTimeoutSeconds", default: 1_800, range: 1...86_400),
         logRetentionDays: e.int("logRetentionDays", default: 7, range: 1...3_653))
+    }
+    if let days = ecs?.logRetentionDays, !Validate.logRetentionDays.contains(days) {
+      problems.add(
+        "ecs.logRetentionDays",
+        "\(days) is not a retention CloudWatch Logs offers (\(Validate.logRetentionDays.map(String.init).joined(separator: ", ")))")
     }
 
     let lambda = top.object("lambda") { l in
@@ -297,6 +319,12 @@ public struct IPv4CIDR: Sendable, Hashable {
 
 /// Field checks: each returns the reason a value is rejected, or nil.
 enum Validate {
+  /// The retention periods CloudWatch Logs accepts, in days.
+  static let logRetentionDays = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+  ]
+
   static func cidr(_ text: String) -> String? {
     guard IPv4CIDR(text) == nil else { return nil }
     let parts = text.split(separator: "/")

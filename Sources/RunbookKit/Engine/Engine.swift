@@ -1,6 +1,10 @@
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// How a run behaves.
 public struct RunOptions: Sendable {
   /// Never ask; run every write.
@@ -12,14 +16,17 @@ public struct RunOptions: Sendable {
   /// The command line, recorded in the lock.
   public var commandLine: String
   public var retry: RetryPolicy
+  /// The tag for the images this run builds (`run --tag`); nil: the steps' default.
+  public var imageTag: String?
   /// Run the `overwrite` write of actions that have one, even when they are done: an existing
   /// secret gets this run's value (otherwise it keeps the value it has).
   public var overwriteSecrets: Bool
 
   public init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
-    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false
+    retry: RetryPolicy = RetryPolicy(), imageTag: String? = nil, overwriteSecrets: Bool = false
   ) {
+    self.imageTag = imageTag
     self.assumeYes = assumeYes
     self.adopt = adopt
     self.overwriteSecrets = overwriteSecrets
@@ -89,6 +96,8 @@ public final class Engine: Sendable {
   /// The process environment (secrets supplied through variables are read from it).
   let environment: [String: String]
   private let interruption = Mutex<String?>(nil)
+  /// This run's ``ContextValue/runDirectory``, while a run is going on.
+  private let runDirectory = Mutex<String?>(nil)
 
   public init(
     deployment: Deployment, state: StateDirectory, catalogue: [any Step] = Catalogue.steps,
@@ -97,6 +106,8 @@ public final class Engine: Sendable {
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) {
     self.environment = environment
+    var deployment = deployment
+    if let tag = options.imageTag { deployment.imageTag = tag }
     self.deployment = deployment
     self.state = state
     self.catalogue = catalogue
@@ -140,6 +151,7 @@ public final class Engine: Sendable {
       values[ContextValue.lineage] = checkpoint.lineage
       if let account = checkpoint.account { values[ContextValue.account] = account }
     }
+    if let directory = runDirectory.withLock({ $0 }) { values[ContextValue.runDirectory] = directory }
     return values
   }
 
@@ -289,6 +301,12 @@ public final class Engine: Sendable {
       checkpoint.updatedAt = timestamp()
       try state.save(checkpoint)
     }
+    let scratch = try makeRunDirectory()
+    runDirectory.withLock { $0 = scratch }
+    defer {
+      runDirectory.withLock { $0 = nil }
+      try? FileManager.default.removeItem(atPath: scratch)
+    }
     let keeper = CheckpointKeeper(checkpoint, directory: state)
     let journal = Journal(path: state.journalFile)
     var summary = RunSummary()
@@ -313,6 +331,16 @@ public final class Engine: Sendable {
           ? "\(step.id)/\(action.name)" : nil
       }
     }
+  }
+
+  /// A new private (0700) temporary folder for this run's files.
+  private func makeRunDirectory() throws -> String {
+    var template = Array((NSTemporaryDirectory() + "/runbook-run-XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else {
+      throw CheckpointError.unwritable(
+        path: NSTemporaryDirectory(), reason: "cannot create a temporary folder for this run")
+    }
+    return String(cString: made)
   }
 
   /// The account of the credentials in use (`sts get-caller-identity`).

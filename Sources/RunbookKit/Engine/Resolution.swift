@@ -88,6 +88,9 @@ public struct Resolver: Sendable {
       Argument(fillFragments(argument.fragments, values: values))
     }
     if command.tool == "aws" { copy.arguments += aws.globalArguments.map { Argument.text($0) } }
+    copy.workingDirectory = command.workingDirectory.map {
+      Argument(fillFragments($0.fragments, values: values))
+    }
     copy.pipedInto = command.pipedInto.map { fill($0, values: values) }
     return copy
   }
@@ -133,7 +136,12 @@ public struct Resolver: Sendable {
       guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
       input = Data(value.utf8)
     }
-    return Invocation(executable: command.tool, arguments: arguments, standardInput: input)
+    let directory = try command.workingDirectory.map {
+      try text($0.fragments, values: values, scratch: scratch)
+    }
+    return Invocation(
+      executable: command.tool, arguments: arguments, standardInput: input,
+      workingDirectory: directory)
   }
 }
 

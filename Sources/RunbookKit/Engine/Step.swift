@@ -55,7 +55,9 @@ public struct SuppliedField: Sendable, Hashable {
 
 /// Decides from a read whether a write is still needed (a task definition that already matches,
 /// a function whose code hash is unchanged). When `upToDate` returns a value, the write is skipped
-/// and that value is recorded as the action's result.
+/// and that value is recorded as the action's result. On a read action it works the same way: a
+/// value from the precheck makes the action's own command unnecessary (the short git commit of a
+/// build context when there is one, else the command: a timestamp).
 public struct Precheck: Sendable, Hashable {
   public var command: Command
   /// Names the rule (plan shows it; equality uses it).
@@ -105,7 +107,11 @@ public enum ContextValue {
   public static let region = "REGION"
   /// The checkpoint's lineage id, carried in a tag by every resource the tool creates.
   public static let lineage = "RUNBOOK_LINEAGE"
-  public static let names: Set<String> = [account, region, lineage]
+  /// A private folder (0700) made for this run and removed when it ends: files built during a run
+  /// (a function's package) go there. A later run gets a new one, so actions that fill it are
+  /// ``Action/ephemeral``.
+  public static let runDirectory = "RUN_DIRECTORY"
+  public static let names: Set<String> = [account, region, lineage, runDirectory]
 }
 
 /// What running an action does to the world.
@@ -126,16 +132,37 @@ public struct Capture: Sendable, Hashable {
   public var export: String?
   /// A regular expression the whole trimmed output must match (`^vpc-[0-9a-f]+$`).
   public var pattern: String
+  /// For tools that print more than the value (`docker push` ends with `TAG: digest: sha256:… size: N`):
+  /// a regular expression whose first group, in its first match in the output, is the value
+  /// (then checked against `pattern`). Nil: the whole trimmed output is the value.
+  public var extract: String?
 
-  public init(export: String?, pattern: String) {
+  public init(export: String?, pattern: String, extract: String? = nil) {
     self.export = export
     self.pattern = pattern
+    self.extract = extract
   }
 
   /// Whether `value` is a real captured value (aws prints `None` for a missing one).
   public func accepts(_ value: String) -> Bool {
     guard !value.isEmpty, value != "None" else { return false }
     return value.range(of: pattern, options: .regularExpression) != nil
+  }
+
+  /// The value in a command's output: the trimmed output, or what `extract` picks out of it.
+  public func value(in output: String) -> String {
+    guard let extract else { return output.trimmingCharacters(in: .whitespacesAndNewlines) }
+    return extractedValues(extract, in: output).first ?? ""
+  }
+}
+
+/// The first group of every match of `expression` in `text` (the whole match when it has no group).
+func extractedValues(_ expression: String, in text: String) -> [String] {
+  guard let regex = try? NSRegularExpression(pattern: expression) else { return [] }
+  let whole = NSRange(text.startIndex..., in: text)
+  return regex.matches(in: text, range: whole).compactMap { match in
+    let range = match.numberOfRanges > 1 ? match.range(at: 1) : match.range
+    return Range(range, in: text).map { String(text[$0]) }
   }
 }
 
@@ -144,10 +171,41 @@ public struct Lookup: Sendable, Hashable {
   public var command: Command
   /// What the output must match to count as found; defaults to the action's capture pattern.
   public var pattern: String?
+  /// When set, the candidates are the first groups of this expression's matches in the output
+  /// (a digest inside a JSON manifest), not its whitespace-separated words.
+  public var extract: String?
+  /// Regular expressions on the error output of a failed lookup that mean "there is none" (a
+  /// registry answers `no such manifest`); any other failure stops the action.
+  public var notFoundErrors: [String]
 
-  public init(_ command: Command, pattern: String? = nil) {
+  public init(
+    _ command: Command, pattern: String? = nil, extract: String? = nil,
+    notFoundErrors: [String] = []
+  ) {
     self.command = command
     self.pattern = pattern
+    self.extract = extract
+    self.notFoundErrors = notFoundErrors
+  }
+}
+
+/// Failures that clear up by themselves: IAM is eventually consistent, so a role created a moment
+/// ago "cannot be assumed" for a few seconds. A command whose error output matches one of
+/// `patterns` is run again every `intervalSeconds` for up to `seconds`; then the failure stands.
+public struct TransientErrors: Sendable, Hashable {
+  /// Regular expressions matched against the command's standard error.
+  public var patterns: [String]
+  public var seconds: Double
+  public var intervalSeconds: Double
+
+  public init(_ patterns: [String], seconds: Double, intervalSeconds: Double = 3) {
+    self.patterns = patterns
+    self.seconds = seconds
+    self.intervalSeconds = intervalSeconds
+  }
+
+  public func matches(_ errorOutput: String) -> Bool {
+    patterns.contains { errorOutput.range(of: $0, options: .regularExpression) != nil }
   }
 }
 
@@ -202,6 +260,12 @@ public struct Action: Sendable, Hashable {
   public var precheck: Precheck?
   /// Other actions of the step that must finish first, beyond those whose exports it uses.
   public var after: [String]
+  /// Its effect does not outlast the machine or the run (a registry login that expires, a local
+  /// image build, files in ``ContextValue/runDirectory``): done in an earlier run, it still runs
+  /// again in any run where an action depending on it has work left.
+  public var ephemeral: Bool
+  /// Failures to retry for a bounded time before reporting them.
+  public var transientErrors: TransientErrors?
   /// A write that puts this run's secret values into the resource when it exists already
   /// (`put-secret-value`). Run only when the operator asks (`run --overwrite-secrets`), and then
   /// even when the action is done; without it an existing resource keeps its value.
@@ -211,8 +275,11 @@ public struct Action: Sendable, Hashable {
     name: String, summary: String, effect: Effect, command: Command, capture: Capture? = nil,
     lookup: Lookup? = nil, adoptLookup: Lookup? = nil, alreadyDoneErrors: Set<String> = [],
     errorAdvice: [String: String] = [:], idempotent: Bool = false, wait: Wait? = nil,
-    precheck: Precheck? = nil, after: [String] = [], overwrite: Command? = nil
+    precheck: Precheck? = nil, after: [String] = [], ephemeral: Bool = false,
+    transientErrors: TransientErrors? = nil, overwrite: Command? = nil
   ) {
+    self.ephemeral = ephemeral
+    self.transientErrors = transientErrors
     self.errorAdvice = errorAdvice
     self.overwrite = overwrite
     self.precheck = precheck

@@ -31,8 +31,8 @@ final class StepExecution: Sendable {
     var outcomes: [String: ActionOutcome] = [:]
     var finished = Set<String>()
     var skipped = Set<String>()
-    for action in actions
-    where checkpoint.record(step.id, action.name)?.status == .done && !engine.overwrites(action) {
+    let done = Self.done(actions, dependencies, checkpoint, step.id)
+    for action in actions where done.contains(action.name) && !engine.overwrites(action) {
       finished.insert(action.name)
       outcomes[action.name] = .alreadyDone
       reporter.report(
@@ -118,6 +118,29 @@ final class StepExecution: Sendable {
     return result
   }
 
+  /// The actions the checkpoint has done that this run need not run again: all of them, but an
+  /// ephemeral one (a login, a local build) that an action still to do depends on, directly or
+  /// through other ephemeral actions.
+  static func done(
+    _ actions: [Action], _ dependencies: [String: Set<String>], _ checkpoint: Checkpoint, _ step: String
+  ) -> Set<String> {
+    var done = Set(actions.filter { checkpoint.record(step, $0.name)?.status == .done }.map(\.name))
+    var changed = true
+    while changed {
+      changed = false
+      for action in actions where action.ephemeral && done.contains(action.name) {
+        let needed = actions.contains {
+          !done.contains($0.name) && dependencies[$0.name]?.contains(action.name) == true
+        }
+        if needed {
+          done.remove(action.name)
+          changed = true
+        }
+      }
+    }
+    return done
+  }
+
   static func detail(_ action: Action, _ value: String?) -> String? {
     guard let value else { return nil }
     if let export = action.capture?.export { return "\(export)=\(value)" }
@@ -136,6 +159,9 @@ final class StepExecution: Sendable {
         action, key: key, instructions: engine.resolver.display(instructions, values: values))
     case .read:
       if let wait = action.wait { return try await poll(action, wait, key: key, values: values) }
+      if let value = try await precheckValue(action, values: values) {
+        return try await finish(action, key: key, outcome: .read, value: value)
+      }
       let value = try await runAndCapture(action, action.command, values: values)
       return try await finish(action, key: key, outcome: .read, value: value)
     case .write:
@@ -176,19 +202,14 @@ final class StepExecution: Sendable {
         JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .adopted))
       return try await finish(action, key: key, outcome: .adopted, value: found)
     }
-    if let precheck = action.precheck {
-      let output = try await engine.runCommand(
-        precheck.command, values: values, step: step.id, action: action.name, audit: audit)
-      if output.succeeded, let value = precheck.upToDate(output.stdoutText, values) {
-        return try await finish(action, key: key, outcome: .alreadyDone, value: value)
-      }
+    if let value = try await precheckValue(action, values: values) {
+      return try await finish(action, key: key, outcome: .alreadyDone, value: value)
     }
     let shown = engine.resolver.display(action.command, values: values)
     guard try approved(action, summary: action.summary, shown: shown) else { return .skipped }
     try journal.append(
       JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
-    let output = try await engine.runCommand(
-      action.command, values: values, step: step.id, action: action.name, audit: audit)
+    let output = try await runRetryingTransient(action, action.command, values: values)
     if !output.succeeded {
       var explanation: String?
       if let code = awsErrorCode(in: output.stderrText), action.alreadyDoneErrors.contains(code) {
@@ -311,6 +332,49 @@ final class StepExecution: Sendable {
     }
   }
 
+  /// The value a precheck decides the action with, or nil when the command must run.
+  /// A precheck that fails, or whose program is not installed (no `git` on this machine), decides
+  /// nothing: the action's own command runs.
+  private func precheckValue(_ action: Action, values: [String: String]) async throws -> String? {
+    guard let precheck = action.precheck else { return nil }
+    let output: ProcessOutput
+    do {
+      output = try await engine.runCommand(
+        precheck.command, values: values, step: step.id, action: action.name, audit: audit)
+    } catch let failure as StepFailure where failure.termination == nil {
+      return nil
+    }
+    return output.succeeded ? precheck.upToDate(output.stdoutText, values) : nil
+  }
+
+  /// Runs `command`; while it fails with one of the action's transient errors, runs it again, for
+  /// a bounded time.
+  private func runRetryingTransient(_ action: Action, _ command: Command, values: [String: String])
+    async throws -> ProcessOutput
+  {
+    let started = Date()
+    var attempt = 1
+    while true {
+      let output = try await engine.runCommand(
+        command, values: values, step: step.id, action: action.name, audit: audit)
+      guard !output.succeeded, let transient = action.transientErrors,
+        transient.matches(output.stderrText),
+        Date().timeIntervalSince(started) + transient.intervalSeconds <= transient.seconds
+      else { return output }
+      let reason =
+        awsErrorCode(in: output.stderrText).map { "\($0) (can clear up by itself)" }
+        ?? "a failure that can clear up by itself"
+      reporter.report(
+        .retrying(
+          step: step.id, action: action.name, reason: reason, attempt: attempt,
+          delaySeconds: transient.intervalSeconds))
+      audit.write(
+        "[\(step.id)/\(action.name)] retry \(attempt) after a transient failure, waiting \(transient.intervalSeconds)s")
+      try await engine.sleepInterruptibly(seconds: transient.intervalSeconds)
+      attempt += 1
+    }
+  }
+
   /// Runs a lookup; returns the first value matching the pattern, or nil when nothing exists.
   private func find(_ action: Action, _ lookup: Lookup, values: [String: String]) async throws
     -> String?
@@ -318,11 +382,18 @@ final class StepExecution: Sendable {
     let output = try await engine.runCommand(
       lookup.command, values: values, step: step.id, action: action.name, audit: audit)
     guard output.succeeded else {
+      if lookup.notFoundErrors.contains(where: {
+        output.stderrText.range(of: $0, options: .regularExpression) != nil
+      }) {
+        return nil
+      }
       let shown = engine.resolver.display(lookup.command, values: values)
       throw try await failure(action, shown: shown, output: output)
     }
     let pattern = lookup.pattern ?? action.capture?.pattern ?? ".+"
-    let candidates = output.stdoutText.split(whereSeparator: { $0 == "\t" || $0 == "\n" || $0 == " " })
+    let candidates =
+      lookup.extract.map { extractedValues($0, in: output.stdoutText) }
+      ?? output.stdoutText.split(whereSeparator: { $0 == "\t" || $0 == "\n" || $0 == " " })
       .map(String.init)
     let matches = candidates.filter { Capture(export: nil, pattern: pattern).accepts($0) }
     if matches.count > 1 {
@@ -337,8 +408,7 @@ final class StepExecution: Sendable {
   private func runAndCapture(_ action: Action, _ command: Command, values: [String: String])
     async throws -> String?
   {
-    let output = try await engine.runCommand(
-      command, values: values, step: step.id, action: action.name, audit: audit)
+    let output = try await runRetryingTransient(action, command, values: values)
     let shown = engine.resolver.display(command, values: values)
     guard output.succeeded else { throw try await failure(action, shown: shown, output: output) }
     return try await capture(action, output: output, shown: shown)
@@ -346,7 +416,7 @@ final class StepExecution: Sendable {
 
   private func capture(_ action: Action, output: ProcessOutput, shown: String) async throws -> String? {
     guard let capture = action.capture else { return nil }
-    let value = output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    let value = capture.value(in: output.stdoutText)
     guard capture.accepts(value) else {
       let masked = engine.resolver.secrets.mask(String(value.prefix(200)))
       let reason =

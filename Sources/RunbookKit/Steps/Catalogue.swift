@@ -2,7 +2,8 @@
 public enum Catalogue {
   /// Every step this version implements.
   public static let steps: [any Step] = [
-    NetworkStep(), SecurityGroupsStep(), RDSStep(), SecretsStep(), SQSStep(),
+    NetworkStep(), SecurityGroupsStep(), RDSStep(), SecretsStep(), ECRStep(), ECSStep(), LambdaStep(),
+    SQSStep(),
   ]
 
   /// Every step name of the guide, implemented or not (the command line accepts only implemented ones).

@@ -15,11 +15,6 @@ public struct SQSStep: Step {
   /// `QUEUE_ARN_ASSIGNMENT_EVENTS_QUEUE` for `assignment-events-queue`.
   public static func arnExport(_ queue: String) -> String { "QUEUE_ARN_" + exportSuffix(queue) }
 
-  private static func exportSuffix(_ queue: String) -> String {
-    queue.uppercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(
-      of: ".", with: "_")
-  }
-
   public func actions(for deployment: Deployment) -> [Action] {
     let sqs = deployment.sqs
     let deadLetter = sqs.deadLetterQueue.isEmpty ? nil : sqs.deadLetterQueue

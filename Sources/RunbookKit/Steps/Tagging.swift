@@ -79,3 +79,36 @@ func jsonString(_ text: String) -> String {
   let array = data.map { String(decoding: $0, as: UTF8.self) } ?? "[\"\"]"
   return String(array.dropFirst().dropLast())
 }
+
+extension Deployment {
+  /// ECS `--tags`: the same tags as ``tagList(name:action:)`` with ECS's lower-case `key`/`value`.
+  func ecsTagList(name: String, action: String) -> Argument {
+    func tag(_ key: String, _ value: String) -> String {
+      "{\"key\":\(jsonString(key)),\"value\":\(jsonString(value))}"
+    }
+    return
+      "[\(tag("Name", name)),\(tag(OwnershipTag.deployment, self.name)),{\"key\":\(jsonString(OwnershipTag.lineage)),\"value\":\"\(ref: ContextValue.lineage)\"},\(tag(OwnershipTag.action, action))]"
+  }
+}
+
+/// A pattern matching exactly `text`.
+func exactPattern(_ text: String) -> String {
+  "^" + NSRegularExpression.escapedPattern(for: text) + "$"
+}
+
+/// `api-gateway` → `API_GATEWAY`: the suffix of per-service exports (`REPO_URI_API_GATEWAY`).
+func exportSuffix(_ name: String) -> String {
+  name.uppercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(
+    of: ".", with: "_")
+}
+
+extension Precheck {
+  /// A precheck that finds an existing resource by name: the first word of the output matching
+  /// `pattern` (an ARN) is the result, so the create is skipped.
+  static func exists(_ command: Command, rule: String, pattern: String) -> Precheck {
+    Precheck(command, rule: rule) { output, _ in
+      output.split(whereSeparator: { $0 == "\t" || $0 == "\n" || $0 == " " }).map(String.init)
+        .first { Capture(export: nil, pattern: pattern).accepts($0) }
+    }
+  }
+}

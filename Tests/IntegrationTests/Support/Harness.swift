@@ -102,12 +102,19 @@ final class Workspace {
     let source = repositoryRoot.appendingPathComponent("runbooks/local.json")
     var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source)) as! [String: Any]
     // Relative paths in the configuration keep pointing into the repository.
+    func inRepository(_ path: String) -> String {
+      repositoryRoot.appendingPathComponent("runbooks").appendingPathComponent(path).standardized.path
+    }
     config["services"] = (config["services"] as? [[String: Any]])?.map { service in
       var service = service
-      if let context = service["buildContext"] as? String {
-        service["buildContext"] = repositoryRoot.appendingPathComponent("runbooks").appendingPathComponent(context).standardized.path
+      for key in ["buildContext", "taskDefinition"] {
+        if let path = service[key] as? String { service[key] = inRepository(path) }
       }
       return service
+    }
+    if var lambda = config["lambda"] as? [String: Any], let source = lambda["source"] as? String {
+      lambda["source"] = inRepository(source)
+      config["lambda"] = lambda
     }
     configure(&config)
     configPath = directory.appendingPathComponent("config.json").path
