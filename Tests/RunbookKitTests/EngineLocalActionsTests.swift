@@ -106,6 +106,24 @@ final class EngineLocalActionsTests: XCTestCase {
     XCTAssertEqual(try second.checkpoint().exports["TAG"], "20250101")
   }
 
+  /// A precheck whose program is not installed decides nothing (no git: the image tag is the time).
+  func testAPrecheckThatCannotStartDecidesNothing() async throws {
+    let fixture = try EngineFixture(test: self)
+    let read = Action(
+      name: "tag", summary: "tag", effect: .read, command: .aws("test", "fallback"),
+      capture: Capture(export: "TAG", pattern: "^[0-9]+$"),
+      precheck: Precheck(Command(tool: "no-such-tool-here", arguments: []), rule: "r") { _, _ in "never" })
+    let runner = MissingToolRunner(fixture.runner)
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test", "fallback", reply: .ok("20250101"))
+    let engine = Engine(
+      deployment: fixture.deployment, state: fixture.state, catalogue: [TestStep("s", [read])], runner: runner,
+      reporter: fixture.reporter, prompter: nil, aws: AWSSettings(region: fixture.deployment.region),
+      options: RunOptions(assumeYes: true, commandLine: "runbook test"), environment: ["PATH": stubToolPath])
+    _ = try await engine.run([TestStep("s", [read])])
+    XCTAssertEqual(try fixture.checkpoint().exports["TAG"], "20250101")
+  }
+
   func testCaptureExtractFindsTheValueOrReportsTheOutput() {
     let capture = Capture(
       export: "D", pattern: "^sha256:[0-9a-f]{4}$", extract: "digest: (sha256:[0-9a-f]+)")
@@ -228,5 +246,20 @@ final class EngineLocalActionsTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: directory), "removed when the run ends")
     XCTAssertEqual(
       zip.command.description, "cd <RUN_DIRECTORY> && zip -r '<RUN_DIRECTORY>/f.zip' .")
+  }
+}
+
+/// The scripted runner, except that one program is not installed.
+private final class MissingToolRunner: CommandRunner {
+  let inner: ScriptedRunner
+  init(_ inner: ScriptedRunner) { self.inner = inner }
+  func run(_ invocation: Invocation) async throws -> ProcessOutput {
+    if invocation.executable == "no-such-tool-here" {
+      throw ProcessLaunchError.executableNotFound(invocation.executable)
+    }
+    return try await inner.run(invocation)
+  }
+  func runPipeline(_ producer: Invocation, into consumer: Invocation) async throws -> PipelineOutput {
+    try await inner.runPipeline(producer, into: consumer)
   }
 }

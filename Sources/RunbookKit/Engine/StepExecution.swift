@@ -348,10 +348,17 @@ final class StepExecution: Sendable {
   }
 
   /// The value a precheck decides the action with, or nil when the command must run.
+  /// A precheck that fails, or whose program is not installed (no `git` on this machine), decides
+  /// nothing: the action's own command runs.
   private func precheckValue(_ action: Action, values: [String: String]) async throws -> String? {
     guard let precheck = action.precheck else { return nil }
-    let output = try await engine.runCommand(
-      precheck.command, values: values, step: step.id, action: action.name, audit: audit)
+    let output: ProcessOutput
+    do {
+      output = try await engine.runCommand(
+        precheck.command, values: values, step: step.id, action: action.name, audit: audit)
+    } catch let failure as StepFailure where failure.termination == nil {
+      return nil
+    }
     return output.succeeded ? precheck.upToDate(output.stdoutText, values) : nil
   }
 
