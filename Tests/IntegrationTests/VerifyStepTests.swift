@@ -57,7 +57,7 @@ extension DayTwoTests {
     // --follow: looks again every second until Ctrl-C, showing log lines that are new.
     let follow = try RunningTool(workspace, ["run", "verify", "--yes", "--follow"])
     let twice = await follow.wait(for: "verdict: healthy", count: 2, timeout: 120)
-    XCTAssertTrue(twice, follow.output)
+    XCTAssertTrue(twice, follow.text)
     _ = try await workspace.aws(
       [
         "logs", "put-log-events", "--log-group-name", "/ecs/unisync-api-gateway",
@@ -66,11 +66,11 @@ extension DayTwoTests {
         "timestamp=\(Int(Date().timeIntervalSince1970 * 1000)),message=GET /api/courses 200",
       ])
     let shown = await follow.wait(for: "GET /api/courses 200", timeout: 120)
-    XCTAssertTrue(shown, follow.output)
-    XCTAssertEqual(follow.interrupt(), 130, follow.output)
+    XCTAssertTrue(shown, follow.text)
+    let stopped = try await follow.interrupt()
+    XCTAssertEqual(stopped.status, 130, stopped.text)
     XCTAssertEqual(
-      follow.output.components(separatedBy: "Started GatewayApplication").count, 2,
-      "old lines are shown once")
+      stopped.text.components(separatedBy: "Started GatewayApplication").count, 2, "old lines are shown once")
 
     // 503: exit 1, the reason and a likely cause; the probe was retried within its bounded time.
     let down = try HealthServer(.down, in: workspace.directory)

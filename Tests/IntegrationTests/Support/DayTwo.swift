@@ -118,72 +118,23 @@ func emulatorRegistryPassword(_ endpoint: String) async throws -> String {
   return output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// The tool running in the background (`run verify --follow`), its output collected as it comes.
-final class RunningTool: @unchecked Sendable {
-  let process = Process()
-  private let lock = NSLock()
-  private var collected = Data()
+extension RunningTool {
+  /// What the tool has written so far.
+  var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
 
-  init(_ workspace: Workspace, _ arguments: [String]) throws {
-    process.executableURL = URL(fileURLWithPath: try Workspace.binary())
-    process.arguments =
-      [
-        "--config", workspace.configPath, "--state-dir", workspace.stateDirectory, "--endpoint-url",
-        workspace.endpoint,
-      ]
-      + arguments
-    var variables = ProcessInfo.processInfo.environment
-    variables.merge(
-      [
-        "PATH": Workspace.shimmedPath, "NO_COLOR": "1", "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
-      ]
-    ) { $1 }
-    variables.merge(workspace.environment) { $1 }
-    process.environment = variables
-    process.currentDirectoryURL = workspace.directory
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-      let data = handle.availableData
-      guard let self, !data.isEmpty else { return }
-      self.lock.lock()
-      self.collected += data
-      self.lock.unlock()
-    }
-    try process.run()
-  }
-
-  var output: String {
-    lock.lock()
-    defer { lock.unlock() }
-    return String(decoding: collected, as: UTF8.self)
-  }
-
-  /// Waits until `text` appears `count` times in the output; false after `timeout` seconds.
-  func wait(for text: String, count: Int = 1, timeout: Double) async -> Bool {
+  /// Waits until `needle` appears `count` times in the output; false after `timeout` seconds.
+  func wait(for needle: String, count: Int = 1, timeout: Double) async -> Bool {
     let end = Date().addingTimeInterval(timeout)
-    while Date() < end {
-      if output.components(separatedBy: text).count > count { return true }
+    while Date() < end, process.isRunning {
+      if text.components(separatedBy: needle).count > count { return true }
       try? await Task.sleep(nanoseconds: 200_000_000)
     }
-    return false
+    return text.components(separatedBy: needle).count > count
   }
 
-  /// Sends SIGINT (Ctrl-C) and returns the exit status.
-  func interrupt() -> Int32 {
+  /// Sends SIGINT (Ctrl-C); returns the exit status and everything the tool wrote.
+  func interrupt() async throws -> (status: Int32, text: String) {
     kill(process.processIdentifier, SIGINT)
-    process.waitUntilExit()
-    return process.terminationStatus
-  }
-
-  deinit {
-    if process.isRunning {
-      kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
-    }
+    return try await finish()
   }
 }
