@@ -55,12 +55,6 @@ extension DayTwoTests {
     XCTAssertEqual(
       after.actions.keys.filter { !$0.hasPrefix("leftovers/") }, [], "every step is forgotten")
     XCTAssertEqual(after.exports, [:])
-
-    // Once more: nothing to delete, nothing left, no error.
-    let again = try await workspace.runLogged(["destroy", "--yes", "--force"])
-    XCTAssertEqual(again.run.status, 0, again.run.summary)
-    XCTAssertFalse(
-      again.calls.contains { $0["write"] as? Bool == true }, "a second destroy deletes nothing")
   }
 
   /// What of the deployment exists, kind by kind (deleted and inactive things excluded), asked

@@ -70,7 +70,8 @@ extension DayTwoTests {
     let stopped = try await follow.interrupt()
     XCTAssertEqual(stopped.status, 130, stopped.text)
     XCTAssertEqual(
-      stopped.text.components(separatedBy: "Started GatewayApplication").count, 2, "old lines are shown once")
+      stopped.text.components(separatedBy: "Started GatewayApplication").count, 2,
+      "old lines are shown once")
 
     // 503: exit 1, the reason and a likely cause; the probe was retried within its bounded time.
     let down = try HealthServer(.down, in: workspace.directory)

@@ -319,7 +319,7 @@ struct Rollout: Sendable {
       let events = Set(
         (after["events"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
       let back =
-        after["taskDefinition"] as? String == previous && ECSDeployments(after).count == 1
+        after["taskDefinition"] as? String == previous && ecsDeployments(after).count == 1
         ? primaryID(after) : try await update(to: previous)
       if case .failed(let second) = try await judge(back ?? "?", seen: events) {
         return .failed(
@@ -343,12 +343,12 @@ struct Rollout: Sendable {
   }
 
   func primaryID(_ service: [String: Any]) -> String? {
-    ECSDeployments(service).first { $0["status"] as? String == "PRIMARY" }?["id"] as? String
+    ecsDeployments(service).first { $0["status"] as? String == "PRIMARY" }?["id"] as? String
   }
 
   /// The primary deployment's id when the service is settled: one deployment, done, all tasks running.
   func stable(_ service: [String: Any]) -> String? {
-    let deployments = ECSDeployments(service)
+    let deployments = ecsDeployments(service)
     guard deployments.count == 1, let primary = deployments.first,
       (primary["rolloutState"] as? String ?? "COMPLETED") == "COMPLETED",
       primary["runningCount"] as? Int == primary["desiredCount"] as? Int
@@ -508,7 +508,7 @@ struct Rollout: Sendable {
         seen.insert(event["id"] as? String ?? "")
         say("event: \(event["message"] as? String ?? "")")
       }
-      let deployments = ECSDeployments(service)
+      let deployments = ecsDeployments(service)
       guard let current = deployments.first(where: { $0["id"] as? String == id }) else {
         let latest = (service["events"] as? [[String: Any]])?.first?["message"] as? String
         return .failed(
@@ -545,6 +545,6 @@ struct Rollout: Sendable {
 }
 
 /// The `deployments` of a described service.
-func ECSDeployments(_ service: [String: Any]) -> [[String: Any]] {
+func ecsDeployments(_ service: [String: Any]) -> [[String: Any]] {
   service["deployments"] as? [[String: Any]] ?? []
 }
