@@ -77,9 +77,6 @@ demo:
 	swift build; \
 	eval "$$(scripts/local-aws.sh env)"; \
 	eval "$$(scripts/docker-env.sh env)"; \
-	export UNISYNC_CANVAS_API_TOKEN="$${UNISYNC_CANVAS_API_TOKEN:-demo-canvas-token}"; \
-	export UNISYNC_COGNITO_USER_POOL_ID="$${UNISYNC_COGNITO_USER_POOL_ID:-ap-northeast-2_demo}"; \
-	export UNISYNC_COGNITO_CLIENT_ID="$${UNISYNC_COGNITO_CLIENT_ID:-demo-client}"; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	export UNISYNC_CANVAS_API_TOKEN="$${UNISYNC_CANVAS_API_TOKEN:-demo-canvas-token}"; \
 	export UNISYNC_COGNITO_USER_POOL_ID="$${UNISYNC_COGNITO_USER_POOL_ID:-ap-northeast-2_demo}"; \
