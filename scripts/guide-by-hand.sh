@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The deployment guide (docs: "Deployment Guide - AWS ECS") run by hand: its commands as one plain
+# The UniSync deployment guide ("Deployment Guide - AWS ECS") run by hand: its commands as one plain
 # sequential script, the way an operator pastes them into a shell, with the ids the guide asks to
 # `export VPC_ID=...` copied from each command's output (`--query ... --output text`) into shell
 # variables. It is the manual baseline of `make bench` (scripts/bench.py), which times it against
@@ -12,7 +12,8 @@
 #   AWS_ENDPOINT_URL for sqs).
 # - REGISTRY (host:port, or RUNBOOK_TEST_REGISTRY): the image registry of guide 5. With a registry
 #   and a Docker engine (DOCKER_HOST), sections 5, 6 and 7 run too; without, 2.1 2.2 3 4 8.
-# - --sections: run only these sections (any of 2.1 2.2 3 4 5 6 7 8), always in guide order.
+# - --sections: run only these sections (any of 2.1 2.2 3 4 5 6 7 8), always in guide order; each
+#   uses the ids of the ones before it (VPC_ID, the subnets, the security groups): start at 2.1.
 #   Guide 3 stops after the endpoint lookup (3.3's mysql part needs a host inside the VPC).
 # - Secrets come from the environment, as in the tool's local configuration:
 #   UNISYNC_CANVAS_API_TOKEN, UNISYNC_COGNITO_USER_POOL_ID, UNISYNC_COGNITO_CLIENT_ID, and
