@@ -21,6 +21,8 @@ TEST_DIR ?= $(ROOT)/.test-env/make-test
 SWIFT_TEST_FLAGS ?=
 # Test processes at once; each gets its own emulator (two are started).
 TEST_WORKERS ?= 2
+# The demo's checkpoint (make demo-stop leaves it; a new demo starts from a fresh emulator and state).
+DEMO_STATE ?= .runbook-demo
 CONFIG ?= runbooks/local.json
 SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/guide-by-hand.sh .ci/run \
 	Tests/Fixtures/bin/aws Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
@@ -64,14 +66,18 @@ demo:
 	swift build; \
 	eval "$$(scripts/local-aws.sh env)"; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
+	export UNISYNC_CANVAS_API_TOKEN="$${UNISYNC_CANVAS_API_TOKEN:-demo-canvas-token}"; \
+	export UNISYNC_COGNITO_USER_POOL_ID="$${UNISYNC_COGNITO_USER_POOL_ID:-ap-northeast-2_demo}"; \
+	export UNISYNC_COGNITO_CLIENT_ID="$${UNISYNC_COGNITO_CLIENT_ID:-demo-client}"; \
 	url="$$RUNBOOK_TEST_ENDPOINT"; \
 	for cmd in '--yes run' status; do \
-	  echo "+ .build/debug/runbook --config $(CONFIG) --endpoint-url $$url $$cmd"; \
-	  .build/debug/runbook --config '$(CONFIG)' --endpoint-url "$$url" $$cmd; \
+	  echo "+ .build/debug/runbook --config $(CONFIG) --state-dir $(DEMO_STATE) --endpoint-url $$url $$cmd"; \
+	  .build/debug/runbook --config '$(CONFIG)' --state-dir '$(DEMO_STATE)' --endpoint-url "$$url" $$cmd; \
 	done
 
 demo-stop:
 	scripts/local-aws.sh stop
+	rm -rf '$(DEMO_STATE)'
 
 bench:
 	@if [[ -x scripts/bench.sh ]]; then scripts/bench.sh; \

@@ -54,7 +54,10 @@ final class BadInputCorpusTests: XCTestCase {
     Case(name: "state truncated at 10%", mentions: ["state.json", "truncated"], prepare: truncateState(at: 0.1)),
     Case(name: "state truncated at 50%", mentions: ["state.json", "truncated"], prepare: truncateState(at: 0.5)),
     Case(name: "state truncated at 90%", mentions: ["state.json", "truncated"], prepare: truncateState(at: 0.9)),
-    Case(name: "state missing its last byte", mentions: ["state.json"], prepare: truncateState(at: 0.999)),
+    Case(name: "state missing its closing brace", mentions: ["state.json"], prepare: { workspace in
+      let url = URL(fileURLWithPath: workspace.stateDirectory + "/state.json")
+      try Data(contentsOf: url).dropLast(2).write(to: url)
+    }),
     Case(
       name: "state of an unknown format version", mentions: ["state.json", "format version 7"],
       prepare: rewriteState { $0.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 7") }),
@@ -64,7 +67,7 @@ final class BadInputCorpusTests: XCTestCase {
     Case(
       name: "state with a wrong lineage", mentions: ["state.json", "lineage"],
       prepare: rewriteState { text in
-        text.replacingOccurrences(of: #""lineage" : "[^"]+""#, with: #""lineage" : "not-a-lineage""#, options: .regularExpression)
+        text.replacingOccurrences(of: #""lineage" : "[^"]+""#, with: #""lineage" : "not a lineage""#, options: .regularExpression)
       }),
     Case(
       name: "state of another region", arguments: ["--region", "eu-west-1", "run", "network", "--yes"],
@@ -91,7 +94,9 @@ final class BadInputCorpusTests: XCTestCase {
     Case(name: "port zero", mentions: ["config.json", "securityGroups.rds.port"], configure: editing(["securityGroups", "rds", "port"], 0)),
     Case(name: "port above 65535", mentions: ["config.json", "services[3].port", "70000"], configure: editing(["services", "3", "port"], 70000)),
     Case(name: "DB identifier AWS rejects", mentions: ["config.json", "rds.instance", "1-mysql"], configure: editing(["rds", "instance"], "1-mysql")),
-    Case(name: "queue name AWS rejects", mentions: ["config.json", "sqs.queues[0]"], configure: editing(["sqs", "queues"], ["bad queue name"])),
+    Case(
+      name: "queue name AWS rejects", mentions: ["config.json", "sqs.queues[1]"],
+      configure: editing(["sqs", "queues"], ["assignment-events-queue", "bad queue name"])),
     Case(name: "secret name AWS rejects", mentions: ["config.json", "secrets.encryptionKey"], configure: editing(["secrets", "encryptionKey"], "unisync/encryption key")),
     Case(name: "zone outside the region", mentions: ["config.json", "network.subnets[0].zone"], configure: editing(["network", "subnets", "0", "zone"], "us-east-1a")),
     Case(name: "region that does not exist", mentions: ["config.json", "region"], configure: editing(["region"], "mars-1")),
@@ -146,17 +151,4 @@ final class BadInputCorpusTests: XCTestCase {
     XCTAssertTrue(run.stderr.contains(file + "/state"), run.stderr)
   }
 
-  /// A workspace whose checkpoint says part of the network step is done.
-  func seededWorkspace(configure: (inout [String: Any]) -> Void) throws -> Workspace {
-    let workspace = try Workspace(configure: configure)
-    let state = StateDirectory(path: workspace.stateDirectory)
-    try state.prepare()
-    var checkpoint = Checkpoint(deployment: "unisync", region: "ap-northeast-2")
-    checkpoint.account = "123456789012"
-    checkpoint.exports["VPC_ID"] = "vpc-0123456789abcdef0"
-    checkpoint.actions["network/vpc"] = ActionRecord(
-      status: .done, outcome: .created, value: "vpc-0123456789abcdef0", export: "VPC_ID")
-    try state.save(checkpoint)
-    return workspace
-  }
 }

@@ -5,23 +5,6 @@ import XCTest
 /// Bad input stops the tool before it runs anything: exit 2 (3 for a held lock), one line naming the
 /// file and field, no aws call, and every state file byte-for-byte as it was.
 final class BadInputTests: XCTestCase {
-  /// A workspace whose checkpoint says the network step is half done.
-  func seededWorkspace(configure: (inout [String: Any]) -> Void = { _ in }) throws -> Workspace {
-    let workspace = try Workspace(configure: configure)
-    let state = StateDirectory(path: workspace.stateDirectory)
-    try state.prepare()
-    var checkpoint = Checkpoint(deployment: "unisync", region: "ap-northeast-2")
-    checkpoint.account = "123456789012"
-    checkpoint.exports["VPC_ID"] = "vpc-0123456789abcdef0"
-    checkpoint.actions["network/vpc"] = ActionRecord(
-      status: .done, outcome: .created, value: "vpc-0123456789abcdef0", export: "VPC_ID")
-    try state.save(checkpoint)
-    checkpoint.serial += 1
-    try state.save(checkpoint)
-    try Journal(path: state.journalFile).append(
-      JournalEntry(lineage: checkpoint.lineage, event: .intent, action: "network/vpc", command: "aws ec2 create-vpc"))
-    return workspace
-  }
 
   /// Runs the tool and checks the contract for bad input.
   func assertRejected(

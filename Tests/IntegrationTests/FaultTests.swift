@@ -67,32 +67,12 @@ final class FaultTests: XCTestCase {
     let port = try freePort()
     var proxy = try startProxy(listen: port, target: target)
     let endpoint = "http://127.0.0.1:\(port)"
-    let tool = Process()
-    tool.executableURL = URL(fileURLWithPath: try Workspace.binary())
-    tool.arguments = ["--config", workspace.configPath, "--state-dir", workspace.stateDirectory,
-                      "--endpoint-url", endpoint, "run", "network", "--yes", "--jobs", "1"]
-    var environment = ProcessInfo.processInfo.environment
-    environment["PATH"] = Workspace.shimmedPath
-    environment["NO_COLOR"] = "1"
-    tool.environment = environment
-    let output = workspace.directory.appendingPathComponent("run.out")
-    FileManager.default.createFile(atPath: output.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: output)
-    tool.standardOutput = handle
-    tool.standardError = handle
-    tool.standardInput = FileHandle.nullDevice
-    try tool.run()
+    let tool = try RunningTool(workspace, ["run", "network", "--yes", "--jobs", "1"], endpoint: endpoint)
     // Once a few actions are recorded, the endpoint goes away.
-    let deadline = Date().addingTimeInterval(120)
-    while Date() < deadline, tool.isRunning {
-      if let checkpoint = try? workspace.checkpoint(), checkpoint.actions.count >= 3 { break }
-      try await Task.sleep(nanoseconds: 100_000_000)
-    }
+    try await tool.waitForRecordedActions(3, in: workspace)
     stop(proxy)
-    while tool.isRunning { try await Task.sleep(nanoseconds: 100_000_000) }
-    try handle.close()
-    let text = try String(contentsOf: output, encoding: .utf8)
-    XCTAssertEqual(tool.terminationStatus, 1, text)
+    let (status, text) = try await tool.finish()
+    XCTAssertEqual(status, 1, text)
     XCTAssertTrue(text.contains("AWS could not be reached"), text)
     let kept = try workspace.checkpoint().actions.count
     XCTAssertGreaterThanOrEqual(kept, 3)

@@ -150,32 +150,12 @@ final class NetworkStepTests: XCTestCase {
   /// exit status is 130, and the next run finishes with exactly one of each resource.
   func testInterruptStopsWithStatus130AndResumes() async throws {
     let workspace = try Workspace()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try Workspace.binary())
-    process.arguments = ["--config", workspace.configPath, "--state-dir", workspace.stateDirectory,
-                         "--endpoint-url", workspace.endpoint, "run", "network", "--yes"]
-    var environment = ProcessInfo.processInfo.environment
-    environment["PATH"] = Workspace.shimmedPath
-    environment["NO_COLOR"] = "1"
-    process.environment = environment
-    let output = workspace.directory.appendingPathComponent("interrupted.out")
-    FileManager.default.createFile(atPath: output.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: output)
-    process.standardOutput = handle
-    process.standardError = handle
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
+    let tool = try RunningTool(workspace, ["run", "network", "--yes"])
     // Let it get past its first writes, then press Ctrl-C.
-    let deadline = Date().addingTimeInterval(60)
-    while Date() < deadline {
-      if let checkpoint = try? workspace.checkpoint(), checkpoint.actions.count >= 2 { break }
-      try await Task.sleep(nanoseconds: 100_000_000)
-    }
-    process.interrupt()
-    while process.isRunning { try await Task.sleep(nanoseconds: 50_000_000) }
-    try handle.close()
-    let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-    XCTAssertEqual(process.terminationStatus, 130, text)
+    try await tool.waitForRecordedActions(2, in: workspace, seconds: 60)
+    tool.process.interrupt()
+    let (status, text) = try await tool.finish()
+    XCTAssertEqual(status, 130, text)
     XCTAssertTrue(text.contains("interrupted"), text)
     let kept = try workspace.checkpoint()
     XCTAssertGreaterThanOrEqual(kept.actions.count, 2, "finished actions must be kept")

@@ -118,15 +118,10 @@ final class ConfigurationTests: XCTestCase {
     try assertProblems(
       { edit(&$0, ["network", "internetGateway"]) { $0 = ["igw"] } },
       ["network.internetGateway: must be a string, not an array"])
-    // Without subnets, the checks that need them say so too.
+    // Unreadable subnets are reported once, not again by every check that needs them.
     try assertProblems(
       { edit(&$0, ["network", "subnets"]) { $0 = ["id": "x"] } },
-      ["network.subnets: must be an array, not an object"],
-      also: [
-        "network.subnets: needs at least one public subnet",
-        "network.subnets: needs at least one private subnet",
-        "network.natGateway.subnet: 'public-2a' is not a subnet id",
-      ])
+      ["network.subnets: must be an array, not an object"])
     try assertProblems(
       { edit(&$0, ["ecs", "desiredCount"]) { $0 = 1.5 } },
       ["ecs.desiredCount: must be a whole number, not a number"])
@@ -145,10 +140,8 @@ final class ConfigurationTests: XCTestCase {
   func testBadRegion() throws {
     try assertProblems(
       { $0["region"] = "Seoul" },
-      ["region: 'Seoul' is not an AWS region name (like ap-northeast-2)"],
-      also: ["2a", "2c", "2a", "2c"].enumerated().map { index, zone in
-        "network.subnets[\(index)].zone: 'ap-northeast-\(zone)' is not an availability zone of Seoul"
-      })
+      // Reported once: the zones are not checked against a region that does not exist.
+      ["region: 'Seoul' is not an AWS region name (like ap-northeast-2)"])
   }
 
   func testZoneNotInRegion() throws {

@@ -92,7 +92,7 @@ public struct StateDirectory: Sendable {
     } catch {
       throw CheckpointError.corrupt(file: stateFile, reason: "a field is missing or has the wrong type")
     }
-    if UUID(uuidString: checkpoint.lineage) == nil {
+    if checkpoint.lineage.range(of: "^[A-Za-z0-9-]{1,64}$", options: .regularExpression) == nil {
       throw CheckpointError.corrupt(file: stateFile, reason: "lineage '\(checkpoint.lineage)' is not a lineage id")
     }
     if checkpoint.serial < 0 {

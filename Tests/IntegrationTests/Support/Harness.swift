@@ -301,3 +301,61 @@ func assertRerunCallsNothing(
   XCTAssertEqual(rerun.run.status, 0, rerun.run.summary, file: file, line: line)
   XCTAssertEqual(rerun.calls.count, 0, "a rerun of a finished step calls aws", file: file, line: line)
 }
+
+/// The tool running in the background, its output going to a file.
+final class RunningTool {
+  let process = Process()
+  let output: URL
+  private let handle: FileHandle
+
+  init(_ workspace: Workspace, _ arguments: [String], endpoint: String? = nil) throws {
+    process.executableURL = URL(fileURLWithPath: try Workspace.binary())
+    process.arguments = ["--config", workspace.configPath, "--state-dir", workspace.stateDirectory,
+                         "--endpoint-url", endpoint ?? workspace.endpoint] + arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["PATH"] = Workspace.shimmedPath
+    environment["NO_COLOR"] = "1"
+    process.environment = environment
+    output = workspace.directory.appendingPathComponent("background-\(UUID().uuidString.prefix(8)).out")
+    FileManager.default.createFile(atPath: output.path, contents: nil)
+    handle = try FileHandle(forWritingTo: output)
+    process.standardOutput = handle
+    process.standardError = handle
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+  }
+
+  /// Waits (up to `seconds`) until the checkpoint records at least `count` actions.
+  func waitForRecordedActions(_ count: Int, in workspace: Workspace, seconds: Double = 120) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline, process.isRunning {
+      if let checkpoint = try? workspace.checkpoint(), checkpoint.actions.count >= count { return }
+      try await Task.sleep(nanoseconds: 100_000_000)
+    }
+  }
+
+  /// Waits for the tool to end; returns its exit status and everything it wrote.
+  func finish() async throws -> (status: Int32, text: String) {
+    while process.isRunning { try await Task.sleep(nanoseconds: 50_000_000) }
+    try handle.close()
+    return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+  }
+}
+
+/// A workspace whose checkpoint says the network step's VPC is done (no emulator resource behind it).
+func seededWorkspace(configure: (inout [String: Any]) -> Void = { _ in }) throws -> Workspace {
+  let workspace = try Workspace(configure: configure)
+  let state = StateDirectory(path: workspace.stateDirectory)
+  try state.prepare()
+  var checkpoint = Checkpoint(deployment: "unisync", region: "ap-northeast-2")
+  checkpoint.account = "123456789012"
+  checkpoint.exports["VPC_ID"] = "vpc-0123456789abcdef0"
+  checkpoint.actions["network/vpc"] = ActionRecord(
+    status: .done, outcome: .created, value: "vpc-0123456789abcdef0", export: "VPC_ID")
+  try state.save(checkpoint)
+  checkpoint.serial += 1
+  try state.save(checkpoint)
+  try Journal(path: state.journalFile).append(
+    JournalEntry(lineage: checkpoint.lineage, event: .intent, action: "network/subnet-public-2a", command: "aws ec2 create-subnet"))
+  return workspace
+}
