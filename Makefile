@@ -6,7 +6,7 @@
 #                    (scripts/local-aws.sh, scripts/docker-env.sh) and stops them afterwards, by pid
 #   make env-up      start the AWS emulator in .test-env (scripts/local-aws.sh); env-down stops it
 #   make demo        run the tool against the emulator (left running); demo-stop stops it
-#   make bench       scripts/bench.sh, when present
+#   make bench       scripts/bench.sh: the guide by hand against the tool, plan, rerun, memory
 #   make format      swift format in place; make lint checks formatting (+ shellcheck if present)
 #   make clean       stop local services, remove .build and .test-env (distclean: .venv too)
 #
@@ -25,7 +25,7 @@ TEST_WORKERS ?= 2
 # The demo's checkpoint (make demo-stop leaves it; a new demo starts from a fresh emulator and state).
 DEMO_STATE ?= .runbook-demo
 CONFIG ?= runbooks/local.json
-SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh .ci/run \
+SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/guide-by-hand.sh .ci/run \
 	Tests/Fixtures/bin/aws Tests/Fixtures/bin/docker Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
 
 .PHONY: build test unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
@@ -77,9 +77,6 @@ demo:
 	swift build; \
 	eval "$$(scripts/local-aws.sh env)"; \
 	eval "$$(scripts/docker-env.sh env)"; \
-	export UNISYNC_CANVAS_API_TOKEN="$${UNISYNC_CANVAS_API_TOKEN:-demo-canvas-token}"; \
-	export UNISYNC_COGNITO_USER_POOL_ID="$${UNISYNC_COGNITO_USER_POOL_ID:-ap-northeast-2_demo}"; \
-	export UNISYNC_COGNITO_CLIENT_ID="$${UNISYNC_COGNITO_CLIENT_ID:-demo-client}"; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	export UNISYNC_CANVAS_API_TOKEN="$${UNISYNC_CANVAS_API_TOKEN:-demo-canvas-token}"; \
 	export UNISYNC_COGNITO_USER_POOL_ID="$${UNISYNC_COGNITO_USER_POOL_ID:-ap-northeast-2_demo}"; \

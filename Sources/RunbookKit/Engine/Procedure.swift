@@ -156,12 +156,19 @@ public final class ProcedureContext: Sendable {
   public func checkInterrupted() throws { try engine.checkInterrupted() }
 }
 
+/// One result of ``Swift/Array/concurrentMap(limit:_:)`` and where it goes. (A struct, not a
+/// tuple: a tuple as a task group's child result breaks the release build; see ``Completion``.)
+struct Indexed<Value: Sendable>: Sendable {
+  let index: Int
+  let value: Value
+}
+
 extension Array where Element: Sendable {
   /// `transform` applied to every element with at most `limit` running at once; results in order.
   public func concurrentMap<T: Sendable>(
     limit: Int, _ transform: @escaping @Sendable (Element) async -> T
   ) async -> [T] {
-    await withTaskGroup(of: (Int, T).self) { group in
+    await withTaskGroup(of: Indexed<T>.self) { group in
       var results = [T?](repeating: nil, count: count)
       var next = 0
       var running = 0
@@ -169,12 +176,12 @@ extension Array where Element: Sendable {
         while running < Swift.max(1, limit), next < count {
           let index = next
           let element = self[index]
-          group.addTask { (index, await transform(element)) }
+          group.addTask { Indexed(index: index, value: await transform(element)) }
           next += 1
           running += 1
         }
-        if let (index, value) = await group.next() {
-          results[index] = value
+        if let done = await group.next() {
+          results[done.index] = done.value
           running -= 1
         }
       }

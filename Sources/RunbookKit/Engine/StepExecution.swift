@@ -44,7 +44,7 @@ final class StepExecution: Sendable {
     let jobs = engine.prompter == nil ? engine.options.jobs : 1
     var firstError: Error?
 
-    await withTaskGroup(of: (String, Result<ActionOutcome, Error>).self) { group in
+    await withTaskGroup(of: Completion.self) { group in
       var running = 0
       while true {
         if firstError == nil {
@@ -66,8 +66,11 @@ final class StepExecution: Sendable {
               pending.remove(at: index)
               running += 1
               group.addTask {
-                do { return (action.name, .success(try await self.execute(action))) } catch {
-                  return (action.name, .failure(error))
+                do {
+                  let outcome = try await self.execute(action)
+                  return Completion(name: action.name, result: .success(outcome))
+                } catch {
+                  return Completion(name: action.name, result: .failure(error))
                 }
               }
               continue
@@ -75,9 +78,10 @@ final class StepExecution: Sendable {
             index += 1
           }
         }
-        guard running > 0, let (name, result) = await group.next() else { break }
+        guard running > 0, let completion = await group.next() else { break }
+        let name = completion.name
         running -= 1
-        switch result {
+        switch completion.result {
         case .success(let outcome):
           outcomes[name] = outcome
           if outcome == .skipped { skipped.insert(name) } else { finished.insert(name) }
@@ -573,4 +577,15 @@ extension StepExecution {
     }
     return try await finish(action, key: key, outcome: outcome, value: value)
   }
+}
+
+/// What a child task of ``StepExecution/run()`` returns: the action's name and how it ended.
+///
+/// A struct, not the tuple `(String, Result<ActionOutcome, Error>)`: with that tuple as the task
+/// group's child result, the release build of Swift 6.3.1 on Linux handed `group.next()` a
+/// corrupt name (a crash in `swift_retain`, or an action reported as never finished), while the
+/// debug build worked.
+struct Completion: Sendable {
+  let name: String
+  let result: Result<ActionOutcome, Error>
 }
