@@ -19,6 +19,7 @@ started here and stopped by pid):
 The release build goes to --scratch-path (default .build, or RUNBOOK_BENCH_SCRATCH).
 """
 import argparse
+import collections
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,6 +85,8 @@ class Emulator:
         self.directory = directory
         self.images = images
         self.base = dict(os.environ, RUNBOOK_TEST_DIR=directory)
+        # Two registries run at once: each on a free port of its own.
+        self.base.pop("RUNBOOK_REGISTRY_PORT", None)
 
     def start(self):
         sh([LOCAL_AWS, "start"], env=self.base)
@@ -137,14 +141,29 @@ def operation(argv):
     return " ".join(words)
 
 
-def timed(args, env, log, output, sample_memory=False, cwd=None):
-    """Runs a command; returns (seconds, exit status, aws calls by operation, peak RSS in KiB).
+def count_docker(log):
+    """The calls recorded by the docker shim."""
+    if not os.path.exists(log):
+        return 0
+    with open(log) as handle:
+        return sum(1 for line in handle if line.strip())
 
-    The peak is the VmHWM of the process itself, sampled until it exits (wait4's ru_maxrss
-    would be that of its largest child, an aws CLI)."""
-    if os.path.exists(log):
-        os.remove(log)
-    env = dict(env, RUNBOOK_AWS_LOG=log)
+
+Run = collections.namedtuple("Run", "seconds status calls operations docker_calls cpu peak_kib")
+
+
+def timed(args, env, log, output, sample_memory=False, cwd=None):
+    """Runs a command with the aws and docker shims logging to `log` and `log`.docker.
+
+    Returns a Run: wall time, exit status, aws calls (total and by operation), docker calls, CPU
+    time of the process and of every descendant it waited for (the aws and docker CLIs), and,
+    with sample_memory, its peak resident memory in KiB: the VmHWM of the process itself,
+    sampled until it exits (wait4's ru_maxrss would be that of its largest child, an aws CLI)."""
+    docker_log = log + ".docker"
+    for path in (log, docker_log):
+        if os.path.exists(path):
+            os.remove(path)
+    env = dict(env, RUNBOOK_AWS_LOG=log, RUNBOOK_DOCKER_LOG=docker_log)
     peak = 0
     with open(output, "w") as out:
         started = time.perf_counter()
@@ -152,17 +171,18 @@ def timed(args, env, log, output, sample_memory=False, cwd=None):
                                  stdin=subprocess.DEVNULL, cwd=cwd)
         if sample_memory:
             while True:
-                pid, status, _ = os.wait4(child.pid, os.WNOHANG)
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
                 if pid:
                     break
                 peak = max(peak, vm_hwm(child.pid))
                 time.sleep(0.02)
         else:
-            _, status, _ = os.wait4(child.pid, 0)
+            _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen quiet
     calls, by_operation = count_calls(log)
-    return seconds, child.returncode, calls, by_operation, peak
+    return Run(seconds, child.returncode, calls, by_operation, count_docker(docker_log),
+               usage.ru_utime + usage.ru_stime, peak)
 
 
 def vm_hwm(pid):
@@ -201,21 +221,23 @@ def processes_started(args, env, work):
 
 
 def bench_config(work, registry):
-    """runbooks/local.json with the run's registry, and relative paths made absolute."""
+    """runbooks/local.json with the run's registry, and its relative paths made absolute."""
     with open(CONFIG) as handle:
         config = json.load(handle)
     base = os.path.dirname(CONFIG)
 
-    def absolute(value):
-        if isinstance(value, dict):
-            return {key: absolute(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [absolute(item) for item in value]
-        if isinstance(value, str) and (value.startswith("./") or value.startswith("../")):
-            return os.path.normpath(os.path.join(base, value))
-        return value
+    def absolute(holder, key):
+        value = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(value, str) and value and not value.startswith("/"):
+            holder[key] = os.path.normpath(os.path.join(base, value))
 
-    config = absolute(config)
+    # The paths a configuration holds, as the tool's loader reads them.
+    for service in config.get("services", []):
+        absolute(service, "buildContext")
+        absolute(service, "taskDefinition")
+    absolute(config.get("lambda"), "source")
+    for secret in (config.get("secrets") or {}).values():
+        absolute(secret, "file")
     if registry:
         config["registry"] = registry
     path = os.path.join(work, "local.json")
@@ -389,30 +411,27 @@ def main():
             args = ["bash", BY_HAND, "--sections", sections, hand.endpoint]
             if images:
                 args.append(hand.registry)
-            seconds, status, calls, by_op, _ = timed(
-                args, hand.env, os.path.join(work, "aws-hand.log"), os.path.join(work, "hand.out"), cwd=work)
-            figures.update(hand_seconds=seconds, hand_calls=calls, hand_ops=by_op, hand_status=status)
-            if status != 0:
-                failures.append(f"the by-hand script exited {status}:\n{tail(os.path.join(work, 'hand.out'))}")
+            run = timed(args, hand.env, os.path.join(work, "aws-hand.log"), os.path.join(work, "hand.out"),
+                        cwd=work)
+            figures["hand"] = run
+            if run.status != 0:
+                failures.append(f"the by-hand script exited {run.status}:\n{tail(os.path.join(work, 'hand.out'))}")
 
             # The tool, the same steps.
             figures["load_tool"] = load_average()
             print(f"bench: runbook run --yes {' '.join(steps)}", file=sys.stderr)
-            seconds, status, calls, by_op, peak = timed(
-                common + ["run", "--yes"] + steps, tool.env, os.path.join(work, "aws-tool.log"),
-                os.path.join(work, "tool.out"), sample_memory=True)
-            figures.update(tool_seconds=seconds, tool_calls=calls, tool_ops=by_op, tool_status=status,
-                           tool_peak_kib=peak)
-            if status != 0:
-                failures.append(f"runbook run --yes exited {status}:\n{tail(os.path.join(work, 'tool.out'))}")
+            run = timed(common + ["run", "--yes"] + steps, tool.env, os.path.join(work, "aws-tool.log"),
+                        os.path.join(work, "tool.out"), sample_memory=True)
+            figures["tool"] = run
+            if run.status != 0:
+                failures.append(f"runbook run --yes exited {run.status}:\n{tail(os.path.join(work, 'tool.out'))}")
             else:
                 print("bench: rerun of the finished deployment", file=sys.stderr)
-                seconds, status, calls, by_op, _ = timed(
-                    common + ["run", "--yes"] + steps, tool.env, os.path.join(work, "aws-rerun.log"),
-                    os.path.join(work, "rerun.out"))
-                figures.update(rerun_seconds=seconds, rerun_calls=calls, rerun_status=status)
-                if status != 0:
-                    failures.append(f"the rerun exited {status}:\n{tail(os.path.join(work, 'rerun.out'))}")
+                run = timed(common + ["run", "--yes"] + steps, tool.env, os.path.join(work, "aws-rerun.log"),
+                            os.path.join(work, "rerun.out"))
+                figures["rerun"] = run
+                if run.status != 0:
+                    failures.append(f"the rerun exited {run.status}:\n{tail(os.path.join(work, 'rerun.out'))}")
 
             print("bench: inventories", file=sys.stderr)
             figures["inventory_hand"] = inventory(hand)
@@ -428,13 +447,12 @@ def main():
                      "--endpoint-url", "http://127.0.0.1:9", "plan"]
         plan_times, plan_calls = [], 0
         for _ in range(options.plan_runs):
-            seconds, status, calls, _, _ = timed(plan_args, plan_env, os.path.join(work, "aws-plan.log"),
-                                                 os.path.join(work, "plan.out"))
-            if status != 0:
-                failures.append(f"plan exited {status}:\n{tail(os.path.join(work, 'plan.out'))}")
+            run = timed(plan_args, plan_env, os.path.join(work, "aws-plan.log"), os.path.join(work, "plan.out"))
+            if run.status != 0:
+                failures.append(f"plan exited {run.status}:\n{tail(os.path.join(work, 'plan.out'))}")
                 break
-            plan_times.append(seconds)
-            plan_calls += calls
+            plan_times.append(run.seconds)
+            plan_calls += run.calls + run.docker_calls
         figures.update(plan_times=plan_times, plan_calls=plan_calls,
                        plan_processes=processes_started(plan_args, plan_env, work))
         figures["load_end"] = load_average()
@@ -496,14 +514,19 @@ def write_report(f, failures, env):
               "after the other, as an operator pastes them; `runbook run --yes` runs the same steps, independent",
               "actions at once (`--jobs` 4 by default).", "",
               "| measurement | guide by hand | `runbook run --yes` |", "| --- | --- | --- |"]
-    if "hand_seconds" in f and "tool_seconds" in f:
-        ratio = f["tool_seconds"] / f["hand_seconds"] if f["hand_seconds"] else float("nan")
+    hand, tool, rerun = f.get("hand"), f.get("tool"), f.get("rerun")
+    if hand and tool:
+        ratio = tool.seconds / hand.seconds if hand.seconds else float("nan")
         lines += [
-            f"| wall time | {f['hand_seconds']:.1f} s | {f['tool_seconds']:.1f} s |",
-            f"| aws calls | {f['hand_calls']} | {f['tool_calls']} |",
-            f"| wall time per aws call | {f['hand_seconds'] / max(f['hand_calls'], 1):.2f} s "
-            f"| {f['tool_seconds'] / max(f['tool_calls'], 1):.2f} s |",
-            f"| exit status | {f['hand_status']} | {f['tool_status']} |",
+            f"| wall time | {hand.seconds:.1f} s | {tool.seconds:.1f} s |",
+            f"| aws calls | {hand.calls} | {tool.calls} |",
+        ]
+        if f.get("images"):
+            lines.append(f"| docker calls | {hand.docker_calls} | {tool.docker_calls} |")
+        lines += [
+            f"| CPU time, with the aws and docker CLIs it ran (user + system) | {hand.cpu:.1f} s "
+            f"| {tool.cpu:.1f} s |",
+            f"| exit status | {hand.status} | {tool.status} |",
             "",
             f"Ratio of the wall times, tool / by hand: **{ratio:.2f}** (goal: 0.6 or less).",
             "",
@@ -514,23 +537,27 @@ def write_report(f, failures, env):
         lines.append(f"| `plan` of every step, median wall time ({len(times)} runs) | "
                      f"{statistics.median(times) * 1000:.1f} ms (min {min(times) * 1000:.1f}, "
                      f"max {max(times) * 1000:.1f}) | under 50 ms |")
-        lines.append(f"| `plan`: aws calls ({len(times)} runs) | {f['plan_calls']} | 0 |")
+        lines.append(f"| `plan`: aws and docker calls ({len(times)} runs) | {f['plan_calls']} | 0 |")
         processes = f.get("plan_processes")
         lines.append(f"| `plan`: processes started (one run, strace) | "
                      f"{'not measured (no strace)' if processes is None else processes} | 0 |")
-    if "tool_peak_kib" in f:
+    if tool:
         lines.append(f"| full run: peak resident memory of the tool (VmHWM, without its children) | "
-                     f"{f['tool_peak_kib'] / 1024:.1f} MiB | |")
-    if "rerun_calls" in f:
-        lines.append(f"| rerun of the finished deployment: aws calls | {f['rerun_calls']} | 0 |")
-        lines.append(f"| rerun of the finished deployment: wall time | {ms(f['rerun_seconds'])} | |")
+                     f"{tool.peak_kib / 1024:.1f} MiB | |")
+    if rerun:
+        lines.append(f"| rerun of the finished deployment: aws calls | {rerun.calls} | 0 |")
+        if f.get("images"):
+            lines.append(f"| rerun of the finished deployment: docker calls | {rerun.docker_calls} | 0 |")
+        lines.append(f"| rerun of the finished deployment: wall time | {ms(rerun.seconds)} | |")
     lines.append("")
 
-    hand_ops, tool_ops = f.get("hand_ops") or {}, f.get("tool_ops") or {}
+    hand_ops = hand.operations if hand else {}
+    tool_ops = tool.operations if tool else {}
     if hand_ops or tool_ops:
         lines += ["## aws calls by operation", "",
-                  "What each run called, and how often. The tool's extra calls are the route tables the guide",
-                  "forgets, the waits, the reads of ARNs later steps use, and the dead-letter link.", "",
+                  "What each run called, and how often. The tool's extra calls: what the guide forgets (route",
+                  "tables, log groups, the dead-letter link), waits, reads that check before a write, and reads",
+                  "of the ids and ARNs later actions use.", "",
                   "| operation | by hand | tool |", "| --- | --- | --- |"]
         for name in sorted(set(hand_ops) | set(tool_ops)):
             lines.append(f"| `{name}` | {hand_ops.get(name, 0)} | {tool_ops.get(name, 0)} |")
@@ -558,10 +585,25 @@ def write_report(f, failures, env):
     lines += [
         "## Reading the figures",
         "",
-        "- Every aws CLI v1 call costs about 0.9 s of CPU (Python start-up and botocore loading), so a",
+        "- Every aws CLI v1 call costs about 1 s of CPU (Python start-up and botocore loading), so a",
         "  run's wall time follows its number of calls and how many run at once. On a machine with few",
         "  cores, or one busy with other work, calls that run at once share the CPU and the tool's",
         "  advantage shrinks: compare the load average above with the number of cores.",
+    ]
+    if hand and tool:
+        cores = os.cpu_count() or 1
+        text = (
+            f"Here the by-hand run used {hand.cpu / max(hand.calls, 1):.2f} s of CPU per aws call, the tool's "
+            f"run {tool.cpu / max(tool.calls, 1):.2f} s (its own work, the shims and local commands such as "
+            f"`docker build` and the Lambda package included). With {cores} cores, a run cannot take less "
+            f"wall time than its CPU time divided by {cores}: {tool.cpu / cores:.0f} s for the tool's run "
+            f"({tool.calls} aws calls), against {hand.seconds:.0f} s for the whole by-hand run "
+            f"({hand.calls} calls).")
+        if tool.cpu / cores > 0.6 * hand.seconds:
+            text += " On this machine the ratio goal needs fewer calls, not more concurrency."
+        lines += textwrap.wrap(text, width=98, initial_indent="- ", subsequent_indent="  ",
+                               break_on_hyphens=False)
+    lines += [
         "- The by-hand script is the guide as written: no route tables, no waits but the RDS one, no",
         "  tags beyond Name, secrets on the command line, and nothing recorded; run twice, it creates a",
         "  second VPC. The tool does more per step (see the operations above) and can be resumed.",
