@@ -63,6 +63,29 @@ final class DoctorTests: XCTestCase {
     XCTAssertTrue(doctor.stdout.contains("1 check(s) failed"), doctor.stdout)
   }
 
+  /// Doctor's FAIL, and `run` refusing the same before its first write.
+  func testADockerDaemonThatDoesNotAnswerFailsDoctorAndStopsRunBeforeAnyWrite() async throws {
+    let workspace = try Workspace()
+    let gone = [
+      "DOCKER_HOST": "unix://" + workspace.directory.appendingPathComponent("no-docker.sock").path
+    ]
+    let doctor = try await workspace.run(["doctor"], environment: gone)
+    XCTAssertEqual(doctor.status, 1, doctor.summary)
+    XCTAssertTrue(
+      line("docker", in: doctor.stdout)?.contains(
+        "FAIL  docker           the Docker daemon does not answer") == true, doctor.stdout)
+
+    let log = workspace.directory.appendingPathComponent("aws.log").path
+    let run = try await workspace.run(
+      ["run", "ecr", "--yes"], environment: gone.merging(["RUNBOOK_AWS_LOG": log]) { $1 })
+    XCTAssertEqual(run.status, 2, run.summary)
+    XCTAssertTrue(run.stderr.contains("the Docker daemon does not answer"), run.stderr)
+    XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+    XCTAssertEqual(
+      loggedAWSCalls(log).filter { $0["write"] as? Bool == true }.count, 0, "nothing was created")
+    XCTAssertNil(workspace.stateBytes, "no checkpoint was written")
+  }
+
   func testInvalidCredentialsFailTheCredentialsCheck() async throws {
     let workspace = try Workspace()
     let responses = workspace.directory.appendingPathComponent("responses.json")

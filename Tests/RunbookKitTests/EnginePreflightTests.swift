@@ -25,6 +25,38 @@ final class EnginePreflightTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.state.journalFile))
   }
 
+  func testADockerDaemonThatDoesNotAnswerIsRefusedBeforeAnyWrite() async throws {
+    let fixture = try EngineFixture(test: self)
+    let images = TestStep(
+      "images",
+      [
+        createAction("repo", export: "REPO"),
+        Action(
+          name: "push", summary: "push", effect: .write, command: .docker("push", "r/x:1"),
+          after: ["repo"]),
+      ])
+    fixture.runner.on("aws", "sts", "get-caller-identity", reply: .ok("123456789012"))
+    fixture.runner.on(
+      "docker", "version",
+      reply: .failure(
+        "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+        status: 1))
+    let error = await assertThrows(UsageError.self) {
+      try await fixture.engine([images]).run([images])
+    }
+    let message = error?.message ?? "no usage error"
+    XCTAssertTrue(message.hasPrefix("the Docker daemon does not answer (Cannot connect"), message)
+    XCTAssertTrue(message.contains("images"), message)
+    XCTAssertEqual(fixture.runner.calls("aws", "test"), [], "nothing was created")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.state.journalFile))
+
+    // Once the images are pushed, a run with nothing left for docker does not ask it.
+    let other = TestStep("other", [createAction("a", export: "A_ID")])
+    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
+    _ = try await fixture.engine([other]).run([other])
+    XCTAssertEqual(fixture.runner.calls("docker", "version").count, 1)
+  }
+
   func testRegionMismatchIsRefusedBeforeAnyCall() async throws {
     let fixture = try EngineFixture(test: self)
     try fixture.seedCheckpoint(region: "us-east-1")

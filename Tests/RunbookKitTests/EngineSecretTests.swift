@@ -95,7 +95,7 @@ final class EngineSecretTests: XCTestCase {
     for path in record.paths {
       XCTAssertFalse(FileManager.default.fileExists(atPath: path), "\(path) was left behind")
     }
-    XCTAssertEqual(fixture.runner.calls("docker").first?.stdinText, password)
+    XCTAssertEqual(fixture.runner.calls("docker", "login").first?.stdinText, password)
     try assertNowhere([key, password], fixture)
   }
 

@@ -242,6 +242,18 @@ public final class Engine: Sendable {
 
   /// Checks that every program the pending actions run (`aws`, `docker`, `zip`...) is on PATH.
   public func checkTools(_ steps: [any Step], checkpoint: Checkpoint?) throws {
+    let tools = neededTools(steps, checkpoint: checkpoint)
+    let path = environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]
+    let missing = tools.filter { findExecutable($0, path: path) == nil }
+    if !missing.isEmpty {
+      throw UsageError(
+        "cannot find \(missing.map { "'\($0)'" }.joined(separator: " and ")) on PATH, which the steps \(steps.map(\.id).joined(separator: ", ")) need (see 'runbook doctor')"
+      )
+    }
+  }
+
+  /// The programs the actions still to run start (aws always: the account is read first).
+  func neededTools(_ steps: [any Step], checkpoint: Checkpoint?) -> [String] {
     var tools: [String] = ["aws"]
     for step in steps {
       for action in step.actions(for: deployment)
@@ -253,13 +265,20 @@ public final class Engine: Sendable {
         }
       }
     }
-    let path = environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]
-    let missing = tools.filter { findExecutable($0, path: path) == nil }
-    if !missing.isEmpty {
-      throw UsageError(
-        "cannot find \(missing.map { "'\($0)'" }.joined(separator: " and ")) on PATH, which the steps \(steps.map(\.id).joined(separator: ", ")) need (see 'runbook doctor')"
-      )
-    }
+    return tools
+  }
+
+  /// When actions still to run use docker, its daemon must answer before anything is created: a
+  /// Docker Desktop not started would otherwise show up only after the repositories exist.
+  func checkDockerDaemon(_ steps: [any Step], checkpoint: Checkpoint?) async throws {
+    guard neededTools(steps, checkpoint: checkpoint).contains("docker") else { return }
+    let output = try await runner.run(
+      Invocation(executable: "docker", arguments: ["version", "--format", "{{.Server.Version}}"]))
+    guard !output.succeeded else { return }
+    let reason = output.stderrText.split(separator: "\n").last.map(String.init) ?? "no answer"
+    throw UsageError(
+      "the Docker daemon does not answer (\(reason)), and the steps \(steps.map(\.id).joined(separator: ", ")) build and push images: start dockerd (or Docker Desktop), or point DOCKER_HOST at a running engine (see 'runbook doctor')"
+    )
   }
 
   /// Whether any action of these steps still has work to do.
@@ -301,6 +320,7 @@ public final class Engine: Sendable {
     try checkTools(steps, checkpoint: preliminary)
     try gatherSecrets(steps, checkpoint: preliminary, environment: environment)
     let account = try await callerAccount()
+    try await checkDockerDaemon(steps, checkpoint: preliminary)
     if let pinned = preliminary?.account, pinned != account {
       throw CheckpointError.foreignAccount(file: state.stateFile, checkpoint: pinned, credentials: account)
     }

@@ -113,9 +113,11 @@ final class ScriptedRunner: CommandRunner {
     }
   }
 
-  /// The account every run asks for first (`sts get-caller-identity`).
+  /// The preflight of every run: the account (`sts get-caller-identity`) and, when actions left
+  /// use docker, the daemon's version.
   func answerCallerIdentity(_ account: String = "123456789012") {
     on("aws", "sts", "get-caller-identity", reply: .ok(account))
+    on("docker", "version", reply: .ok("27.5.1"))
   }
 
   // MARK: - What happened
@@ -128,9 +130,11 @@ final class ScriptedRunner: CommandRunner {
   /// The invocations whose argv starts with these words.
   func calls(_ prefix: String...) -> [Call] { calls.filter { $0.starts(with: prefix) } }
 
-  /// The invocations other than the caller-identity check every run starts with.
+  /// The invocations other than the preflight every run starts with.
   var callsAfterIdentity: [Call] {
-    calls.filter { !$0.starts(with: ["aws", "sts", "get-caller-identity"]) }
+    calls.filter {
+      !$0.starts(with: ["aws", "sts", "get-caller-identity"]) && !$0.starts(with: ["docker", "version"])
+    }
   }
 
   // MARK: - CommandRunner
