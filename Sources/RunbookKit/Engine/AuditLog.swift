@@ -8,9 +8,12 @@ public final class AuditLog: Sendable {
   private let handle: Mutex<FileHandle?>
 
   public init(directory: String, date: Date = Date()) {
-    let stamp = date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.omitted))
+    let stamp = date.formatted(
+      .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false)
+        .timeSeparator(.omitted))
     path = "\(directory)/\(stamp)-\(ProcessInfo.processInfo.processIdentifier).log"
-    FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+    FileManager.default.createFile(
+      atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
     handle = Mutex(FileHandle(forWritingAtPath: path))
   }
 
@@ -26,12 +29,21 @@ public final class AuditLog: Sendable {
   public static func latest(in directory: String) -> String? {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     let logs = names.filter { $0.hasSuffix(".log") }
-    guard let newest = logs.max(by: { modified("\(directory)/\($0)") < modified("\(directory)/\($1)") })
+    guard
+      let newest = logs.max(by: { modified("\(directory)/\($0)") < modified("\(directory)/\($1)") })
     else { return nil }
     return "\(directory)/\(newest)"
   }
 
   private static func modified(_ path: String) -> Date {
-    ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date)
+      ?? .distantPast
   }
+}
+
+/// The AWS request id in a command's output, when the CLI printed one (`"RequestId": "…"` in some
+/// responses, `Request ID: …` in some error messages; aws CLI v1 prints none for most calls).
+func awsRequestID(in text: String) -> String? {
+  let pattern = #"(?i)"?request[ _-]?id"?\s*[:=]\s*"?([A-Za-z0-9][A-Za-z0-9-]{15,})"#
+  return extractedValues(pattern, in: text).first
 }

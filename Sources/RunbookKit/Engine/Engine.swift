@@ -451,6 +451,7 @@ public final class Engine: Sendable {
       let stderr = resolver.secrets.mask(output.stderrText)
       audit?.write(
         "[\(step)/\(action)] \(shown) -> \(output.termination) in \(String(format: "%.2f", seconds))s"
+          + (awsRequestID(in: output.stdoutText + "\n" + stderr).map { " request-id \($0)" } ?? "")
           + (output.succeeded ? "" : " stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"))
       if case .signaled = output.termination { try checkInterrupted() }
       guard !output.succeeded, let code = awsErrorCode(in: output.stderrText),
