@@ -35,7 +35,12 @@ public struct CommandSpec: Sendable, Hashable {
 public enum CLISpec {
   public static let global: [OptionSpec] = [
     OptionSpec("config", short: "c", value: "FILE", help: "deployment parameters (default: runbooks/unisync-ecs.json)"),
-    OptionSpec("state-dir", value: "DIR", help: "checkpoint, journal, lock and logs (default: .runbook)"),
+    OptionSpec(
+      "state-dir", value: "DIR",
+      help: "checkpoint, journal, lock and logs (default: .runbook/DEPLOYMENT); with --state: the logs"),
+    OptionSpec(
+      "state", value: "S3URL",
+      help: "keep checkpoint, journal and lock in s3://BUCKET/PREFIX (default prefix: runbook/DEPLOYMENT; also the configuration's 'state')"),
     OptionSpec(
       "endpoint-url", value: "URL",
       help: "add --endpoint-url URL to every aws call (AWS_ENDPOINT_URL in the environment does the same)"),
@@ -98,6 +103,14 @@ public enum CLISpec {
         jobsOption,
       ]),
     CommandSpec(
+      name: "unlock", arguments: "",
+      summary: "release the S3 lock of a run that died (shows the holder, asks for the deployment name)",
+      options: [OptionSpec("force", help: "unlock without asking (for scripts; only when the holder is surely gone)")]),
+    CommandSpec(
+      name: "state", arguments: "push|pull",
+      summary: "copy the checkpoint and journal from --state-dir to --state (push) or back (pull); refuses another lineage",
+      options: []),
+    CommandSpec(
       name: "doctor", arguments: "",
       summary: "check tools, credentials, configuration, build contexts and the state directory (exit 1 on a FAIL)",
       options: []),
@@ -119,7 +132,7 @@ public enum CLISpec {
     }
     lines += [
       "", "steps: \(Catalogue.guideOrder.joined(separator: " "))",
-      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock · 130 interrupted",
+      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock, or the S3 state changed under this run · 130 interrupted",
     ]
     return lines.joined(separator: "\n") + "\n"
   }
