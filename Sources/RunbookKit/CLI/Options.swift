@@ -55,6 +55,10 @@ public enum CLISpec {
   static let jobsOption = OptionSpec(
     "jobs", short: "j", value: "N", help: "independent actions run at once (default 4; 1 when asking)")
 
+  /// `destroy` and `unlock`: go on without the typed deployment name.
+  static let forceOption = OptionSpec(
+    "force", help: "with --yes: go on without asking for the deployment name (--yes alone is refused)")
+
   /// Options of `run` that say what verify and update do (plan takes them too).
   static let operationOptions: [OptionSpec] = [
     OptionSpec(
@@ -95,7 +99,7 @@ public enum CLISpec {
       name: "destroy", arguments: "[STEP...]",
       summary: "delete, in reverse order, what this deployment created (never adopted resources); asks for the deployment name",
       options: [
-        OptionSpec("force", help: "with --yes: delete without asking (--yes alone is refused)"),
+        forceOption,
         OptionSpec("skip-final-snapshot", help: "delete the RDS instance without a final snapshot"),
         OptionSpec(
           "force-delete-without-recovery",
@@ -105,7 +109,7 @@ public enum CLISpec {
     CommandSpec(
       name: "unlock", arguments: "",
       summary: "release the S3 lock of a run that died (shows the holder, asks for the deployment name)",
-      options: [OptionSpec("force", help: "unlock without asking (for scripts; only when the holder is surely gone)")]),
+      options: [forceOption]),
     CommandSpec(
       name: "state", arguments: "push|pull",
       summary: "copy the checkpoint and journal from --state-dir to --state (push) or back (pull); refuses another lineage",

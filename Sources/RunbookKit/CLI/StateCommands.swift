@@ -2,7 +2,7 @@ import Foundation
 
 extension Frontend {
   /// `runbook unlock`: shows who holds the S3 lock and deletes it after the operator types the
-  /// deployment name (or with `--force`). It deletes only the version it showed: a lock taken
+  /// deployment name (or with `--yes --force`). It deletes only the version it showed: a lock taken
   /// by another run in between stays.
   func unlock(_ context: Context, parsed: ParsedCommandLine, style: Style) async throws -> Int32 {
     let state = context.stateStore(runner: runner)
@@ -26,9 +26,12 @@ extension Frontend {
       "\(store.lockFile) is held by pid \(holder.pid) on \(holder.host)"
         + (holder.user.map { " as \($0)" } ?? "")
         + ", '\(holder.command)', since \(holder.startedAt); \(lease)\n")
+    if parsed.flag("yes") != parsed.flag("force") {
+      throw UsageError("'unlock' goes on without asking only with both --yes and --force")
+    }
     if !parsed.flag("force") {
       guard environment.inputIsTerminal else {
-        throw UsageError("'unlock' needs the deployment name typed in a terminal, or --force")
+        throw UsageError("'unlock' needs the deployment name typed in a terminal, or --yes --force")
       }
       environment.output.write(
         "Unlock only when that run is gone: two runs at once can create resources twice."
