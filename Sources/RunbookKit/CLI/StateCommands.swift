@@ -11,7 +11,8 @@ extension Frontend {
       if let holder = try await state.lockHolder() {
         throw LockHeldError(path: state.lockFile, holder: holder)
       }
-      environment.output.write("\(state.lockFile): not locked (a local lock ends with the run that holds it)\n")
+      environment.output.write(
+        "\(state.lockFile): not locked (a local lock ends with the run that holds it)\n")
       return ExitStatus.success
     }
     guard let holder = try await store.lockHolder() else {
@@ -36,16 +37,20 @@ extension Frontend {
       environment.output.write(
         "Unlock only when that run is gone: two runs at once can create resources twice."
           + " Type the deployment name (\(context.deployment.name)) to unlock: ")
-      guard environment.readLine()?.trimmingCharacters(in: .whitespaces) == context.deployment.name else {
+      guard environment.readLine()?.trimmingCharacters(in: .whitespaces) == context.deployment.name
+      else {
         throw Interrupted("the deployment name was not typed; the lock was left as it is")
       }
     }
     guard try await store.removeLock() else {
       throw StateConflictError(
         object: store.lockFile,
-        detail: "PreconditionFailed: the lock changed since it was read (another run took it); it was left as it is")
+        detail:
+          "PreconditionFailed: the lock changed since it was read (another run took it); it was left as it is"
+      )
     }
-    environment.output.write("unlocked \(store.location) (held by pid \(holder.pid) on \(holder.host))\n")
+    environment.output.write(
+      "unlocked \(store.location) (held by pid \(holder.pid) on \(holder.host))\n")
     return ExitStatus.success
   }
 
@@ -53,10 +58,13 @@ extension Frontend {
   /// copies `state.json` and the journal entries that count, under both locks, refusing a
   /// destination that holds another lineage or a newer serial.
   func transferState(_ context: Context, parsed: ParsedCommandLine) async throws -> Int32 {
-    guard parsed.arguments.count == 1, let direction = parsed.arguments.first, ["push", "pull"].contains(direction)
+    guard parsed.arguments.count == 1, let direction = parsed.arguments.first,
+      ["push", "pull"].contains(direction)
     else { throw UsageError("'state' takes 'push' or 'pull'") }
     guard let remote = context.stateStore(runner: runner) as? S3StateStore else {
-      throw UsageError("'state \(direction)' needs S3 state: --state s3://BUCKET/PREFIX (or 'state' in the configuration)")
+      throw UsageError(
+        "'state \(direction)' needs S3 state: --state s3://BUCKET/PREFIX (or 'state' in the configuration)"
+      )
     }
     let local = context.localState
     let (source, destination): (any StateStore, any StateStore) =
@@ -75,7 +83,8 @@ extension Frontend {
       await remoteLock.release()
       await localLock.release()
       environment.output.write(
-        "copied \(source.stateFile) (serial \(copied.serial), lineage \(copied.lineage)) to \(destination.stateFile)\n")
+        "copied \(source.stateFile) (serial \(copied.serial), lineage \(copied.lineage)) to \(destination.stateFile)\n"
+      )
       return ExitStatus.success
     } catch {
       await remoteLock.release()
@@ -84,7 +93,8 @@ extension Frontend {
     }
   }
 
-  private func copy(from source: any StateStore, to destination: any StateStore, context: Context) async throws
+  private func copy(from source: any StateStore, to destination: any StateStore, context: Context)
+    async throws
     -> Checkpoint
   {
     guard let checkpoint = try await source.load() else {
@@ -92,7 +102,8 @@ extension Frontend {
     }
     if checkpoint.deployment != context.deployment.name {
       throw CheckpointError.foreignDeployment(
-        file: source.stateFile, checkpoint: checkpoint.deployment, configuration: context.deployment.name)
+        file: source.stateFile, checkpoint: checkpoint.deployment,
+        configuration: context.deployment.name)
     }
     let existing = try await destination.load()
     if let existing {
@@ -112,13 +123,16 @@ extension Frontend {
     if let journal = source.journal as? S3Journal {
       entries = try await journal.latestEntries(lineage: checkpoint.lineage)
     } else {
-      entries = Journal(path: (source as! StateDirectory).journalFile).latest(lineage: checkpoint.lineage)
-        .values.sorted { $0.at < $1.at }
+      entries = Journal(path: (source as! StateDirectory).journalFile).latest(
+        lineage: checkpoint.lineage
+      )
+      .values.sorted { $0.at < $1.at }
     }
     if existing != nil {
       // What the destination journaled before no longer counts.
       for step in Catalogue.steps {
-        try await destination.journal.append(JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step.id))
+        try await destination.journal.append(
+          JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step.id))
       }
     }
     for entry in entries { try await destination.journal.append(entry) }

@@ -117,7 +117,8 @@ func timestamp(_ date: Date = Date()) -> String {
 /// A timestamp written by ``timestamp(_:)`` (or any ISO 8601 one), as a date.
 func parseTimestamp(_ text: String) -> Date? {
   // ``timestamp(_:)`` writes UTC without a zone designator.
-  let text = text.hasSuffix("Z") || text.range(of: #"[+-]\d\d:?\d\d$"#, options: .regularExpression) != nil
+  let text =
+    text.hasSuffix("Z") || text.range(of: #"[+-]\d\d:?\d\d$"#, options: .regularExpression) != nil
     ? text : text + "Z"
   let formatter = ISO8601DateFormatter()
   formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

@@ -19,11 +19,14 @@ public struct S3Location: Sendable, Hashable, CustomStringConvertible {
     let rest = text.dropFirst("s3://".count)
     let bucket = String(rest.prefix { $0 != "/" })
     let prefix = rest.dropFirst(bucket.count).split(separator: "/").joined(separator: "/")
-    guard bucket.range(of: #"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"#, options: .regularExpression) != nil else {
+    guard
+      bucket.range(of: #"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"#, options: .regularExpression) != nil
+    else {
       return .failure(UsageError("'\(text)': '\(bucket)' is not an S3 bucket name"))
     }
     guard prefix.range(of: #"^[A-Za-z0-9!_.*'()/-]*$"#, options: .regularExpression) != nil else {
-      return .failure(UsageError("'\(text)': the prefix may hold letters, digits and !_.*'()/- only"))
+      return .failure(
+        UsageError("'\(text)': the prefix may hold letters, digits and !_.*'()/- only"))
     }
     return .success(S3Location(bucket: bucket, prefix: prefix))
   }
@@ -58,7 +61,8 @@ public final class S3StateStore: StateStore {
   private let lockVersion = Mutex<String?>(nil)
   /// Why the lock this process held is no longer its own (then nothing more is written).
   let lockLost = Mutex<String?>(nil)
-  private let journalStore: S3Journal
+  /// What this process knows of the journal (see ``S3Journal``).
+  let journalCache = S3Journal.Cache()
 
   enum StateVersion {
     case unknown, absent
@@ -74,15 +78,12 @@ public final class S3StateStore: StateStore {
     resolver = Resolver(aws: aws, secrets: SecretStore())
     self.logsDirectory = logsDirectory
     self.leaseSeconds = max(1, leaseSeconds)
-    journalStore = S3Journal(root: root)
-    journalStore.store = self
   }
 
   public var location: String { root.description }
   public var stateFile: String { location + "/state.json" }
   public var lockFile: String { location + "/lock" }
-  public var switchAdvice: String { "another --state location" }
-  public var journal: any JournalStore { journalStore }
+  public var journal: any JournalStore { S3Journal(store: self) }
 
   // MARK: - aws s3api
 
@@ -103,7 +104,8 @@ public final class S3StateStore: StateStore {
   /// Runs `aws s3api OPERATION ARGS --bucket BUCKET` (plus region and endpoint).
   func call(_ operation: String, _ arguments: [String]) async throws -> Reply {
     let command = Command.aws(
-      ([Argument.text("s3api"), .text(operation), "--bucket", .text(root.bucket)] + arguments.map(Argument.text)))
+      ([Argument.text("s3api"), .text(operation), "--bucket", .text(root.bucket)]
+        + arguments.map(Argument.text)))
     let scratch = ScratchFiles()
     defer { scratch.removeAll() }
     let invocation = try resolver.invocation(command, values: [:], scratch: scratch)
@@ -173,7 +175,8 @@ public final class S3StateStore: StateStore {
   public func prepare() async throws {
     do {
       try FileManager.default.createDirectory(
-        atPath: logsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        atPath: logsDirectory, withIntermediateDirectories: true,
+        attributes: [.posixPermissions: 0o700])
     } catch {
       throw CheckpointError.unwritable(path: logsDirectory, reason: "cannot create the log folder")
     }
@@ -216,7 +219,10 @@ public final class S3StateStore: StateStore {
 
   public func acquireLock(command: String) async throws -> any HeldLock {
     let record = newLockRecord(command: command, startedAt: timestamp())
-    guard let eTag = try await write("lock", Self.encodeLock(record), condition: ["--if-none-match", "*"]) else {
+    guard
+      let eTag = try await write(
+        "lock", Self.encodeLock(record), condition: ["--if-none-match", "*"])
+    else {
       throw LockHeldError(path: lockFile, holder: try? await lockHolder())
     }
     lockLost.withLock { $0 = nil }
@@ -244,7 +250,8 @@ public final class S3StateStore: StateStore {
 
   /// Deletes an object if its ETag is still `eTag`; false when it is not (nothing was deleted).
   func delete(_ key: String, eTag: String) async throws -> Bool {
-    let reply = try await call("delete-object", ["--key", root.key(key), "--if-match", eTag, "--output", "json"])
+    let reply = try await call(
+      "delete-object", ["--key", root.key(key), "--if-match", eTag, "--output", "json"])
     guard reply.output.succeeded else {
       if reply.errorCode == "PreconditionFailed" { return false }
       if reply.errorCode == "NoSuchKey" { return true }
@@ -292,7 +299,8 @@ final class S3Lock: HeldLock, Sendable {
     let fresh = store.newLockRecord(command: record.command, startedAt: record.startedAt)
     do {
       guard
-        let next = try await store.write("lock", S3StateStore.encodeLock(fresh), condition: ["--if-match", eTag])
+        let next = try await store.write(
+          "lock", S3StateStore.encodeLock(fresh), condition: ["--if-match", eTag])
       else {
         store.lockLost.withLock {
           $0 =
@@ -330,16 +338,19 @@ final class S3Lock: HeldLock, Sendable {
 /// The keys alone say which entry counts for an action; the body (the same JSON line as in a
 /// local `journal.jsonl`) is read only for a result whose value is needed. The listing is read
 /// once per run, under the lock, and kept up to date by this run's own appends.
-final class S3Journal: JournalStore, @unchecked Sendable {
-  let root: S3Location
-  weak var store: S3StateStore?
-  /// Keys by lineage, in order, once listed.
-  private let index = Mutex<[String: [String]]>([:])
-  /// Entries whose bodies are known (written or read by this process), by key.
-  private let bodies = Mutex<[String: JournalEntry]>([:])
-  private let lastSequence = Mutex<UInt64>(0)
+struct S3Journal: JournalStore {
+  let store: S3StateStore
 
-  init(root: S3Location) { self.root = root }
+  /// The listing and the bodies known to this process, kept by the store.
+  final class Cache: Sendable {
+    /// Entry names by lineage, in order, once listed.
+    let index = Mutex<[String: [String]]>([:])
+    /// Entries whose bodies are known (written or read by this process), by name.
+    let bodies = Mutex<[String: JournalEntry]>([:])
+    let lastSequence = Mutex<UInt64>(0)
+  }
+
+  var root: S3Location { store.root }
 
   struct Key {
     var sequence: UInt64
@@ -348,7 +359,8 @@ final class S3Journal: JournalStore, @unchecked Sendable {
 
     init?(_ name: String) {
       let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
-      guard parts.count == 3, let sequence = UInt64(parts[0]), let event = JournalEntry.Event(rawValue: parts[1])
+      guard parts.count == 3, let sequence = UInt64(parts[0]),
+        let event = JournalEntry.Event(rawValue: parts[1])
       else { return nil }
       self.sequence = sequence
       self.event = event
@@ -356,7 +368,8 @@ final class S3Journal: JournalStore, @unchecked Sendable {
     }
 
     static func name(sequence: UInt64, event: JournalEntry.Event, action: String) -> String {
-      String(format: "%020llu", sequence) + ".\(event.rawValue)." + action.replacingOccurrences(of: "/", with: "+")
+      String(format: "%020llu", sequence) + ".\(event.rawValue)."
+        + action.replacingOccurrences(of: "/", with: "+")
     }
   }
 
@@ -364,33 +377,35 @@ final class S3Journal: JournalStore, @unchecked Sendable {
 
   /// The entry names of a lineage, in order (listed once).
   func names(lineage: String) async throws -> [String] {
-    if let known = index.withLock({ $0[lineage] }) { return known }
-    guard let store else { return [] }
+    if let known = store.journalCache.index.withLock({ $0[lineage] }) { return known }
     let reply = try await store.call(
       "list-objects-v2",
       ["--prefix", root.key(folder(lineage)), "--query", "Contents[].Key", "--output", "json"])
     guard reply.output.succeeded else {
-      throw CheckpointError.unreadable(path: "\(store.location)/\(folder(lineage))", reason: reply.reason)
+      throw CheckpointError.unreadable(
+        path: "\(store.location)/\(folder(lineage))", reason: reply.reason)
     }
-    let keys = (try? JSONSerialization.jsonObject(with: reply.output.standardOutput) as? [String]) ?? []
-    let names = keys.map { String($0.split(separator: "/").last ?? "") }.filter { Key($0) != nil }.sorted()
+    let keys =
+      (try? JSONSerialization.jsonObject(with: reply.output.standardOutput) as? [String]) ?? []
+    let names = keys.map { String($0.split(separator: "/").last ?? "") }.filter { Key($0) != nil }
+      .sorted()
     if let last = names.last.flatMap(Key.init) {
-      lastSequence.withLock { $0 = max($0, last.sequence) }
+      store.journalCache.lastSequence.withLock { $0 = max($0, last.sequence) }
     }
-    return index.withLock { known in
+    return store.journalCache.index.withLock { known in
       if known[lineage] == nil { known[lineage] = names }
       return known[lineage]!
     }
   }
 
   func append(_ entry: JournalEntry) async throws {
-    guard let store else { return }
     if let reason = store.lockLost.withLock({ $0 }) {
-      throw StateConflictError(object: store.lockFile, detail: reason + "; nothing more was written")
+      throw StateConflictError(
+        object: store.lockFile, detail: reason + "; nothing more was written")
     }
     _ = try await names(lineage: entry.lineage)
     let now = UInt64(Date().timeIntervalSince1970 * 1_000_000)
-    let sequence = lastSequence.withLock { last -> UInt64 in
+    let sequence = store.journalCache.lastSequence.withLock { last -> UInt64 in
       last = max(last + 1, now)
       return last
     }
@@ -398,14 +413,17 @@ final class S3Journal: JournalStore, @unchecked Sendable {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let line = try encoder.encode(entry) + Data("\n".utf8)
-    guard try await store.write(folder(entry.lineage) + name, line, condition: ["--if-none-match", "*"]) != nil
+    guard
+      try await store.write(
+        folder(entry.lineage) + name, line, condition: ["--if-none-match", "*"]) != nil
     else {
       throw StateConflictError(
         object: "\(store.location)/\(folder(entry.lineage))\(name)",
-        detail: "PreconditionFailed: another writer created this journal entry; nothing was overwritten")
+        detail:
+          "PreconditionFailed: another writer created this journal entry; nothing was overwritten")
     }
-    bodies.withLock { $0[name] = entry }
-    index.withLock { $0[entry.lineage, default: []].append(name) }
+    store.journalCache.bodies.withLock { $0[name] = entry }
+    store.journalCache.index.withLock { $0[entry.lineage, default: []].append(name) }
   }
 
   /// The names that count, last one per action (entries before a step's reset do not count).
@@ -423,7 +441,9 @@ final class S3Journal: JournalStore, @unchecked Sendable {
   }
 
   func latest(lineage: String, action: String) async throws -> JournalEntry? {
-    guard let name = try await latestNames(lineage: lineage)[action], let key = Key(name) else { return nil }
+    guard let name = try await latestNames(lineage: lineage)[action], let key = Key(name) else {
+      return nil
+    }
     return try await entry(name, key: key, lineage: lineage)
   }
 
@@ -438,17 +458,21 @@ final class S3Journal: JournalStore, @unchecked Sendable {
   }
 
   /// An entry: from memory, from its key alone (intents and failures, unless `full`), or read.
-  private func entry(_ name: String, key: Key, lineage: String, full: Bool = false) async throws -> JournalEntry {
-    if let known = bodies.withLock({ $0[name] }) { return known }
+  private func entry(_ name: String, key: Key, lineage: String, full: Bool = false) async throws
+    -> JournalEntry
+  {
+    if let known = store.journalCache.bodies.withLock({ $0[name] }) { return known }
     if key.event != .result && !full {
       return JournalEntry(lineage: lineage, event: key.event, action: key.action)
     }
-    guard let store, let (data, _) = try await store.read(folder(lineage) + name),
-      let entry = try? JSONDecoder().decode(JournalEntry.self, from: data.split(separator: UInt8(ascii: "\n")).first ?? Data())
+    guard let (data, _) = try await store.read(folder(lineage) + name),
+      let entry = try? JSONDecoder().decode(
+        JournalEntry.self, from: data.split(separator: UInt8(ascii: "\n")).first ?? Data())
     else {
-      throw CheckpointError.unreadable(path: "\(root)/\(folder(lineage))\(name)", reason: "not a journal entry")
+      throw CheckpointError.unreadable(
+        path: "\(root)/\(folder(lineage))\(name)", reason: "not a journal entry")
     }
-    bodies.withLock { $0[name] = entry }
+    store.journalCache.bodies.withLock { $0[name] = entry }
     return entry
   }
 }

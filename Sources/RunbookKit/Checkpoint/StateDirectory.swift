@@ -21,11 +21,11 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
     case .unknownFormat(let file, let version):
       "\(file): format version \(version) is not one this runbook reads (it reads \(Checkpoint.currentFormatVersion)); use the runbook version that wrote it"
     case .foreignDeployment(let file, let checkpoint, let configuration):
-      "\(file): belongs to deployment '\(checkpoint)', but the configuration is for '\(configuration)'; use another --state-dir"
+      "\(file): belongs to deployment '\(checkpoint)', but the configuration is for '\(configuration)'; use another --state-dir or --state"
     case .foreignRegion(let file, let checkpoint, let configuration):
-      "\(file): belongs to region \(checkpoint), but this run targets \(configuration); use --region \(checkpoint) or another --state-dir"
+      "\(file): belongs to region \(checkpoint), but this run targets \(configuration); use --region \(checkpoint) or another --state-dir or --state"
     case .foreignAccount(let file, let checkpoint, let credentials):
-      "\(file): belongs to AWS account \(checkpoint), but the credentials are for account \(credentials); switch credentials or use another --state-dir"
+      "\(file): belongs to AWS account \(checkpoint), but the credentials are for account \(credentials); switch credentials or use another --state-dir or --state"
     case .unwritable(let path, let reason):
       "\(path): cannot write the checkpoint (\(reason))"
     case .unreadable(let path, let reason):
@@ -48,7 +48,8 @@ public struct LockHeldError: Error, Sendable, Hashable, CustomStringConvertible 
     guard let holder else { return "\(path): another run holds the lock" }
     var text =
       "\(path): another run holds the lock (pid \(holder.pid) on \(holder.host)"
-      + (holder.user.map { " as \($0)" } ?? "") + ", '\(holder.command)', since \(holder.startedAt))"
+      + (holder.user.map { " as \($0)" } ?? "")
+      + ", '\(holder.command)', since \(holder.startedAt))"
     if let expiry = holder.expiresAt {
       if holder.expired() {
         text +=
@@ -122,7 +123,8 @@ public struct StateDirectory: Sendable {
       header = try JSONDecoder().decode(Header.self, from: data)
     } catch {
       let reason =
-        data.isEmpty ? "the file is empty" : "invalid JSON in \(data.count) bytes, truncated or damaged"
+        data.isEmpty
+        ? "the file is empty" : "invalid JSON in \(data.count) bytes, truncated or damaged"
       throw CheckpointError.corrupt(file: file, reason: reason)
     }
     guard let version = header.formatVersion else {
@@ -138,7 +140,8 @@ public struct StateDirectory: Sendable {
       throw CheckpointError.corrupt(file: file, reason: "a field is missing or has the wrong type")
     }
     if checkpoint.lineage.range(of: "^[A-Za-z0-9-]{1,64}$", options: .regularExpression) == nil {
-      throw CheckpointError.corrupt(file: file, reason: "lineage '\(checkpoint.lineage)' is not a lineage id")
+      throw CheckpointError.corrupt(
+        file: file, reason: "lineage '\(checkpoint.lineage)' is not a lineage id")
     }
     if checkpoint.serial < 0 {
       throw CheckpointError.corrupt(file: file, reason: "serial \(checkpoint.serial) is negative")
@@ -204,7 +207,8 @@ public struct StateDirectory: Sendable {
       throw LockHeldError(path: lockFile, holder: previous)
     }
     let record = LockRecord(
-      pid: getpid(), host: ProcessInfo.processInfo.hostName, startedAt: timestamp(), command: command)
+      pid: getpid(), host: ProcessInfo.processInfo.hostName, startedAt: timestamp(),
+      command: command)
     let data = (try? JSONEncoder().encode(record)) ?? Data()
     ftruncate(fd, 0)
     _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }

@@ -11,8 +11,6 @@ public protocol StateStore: Sendable {
   var lockFile: String { get }
   /// The local folder that keeps this deployment's audit logs.
   var logsDirectory: String { get }
-  /// Advice for a checkpoint of another deployment or region ("use another --state-dir").
-  var switchAdvice: String { get }
 
   /// Reads the checkpoint; nil when there is none yet. Never writes.
   func load() async throws -> Checkpoint?
@@ -60,7 +58,6 @@ public struct StateConflictError: Error, Sendable, Hashable, CustomStringConvert
 
 extension StateDirectory: StateStore {
   public var location: String { path }
-  public var switchAdvice: String { "another --state-dir" }
   public func acquireLock(command: String) throws -> any HeldLock { try lock(command: command) }
   public var journal: any JournalStore { Journal(path: journalFile) }
 }
@@ -68,5 +65,7 @@ extension StateDirectory: StateStore {
 extension StateLock: HeldLock {}
 
 extension Journal: JournalStore {
-  public func latest(lineage: String, action: String) -> JournalEntry? { latest(lineage: lineage)[action] }
+  public func latest(lineage: String, action: String) -> JournalEntry? {
+    latest(lineage: lineage)[action]
+  }
 }

@@ -1,0 +1,317 @@
+import Foundation
+import Synchronization
+import XCTest
+
+@testable import RunbookKit
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// An in-memory S3 bucket answering `aws s3api` invocations the way aws CLI v1 and S3 do,
+/// conditional writes included; every other command fails the test.
+final class FakeS3: CommandRunner {
+  struct Object {
+    var data: Data
+    var eTag: String
+  }
+
+  struct Call {
+    var argv: [String]
+    /// Permissions of the `--body` file when the call ran.
+    var bodyMode: Int?
+  }
+
+  let objects = Mutex<[String: Object]>([:])
+  let calls = Mutex<[Call]>([])
+  let versioning = Mutex<String?>(nil)
+  private let counter = Mutex(0)
+
+  func run(_ invocation: Invocation) async throws -> ProcessOutput {
+    let argv = [invocation.executable] + invocation.arguments
+    func value(_ option: String) -> String? {
+      argv.firstIndex(of: option).flatMap { $0 + 1 < argv.count ? argv[$0 + 1] : nil }
+    }
+    var mode: Int?
+    if let body = value("--body") { mode = try? permissions(of: body) }
+    calls.withLock { $0.append(Call(argv: argv, bodyMode: mode)) }
+    guard argv.starts(with: ["aws", "s3api"]), argv.count > 2, value("--bucket") == "state-bucket",
+      value("--region") == "ap-northeast-2"
+    else {
+      return failure("NoSuchBucket", "the fake holds only state-bucket in ap-northeast-2")
+    }
+    let key = value("--key") ?? ""
+    switch argv[2] {
+    case "get-object":
+      guard let object = objects.withLock({ $0[key] }) else {
+        return failure("NoSuchKey", "no such key")
+      }
+      // The target file is the positional argument after the key's value.
+      let target = argv[(argv.firstIndex(of: key)! + 1)]
+      FileManager.default.createFile(atPath: target, contents: object.data)
+      return ok(["ETag": object.eTag])
+    case "put-object":
+      let data = FileManager.default.contents(atPath: value("--body") ?? "") ?? Data()
+      let eTag = "\"etag-\(counter.withLock { $0 += 1
+return $0 })\""
+      return objects.withLock { objects in
+        if value("--if-none-match") == "*", objects[key] != nil { return precondition() }
+        if let match = value("--if-match"), objects[key]?.eTag != match { return precondition() }
+        objects[key] = Object(data: data, eTag: eTag)
+        return ok(["ETag": eTag])
+      }
+    case "delete-object":
+      return objects.withLock { objects in
+        if let match = value("--if-match"), let object = objects[key], object.eTag != match {
+          return precondition()
+        }
+        objects[key] = nil
+        return ok([:])
+      }
+    case "list-objects-v2":
+      let prefix = value("--prefix") ?? ""
+      let keys = objects.withLock { Array($0.keys) }.filter { $0.hasPrefix(prefix) }.sorted()
+      return ProcessOutput(
+        termination: .exited(0), standardOutput: try JSONSerialization.data(withJSONObject: keys),
+        standardError: Data())
+    case "get-bucket-versioning":
+      return ok(versioning.withLock { $0 }.map { ["Status": $0] } ?? [:])
+    default:
+      return failure("InvalidAction", argv[2])
+    }
+  }
+
+  func runPipeline(_ producer: Invocation, into consumer: Invocation) async throws -> PipelineOutput
+  {
+    XCTFail("no pipeline expected")
+    throw ProcessLaunchError.executableNotFound(producer.executable)
+  }
+
+  private func ok(_ object: [String: String]) -> ProcessOutput {
+    ProcessOutput(
+      termination: .exited(0),
+      standardOutput: (try? JSONSerialization.data(withJSONObject: object)) ?? Data(),
+      standardError: Data())
+  }
+
+  private func failure(_ code: String, _ message: String) -> ProcessOutput {
+    ProcessOutput(
+      termination: .exited(255), standardOutput: Data(),
+      standardError: Data(
+        "\nAn error occurred (\(code)) when calling the operation: \(message)\n".utf8))
+  }
+
+  private func precondition() -> ProcessOutput {
+    failure("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+  }
+
+  func operations(_ name: String) -> [Call] {
+    calls.withLock { $0 }.filter { $0.argv.count > 2 && $0.argv[2] == name }
+  }
+}
+
+final class S3StateStoreTests: XCTestCase {
+  let root = S3Location(bucket: "state-bucket", prefix: "runbook/unisync")
+
+  func store(_ s3: FakeS3, lease: Double = 120) throws -> S3StateStore {
+    S3StateStore(
+      root: root, runner: s3,
+      aws: AWSSettings(region: "ap-northeast-2", endpointURL: "http://127.0.0.1:1"),
+      logsDirectory: try makeScratchFolder().appendingPathComponent("logs").path,
+      leaseSeconds: lease)
+  }
+
+  func testLocationsParseAndRejectWhatIsNotABucket() throws {
+    XCTAssertEqual(
+      try S3Location.parse("s3://team-state/prod/unisync/").get(),
+      S3Location(bucket: "team-state", prefix: "prod/unisync"))
+    XCTAssertEqual(
+      try S3Location.parse("s3://team-state").get().appending("runbook/x").description,
+      "s3://team-state/runbook/x")
+    for bad in [
+      "team-state/prod", "s3://", "s3://Team_State/x", "s3://ok-bucket/a b", "file:///tmp",
+    ] {
+      XCTAssertThrowsError(try S3Location.parse(bad).get(), bad)
+    }
+  }
+
+  /// First write `--if-none-match *`, then `--if-match` the ETag written; the body goes through a
+  /// 0600 file (never the argv) and has exactly the bytes of a local state.json.
+  func testSavesAreConditionalAndTheBytesAreTheLocalFormat() async throws {
+    let s3 = FakeS3()
+    let state = try store(s3)
+    let none = try await state.load()
+    XCTAssertNil(none)
+    var checkpoint = Checkpoint(deployment: "unisync", region: "ap-northeast-2")
+    checkpoint.exports["VPC_ID"] = "vpc-1"
+    try await state.save(checkpoint)
+    checkpoint.serial += 1
+    try await state.save(checkpoint)
+
+    let puts = s3.operations("put-object")
+    XCTAssertEqual(puts.count, 2)
+    XCTAssertEqual(puts[0].argv.firstIndex(of: "--if-none-match").map { puts[0].argv[$0 + 1] }, "*")
+    XCTAssertNil(puts[0].argv.firstIndex(of: "--if-match"))
+    XCTAssertEqual(
+      puts[1].argv.firstIndex(of: "--if-match").map { puts[1].argv[$0 + 1] }, "\"etag-1\"")
+    for put in puts {
+      XCTAssertEqual(put.bodyMode, 0o600)
+      XCTAssertFalse(
+        put.argv.joined(separator: " ").contains(checkpoint.lineage),
+        "the contents never go in argv")
+      XCTAssertEqual(
+        Array(put.argv.suffix(4)),
+        ["--region", "ap-northeast-2", "--endpoint-url", "http://127.0.0.1:1"])
+    }
+    let local = StateDirectory(path: try makeScratchFolder().appendingPathComponent("state").path)
+    try local.prepare()
+    try local.save(checkpoint)
+    let stored = s3.objects.withLock { $0["runbook/unisync/state.json"]?.data }
+    XCTAssertEqual(stored, FileManager.default.contents(atPath: local.stateFile))
+    let reloaded = try await store(s3).load()
+    XCTAssertEqual(reloaded, checkpoint)
+  }
+
+  /// Someone writes state.json between this store's read and its write: StateConflictError, and
+  /// their version stays.
+  func testAWriteOverAVersionItDidNotReadIsRefused() async throws {
+    let s3 = FakeS3()
+    let state = try store(s3)
+    let checkpoint = Checkpoint(deployment: "unisync", region: "ap-northeast-2")
+    try await state.save(checkpoint)
+    _ = try await state.load()
+    let other = try store(s3)
+    var theirs = try await other.load()!
+    theirs.serial = 41
+    try await other.save(theirs)
+    let before = s3.objects.withLock { $0["runbook/unisync/state.json"]?.data }
+
+    do {
+      try await state.save(checkpoint)
+      XCTFail("the write went through")
+    } catch let error as StateConflictError {
+      XCTAssertEqual(error.object, "s3://state-bucket/runbook/unisync/state.json")
+      XCTAssertTrue(error.detail.hasPrefix("PreconditionFailed"), error.detail)
+    }
+    XCTAssertEqual(s3.objects.withLock { $0["runbook/unisync/state.json"]?.data }, before)
+    // A store that never read it may only create it.
+    do {
+      try await store(s3).save(checkpoint)
+      XCTFail("an unread state.json was overwritten")
+    } catch is StateConflictError {}
+  }
+
+  /// The second taker gets LockHeldError naming the holder; an expired lease says so; the lease
+  /// is renewed with `--if-match` while held; release deletes only this run's lock.
+  func testLockIsExclusiveLeasedRenewedAndReleased() async throws {
+    let s3 = FakeS3()
+    let first = try store(s3, lease: 1)
+    let lock = try await first.acquireLock(command: "runbook run")
+    do {
+      _ = try await store(s3).acquireLock(command: "runbook run sqs")
+      XCTFail("two runs hold the lock")
+    } catch let error as LockHeldError {
+      XCTAssertEqual(error.holder?.pid, getpid())
+      XCTAssertEqual(error.holder?.command, "runbook run")
+      XCTAssertNotNil(error.holder?.user)
+      XCTAssertTrue(
+        error.description.contains("another run holds the lock (pid \(getpid()) on "),
+        error.description)
+      XCTAssertTrue(error.description.contains("lease renewed until"), error.description)
+    }
+    try await Task.sleep(nanoseconds: 900_000_000)
+    let renewals = s3.operations("put-object").filter { $0.argv.contains("--if-match") }
+    XCTAssertGreaterThanOrEqual(renewals.count, 1, "the lease is renewed while the lock is held")
+    await lock.release()
+    XCTAssertNil(s3.objects.withLock { $0["runbook/unisync/lock"] })
+    XCTAssertEqual(s3.operations("delete-object").last?.argv.contains("--if-match"), true)
+
+    var expired = LockRecord(
+      pid: 7, host: "ci-1", startedAt: "2026-01-01T00:00:00.000", command: "runbook run", user: "ci"
+    )
+    expired.expiresAt = timestamp(Date().addingTimeInterval(-60))
+    XCTAssertTrue(expired.expired())
+    let description = LockHeldError(path: "s3://b/p/lock", holder: expired).description
+    XCTAssertTrue(description.contains("pid 7 on ci-1 as ci"), description)
+    XCTAssertTrue(description.contains("its lease expired at \(expired.expiresAt!)"), description)
+    XCTAssertTrue(description.contains("'runbook unlock'"), description)
+    expired.expiresAt = timestamp(Date().addingTimeInterval(60))
+    XCTAssertFalse(expired.expired())
+  }
+
+  /// Entries are objects created with `--if-none-match *`; an intent is known from its key alone,
+  /// a result's value is read from its body; a reset hides the step's earlier entries.
+  func testJournalEntriesAreObjectsAndResetsHideEarlierOnes() async throws {
+    let s3 = FakeS3()
+    let journal = try store(s3).journal
+    try await journal.append(
+      JournalEntry(
+        lineage: "l1", event: .intent, action: "sqs/queue-a", command: "aws sqs create-queue"))
+    try await journal.append(
+      JournalEntry(
+        lineage: "l1", event: .result, action: "sqs/queue-a", value: "url-a", outcome: .created))
+    try await journal.append(JournalEntry(lineage: "l1", event: .intent, action: "sqs/queue-b"))
+    try await journal.append(JournalEntry(lineage: "l1", event: .intent, action: "network/vpc"))
+    try await journal.append(JournalEntry(lineage: "l1", event: .reset, action: "network"))
+    XCTAssertTrue(s3.operations("put-object").allSatisfy { $0.argv.contains("--if-none-match") })
+
+    let fresh = try store(s3).journal
+    let gets = s3.operations("get-object").count
+    let b = try await fresh.latest(lineage: "l1", action: "sqs/queue-b")
+    XCTAssertEqual(b?.event, .intent)
+    XCTAssertEqual(s3.operations("get-object").count, gets, "an intent is known from its key")
+    let a = try await fresh.latest(lineage: "l1", action: "sqs/queue-a")
+    XCTAssertEqual(a?.event, .result)
+    XCTAssertEqual(a?.value, "url-a")
+    XCTAssertEqual(a?.outcome, .created)
+    let vpc = try await fresh.latest(lineage: "l1", action: "network/vpc")
+    XCTAssertNil(vpc)
+    let other = try await fresh.latest(lineage: "l2", action: "sqs/queue-a")
+    XCTAssertNil(other)
+    XCTAssertEqual(s3.operations("list-objects-v2").count, 3, "one listing per lineage and store")
+  }
+
+  /// `unlock` shows the holder and deletes the lock only after the deployment name is typed.
+  func testUnlockAsksForTheDeploymentName() async throws {
+    let s3 = FakeS3()
+    let record = LockRecord(
+      pid: 4242, host: "laptop-7", startedAt: "2026-01-01T00:00:00.000", command: "runbook run",
+      user: "kim",
+      expiresAt: "2026-01-01T00:02:00.000")
+    s3.objects.withLock {
+      $0["runbook/unisync/lock"] = FakeS3.Object(
+        data: S3StateStore.encodeLock(record), eTag: "\"lock-1\"")
+    }
+    let folder = try makeScratchFolder().path
+    func unlock(answer: String) async -> (Int32, String) {
+      let output = BufferOutput()
+      let frontend = Frontend(
+        environment: Frontend.Environment(
+          output: output, errors: output, inputIsTerminal: true,
+          variables: ["TERM": "dumb", "PATH": stubToolPath],
+          readLine: { answer }, workingDirectory: packageRoot.path),
+        runner: s3)
+      let status = await frontend.run(
+        [
+          "-c", "runbooks/local.json", "--state-dir", folder, "--state", "s3://state-bucket",
+          "unlock",
+        ])
+      return (status, output.text)
+    }
+    let (refused, refusedText) = await unlock(answer: "unisync-prod")
+    XCTAssertEqual(refused, ExitStatus.interrupted, refusedText)
+    XCTAssertTrue(refusedText.contains("held by pid 4242 on laptop-7 as kim"), refusedText)
+    XCTAssertTrue(refusedText.contains("its lease expired at 2026-01-01T00:02:00.000"), refusedText)
+    XCTAssertTrue(refusedText.contains("Type the deployment name (unisync)"), refusedText)
+    XCTAssertNotNil(s3.objects.withLock { $0["runbook/unisync/lock"] })
+    XCTAssertTrue(s3.operations("delete-object").isEmpty)
+
+    let (status, text) = await unlock(answer: "unisync")
+    XCTAssertEqual(status, ExitStatus.success, text)
+    XCTAssertTrue(text.contains("unlocked s3://state-bucket/runbook/unisync"), text)
+    XCTAssertNil(s3.objects.withLock { $0["runbook/unisync/lock"] })
+    XCTAssertEqual(
+      s3.operations("delete-object").first?.argv.contains("\"lock-1\""), true,
+      "only the version shown")
+  }
+}
