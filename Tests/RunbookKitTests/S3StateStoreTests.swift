@@ -52,8 +52,11 @@ final class FakeS3: CommandRunner {
       return ok(["ETag": object.eTag])
     case "put-object":
       let data = FileManager.default.contents(atPath: value("--body") ?? "") ?? Data()
-      let eTag = "\"etag-\(counter.withLock { $0 += 1
-return $0 })\""
+      let number = counter.withLock { count -> Int in
+        count += 1
+        return count
+      }
+      let eTag = "\"etag-\(number)\""
       return objects.withLock { objects in
         if value("--if-none-match") == "*", objects[key] != nil { return precondition() }
         if let match = value("--if-match"), objects[key]?.eTag != match { return precondition() }
