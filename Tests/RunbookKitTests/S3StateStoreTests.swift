@@ -317,4 +317,144 @@ final class S3StateStoreTests: XCTestCase {
       s3.operations("delete-object").first?.argv.contains("\"lock-1\""), true,
       "only the version shown")
   }
+  /// Runs `runbook -c local.json --state-dir FOLDER --state s3://state-bucket ARGS` against the fake.
+  func frontend(_ s3: FakeS3, folder: String, _ arguments: [String]) async -> (Int32, String) {
+    let output = BufferOutput()
+    let frontend = Frontend(
+      environment: Frontend.Environment(
+        output: output, errors: output, inputIsTerminal: false,
+        variables: ["TERM": "dumb", "PATH": stubToolPath], workingDirectory: packageRoot.path),
+      runner: s3)
+    let status = await frontend.run(
+      ["-c", "runbooks/local.json", "--state-dir", folder, "--state", "s3://state-bucket"]
+        + arguments)
+    return (status, output.text)
+  }
+
+  /// `state push` copies the local checkpoint (same bytes) and the journal entry that counts;
+  /// `state pull` brings them back into an empty folder; another lineage is refused both ways.
+  func testStatePushAndPullCopyCheckpointAndJournalAndRefuseAnotherLineage() async throws {
+    let s3 = FakeS3()
+    let folder = try makeScratchFolder().appendingPathComponent("state").path
+    let local = StateDirectory(path: folder)
+    try local.prepare()
+    var checkpoint = Checkpoint(deployment: "unisync", region: "ap-northeast-2")
+    checkpoint.account = "123456789012"
+    checkpoint.exports["VPC_ID"] = "vpc-1"
+    checkpoint.serial = 7
+    try local.save(checkpoint)
+    try Journal(path: local.journalFile).append(
+      JournalEntry(
+        lineage: checkpoint.lineage, event: .intent, action: "network/subnet-public-2a",
+        command: "aws ec2"))
+
+    let (pushed, pushText) = await frontend(s3, folder: folder, ["state", "push"])
+    XCTAssertEqual(pushed, ExitStatus.success, pushText)
+    XCTAssertEqual(
+      s3.objects.withLock { $0["runbook/unisync/state.json"]?.data },
+      FileManager.default.contents(atPath: local.stateFile))
+    let remote = try store(s3)
+    let intent = try await remote.journal.latest(
+      lineage: checkpoint.lineage, action: "network/subnet-public-2a")
+    XCTAssertEqual(intent?.event, .intent)
+    XCTAssertNil(s3.objects.withLock { $0["runbook/unisync/lock"] }, "both locks are released")
+
+    let other = try makeScratchFolder().appendingPathComponent("pulled").path
+    let (pulled, pullText) = await frontend(s3, folder: other, ["state", "pull"])
+    XCTAssertEqual(pulled, ExitStatus.success, pullText)
+    let pulledDirectory = StateDirectory(path: other)
+    XCTAssertEqual(
+      FileManager.default.contents(atPath: pulledDirectory.stateFile),
+      FileManager.default.contents(atPath: local.stateFile))
+    XCTAssertEqual(
+      Journal(path: pulledDirectory.journalFile).latest(lineage: checkpoint.lineage)[
+        "network/subnet-public-2a"]?.event,
+      .intent)
+
+    // A local checkpoint of another lineage is never pushed over S3's, nor S3's pulled over it.
+    let stranger = try makeScratchFolder().appendingPathComponent("stranger").path
+    let strangerDirectory = StateDirectory(path: stranger)
+    try strangerDirectory.prepare()
+    try strangerDirectory.save(Checkpoint(deployment: "unisync", region: "ap-northeast-2"))
+    let before = s3.objects.withLock { $0["runbook/unisync/state.json"]?.data }
+    let localBefore = FileManager.default.contents(atPath: strangerDirectory.stateFile)
+    for direction in ["push", "pull"] {
+      let (status, text) = await frontend(s3, folder: stranger, ["state", direction])
+      XCTAssertEqual(status, ExitStatus.usage, text)
+      XCTAssertTrue(text.contains("holds another lineage"), text)
+    }
+    XCTAssertEqual(s3.objects.withLock { $0["runbook/unisync/state.json"]?.data }, before)
+    XCTAssertEqual(FileManager.default.contents(atPath: strangerDirectory.stateFile), localBefore)
+  }
+
+  /// doctor warns when the bucket keeps no old versions, and is content when it does.
+  func testDoctorWarnsWhenBucketVersioningIsOff() async throws {
+    let s3 = FakeS3()
+    let folder = try makeScratchFolder().path
+    let (_, off) = await frontend(s3, folder: folder, ["doctor"])
+    let offLine =
+      off.split(separator: "\n").first { $0.contains("state (S3)") }.map(String.init) ?? off
+    XCTAssertTrue(offLine.hasPrefix("WARN"), offLine)
+    XCTAssertTrue(offLine.contains("bucket versioning is off"), offLine)
+    XCTAssertTrue(off.contains("put-bucket-versioning --bucket state-bucket"), off)
+    s3.versioning.withLock { $0 = "Enabled" }
+    let (_, on) = await frontend(s3, folder: folder, ["doctor"])
+    let onLine =
+      on.split(separator: "\n").first { $0.contains("state (S3)") }.map(String.init) ?? on
+    XCTAssertTrue(onLine.hasPrefix("OK"), onLine)
+  }
+  /// Each deployment gets its own state by default: `.runbook/<deployment>` locally,
+  /// `runbook/<deployment>` under a bucket named without a prefix; an explicit prefix is kept.
+  func testDefaultStateLocationsIncludeTheDeploymentName() throws {
+    let folder = try makeScratchFolder().path
+    let config = packageRoot.appendingPathComponent("runbooks/local.json").path
+    func context(_ arguments: [String]) throws -> Context {
+      let environment = Frontend.Environment(
+        output: BufferOutput(), errors: BufferOutput(), inputIsTerminal: false, variables: [:],
+        workingDirectory: folder)
+      return try Context(
+        parsed: try parseCommandLine(["-c", config] + arguments + ["status"]),
+        environment: environment)
+    }
+    let local = try context([])
+    XCTAssertEqual(local.stateDirectory, folder + "/.runbook/unisync")
+    XCTAssertNil(local.s3State)
+    XCTAssertEqual(
+      try context(["--state", "s3://team-state"]).s3State?.description,
+      "s3://team-state/runbook/unisync")
+    XCTAssertEqual(
+      try context(["--state", "s3://team-state/prod"]).s3State?.description, "s3://team-state/prod")
+    XCTAssertThrowsError(try context(["--state", "/tmp/state"]))
+    // A folder holding the single checkpoint of earlier versions keeps being used.
+    let legacy = StateDirectory(path: folder + "/.runbook")
+    try legacy.prepare()
+    try legacy.save(Checkpoint(deployment: "unisync", region: "ap-northeast-2"))
+    XCTAssertEqual(try context([]).stateDirectory, folder + "/.runbook")
+  }
+  /// The configuration's `state` key: an s3:// location, or refused.
+  func testConfigurationStateKey() throws {
+    let folder = try makeScratchFolder()
+    var config =
+      try JSONSerialization.jsonObject(
+        with: Data(contentsOf: packageRoot.appendingPathComponent("runbooks/local.json")))
+      as! [String: Any]
+    let runbooks = packageRoot.appendingPathComponent("runbooks")
+    config["services"] = (config["services"] as! [[String: Any]]).map { service in
+      var service = service
+      for key in ["buildContext", "taskDefinition"] {
+        service[key] = runbooks.appendingPathComponent(service[key] as! String).standardized.path
+      }
+      return service
+    }
+    func load(_ state: String) throws -> Deployment {
+      config["state"] = state
+      let path = folder.appendingPathComponent("config.json")
+      try JSONSerialization.data(withJSONObject: config).write(to: path)
+      return try Deployment.load(from: path.path)
+    }
+    XCTAssertEqual(try load("s3://team-state/unisync").state, "s3://team-state/unisync")
+    XCTAssertThrowsError(try load("team-state/unisync")) { error in
+      XCTAssertTrue("\(error)".contains("state"), "\(error)")
+    }
+  }
 }
