@@ -25,6 +25,8 @@ final class FakeS3: CommandRunner {
   let objects = Mutex<[String: Object]>([:])
   let calls = Mutex<[Call]>([])
   let versioning = Mutex<String?>(nil)
+  /// An operation whose next call ends as if Ctrl-C killed aws.
+  let interruptNext = Mutex<String?>(nil)
   private let counter = Mutex(0)
 
   func run(_ invocation: Invocation) async throws -> ProcessOutput {
@@ -41,6 +43,12 @@ final class FakeS3: CommandRunner {
       return failure("NoSuchBucket", "the fake holds only state-bucket in ap-northeast-2")
     }
     let key = value("--key") ?? ""
+    if interruptNext.withLock({ name in
+      defer { if name == argv[2] { name = nil } }
+      return name == argv[2]
+    }) {
+      return ProcessOutput(termination: .signaled(2), standardOutput: Data(), standardError: Data())
+    }
     switch argv[2] {
     case "get-object":
       guard let object = objects.withLock({ $0[key] }) else {
@@ -455,6 +463,52 @@ final class S3StateStoreTests: XCTestCase {
     XCTAssertEqual(try load("s3://team-state/unisync").state, "s3://team-state/unisync")
     XCTAssertThrowsError(try load("team-state/unisync")) { error in
       XCTAssertTrue("\(error)".contains("state"), "\(error)")
+    }
+  }
+  /// `status`, `env` and `reset` read and write the S3 state as they do a local folder.
+  func testStatusEnvAndResetWorkOnS3State() async throws {
+    let s3 = FakeS3()
+    let remote = try store(s3)
+    var checkpoint = Checkpoint(deployment: "unisync", region: "ap-northeast-2")
+    checkpoint.account = "123456789012"
+    checkpoint.actions["sqs/queue-a"] = ActionRecord(
+      status: .done, outcome: .created, value: "url-a", export: "QUEUE_URL_A")
+    checkpoint.exports["QUEUE_URL_A"] = "url-a"
+    try await remote.save(checkpoint)
+    let folder = try makeScratchFolder().path
+
+    let (envStatus, env) = await frontend(s3, folder: folder, ["env"])
+    XCTAssertEqual(envStatus, ExitStatus.success, env)
+    XCTAssertEqual(env, "export QUEUE_URL_A='url-a'\n")
+    let (statusStatus, status) = await frontend(s3, folder: folder, ["status"])
+    XCTAssertEqual(statusStatus, ExitStatus.success, status)
+    XCTAssertTrue(status.contains("serial 0"), status)
+
+    let (resetStatus, reset) = await frontend(s3, folder: folder, ["reset", "sqs"])
+    XCTAssertEqual(resetStatus, ExitStatus.success, reset)
+    let after = try await store(s3).load()
+    XCTAssertEqual(after?.actions, [:])
+    XCTAssertEqual(after?.exports, [:])
+    XCTAssertEqual(after?.serial, 1)
+    let keys = s3.objects.withLock { Array($0.keys) }
+    XCTAssertTrue(
+      keys.contains {
+        $0.hasPrefix("runbook/unisync/journal/\(checkpoint.lineage)/") && $0.hasSuffix(".reset.sqs")
+      }, "\(keys)")
+    XCTAssertFalse(keys.contains("runbook/unisync/lock"))
+    XCTAssertFalse(
+      FileManager.default.fileExists(atPath: folder + "/state.json"), "nothing is kept locally")
+  }
+  /// Ctrl-C kills the aws child of a state write: the run is interrupted (exit 130), not broken.
+  func testAStateCallKilledByCtrlCIsAnInterruption() async throws {
+    let s3 = FakeS3()
+    let state = try store(s3)
+    s3.interruptNext.withLock { $0 = "put-object" }
+    do {
+      try await state.save(Checkpoint(deployment: "unisync", region: "ap-northeast-2"))
+      XCTFail("the save went through")
+    } catch let error as Interrupted {
+      XCTAssertTrue(error.reason.contains("put-object"), error.reason)
     }
   }
 }

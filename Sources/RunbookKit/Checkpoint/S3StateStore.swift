@@ -109,11 +109,20 @@ public final class S3StateStore: StateStore {
     let scratch = ScratchFiles()
     defer { scratch.removeAll() }
     let invocation = try resolver.invocation(command, values: [:], scratch: scratch)
+    let output: ProcessOutput
     do {
-      return Reply(output: try await runner.run(invocation))
+      output = try await runner.run(invocation)
     } catch let error as ProcessLaunchError {
       throw CheckpointError.unreadable(path: location, reason: error.description)
     }
+    // Ctrl-C reaches the aws child too: the run was interrupted, the state is as S3 has it.
+    if case .signaled = output.termination {
+      throw Interrupted("interrupted during aws s3api \(operation)")
+    }
+    if output.termination == .exited(130) {
+      throw Interrupted("interrupted during aws s3api \(operation)")
+    }
+    return Reply(output: output)
   }
 
   /// The bytes of an object, with its ETag; nil when it does not exist.
