@@ -25,7 +25,7 @@ TEST_WORKERS ?= 2
 # The demo's checkpoint (make demo-stop leaves it; a new demo starts from a fresh emulator and state).
 DEMO_STATE ?= .runbook-demo
 CONFIG ?= runbooks/local.json
-SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/guide-by-hand.sh .ci/run \
+SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/demo-health.sh scripts/guide-by-hand.sh .ci/run \
 	Tests/Fixtures/bin/aws Tests/Fixtures/bin/docker Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
 
 .PHONY: build test unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
@@ -70,11 +70,16 @@ env-down:
 # The demo's registry listens on the port the configuration's "registry" names (local.json: 5000).
 DEMO_REGISTRY_PORT ?= $(shell python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("registry","127.0.0.1:5000").rsplit(":",1)[1])' '$(CONFIG)' 2>/dev/null || echo 5000)
 
+# The emulator runs no containers: the demo's verify probes a stand-in for the services' health
+# endpoint at the configuration's healthCheckUrl (local.json: http://127.0.0.1:8080/actuator/health).
+DEMO_HEALTH_URL ?= $(shell python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("healthCheckUrl",""))' '$(CONFIG)' 2>/dev/null)
+
 demo:
 	@trap 'echo "stop it with: make demo-stop"' EXIT; \
 	scripts/local-aws.sh start >/dev/null; \
 	RUNBOOK_REGISTRY_PORT='$(DEMO_REGISTRY_PORT)' scripts/docker-env.sh start >/dev/null; \
 	swift build; \
+	scripts/demo-health.sh start '$(DEMO_HEALTH_URL)'; \
 	eval "$$(scripts/local-aws.sh env)"; \
 	eval "$$(scripts/docker-env.sh env)"; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
@@ -82,12 +87,13 @@ demo:
 	export UNISYNC_COGNITO_USER_POOL_ID="$${UNISYNC_COGNITO_USER_POOL_ID:-ap-northeast-2_demo}"; \
 	export UNISYNC_COGNITO_CLIENT_ID="$${UNISYNC_COGNITO_CLIENT_ID:-demo-client}"; \
 	url="$$RUNBOOK_TEST_ENDPOINT"; \
-	for cmd in '--yes run' status; do \
+	for cmd in '--yes run' '--yes run verify' status; do \
 	  echo "+ .build/debug/runbook --config $(CONFIG) --state-dir $(DEMO_STATE) --endpoint-url $$url $$cmd"; \
 	  .build/debug/runbook --config '$(CONFIG)' --state-dir '$(DEMO_STATE)' --endpoint-url "$$url" $$cmd; \
 	done
 
 demo-stop:
+	scripts/demo-health.sh stop
 	scripts/local-aws.sh stop
 	scripts/docker-env.sh stop
 	rm -rf '$(DEMO_STATE)'

@@ -259,9 +259,22 @@ final class SecretsStepTests: XCTestCase {
     XCTAssertEqual(run.status, 1, run.summary)
     XCTAssertTrue(run.stderr.contains("canvas-api-token"), run.stderr)
     XCTAssertTrue(run.stderr.contains("ResourceExistsException"), run.stderr)
+    XCTAssertTrue(
+      run.stderr.contains("aws secretsmanager restore-secret --secret-id unisync/canvas-api-token"),
+      run.stderr)
     let checkpoint = try workspace.checkpoint()
     XCTAssertNil(checkpoint.exports["CANVAS_TOKEN_SECRET_ARN"])
     XCTAssertNotEqual(checkpoint.record("secrets", "canvas-api-token")?.status, .done)
     XCTAssertEqual(checkpoint.lastFailure?.action, "canvas-api-token")
+
+    // Restored as the failure says, the secret is used as it is: found by name, not created again.
+    _ = try await workspace.aws([
+      "secretsmanager", "restore-secret", "--secret-id", "unisync/canvas-api-token",
+    ])
+    let again = try await workspace.run(
+      ["run", "secrets", "--yes"], environment: Supplied().environment)
+    XCTAssertEqual(again.status, 0, again.summary)
+    XCTAssertEqual(try workspace.checkpoint().record("secrets", "canvas-api-token")?.status, .done)
+    XCTAssertNotNil(try workspace.checkpoint().exports["CANVAS_TOKEN_SECRET_ARN"])
   }
 }

@@ -457,9 +457,9 @@ final class StepExecution: Sendable {
     let stderr = engine.resolver.secrets.mask(output.stderrText)
       .trimmingCharacters(in: .whitespacesAndNewlines)
     var reason = explainAWSFailure(stderr)
-    if let advice = explanation ?? awsErrorCode(in: output.stderrText).flatMap({ action.errorAdvice[$0] }) {
-      reason = advice + "\n" + reason
-    }
+    let advice = [explanation, awsErrorCode(in: output.stderrText).flatMap { action.errorAdvice[$0] }]
+      .compactMap { $0 }
+    if !advice.isEmpty { reason = advice.joined(separator: "; ") + "\n" + reason }
     let failure = StepFailure(
       step: step.id, action: action.name, command: shown, termination: output.termination,
       awsErrorCode: awsErrorCode(in: output.stderrText), reason: reason)

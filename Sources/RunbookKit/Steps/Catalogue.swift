@@ -1,19 +1,20 @@
 /// The steps of the guide, in guide order.
 public enum Catalogue {
-  /// Every step this version implements.
+  /// Every step, in guide order.
   public static let steps: [any Step] = [
-    NetworkStep(), SecurityGroupsStep(), RDSStep(), SecretsStep(), ECRStep(), ECSStep(), LambdaStep(),
+    NetworkStep(), SecurityGroupsStep(), RDSStep(), SecretsStep(), ECRStep(), ECSStep(),
+    LambdaStep(),
     SQSStep(), VerifyStep(), UpdateStep(),
   ]
 
   /// What `destroy` runs last when every step goes: a scan for anything still tagged with the deployment.
   public static let leftoverScan: any Step = LeftoverScanStep()
 
-  /// Every step name of the guide, implemented or not (the command line accepts only implemented ones).
+  /// Every step name of the guide, in its order (a test checks each has its step).
   public static let guideOrder = [
     "network", "security", "rds", "secrets", "ecr", "ecs", "lambda", "sqs", "verify", "update",
   ]
 
-  /// The implemented step called `id`.
+  /// The step called `id`.
   public static func step(_ id: String) -> (any Step)? { steps.first { $0.id == id } }
 }

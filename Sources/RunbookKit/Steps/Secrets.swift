@@ -78,7 +78,12 @@ public struct SecretsStep: Step {
   public func actions(for deployment: Deployment) -> [Action] {
     entries(deployment).map { entry in
       let name = entry.secretName
-      return Action(
+      // `runbook destroy` keeps secrets for a recovery window; until it ends the name is taken.
+      let scheduled =
+        "if \(name) is scheduled for deletion (a destroy keeps secrets for its recovery window), restore it with "
+        + "'aws secretsmanager restore-secret --secret-id \(name)' and run again: the restored secret is used as it is "
+        + "(add --overwrite-secrets for a new value)"
+      var action = Action(
         name: entry.key, summary: "store \(entry.input.label) in \(name)", effect: .write,
         command: .aws(
           "secretsmanager", "create-secret", "--name", .text(name), "--secret-string",
@@ -102,6 +107,10 @@ public struct SecretsStep: Step {
             "secretsmanager", "put-secret-value", "--secret-id", .text(name),
             "--secret-string", .secretFile(entry.key), "--query", "ARN", "--output", "text")
           : nil)
+      action.errorAdvice = [
+        "ResourceExistsException": scheduled, "InvalidRequestException": scheduled,
+      ]
+      return action
     }
   }
 }

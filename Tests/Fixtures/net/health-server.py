@@ -5,7 +5,7 @@ usage: health-server.py MODE
   up      every GET answers 200 {"status":"UP"}
   down    every GET answers 503 {"status":"DOWN"}
   hang    connections are accepted, never answered
-Prints the port it listens on (a free one), then serves until killed. Each request is appended
+Prints the port it listens on (HEALTH_SERVER_PORT, or a free one), then serves until killed. Each request is appended
 to the file named by HEALTH_SERVER_LOG, when set.
 """
 import http.server
@@ -42,6 +42,6 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
 
-server = Server(("127.0.0.1", 0), Handler)
+server = Server(("127.0.0.1", int(os.environ.get("HEALTH_SERVER_PORT") or 0)), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()

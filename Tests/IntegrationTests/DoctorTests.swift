@@ -1,0 +1,133 @@
+import Foundation
+import RunbookKit
+import XCTest
+
+/// `runbook doctor`: each check by name, OK / WARN / FAIL, exit 1 when one fails.
+final class DoctorTests: XCTestCase {
+  override func setUp() async throws { try Emulator.reset() }
+
+  /// The engine and registry `make test` started, for the docker check.
+  private var dockerEnvironment: [String: String] {
+    get throws {
+      _ = try DockerEnvironment.registry()
+      let variables = ProcessInfo.processInfo.environment
+      return [
+        "DOCKER_HOST": variables["DOCKER_HOST"] ?? "",
+        "DOCKER_CONFIG": variables["DOCKER_CONFIG"] ?? "",
+      ]
+    }
+  }
+
+  /// The doctor's line for the check `name`, e.g. `FAIL  docker           not found on PATH`.
+  private func line(_ name: String, in output: String) -> String? {
+    output.split(separator: "\n").map(String.init).first { line in
+      line.count > 6 && line.dropFirst(6).hasPrefix(name + " ")
+    }
+  }
+
+  func testEveryCheckPassesWithToolsCredentialsAndAnEmptyStateDirectory() async throws {
+    let workspace = try Workspace()
+    let doctor = try await workspace.run(["doctor"], environment: try dockerEnvironment)
+    XCTAssertEqual(doctor.status, 0, doctor.summary)
+    for check in [
+      "aws CLI", "docker", "zip", "configuration", "credentials", "checkpoint", "build contexts",
+      "state directory",
+    ] {
+      let found = line(check, in: doctor.stdout)
+      XCTAssertTrue(
+        found?.hasPrefix("OK ") == true, "\(check): \(found ?? "missing")\n\(doctor.stdout)")
+    }
+    XCTAssertTrue(
+      line("credentials", in: doctor.stdout)?.contains("account 123456789012") == true,
+      doctor.stdout)
+    XCTAssertTrue(doctor.stdout.contains("all checks passed"), doctor.stdout)
+    // The emulator ignores --dry-run: doctor says so and removes the VPC it made.
+    let vpcs = try await workspace.aws([
+      "ec2", "describe-vpcs", "--filters", "Name=is-default,Values=false",
+    ])
+    XCTAssertEqual(
+      ((vpcs as? [String: Any])?["Vpcs"] as? [Any])?.count, 0, "doctor left a VPC behind")
+  }
+
+  func testNoDockerOnPathFailsTheDockerCheck() async throws {
+    let workspace = try Workspace()
+    let path = try pathWithout("docker", in: workspace.directory)
+    let doctor = try await workspace.run(["doctor"], environment: ["PATH": path])
+    XCTAssertEqual(doctor.status, 1, doctor.summary)
+    let docker = line("docker", in: doctor.stdout)
+    XCTAssertTrue(
+      docker?.hasPrefix("FAIL ") == true && docker?.contains("not found on PATH") == true,
+      doctor.stdout)
+    XCTAssertTrue(doctor.stdout.contains("fix: install Docker"), doctor.stdout)
+    XCTAssertTrue(line("aws CLI", in: doctor.stdout)?.hasPrefix("OK ") == true, doctor.stdout)
+    XCTAssertTrue(doctor.stdout.contains("1 check(s) failed"), doctor.stdout)
+  }
+
+  func testInvalidCredentialsFailTheCredentialsCheck() async throws {
+    let workspace = try Workspace()
+    let responses = workspace.directory.appendingPathComponent("responses.json")
+    let answers: [String: Any] = [
+      "--version": ["stdout": "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11\n"],
+      "sts get-caller-identity": [
+        "exit": 255,
+        "stderr":
+          "\nAn error occurred (InvalidClientTokenId) when calling the GetCallerIdentity operation: The security token included in the request is invalid.\n",
+      ],
+    ]
+    try JSONSerialization.data(withJSONObject: answers).write(to: responses)
+    let fakes = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path
+    let doctor = try await workspace.run(
+      ["doctor"],
+      environment: try dockerEnvironment.merging([
+        "PATH": fakes + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+        "RUNBOOK_FAKE_RESPONSES": responses.path,
+        "RUNBOOK_FAKE_LOG": workspace.directory.appendingPathComponent("fake.log").path,
+      ]) { $1 })
+    XCTAssertEqual(doctor.status, 1, doctor.summary)
+    let credentials = line("credentials", in: doctor.stdout)
+    XCTAssertTrue(credentials?.hasPrefix("FAIL ") == true, doctor.stdout)
+    XCTAssertTrue(credentials?.contains("InvalidClientTokenId") == true, doctor.stdout)
+    XCTAssertTrue(doctor.stdout.contains("fix: configure credentials"), doctor.stdout)
+  }
+
+  func testACheckpointOfAnotherAccountFailsTheCheckpointCheck() async throws {
+    let workspace = try Workspace()
+    let state = StateDirectory(path: workspace.stateDirectory)
+    try state.prepare()
+    var checkpoint = Checkpoint(deployment: "unisync", region: "ap-northeast-2")
+    checkpoint.account = "999999999999"
+    try state.save(checkpoint)
+    let before = workspace.stateSnapshot()
+
+    let doctor = try await workspace.run(["doctor"], environment: try dockerEnvironment)
+    XCTAssertEqual(doctor.status, 1, doctor.summary)
+    let found = line("checkpoint", in: doctor.stdout)
+    XCTAssertTrue(found?.hasPrefix("FAIL ") == true, doctor.stdout)
+    XCTAssertTrue(
+      found?.contains("999999999999") == true && found?.contains("123456789012") == true,
+      doctor.stdout)
+    XCTAssertEqual(workspace.stateSnapshot(), before, "doctor changed the state directory")
+  }
+
+  /// PATH as the tests have it, but every directory holding `tool` replaced by a copy of links to
+  /// everything else in it.
+  private func pathWithout(_ tool: String, in directory: URL) throws -> String {
+    let files = FileManager.default
+    var entries: [String] = []
+    for (index, entry) in Workspace.shimmedPath.split(separator: ":").map(String.init).enumerated()
+    {
+      guard files.fileExists(atPath: entry + "/" + tool) else {
+        entries.append(entry)
+        continue
+      }
+      let mirror = directory.appendingPathComponent("path-\(index)").path
+      try files.createDirectory(atPath: mirror, withIntermediateDirectories: true)
+      for name in try files.contentsOfDirectory(atPath: entry) where name != tool {
+        try? files.createSymbolicLink(
+          atPath: mirror + "/" + name, withDestinationPath: entry + "/" + name)
+      }
+      entries.append(mirror)
+    }
+    return entries.joined(separator: ":")
+  }
+}
