@@ -183,10 +183,13 @@ final class S3StateTests: XCTestCase {
     let last = try await workspace.run(state + ["run", "sqs", "--yes"])
     XCTAssertEqual(last.status, 0, last.summary)
     let queues = try await sqsInventory(workspace)
-    XCTAssertEqual(queues.map(\.name), ["events-queue", "events-queue-dlq"])
+    XCTAssertEqual(queues.map(\.name), ["events-queue", "events-queue-dlq"], "exactly one of each")
     let checkpoint = try await s3Checkpoint(workspace)
-    XCTAssertEqual(checkpoint.exports["QUEUE_URL_EVENTS_QUEUE"], queues[0].url)
-    XCTAssertEqual(checkpoint.exports["QUEUE_ARN_EVENTS_QUEUE_DLQ"], queues[1].arn)
+    for queue in queues {
+      let suffix = queue.name.uppercased().replacingOccurrences(of: "-", with: "_")
+      XCTAssertEqual(checkpoint.exports["QUEUE_URL_\(suffix)"], queue.url, queue.name)
+      XCTAssertEqual(checkpoint.exports["QUEUE_ARN_\(suffix)"], queue.arn, queue.name)
+    }
     XCTAssertEqual(checkpoint.actions.values.filter { $0.status == .done }.count, 4)
     let lock = try await object(workspace, "runbook/unisync/lock")
     XCTAssertNil(lock)
