@@ -11,7 +11,7 @@ public struct S3Location: Sendable, Hashable, CustomStringConvertible {
   /// Without leading or trailing `/`; may be empty.
   public var prefix: String
 
-  /// Parses `s3://BUCKET[/PREFIX]`; nil with `reason` when it is not one.
+  /// Parses `s3://BUCKET[/PREFIX]`, or says why the text is not one.
   public static func parse(_ text: String) -> Result<S3Location, UsageError> {
     guard text.hasPrefix("s3://") else {
       return .failure(UsageError("'\(text)' is not an s3://BUCKET/PREFIX location"))
