@@ -511,4 +511,30 @@ final class S3StateStoreTests: XCTestCase {
       XCTAssertTrue(error.reason.contains("put-object"), error.reason)
     }
   }
+  /// A lock that someone unlocked and another run took while this run held it: the renewal
+  /// notices, nothing more is written, and the other run's lock is left alone.
+  func testALockTakenAwayStopsEveryFurtherWrite() async throws {
+    let s3 = FakeS3()
+    let state = try store(s3, lease: 1)
+    _ = try await state.load()
+    let lock = try await state.acquireLock(command: "runbook run")
+    s3.objects.withLock {
+      $0["runbook/unisync/lock"] = FakeS3.Object(data: Data("{}".utf8), eTag: "\"someone-else\"")
+    }
+    try await Task.sleep(nanoseconds: 700_000_000)
+    do {
+      try await state.save(Checkpoint(deployment: "unisync", region: "ap-northeast-2"))
+      XCTFail("a run whose lock was taken wrote the checkpoint")
+    } catch let error as StateConflictError {
+      XCTAssertEqual(error.object, "s3://state-bucket/runbook/unisync/lock")
+    }
+    do {
+      try await state.journal.append(
+        JournalEntry(lineage: "l1", event: .intent, action: "sqs/queue-a"))
+      XCTFail("a run whose lock was taken wrote the journal")
+    } catch is StateConflictError {}
+    await lock.release()
+    XCTAssertEqual(s3.objects.withLock { $0["runbook/unisync/lock"]?.eTag }, "\"someone-else\"")
+    XCTAssertNil(s3.objects.withLock { $0["runbook/unisync/state.json"] })
+  }
 }
