@@ -147,10 +147,10 @@ final class EnginePreflightTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.state.path))
   }
 
-  func testPlanStartsNoProcessAndShowsPlaceholders() throws {
+  func testPlanStartsNoProcessAndShowsPlaceholders() async throws {
     let fixture = try EngineFixture(test: self)
     let consumer = TestStep("q", [createAction("y", export: "Y_ID", arguments: [.ref("X_ID")])])
-    let planned = try fixture.engine([consumer]).plan([consumer])
+    let planned = try await fixture.engine([consumer]).plan([consumer])
     XCTAssertEqual(
       planned.first?.actions.first?.command, "aws test create-y <X_ID> --region ap-northeast-2")
     XCTAssertEqual(planned.first?.actions.first?.kind, "write")

@@ -88,10 +88,10 @@ final class EngineProcedureTests: XCTestCase {
     XCTAssertEqual(other.runner.calls("aws", "test").count, 1)
   }
 
-  func testPlanShowsAProceduresOutlineWithPlaceholdersAndNeedsOnlyWhatItDeclares() throws {
+  func testPlanShowsAProceduresOutlineWithPlaceholdersAndNeedsOnlyWhatItDeclares() async throws {
     let fixture = try EngineFixture(test: self)
     let step = TestStep("s", [probeAction()])
-    let planned = try fixture.engine([step]).plan([step])
+    let planned = try await fixture.engine([step]).plan([step])
     XCTAssertEqual(
       planned.first?.actions.first?.command,
       "aws test describe-x --id <A_ID> --region ap-northeast-2\nthen judge <X_STATE>")
@@ -136,7 +136,7 @@ final class EngineProcedureTests: XCTestCase {
       delete("a", after: ["delete-b"]), delete("b"), delete("c"), delete("d"), delete("e"),
     ])
     let teardown = TeardownStep(made)
-    let planned = try fixture.engine([teardown]).plan([teardown])
+    let planned = try await fixture.engine([teardown]).plan([teardown])
     XCTAssertEqual(
       planned.first?.actions.map { $0.kept ?? "delete" },
       [

@@ -26,9 +26,9 @@ extension Frontend {
     let preview = context.engine(
       runner: runner, reporter: SilentReporter(), prompter: nil,
       options: RunOptions(request: request))
-    guard let checkpoint = try preview.loadCheckpoint() else {
+    guard let checkpoint = try await preview.loadCheckpoint() else {
       environment.output.write(
-        "nothing to destroy: there is no checkpoint in \(preview.state.path)\n")
+        "nothing to destroy: there is no checkpoint in \(preview.state.location)\n")
       return ExitStatus.success
     }
     func known(_ step: any Step) -> Bool {
@@ -48,7 +48,7 @@ extension Frontend {
     }
 
     let teardown: [any Step] = steps.reversed().filter(known).map { TeardownStep($0) }
-    let planned = try preview.plan(teardown)
+    let planned = try preview.plan(teardown, checkpoint: checkpoint)
     var deletes = 0
     for step in planned {
       environment.output.write(style.bold("\(step.section) \(step.title) (\(step.id))") + "\n")

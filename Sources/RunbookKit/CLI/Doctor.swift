@@ -46,9 +46,13 @@ struct Doctor {
           detail: "\(configPath): deployment \(context.deployment.name), region \(context.aws.region)", fix: nil))
     }
     let account = await credentialsCheck(context, into: &checks)
-    checks.append(checkpointCheck(context, account: account))
+    checks.append(await checkpointCheck(context, account: account))
     checks.append(buildContextsCheck(context))
-    checks.append(stateDirectoryCheck(context))
+    if context.s3State != nil {
+      checks.append(await s3StateCheck(context))
+    } else {
+      checks.append(stateDirectoryCheck(context))
+    }
     if account != nil { checks.append(await permissionCheck(context)) }
     return checks
   }
@@ -115,11 +119,11 @@ struct Doctor {
     return account
   }
 
-  private func checkpointCheck(_ context: Context, account: String?) -> DoctorCheck {
+  private func checkpointCheck(_ context: Context, account: String?) async -> DoctorCheck {
     let engine = context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
     do {
-      guard let checkpoint = try engine.loadCheckpoint() else {
-        return DoctorCheck(name: "checkpoint", level: .ok, detail: "none yet in \(context.stateDirectory)", fix: nil)
+      guard let checkpoint = try await engine.loadCheckpoint() else {
+        return DoctorCheck(name: "checkpoint", level: .ok, detail: "none yet in \(engine.state.location)", fix: nil)
       }
       if let pinned = checkpoint.account, let account, pinned != account {
         throw CheckpointError.foreignAccount(file: engine.state.stateFile, checkpoint: pinned, credentials: account)
@@ -130,6 +134,34 @@ struct Doctor {
         fix: nil)
     } catch {
       return DoctorCheck(name: "checkpoint", level: .fail, detail: "\(error)", fix: "use the matching credentials, region or --state-dir")
+    }
+  }
+
+  /// S3 state: the bucket answers, keeps old versions (recommended), and who holds the lock.
+  private func s3StateCheck(_ context: Context) async -> DoctorCheck {
+    guard let store = context.stateStore(runner: runner) as? S3StateStore else {
+      return stateDirectoryCheck(context)
+    }
+    do {
+      if let holder = try await store.lockHolder() {
+        return DoctorCheck(
+          name: "state (S3)", level: holder.expired() ? .fail : .warn,
+          detail: LockHeldError(path: store.lockFile, holder: holder).description,
+          fix: holder.expired() ? "when that run is gone: runbook unlock" : "wait for that run to finish")
+      }
+      let status = try await store.versioning()
+      guard status == "Enabled" else {
+        return DoctorCheck(
+          name: "state (S3)", level: .warn,
+          detail: "\(store.location): bucket versioning is \(status ?? "off"), so an overwritten or deleted state.json cannot be brought back",
+          fix: "aws s3api put-bucket-versioning --bucket \(store.root.bucket) --versioning-configuration Status=Enabled")
+      }
+      return DoctorCheck(
+        name: "state (S3)", level: .ok, detail: "\(store.location): versioned bucket, not locked", fix: nil)
+    } catch {
+      return DoctorCheck(
+        name: "state (S3)", level: .fail, detail: "\(error)",
+        fix: "create the bucket (with versioning on) or correct --state and the credentials")
     }
   }
 

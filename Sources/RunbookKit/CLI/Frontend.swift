@@ -63,6 +63,9 @@ public final class Frontend: Sendable {
     } catch let error as LockHeldError {
       environment.errors.write("error: \(error)\n")
       return ExitStatus.locked
+    } catch let error as StateConflictError {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.locked
     } catch let error as ConfigurationError {
       environment.errors.write("error: \(error)\n")
       return ExitStatus.usage
@@ -89,14 +92,14 @@ public final class Frontend: Sendable {
     switch command {
     case "plan":
       let steps = try selectSteps(parsed.arguments)
-      try printPlan(
+      try await printPlan(
         context, steps: steps, style: style, imageTag: try imageTag(parsed),
         request: try request(parsed, steps: steps, deployment: context.deployment))
       return ExitStatus.success
     case "run":
       if parsed.flag("dry-run") {
         let steps = try selectSteps(parsed.arguments)
-        try printPlan(
+        try await printPlan(
           context, steps: steps, style: style, imageTag: try imageTag(parsed),
           request: try request(parsed, steps: steps, deployment: context.deployment))
         return ExitStatus.success
@@ -105,11 +108,11 @@ public final class Frontend: Sendable {
     case "destroy":
       return try await destroy(context, parsed: parsed, style: style, argv: argv)
     case "status":
-      let report = try StatusReport(engine: context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
+      let report = try await StatusReport(engine: context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
       environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
       return ExitStatus.success
     case "env":
-      let checkpoint = try context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()).loadCheckpoint()
+      let checkpoint = try await context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()).loadCheckpoint()
       for (name, value) in (checkpoint?.exports ?? [:]).sorted(by: { $0.key < $1.key }) {
         environment.output.write("export \(name)='\(value.replacingOccurrences(of: "'", with: #"'\''"#))'\n")
       }
@@ -117,8 +120,12 @@ public final class Frontend: Sendable {
     case "reset":
       guard parsed.arguments.count == 1 else { throw UsageError("'reset' takes exactly one step name") }
       let step = try selectSteps(parsed.arguments)[0]
-      try reset(step: step.id, context: context)
+      try await reset(step: step.id, context: context)
       return ExitStatus.success
+    case "unlock":
+      return try await unlock(context, parsed: parsed, style: style)
+    case "state":
+      return try await transferState(context, parsed: parsed)
     case "log":
       let directory = StateDirectory(path: context.stateDirectory).logsDirectory
       guard let path = AuditLog.latest(in: directory), let text = try? String(contentsOfFile: path, encoding: .utf8)
@@ -192,11 +199,11 @@ public final class Frontend: Sendable {
 
   private func printPlan(
     _ context: Context, steps: [any Step], style: Style, imageTag: String? = nil, request: RunRequest = RunRequest()
-  ) throws {
+  ) async throws {
     let engine = context.engine(
       runner: runner, reporter: SilentReporter(), prompter: nil,
       options: RunOptions(imageTag: imageTag, request: request))
-    let planned = try engine.plan(steps)
+    let planned = try await engine.plan(steps)
     var writes = 0
     var total = 0
     for step in planned {
@@ -274,30 +281,38 @@ public final class Frontend: Sendable {
     return ExitStatus.success
   }
 
-  private func reset(step: String, context: Context) throws {
+  private func reset(step: String, context: Context) async throws {
     let engine = context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
     let state = engine.state
-    try state.prepare()
-    let lock = try state.lock(command: "runbook reset \(step)")
-    defer { lock.release() }
-    guard var checkpoint = try engine.loadCheckpoint() else {
-      environment.output.write("nothing to reset: there is no checkpoint in \(state.path)\n")
-      return
+    try await state.prepare()
+    let lock = try await state.acquireLock(command: "runbook reset \(step)")
+    do {
+      guard var checkpoint = try await engine.loadCheckpoint() else {
+        environment.output.write("nothing to reset: there is no checkpoint in \(state.location)\n")
+        await lock.release()
+        return
+      }
+      try await state.journal.append(JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step))
+      checkpoint.forget(step: step)
+      checkpoint.serial += 1
+      checkpoint.updatedAt = timestamp()
+      try await state.save(checkpoint)
+    } catch {
+      await lock.release()
+      throw error
     }
-    try Journal(path: state.journalFile).append(
-      JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step))
-    checkpoint.forget(step: step)
-    checkpoint.serial += 1
-    checkpoint.updatedAt = timestamp()
-    try state.save(checkpoint)
+    await lock.release()
     environment.output.write("forgot step '\(step)' (its resources were left as they are)\n")
   }
 }
 
-/// What every command needs: the configuration, the state directory and the aws settings.
+/// What every command needs: the configuration, where the state is kept and the aws settings.
 struct Context {
   var deployment: Deployment
+  /// The local state folder: the state itself, or (with S3 state) the logs and `state push`/`pull`'s counterpart.
   var stateDirectory: String
+  /// `--state` or the configuration's `state`: the S3 location of the state (prefix included), if any.
+  var s3State: S3Location?
   var aws: AWSSettings
   var variables: [String: String]
 
@@ -308,8 +323,14 @@ struct Context {
     var deployment = try Deployment.load(from: absolute)
     deployment.baseDirectory = URL(fileURLWithPath: absolute).deletingLastPathComponent().path
     self.deployment = deployment
-    let state = parsed.options["state-dir"] ?? ".runbook"
+    let state = parsed.options["state-dir"] ?? Self.defaultStateDirectory(
+      deployment: deployment.name, workingDirectory: environment.workingDirectory)
     stateDirectory = state.hasPrefix("/") ? state : environment.workingDirectory + "/" + state
+    if let text = parsed.options["state"] ?? deployment.state {
+      let location = try S3Location.parse(text).mapError { UsageError("--state: \($0)") }.get()
+      // A bucket alone gets a prefix named after the deployment, so environments never share one.
+      s3State = location.prefix.isEmpty ? location.appending("runbook/\(deployment.name)") : location
+    }
     let endpoint = parsed.options["endpoint-url"] ?? environment.variables["AWS_ENDPOINT_URL"].flatMap { $0.isEmpty ? nil : $0 }
     if let endpoint, Validate.httpURL(endpoint) != nil {
       throw UsageError("--endpoint-url: '\(endpoint)' is not an http(s) URL")
@@ -319,9 +340,27 @@ struct Context {
     aws = AWSSettings(region: region, endpointURL: endpoint, profile: parsed.options["profile"])
   }
 
+  /// `.runbook/<deployment>`; `.runbook` itself when it holds a checkpoint already (the layout of
+  /// earlier versions, which kept one deployment there).
+  static func defaultStateDirectory(deployment: String, workingDirectory: String) -> String {
+    if FileManager.default.fileExists(atPath: workingDirectory + "/.runbook/state.json") { return ".runbook" }
+    return ".runbook/" + deployment
+  }
+
+  /// The local state folder.
+  var localState: StateDirectory { StateDirectory(path: stateDirectory) }
+
+  /// Where the state is kept: S3 when `--state` (or the configuration) says so, else the local folder.
+  func stateStore(runner: any CommandRunner) -> any StateStore {
+    guard let s3State else { return localState }
+    let lease = variables["RUNBOOK_LOCK_LEASE_SECONDS"].flatMap(Double.init) ?? 120
+    return S3StateStore(
+      root: s3State, runner: runner, aws: aws, logsDirectory: localState.logsDirectory, leaseSeconds: lease)
+  }
+
   func engine(runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, options: RunOptions) -> Engine {
     Engine(
-      deployment: deployment, state: StateDirectory(path: stateDirectory), runner: runner, reporter: reporter,
+      deployment: deployment, state: stateStore(runner: runner), runner: runner, reporter: reporter,
       prompter: prompter, aws: aws, options: options, environment: variables)
   }
 }

@@ -35,7 +35,12 @@ public struct CommandSpec: Sendable, Hashable {
 public enum CLISpec {
   public static let global: [OptionSpec] = [
     OptionSpec("config", short: "c", value: "FILE", help: "deployment parameters (default: runbooks/unisync-ecs.json)"),
-    OptionSpec("state-dir", value: "DIR", help: "checkpoint, journal, lock and logs (default: .runbook)"),
+    OptionSpec(
+      "state-dir", value: "DIR",
+      help: "checkpoint, journal, lock and logs (default: .runbook/DEPLOYMENT); with --state: the logs"),
+    OptionSpec(
+      "state", value: "S3URL",
+      help: "keep checkpoint, journal and lock in s3://BUCKET/PREFIX (default prefix: runbook/DEPLOYMENT; also the configuration's 'state')"),
     OptionSpec(
       "endpoint-url", value: "URL",
       help: "add --endpoint-url URL to every aws call (AWS_ENDPOINT_URL in the environment does the same)"),
@@ -49,6 +54,10 @@ public enum CLISpec {
 
   static let jobsOption = OptionSpec(
     "jobs", short: "j", value: "N", help: "independent actions run at once (default 4; 1 when asking)")
+
+  /// `destroy` and `unlock`: go on without the typed deployment name.
+  static let forceOption = OptionSpec(
+    "force", help: "with --yes: go on without asking for the deployment name (--yes alone is refused)")
 
   /// Options of `run` that say what verify and update do (plan takes them too).
   static let operationOptions: [OptionSpec] = [
@@ -90,13 +99,21 @@ public enum CLISpec {
       name: "destroy", arguments: "[STEP...]",
       summary: "delete, in reverse order, what this deployment created (never adopted resources); asks for the deployment name",
       options: [
-        OptionSpec("force", help: "with --yes: delete without asking (--yes alone is refused)"),
+        forceOption,
         OptionSpec("skip-final-snapshot", help: "delete the RDS instance without a final snapshot"),
         OptionSpec(
           "force-delete-without-recovery",
           help: "delete secrets at once instead of after the configured recovery window (asks again)"),
         jobsOption,
       ]),
+    CommandSpec(
+      name: "unlock", arguments: "",
+      summary: "release the S3 lock of a run that died (shows the holder, asks for the deployment name)",
+      options: [forceOption]),
+    CommandSpec(
+      name: "state", arguments: "push|pull",
+      summary: "copy the checkpoint and journal from --state-dir to --state (push) or back (pull); refuses another lineage",
+      options: []),
     CommandSpec(
       name: "doctor", arguments: "",
       summary: "check tools, credentials, configuration, build contexts and the state directory (exit 1 on a FAIL)",
@@ -119,7 +136,7 @@ public enum CLISpec {
     }
     lines += [
       "", "steps: \(Catalogue.guideOrder.joined(separator: " "))",
-      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock · 130 interrupted",
+      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock, or the S3 state changed under this run · 130 interrupted",
     ]
     return lines.joined(separator: "\n") + "\n"
   }

@@ -37,8 +37,8 @@ public struct StatusReport: Sendable {
 
   public var document: Document
 
-  public init(engine: Engine) throws {
-    let checkpoint = try engine.loadCheckpoint()
+  public init(engine: Engine) async throws {
+    let checkpoint = try await engine.loadCheckpoint()
     let failure = checkpoint?.lastFailure
     var pendingManual: [String] = []
     let steps = engine.catalogue.map { step -> StepStatus in

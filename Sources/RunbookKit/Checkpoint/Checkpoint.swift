@@ -113,3 +113,16 @@ public struct FailureRecord: Codable, Sendable, Hashable {
 func timestamp(_ date: Date = Date()) -> String {
   date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
 }
+
+/// A timestamp written by ``timestamp(_:)`` (or any ISO 8601 one), as a date.
+func parseTimestamp(_ text: String) -> Date? {
+  // ``timestamp(_:)`` writes UTC without a zone designator.
+  let text =
+    text.hasSuffix("Z") || text.range(of: #"[+-]\d\d:?\d\d$"#, options: .regularExpression) != nil
+    ? text : text + "Z"
+  let formatter = ISO8601DateFormatter()
+  formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+  if let date = formatter.date(from: text) { return date }
+  formatter.formatOptions = [.withInternetDateTime]
+  return formatter.date(from: text)
+}

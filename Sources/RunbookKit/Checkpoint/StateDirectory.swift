@@ -12,6 +12,7 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
   case foreignRegion(file: String, checkpoint: String, configuration: String)
   case foreignAccount(file: String, checkpoint: String, credentials: String)
   case unwritable(path: String, reason: String)
+  case unreadable(path: String, reason: String)
 
   public var description: String {
     switch self {
@@ -20,13 +21,15 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
     case .unknownFormat(let file, let version):
       "\(file): format version \(version) is not one this runbook reads (it reads \(Checkpoint.currentFormatVersion)); use the runbook version that wrote it"
     case .foreignDeployment(let file, let checkpoint, let configuration):
-      "\(file): belongs to deployment '\(checkpoint)', but the configuration is for '\(configuration)'; use another --state-dir"
+      "\(file): belongs to deployment '\(checkpoint)', but the configuration is for '\(configuration)'; use another --state-dir or --state"
     case .foreignRegion(let file, let checkpoint, let configuration):
-      "\(file): belongs to region \(checkpoint), but this run targets \(configuration); use --region \(checkpoint) or another --state-dir"
+      "\(file): belongs to region \(checkpoint), but this run targets \(configuration); use --region \(checkpoint) or another --state-dir or --state"
     case .foreignAccount(let file, let checkpoint, let credentials):
-      "\(file): belongs to AWS account \(checkpoint), but the credentials are for account \(credentials); switch credentials or use another --state-dir"
+      "\(file): belongs to AWS account \(checkpoint), but the credentials are for account \(credentials); switch credentials or use another --state-dir or --state"
     case .unwritable(let path, let reason):
       "\(path): cannot write the checkpoint (\(reason))"
+    case .unreadable(let path, let reason):
+      "\(path): cannot be read (\(reason))"
     }
   }
 }
@@ -36,10 +39,26 @@ public struct LockHeldError: Error, Sendable, Hashable, CustomStringConvertible 
   public var path: String
   public var holder: LockRecord?
 
+  public init(path: String, holder: LockRecord?) {
+    self.path = path
+    self.holder = holder
+  }
+
   public var description: String {
     guard let holder else { return "\(path): another run holds the lock" }
-    return
-      "\(path): another run holds the lock (pid \(holder.pid) on \(holder.host), '\(holder.command)', since \(holder.startedAt))"
+    var text =
+      "\(path): another run holds the lock (pid \(holder.pid) on \(holder.host)"
+      + (holder.user.map { " as \($0)" } ?? "")
+      + ", '\(holder.command)', since \(holder.startedAt))"
+    if let expiry = holder.expiresAt {
+      if holder.expired() {
+        text +=
+          "; its lease expired at \(expiry), so that run has probably died: when it is gone, 'runbook unlock' releases the lock"
+      } else {
+        text += "; lease renewed until \(expiry)"
+      }
+    }
+    return text
   }
 }
 
@@ -49,6 +68,28 @@ public struct LockRecord: Codable, Sendable, Hashable {
   public var host: String
   public var startedAt: String
   public var command: String
+  /// The operator's login name (S3 locks).
+  public var user: String?
+  /// Until when the holder's lease runs; renewed while it works (S3 locks).
+  public var expiresAt: String?
+
+  public init(
+    pid: Int32, host: String, startedAt: String, command: String, user: String? = nil,
+    expiresAt: String? = nil
+  ) {
+    self.pid = pid
+    self.host = host
+    self.startedAt = startedAt
+    self.command = command
+    self.user = user
+    self.expiresAt = expiresAt
+  }
+
+  /// Whether the lease ran out before `now` (never for a lock without a lease).
+  public func expired(now: Date = Date()) -> Bool {
+    guard let expiresAt, let date = parseTimestamp(expiresAt) else { return false }
+    return date < now
+  }
 }
 
 /// The files of one deployment's state: checkpoint, backup, journal, lock and logs.
@@ -71,34 +112,50 @@ public struct StateDirectory: Sendable {
       }
       return nil
     }
+    return try Self.decode(data, file: stateFile)
+  }
+
+  /// A checkpoint from the bytes of a `state.json` (wherever it is kept), validated.
+  static func decode(_ data: Data, file: String) throws -> Checkpoint {
     struct Header: Decodable { var formatVersion: Int? }
     let header: Header
     do {
       header = try JSONDecoder().decode(Header.self, from: data)
     } catch {
       let reason =
-        data.isEmpty ? "the file is empty" : "invalid JSON in \(data.count) bytes, truncated or damaged"
-      throw CheckpointError.corrupt(file: stateFile, reason: reason)
+        data.isEmpty
+        ? "the file is empty" : "invalid JSON in \(data.count) bytes, truncated or damaged"
+      throw CheckpointError.corrupt(file: file, reason: reason)
     }
     guard let version = header.formatVersion else {
-      throw CheckpointError.corrupt(file: stateFile, reason: "no formatVersion field")
+      throw CheckpointError.corrupt(file: file, reason: "no formatVersion field")
     }
     guard version == Checkpoint.currentFormatVersion else {
-      throw CheckpointError.unknownFormat(file: stateFile, version: version)
+      throw CheckpointError.unknownFormat(file: file, version: version)
     }
     let checkpoint: Checkpoint
     do {
       checkpoint = try JSONDecoder().decode(Checkpoint.self, from: data)
     } catch {
-      throw CheckpointError.corrupt(file: stateFile, reason: "a field is missing or has the wrong type")
+      throw CheckpointError.corrupt(file: file, reason: "a field is missing or has the wrong type")
     }
     if checkpoint.lineage.range(of: "^[A-Za-z0-9-]{1,64}$", options: .regularExpression) == nil {
-      throw CheckpointError.corrupt(file: stateFile, reason: "lineage '\(checkpoint.lineage)' is not a lineage id")
+      throw CheckpointError.corrupt(
+        file: file, reason: "lineage '\(checkpoint.lineage)' is not a lineage id")
     }
     if checkpoint.serial < 0 {
-      throw CheckpointError.corrupt(file: stateFile, reason: "serial \(checkpoint.serial) is negative")
+      throw CheckpointError.corrupt(file: file, reason: "serial \(checkpoint.serial) is negative")
     }
     return checkpoint
+  }
+
+  /// The bytes of `state.json` for a checkpoint (the same wherever it is kept).
+  static func encode(_ checkpoint: Checkpoint, file: String) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    do { return try encoder.encode(checkpoint) + Data("\n".utf8) } catch {
+      throw CheckpointError.unwritable(path: file, reason: "cannot encode: \(error)")
+    }
   }
 
   /// Creates the directory (0700) when missing and checks that it can be written.
@@ -117,12 +174,7 @@ public struct StateDirectory: Sendable {
 
   /// Writes the checkpoint atomically: temp file, fsync, keep the old one as `.bak`, rename, fsync the folder.
   public func save(_ checkpoint: Checkpoint) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data: Data
-    do { data = try encoder.encode(checkpoint) + Data("\n".utf8) } catch {
-      throw CheckpointError.unwritable(path: stateFile, reason: "cannot encode: \(error)")
-    }
+    let data = try Self.encode(checkpoint, file: stateFile)
     let temporary = "\(stateFile).tmp-\(getpid())"
     try writeDurably(data, to: temporary)
     if FileManager.default.fileExists(atPath: stateFile) {
@@ -155,7 +207,8 @@ public struct StateDirectory: Sendable {
       throw LockHeldError(path: lockFile, holder: previous)
     }
     let record = LockRecord(
-      pid: getpid(), host: ProcessInfo.processInfo.hostName, startedAt: timestamp(), command: command)
+      pid: getpid(), host: ProcessInfo.processInfo.hostName, startedAt: timestamp(),
+      command: command)
     let data = (try? JSONEncoder().encode(record)) ?? Data()
     ftruncate(fd, 0)
     _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }

@@ -20,6 +20,8 @@ public struct Deployment: Sendable, Hashable {
   public var registry: String?
   /// What `verify` probes instead of `http://<ALB_DNS>/actuator/health`.
   public var healthCheckUrl: String?
+  /// `s3://BUCKET/PREFIX` keeping the checkpoint, journal and lock (`--state` overrides it); nil: local.
+  public var state: String?
   /// The tag for the images this run builds (`run --tag`); never read from the configuration file.
   /// Nil: the short git commit of the build context, else a UTC timestamp.
   public var imageTag: String?

@@ -224,6 +224,10 @@ extension Deployment {
 
     let registry = top.optionalString("registry", check: Validate.hostPort)
     let healthCheckUrl = top.optionalString("healthCheckUrl", check: Validate.httpURL)
+    let state = top.optionalString("state") { text in
+      if case .failure(let error) = S3Location.parse(text) { return error.message }
+      return nil
+    }
     let operations =
       top.object("operations", required: false) { o in
         var operations = Operations()
@@ -245,7 +249,7 @@ extension Deployment {
     return Deployment(
       name: name, region: region, network: network, securityGroups: groups, rds: rds,
       secrets: secrets, ecr: ecr, services: services, ecs: ecs, lambda: lambda, sqs: sqs,
-      registry: registry, healthCheckUrl: healthCheckUrl, operations: operations,
+      registry: registry, healthCheckUrl: healthCheckUrl, state: state, operations: operations,
       baseDirectory: baseDirectory)
   }
 

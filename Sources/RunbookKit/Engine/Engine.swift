@@ -92,7 +92,7 @@ public struct RunSummary: Sendable, Hashable {
 /// The only part of the tool that touches the checkpoint. It never prints: everything goes to the reporter.
 public final class Engine: Sendable {
   public let deployment: Deployment
-  public let state: StateDirectory
+  public let state: any StateStore
   public let catalogue: [any Step]
   let runner: any CommandRunner
   let reporter: any Reporter
@@ -106,7 +106,7 @@ public final class Engine: Sendable {
   private let runDirectory = Mutex<String?>(nil)
 
   public init(
-    deployment: Deployment, state: StateDirectory, catalogue: [any Step] = Catalogue.steps,
+    deployment: Deployment, state: any StateStore, catalogue: [any Step] = Catalogue.steps,
     runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, aws: AWSSettings,
     secrets: SecretStore = SecretStore(), options: RunOptions,
     environment: [String: String] = ProcessInfo.processInfo.environment
@@ -138,8 +138,8 @@ public final class Engine: Sendable {
   // MARK: - Checkpoint access
 
   /// The checkpoint, validated against this deployment and region; nil when none exists yet.
-  public func loadCheckpoint() throws -> Checkpoint? {
-    guard let checkpoint = try state.load() else { return nil }
+  public func loadCheckpoint() async throws -> Checkpoint? {
+    guard let checkpoint = try await state.load() else { return nil }
     if checkpoint.deployment != deployment.name {
       throw CheckpointError.foreignDeployment(
         file: state.stateFile, checkpoint: checkpoint.deployment, configuration: deployment.name)
@@ -165,8 +165,12 @@ public final class Engine: Sendable {
   // MARK: - Plan
 
   /// Every command the steps would run, in order, with placeholders for unknown values. Starts no process.
-  public func plan(_ steps: [any Step]) throws -> [PlannedStep] {
-    let checkpoint = try loadCheckpoint()
+  public func plan(_ steps: [any Step]) async throws -> [PlannedStep] {
+    try plan(steps, checkpoint: try await loadCheckpoint())
+  }
+
+  /// ``plan(_:)`` for a checkpoint read already.
+  public func plan(_ steps: [any Step], checkpoint: Checkpoint?) throws -> [PlannedStep] {
     let values = contextValues(checkpoint)
     try checkRequests(steps)
     return steps.map { step in
@@ -303,8 +307,8 @@ public final class Engine: Sendable {
   public func run(_ steps: [any Step]) async throws -> RunSummary {
     // Everything that can be checked without writing is checked first, so bad input creates and
     // changes nothing in the state directory.
-    if let holder = state.lockHolder() { throw LockHeldError(path: state.lockFile, holder: holder) }
-    let preliminary = try loadCheckpoint()
+    if let holder = try await state.lockHolder() { throw LockHeldError(path: state.lockFile, holder: holder) }
+    let preliminary = try await loadCheckpoint()
     try checkRequests(steps)
     // A teardown of a step the checkpoint knows nothing of has nothing to do.
     let steps = steps.filter { step in
@@ -325,9 +329,20 @@ public final class Engine: Sendable {
       throw CheckpointError.foreignAccount(file: state.stateFile, checkpoint: pinned, credentials: account)
     }
 
-    try state.prepare()
-    let lock = try state.lock(command: options.commandLine)
-    defer { lock.release() }
+    try await state.prepare()
+    let lock = try await state.acquireLock(command: options.commandLine)
+    do {
+      let summary = try await runLocked(steps, lock: lock, account: account)
+      await lock.release()
+      return summary
+    } catch {
+      await lock.release()
+      throw error
+    }
+  }
+
+  /// The part of ``run(_:)`` that runs under the lock.
+  private func runLocked(_ steps: [any Step], lock: any HeldLock, account: String) async throws -> RunSummary {
     if let previous = lock.previous {
       reporter.report(
         .warning(
@@ -335,7 +350,7 @@ public final class Engine: Sendable {
         ))
     }
     // Read again under the lock: another run may have finished in between.
-    let existing = try loadCheckpoint()
+    let existing = try await loadCheckpoint()
     let audit = AuditLog(directory: state.logsDirectory)
     audit.write("run: \(options.commandLine)")
     audit.write("account \(account), region \(resolver.aws.region)")
@@ -348,7 +363,7 @@ public final class Engine: Sendable {
       checkpoint.account = account
       checkpoint.serial += 1
       checkpoint.updatedAt = timestamp()
-      try state.save(checkpoint)
+      try await state.save(checkpoint)
     }
     let scratch = try makeRunDirectory()
     runDirectory.withLock { $0 = scratch }
@@ -357,7 +372,7 @@ public final class Engine: Sendable {
       try? FileManager.default.removeItem(atPath: scratch)
     }
     let keeper = CheckpointKeeper(checkpoint, directory: state)
-    let journal = Journal(path: state.journalFile)
+    let journal = state.journal
     var summary = RunSummary()
     for step in steps {
       try checkInterrupted()
@@ -367,7 +382,8 @@ public final class Engine: Sendable {
       for (name, outcome) in outcomes { summary.outcomes["\(step.id)/\(name)"] = outcome }
       if step is TeardownStep, !outcomes.values.contains(.skipped) {
         // Everything the step made is gone: a later run starts the step afresh.
-        try journal.append(JournalEntry(lineage: await keeper.current.lineage, event: .reset, action: step.id))
+        try await journal.append(
+          JournalEntry(lineage: await keeper.current.lineage, event: .reset, action: step.id))
         try await keeper.forget(step: step.id)
         reporter.report(.note("  forgot step '\(step.id)': what it created is deleted"))
       }
@@ -481,52 +497,77 @@ public final class Engine: Sendable {
 /// Holds the checkpoint during a run and writes every change durably, one at a time.
 actor CheckpointKeeper {
   private(set) var current: Checkpoint
-  let directory: StateDirectory
+  let directory: any StateStore
 
-  init(_ checkpoint: Checkpoint, directory: StateDirectory) {
+  /// Whether a change is being written; changes wait their turn (writing suspends the actor,
+  /// and each change must start from the checkpoint the previous one wrote).
+  private var writing = false
+  private var waiting: [CheckedContinuation<Void, Never>] = []
+
+  init(_ checkpoint: Checkpoint, directory: any StateStore) {
     current = checkpoint
     self.directory = directory
   }
 
-  func record(_ key: String, _ record: ActionRecord) throws {
+  private func takeTurn() async {
+    if writing {
+      await withCheckedContinuation { waiting.append($0) }
+    } else {
+      writing = true
+    }
+  }
+
+  private func endTurn() {
+    if waiting.isEmpty { writing = false } else { waiting.removeFirst().resume() }
+  }
+
+  func record(_ key: String, _ record: ActionRecord) async throws {
+    await takeTurn()
+    defer { endTurn() }
     var next = current
     next.actions[key] = record
     if let export = record.export, let value = record.value, record.status == .done {
       next.exports[export] = value
     }
     if next.lastFailure.map({ "\($0.step)/\($0.action)" }) == key { next.lastFailure = nil }
-    try save(next)
+    try await save(next)
   }
 
   /// Sets one export (a procedure's value recorded before it goes on).
-  func setExport(_ name: String, _ value: String, owner: String) throws {
+  func setExport(_ name: String, _ value: String, owner: String) async throws {
+    await takeTurn()
+    defer { endTurn() }
     var next = current
     next.exports[name] = value
     // An export an action captures belongs to that action's step; a new one to the procedure's.
     if !next.actions.values.contains(where: { $0.export == name }), next.exportOwners?[name] == nil {
       next.exportOwners = (next.exportOwners ?? [:]).merging([name: owner]) { $1 }
     }
-    try save(next)
+    try await save(next)
   }
 
   /// Forgets a step's records and exports (its teardown finished: what it made is gone).
-  func forget(step: String) throws {
+  func forget(step: String) async throws {
+    await takeTurn()
+    defer { endTurn() }
     var next = current
     next.forget(step: step)
-    try save(next)
+    try await save(next)
   }
 
-  func fail(step: String, action: String, message: String) throws {
+  func fail(step: String, action: String, message: String) async throws {
+    await takeTurn()
+    defer { endTurn() }
     var next = current
     next.lastFailure = FailureRecord(step: step, action: action, message: message, at: timestamp())
-    try save(next)
+    try await save(next)
   }
 
-  private func save(_ next: Checkpoint) throws {
+  private func save(_ next: Checkpoint) async throws {
     var next = next
     next.serial = current.serial + 1
     next.updatedAt = timestamp()
-    try directory.save(next)
+    try await directory.save(next)
     current = next
   }
 }

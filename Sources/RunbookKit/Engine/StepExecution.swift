@@ -7,12 +7,12 @@ final class StepExecution: Sendable {
   let engine: Engine
   let step: any Step
   let keeper: CheckpointKeeper
-  let journal: Journal
+  let journal: any JournalStore
   let audit: AuditLog
   /// Set when the operator answers [a]ll: later writes of the step run without asking.
   private let approveAll = Mutex(false)
 
-  init(engine: Engine, step: any Step, keeper: CheckpointKeeper, journal: Journal, audit: AuditLog) {
+  init(engine: Engine, step: any Step, keeper: CheckpointKeeper, journal: any JournalStore, audit: AuditLog) {
     self.engine = engine
     self.step = step
     self.keeper = keeper
@@ -189,7 +189,7 @@ final class StepExecution: Sendable {
     -> ActionOutcome
   {
     let checkpoint = await keeper.current
-    let last = journal.latest(lineage: checkpoint.lineage)[key]
+    let last = try await journal.latest(lineage: checkpoint.lineage, action: key)
     if engine.overwrites(action),
       checkpoint.record(step.id, action.name)?.status == .done || last?.event == .result
     {
@@ -202,7 +202,7 @@ final class StepExecution: Sendable {
     if last?.event == .intent, let lookup = action.lookup {
       // An earlier run started this write and never recorded it: look before creating again.
       if let found = try await find(action, lookup, values: values) {
-        try journal.append(
+        try await journal.append(
           JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .recovered))
         return try await finish(action, key: key, outcome: .recovered, value: found)
       }
@@ -210,7 +210,7 @@ final class StepExecution: Sendable {
     if engine.options.adopt, let adoptLookup = action.adoptLookup,
       let found = try await find(action, adoptLookup, values: values)
     {
-      try journal.append(
+      try await journal.append(
         JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .adopted))
       return try await finish(action, key: key, outcome: .adopted, value: found)
     }
@@ -218,14 +218,14 @@ final class StepExecution: Sendable {
       // After an intent without a result, what the precheck finds is what that run made.
       let outcome: ActionOutcome = last?.event == .intent && action.deletes == nil ? .recovered : .alreadyDone
       if outcome == .recovered {
-        try journal.append(
+        try await journal.append(
           JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .recovered))
       }
       return try await finish(action, key: key, outcome: outcome, value: value)
     }
     let shown = engine.resolver.display(action.command, values: values)
     guard try approved(action, summary: action.summary, shown: shown) else { return .skipped }
-    try journal.append(
+    try await journal.append(
       JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
     let output = try await runRetryingTransient(action, action.command, values: values)
     if !output.succeeded {
@@ -234,7 +234,7 @@ final class StepExecution: Sendable {
         var value: String?
         if let lookup = action.lookup { value = try await find(action, lookup, values: values) }
         if value != nil || action.capture == nil {
-          try journal.append(
+          try await journal.append(
             JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .alreadyDone))
           return try await finish(action, key: key, outcome: .alreadyDone, value: value)
         }
@@ -260,7 +260,7 @@ final class StepExecution: Sendable {
     _ action: Action, key: String, lineage: String, shown: String, output: ProcessOutput,
     explanation: String? = nil
   ) async throws -> StepFailure {
-    try journal.append(JournalEntry(lineage: lineage, event: .failed, action: key))
+    try await journal.append(JournalEntry(lineage: lineage, event: .failed, action: key))
     return try await failure(action, shown: shown, output: output, explanation: explanation)
   }
 
@@ -270,7 +270,7 @@ final class StepExecution: Sendable {
     outcome: ActionRecord.Outcome
   ) async throws -> ActionOutcome {
     let value = try await capture(action, output: output, shown: shown)
-    try journal.append(JournalEntry(lineage: lineage, event: .result, action: key, value: value, outcome: outcome))
+    try await journal.append(JournalEntry(lineage: lineage, event: .result, action: key, value: value, outcome: outcome))
     return try await finishRecorded(action, key: key, outcome: outcome, value: value)
   }
 
@@ -297,7 +297,7 @@ final class StepExecution: Sendable {
     let values = engine.contextValues(checkpoint)
     let shown = engine.resolver.display(command, values: values)
     guard try approved(action, summary: "overwrite: " + action.summary, shown: shown) else { return .skipped }
-    try journal.append(JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
+    try await journal.append(JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
     let output = try await engine.runCommand(
       command, values: values, step: step.id, action: action.name, audit: audit)
     guard output.succeeded else {
@@ -541,7 +541,7 @@ extension StepExecution {
     }.joined(separator: "\n")
     if action.isWrite {
       guard try approved(action, summary: action.summary, shown: shown) else { return .skipped }
-      try journal.append(
+      try await journal.append(
         JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: procedure.name))
     }
     let context = ProcedureContext(
@@ -553,7 +553,7 @@ extension StepExecution {
       // A command Ctrl-C stopped fails too: the interruption is the real story.
       try engine.checkInterrupted()
       if action.isWrite {
-        try journal.append(JournalEntry(lineage: checkpoint.lineage, event: .failed, action: key))
+        try await journal.append(JournalEntry(lineage: checkpoint.lineage, event: .failed, action: key))
       }
       try await keeper.fail(step: step.id, action: action.name, message: error.reason)
       reporter.report(.actionFailed(step: step.id, action: action.name, message: error.reason))
@@ -570,7 +570,7 @@ extension StepExecution {
     }
     let outcome: ActionOutcome = action.deletes != nil ? .deleted : action.isWrite ? .updated : .read
     if action.isWrite {
-      try journal.append(
+      try await journal.append(
         JournalEntry(
           lineage: checkpoint.lineage, event: .result, action: key, value: value,
           outcome: outcome == .deleted ? .deleted : .updated))

@@ -55,6 +55,8 @@ public struct SQSStep: Step {
         "sqs", "get-queue-url", "--queue-name", .text(queue), "--query", "QueueUrl", "--output",
         "text"))
     action.idempotent = true
+    // A run killed between its intent and create-queue made nothing: the lookup finds no queue.
+    action.lookup?.notFoundErrors = ["NonExistentQueue", "QueueDoesNotExist"]
     action.errorAdvice = [
       "QueueAlreadyExists":
         "queue '\(queue)' already exists with other attributes than this step gives it; the tool will not change a live queue: "
