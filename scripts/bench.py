@@ -453,8 +453,18 @@ def main():
                 break
             plan_times.append(run.seconds)
             plan_calls += run.calls + run.docker_calls
-        figures.update(plan_times=plan_times, plan_calls=plan_calls,
-                       plan_processes=processes_started(plan_args, plan_env, work))
+        # The start-up every command pays: the process with its shared libraries, doing nothing.
+        start_times = []
+        for _ in range(options.plan_runs):
+            started = time.monotonic()
+            subprocess.run([binary, "--help"], stdout=subprocess.DEVNULL, check=False)
+            start_times.append(time.monotonic() - started)
+        libraries = None
+        if shutil.which("ldd"):
+            listed = subprocess.run(["ldd", binary], capture_output=True, text=True, check=False)
+            libraries = len([line for line in listed.stdout.splitlines() if "=>" in line or line.strip().startswith("/")])
+        figures.update(plan_times=plan_times, plan_calls=plan_calls, start_times=start_times,
+                       libraries=libraries, plan_processes=processes_started(plan_args, plan_env, work))
         figures["load_end"] = load_average()
     finally:
         if options.keep:
@@ -537,6 +547,11 @@ def write_report(f, failures, env):
         lines.append(f"| `plan` of every step, median wall time ({len(times)} runs) | "
                      f"{statistics.median(times) * 1000:.1f} ms (min {min(times) * 1000:.1f}, "
                      f"max {max(times) * 1000:.1f}) | under 50 ms |")
+        starts = f.get("start_times") or []
+        if starts:
+            lines.append(f"| of which start-up (`runbook --help`, median of {len(starts)}; "
+                         f"{f.get('libraries') or '?'} shared libraries) | "
+                         f"{statistics.median(starts) * 1000:.1f} ms | |")
         lines.append(f"| `plan`: aws and docker calls ({len(times)} runs) | {f['plan_calls']} | 0 |")
         processes = f.get("plan_processes")
         lines.append(f"| `plan`: processes started (one run, strace) | "
@@ -603,6 +618,12 @@ def write_report(f, failures, env):
             text += " On this machine the ratio goal needs fewer calls, not more concurrency."
         lines += textwrap.wrap(text, width=98, initial_indent="- ", subsequent_indent="  ",
                                break_on_hyphens=False)
+    if f.get("start_times"):
+        lines += [
+            "- Every command starts by loading its shared libraries: Foundation's networking library,",
+            "  which `verify` needs for its health probe (URLSession), brings libcurl and its TLS, LDAP",
+            "  and Kerberos libraries with it; that start-up is most of `plan`'s time.",
+        ]
     lines += [
         "- The by-hand script is the guide as written: no route tables, no waits but the RDS one, no",
         "  tags beyond Name, secrets on the command line, and nothing recorded; run twice, it creates a",
