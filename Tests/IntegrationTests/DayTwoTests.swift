@@ -53,11 +53,22 @@ final class DayTwoTests: XCTestCase {
         #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
       ])
 
+    // (The time of each part goes to the test output: docs/reliability.md quotes it.)
+    var clock = Date()
+    func lap(_ part: String) {
+      print("day two: \(part) took \(Int(Date().timeIntervalSince(clock))) s")
+      clock = Date()
+    }
     try await checkInterruptedDeployment(workspace, supplied: supplied, hostile: hostile)
+    lap("the interrupted deployment, its inventory and the rerun")
     try await checkVerify(workspace)
+    lap("verify")
     try await checkUpdate(workspace)
+    lap("update")
     let secrets = try await secretValues(workspace, supplied: supplied)
     try await checkDestroy(workspace, adoptedVPC: adoptedVPC)
+    lap("the interrupted destroy")
     try await checkNoSecretAnywhere(workspace, secrets: secrets)
+    lap("the secret scan")
   }
 }

@@ -34,8 +34,16 @@ extension Deployment {
         "--assume-role-policy-document", .document("\(role.key)-trust-policy", .text(trust)),
         "--tags", tagList(name: role.name, action: "\(step)/\(role.key)"),
         "--query", "Role.Arn", "--output", "text"),
-      lookup: .aws(
-        "iam", "list-roles", "--query", "Roles[?RoleName=='\(role.name)'].Arn", "--output", "text"))
+      lookup: nil)
+    // After an interruption, only a role this deployment created (its lineage tag) is recovered:
+    // one of that name that existed before is answered EntityAlreadyExists and stays the
+    // operator's (destroy leaves it).
+    create.lookup = Lookup(
+      .aws(
+        "iam", "get-role", "--role-name", .text(role.name), "--query",
+        "[Role][?Tags[?Key=='\(OwnershipTag.lineage)' && Value=='\(ref: ContextValue.lineage)']].Arn",
+        "--output", "text"),
+      notFoundErrors: ["NoSuchEntity"])
     create.alreadyDoneErrors = ["EntityAlreadyExists"]
     var actions = [create]
     for policy in role.managedPolicies {
