@@ -116,8 +116,9 @@ extension Workspace {
       } else {
         interruption = Interruption(
           point: .write(written()), signal: interrupted ? SIGINT : SIGKILL, run: run)
-        pending.removeAll { $0 <= written() }
       }
+      // (A matching call can be the sampled write too: that kill served both.)
+      pending.removeAll { $0 <= written() }
       chain.interruptions.append(interruption)
       try check(interruption)
     }
