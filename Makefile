@@ -4,6 +4,8 @@
 #   make unit        unit tests only (no emulator)
 #   make test        all tests; starts moto_server, dockerd and a registry for the run
 #                    (scripts/local-aws.sh, scripts/docker-env.sh) and stops them afterwards, by pid
+#   make crash-all   the crash tests, interrupting after every write instead of a sample
+#                    (RUNBOOK_CRASH_ALL=1; docs/reliability.md)
 #   make env-up      start the AWS emulator in .test-env (scripts/local-aws.sh); env-down stops it
 #   make demo        run the tool against the emulator (left running); demo-stop stops it
 #   make bench       scripts/bench.sh: the guide by hand against the tool, plan, rerun, memory
@@ -28,7 +30,7 @@ CONFIG ?= runbooks/local.json
 SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/demo-health.sh scripts/guide-by-hand.sh .ci/run \
 	Tests/Fixtures/bin/aws Tests/Fixtures/bin/docker Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
 
-.PHONY: build test unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
+.PHONY: build test crash-all unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
 
 build:
 	swift build
@@ -60,6 +62,12 @@ test:
 	  --xunit-output '$(TEST_DIR)/xunit.xml' $(SWIFT_TEST_FLAGS) || status=$$?; \
 	python3 scripts/test-summary.py '$(TEST_DIR)/xunit.xml'; \
 	exit $$status
+
+# The tests that interrupt runs: with RUNBOOK_CRASH_ALL=1 every write is a kill point.
+CRASH_TESTS ?= DayTwoTests|testKilled
+crash-all: export RUNBOOK_CRASH_ALL := 1
+crash-all: SWIFT_TEST_FLAGS := --filter '$(CRASH_TESTS)'
+crash-all: test
 
 env-up:
 	scripts/local-aws.sh start

@@ -5,10 +5,14 @@ import XCTest
 /// `runbook destroy` against the real aws CLI and the emulator (part of ``DayTwoTests``).
 extension DayTwoTests {
   static let lambdaRole = "unisync-lambda-execution-role"
+  /// Write calls of `destroy` of the deployment of ``DayTwoTests`` (measured: 69 over a chain of
+  /// 5 kills, each of which may make the run after it repeat the delete it interrupted).
+  static let destroyWrites = 66
 
   /// After the full deployment (with a VPC taken over with `--adopt` and the Lambda role existing
-  /// before the run), verify and update: `destroy --yes --force` is killed in the middle, then run
-  /// again: it finishes without an error, nothing tagged with the deployment is left (task
+  /// before the run), verify and update: `destroy --yes --force` is killed right after 5 sampled
+  /// deletes (every delete with `RUNBOOK_CRASH_ALL=1`), run again after each kill: it finishes
+  /// without an error, nothing tagged with the deployment is left (task
   /// definition revisions the update registered included), the adopted VPC and the role that
   /// existed survive, and the checkpoint no longer knows any step.
   func checkDestroy(_ workspace: Workspace, adoptedVPC: String) async throws {
@@ -17,13 +21,22 @@ extension DayTwoTests {
     XCTAssertEqual(before.record("network", "vpc")?.outcome, .adopted)
     XCTAssertEqual(before.record("lambda", "role")?.outcome, .alreadyDone)
 
-    // Killed right after its 12th delete returned.
-    let counter = workspace.directory.appendingPathComponent("crash-counter").path
-    try Data().write(to: URL(fileURLWithPath: counter))
-    let killed = try await workspace.run(
-      ["destroy", "--yes", "--force"],
-      environment: ["RUNBOOK_CRASH_AT": "12", "RUNBOOK_CRASH_COUNTER": counter])
-    XCTAssertTrue(killed.signaled && killed.status == SIGKILL, killed.summary)
+    // Killed right after sampled deletes (every delete with RUNBOOK_CRASH_ALL=1), run again
+    // after each kill.
+    var first: ToolRun?
+    let chain = try await workspace.runInterrupted(
+      ["destroy", "--yes", "--force"], at: sampledWrites(5, of: Self.destroyWrites)
+    ) { interruption in
+      if first == nil { first = interruption.run }
+      XCTAssertFalse(try workspace.checkpoint().actions.isEmpty, "the kill came before the end")
+    }
+    XCTAssertEqual(chain.missed, [], "sampled deletes never reached (destroy made \(chain.writes))")
+    XCTAssertEqual(
+      chain.interruptions.count, crashAll ? Self.destroyWrites : 5, "\(chain.interruptions)")
+    print(
+      "destroy chain: \(chain.interruptions.count) kills, \(chain.writes) writes: "
+        + chain.interruptions.map(\.description).joined(separator: ", "))
+    let killed = try XCTUnwrap(first)
     // The list shown first says what stays, and why.
     XCTAssertTrue(
       killed.stdout.contains(
@@ -34,9 +47,9 @@ extension DayTwoTests {
         "= delete-vpc: delete VPC unisync-vpc (kept: adopted (--adopt), not created by this deployment)"
       ),
       killed.stdout)
-    XCTAssertFalse(try workspace.checkpoint().actions.isEmpty, "the kill came before the end")
 
-    let finished = try await workspace.run(["destroy", "--yes", "--force"])
+    let finished = try XCTUnwrap(chain.finished)
+
     XCTAssertEqual(finished.status, 0, finished.summary)
     XCTAssertTrue(
       finished.stdout.contains("nothing tagged runbook:deployment=unisync is left"), finished.stdout

@@ -256,6 +256,10 @@ public struct Action: Sendable, Hashable {
   public var lookup: Lookup?
   /// Finds an existing resource by its name alone (used only with `--adopt`).
   public var adoptLookup: Lookup?
+  /// Finds, by name, the resource AWS answers one of ``alreadyDoneErrors`` for, when ``lookup``
+  /// recovers only this deployment's own (an IAM role that existed before is used as it is, and
+  /// recorded as existing already). Without it, ``lookup`` serves.
+  public var existingLookup: Lookup? = nil
   /// AWS error codes that mean the work is already done (`InvalidPermission.Duplicate`).
   /// When the action captures an export, its lookup must then find the resource (by this tool's
   /// ownership tags); if it does not, the resource is someone else's and the action fails,

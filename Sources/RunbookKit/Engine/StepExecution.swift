@@ -232,7 +232,9 @@ final class StepExecution: Sendable {
       var explanation: String?
       if let code = awsErrorCode(in: output.stderrText), action.alreadyDoneErrors.contains(code) {
         var value: String?
-        if let lookup = action.lookup { value = try await find(action, lookup, values: values) }
+        if let lookup = action.existingLookup ?? action.lookup {
+          value = try await find(action, lookup, values: values)
+        }
         if value != nil || action.capture == nil {
           try await journal.append(
             JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .alreadyDone))

@@ -34,7 +34,18 @@ extension Deployment {
         "--assume-role-policy-document", .document("\(role.key)-trust-policy", .text(trust)),
         "--tags", tagList(name: role.name, action: "\(step)/\(role.key)"),
         "--query", "Role.Arn", "--output", "text"),
-      lookup: .aws(
+      lookup: nil)
+    // After an interruption, only a role this deployment created (its lineage tag) is recovered:
+    // one of that name that existed before is answered EntityAlreadyExists, found by its name,
+    // and stays the operator's (destroy leaves it).
+    create.lookup = Lookup(
+      .aws(
+        "iam", "get-role", "--role-name", .text(role.name), "--query",
+        "[Role][?Tags[?Key=='\(OwnershipTag.lineage)' && Value=='\(ref: ContextValue.lineage)']].Arn",
+        "--output", "text"),
+      notFoundErrors: ["NoSuchEntity"])
+    create.existingLookup = Lookup(
+      .aws(
         "iam", "list-roles", "--query", "Roles[?RoleName=='\(role.name)'].Arn", "--output", "text"))
     create.alreadyDoneErrors = ["EntityAlreadyExists"]
     var actions = [create]

@@ -6,39 +6,6 @@ import XCTest
   import Glibc
 #endif
 
-/// Values for the secrets step (the operator supplies them).
-let dayTwoSecrets = [
-  "UNISYNC_CANVAS_API_TOKEN": "canvas-token-for-tests",
-  "UNISYNC_COGNITO_USER_POOL_ID": "ap-northeast-2_tests",
-  "UNISYNC_COGNITO_CLIENT_ID": "client-for-tests",
-]
-
-/// A workspace on a fresh emulator in which `steps` have run (`run STEPS --yes`), with images
-/// pushed to the test registry.
-/// - Parameters:
-///   - configure: edits the configuration first.
-///   - before: runs before the steps (to make resources that exist already).
-func deployedWorkspace(
-  _ steps: [String], name: String = #function, configure: (inout [String: Any]) -> Void = { _ in },
-  before: ((Workspace) async throws -> Void)? = nil, file: StaticString = #filePath,
-  line: UInt = #line
-) async throws -> Workspace {
-  let registry = try DockerEnvironment.registry()
-  try Emulator.reset()
-  let workspace = try Workspace(name: name) { config in
-    config["registry"] = registry
-    configure(&config)
-  }
-  // Registry logins of this workspace stay in it.
-  workspace.environment["DOCKER_CONFIG"] =
-    workspace.directory.appendingPathComponent("docker-config").path
-  try await before?(workspace)
-  let run = try await workspace.run(
-    ["run"] + steps + ["--yes", "--jobs", "8"], environment: dayTwoSecrets)
-  XCTAssertEqual(run.status, 0, run.summary, file: file, line: line)
-  return workspace
-}
-
 /// A stand-in for the application's health endpoint on 127.0.0.1 (Tests/Fixtures/net/health-server.py).
 final class HealthServer {
   enum Mode: String { case up, down, hang }

@@ -1,4 +1,6 @@
 import Foundation
+import RunbookKit
+import XCTest
 
 #if canImport(Glibc)
   import Glibc
@@ -7,8 +9,6 @@ import Foundation
 #if canImport(FoundationNetworking)
   import FoundationNetworking
 #endif
-import RunbookKit
-import XCTest
 
 /// The repository's root folder.
 let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
@@ -22,7 +22,9 @@ struct ToolRun {
   var stdout: String
   var stderr: String
 
-  var summary: String { "status \(status)\(signaled ? " (signal)" : "")\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+  var summary: String {
+    "status \(status)\(signaled ? " (signal)" : "")\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
+  }
 }
 
 enum HarnessError: Error, CustomStringConvertible {
@@ -41,20 +43,25 @@ enum Emulator {
   /// life, so two processes never share an emulator (tests reset it).
   static func endpoint() throws -> String {
     if let claimed = claimed { return claimed }
-    guard let url = ProcessInfo.processInfo.environment["RUNBOOK_TEST_ENDPOINT"], !url.isEmpty else {
+    guard let url = ProcessInfo.processInfo.environment["RUNBOOK_TEST_ENDPOINT"], !url.isEmpty
+    else {
       throw HarnessError.missing(
-        "RUNBOOK_TEST_ENDPOINT is not set: run the integration tests through 'make test', which starts the emulator")
+        "RUNBOOK_TEST_ENDPOINT is not set: run the integration tests through 'make test', which starts the emulator"
+      )
     }
     return url
   }
 
   private static let claimed: String? = {
     let environment = ProcessInfo.processInfo.environment
-    guard let list = environment["RUNBOOK_TEST_ENDPOINTS"], let directory = environment["RUNBOOK_TEST_LOCK_DIR"]
+    guard let list = environment["RUNBOOK_TEST_ENDPOINTS"],
+      let directory = environment["RUNBOOK_TEST_LOCK_DIR"]
     else { return nil }
     let endpoints = list.split(separator: " ").map(String.init)
     guard !endpoints.isEmpty else { return nil }
-    let descriptors = endpoints.indices.map { open("\(directory)/emulator-\($0).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+    let descriptors = endpoints.indices.map {
+      open("\(directory)/emulator-\($0).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    }
     for (index, fd) in descriptors.enumerated() where fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 {
       return endpoints[index]
     }
@@ -73,7 +80,9 @@ enum Emulator {
     final class Box: @unchecked Sendable { var error: Error? }
     let box = Box()
     URLSession.shared.dataTask(with: request) { _, response, error in
-      if let error { box.error = error } else if (response as? HTTPURLResponse)?.statusCode != 200 {
+      if let error {
+        box.error = error
+      } else if (response as? HTTPURLResponse)?.statusCode != 200 {
         box.error = HarnessError.missing("emulator reset answered \(String(describing: response))")
       }
       done.signal()
@@ -91,6 +100,9 @@ final class Workspace {
   let endpoint: String
   /// Extra environment for every run of the tool.
   var environment: [String: String] = [:]
+  /// Every run of the tool (``run(_:environment:input:endpoint:)``, ``runRaw(_:environment:input:)``)
+  /// in this workspace, in order.
+  private(set) var transcript: [ToolRun] = []
 
   /// - Parameter configure: edits the local configuration (as a JSON dictionary) before it is written.
   init(name: String = #function, configure: (inout [String: Any]) -> Void = { _ in }) throws {
@@ -103,7 +115,8 @@ final class Workspace {
     var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source)) as! [String: Any]
     // Relative paths in the configuration keep pointing into the repository.
     func inRepository(_ path: String) -> String {
-      repositoryRoot.appendingPathComponent("runbooks").appendingPathComponent(path).standardized.path
+      repositoryRoot.appendingPathComponent("runbooks").appendingPathComponent(path).standardized
+        .path
     }
     config["services"] = (config["services"] as? [[String: Any]])?.map { service in
       var service = service
@@ -126,7 +139,8 @@ final class Workspace {
 
   /// The built tool.
   static func binary() throws -> String {
-    let path = ProcessInfo.processInfo.environment["RUNBOOK_TEST_BIN"]
+    let path =
+      ProcessInfo.processInfo.environment["RUNBOOK_TEST_BIN"]
       ?? repositoryRoot.appendingPathComponent(".build/debug/runbook").path
     guard FileManager.default.isExecutableFile(atPath: path) else {
       throw HarnessError.missing("the runbook binary is not built at \(path) (run 'swift build')")
@@ -141,53 +155,59 @@ final class Workspace {
   }
 
   /// Runs `runbook --config … --state-dir … --endpoint-url … ARGS`.
-  func run(_ arguments: [String], environment extra: [String: String] = [:], input: Data? = nil, endpoint: String? = nil)
+  func run(
+    _ arguments: [String], environment extra: [String: String] = [:], input: Data? = nil,
+    endpoint: String? = nil
+  )
     async throws -> ToolRun
   {
-    let global = ["--config", configPath, "--state-dir", stateDirectory, "--endpoint-url", endpoint ?? self.endpoint]
+    let global = [
+      "--config", configPath, "--state-dir", stateDirectory, "--endpoint-url",
+      endpoint ?? self.endpoint,
+    ]
     return try await runRaw(global + arguments, environment: extra, input: input)
   }
 
   /// Runs the tool with exactly these arguments.
-  func runRaw(_ arguments: [String], environment extra: [String: String] = [:], input: Data? = nil) async throws
+  func runRaw(_ arguments: [String], environment extra: [String: String] = [:], input: Data? = nil)
+    async throws
     -> ToolRun
   {
-    var variables = ["PATH": Self.shimmedPath, "NO_COLOR": "1", "AWS_ACCESS_KEY_ID": "testing",
-                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null",
-                     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"]
+    var variables = [
+      "PATH": Self.shimmedPath, "NO_COLOR": "1", "AWS_ACCESS_KEY_ID": "testing",
+      "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null",
+      "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+    ]
     variables.merge(environment) { $1 }
     variables.merge(extra) { $1 }
     let invocation = Invocation(
-      executable: try Self.binary(), arguments: arguments, standardInput: input, environment: variables,
+      executable: try Self.binary(), arguments: arguments, standardInput: input,
+      environment: variables,
       workingDirectory: directory.path)
     let output = try await ProcessRunner().run(invocation)
+    let run: ToolRun
     switch output.termination {
     case .exited(let code):
-      return ToolRun(status: code, signaled: false, stdout: output.stdoutText, stderr: output.stderrText)
+      run = ToolRun(
+        status: code, signaled: false, stdout: output.stdoutText, stderr: output.stderrText)
     case .signaled(let signal):
-      return ToolRun(status: signal, signaled: true, stdout: output.stdoutText, stderr: output.stderrText)
+      run = ToolRun(
+        status: signal, signaled: true, stdout: output.stdoutText, stderr: output.stderrText)
     }
+    transcript.append(run)
+    return run
   }
 
   /// Runs the real aws CLI (through the shim) against the emulator and parses its JSON output.
-  func aws(_ arguments: [String]) async throws -> Any {
-    let invocation = Invocation(
-      executable: "aws",
-      arguments: arguments + ["--region", "ap-northeast-2", "--endpoint-url", endpoint, "--output", "json"],
-      environment: ["PATH": Self.shimmedPath, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"])
-    let output = try await ProcessRunner().run(invocation)
-    guard output.succeeded else {
-      throw HarnessError.missing("aws \(arguments.joined(separator: " ")) failed: \(output.stderrText)")
-    }
-    return try JSONSerialization.jsonObject(with: output.standardOutput.isEmpty ? Data("{}".utf8) : output.standardOutput)
-  }
+  func aws(_ arguments: [String]) async throws -> Any { try await awsOutput(endpoint, arguments) }
 
   /// The checkpoint file's bytes (nil when absent).
   var stateBytes: Data? { FileManager.default.contents(atPath: stateDirectory + "/state.json") }
 
   func checkpoint() throws -> Checkpoint {
-    guard let data = stateBytes else { throw HarnessError.missing("no checkpoint in \(stateDirectory)") }
+    guard let data = stateBytes else {
+      throw HarnessError.missing("no checkpoint in \(stateDirectory)")
+    }
     return try JSONDecoder().decode(Checkpoint.self, from: data)
   }
 
@@ -198,7 +218,8 @@ final class Workspace {
     while let name = enumerator?.nextObject() as? String {
       let path = stateDirectory + "/" + name
       var isDirectory: ObjCBool = false
-      if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+      if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+        !isDirectory.boolValue,
         let data = FileManager.default.contents(atPath: path)
       {
         files[name] = data
@@ -206,6 +227,28 @@ final class Workspace {
     }
     return files
   }
+}
+
+/// Runs the real aws CLI (through the shim) against the emulator at `endpoint`; its parsed JSON
+/// output (an empty object when it printed nothing).
+func awsOutput(_ endpoint: String, _ arguments: [String]) async throws -> Any {
+  let invocation = Invocation(
+    executable: "aws",
+    arguments: arguments + [
+      "--region", "ap-northeast-2", "--endpoint-url", endpoint, "--output", "json",
+    ],
+    environment: [
+      "PATH": Workspace.shimmedPath, "AWS_ACCESS_KEY_ID": "testing",
+      "AWS_SECRET_ACCESS_KEY": "testing",
+      "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    ])
+  let output = try await ProcessRunner().run(invocation)
+  guard output.succeeded else {
+    throw HarnessError.missing(
+      "aws \(arguments.joined(separator: " ")) failed: \(output.stderrText)")
+  }
+  return try JSONSerialization.jsonObject(
+    with: output.standardOutput.isEmpty ? Data("{}".utf8) : output.standardOutput)
 }
 
 /// Names of the resources of the network step that exist in the emulator, by kind (deleted ones excluded).
@@ -218,24 +261,40 @@ func networkInventory(_ workspace: Workspace) async throws -> [String: [String]]
     return tags.first { $0["Key"] as? String == "Name" }?["Value"] as? String ?? "(untagged)"
   }
   var inventory: [String: [String]] = [:]
-  let vpcs = items(try await workspace.aws(["ec2", "describe-vpcs"]), "Vpcs").filter { $0["IsDefault"] as? Bool != true }
+  let vpcs = items(try await workspace.aws(["ec2", "describe-vpcs"]), "Vpcs").filter {
+    $0["IsDefault"] as? Bool != true
+  }
   inventory["vpc"] = vpcs.map(name).sorted()
   let vpcIds = Set(vpcs.compactMap { $0["VpcId"] as? String })
   inventory["subnet"] = items(try await workspace.aws(["ec2", "describe-subnets"]), "Subnets")
     .filter { vpcIds.contains($0["VpcId"] as? String ?? "") }.map(name).sorted()
-  inventory["igw"] = items(try await workspace.aws(["ec2", "describe-internet-gateways"]), "InternetGateways").map { gateway in
-    let attached = (gateway["Attachments"] as? [[String: Any]] ?? []).compactMap { $0["VpcId"] as? String }
+  inventory["igw"] = items(
+    try await workspace.aws(["ec2", "describe-internet-gateways"]), "InternetGateways"
+  ).map { gateway in
+    let attached = (gateway["Attachments"] as? [[String: Any]] ?? []).compactMap {
+      $0["VpcId"] as? String
+    }
     return name(gateway) + (attached.isEmpty ? " detached" : " attached")
   }.sorted()
-  inventory["eip"] = items(try await workspace.aws(["ec2", "describe-addresses"]), "Addresses").map(name).sorted()
-  inventory["nat"] = items(try await workspace.aws(["ec2", "describe-nat-gateways"]), "NatGateways")
-    .filter { !["deleted", "deleting"].contains($0["State"] as? String ?? "") }.map(name).sorted()
+  inventory["eip"] = items(try await workspace.aws(["ec2", "describe-addresses"]), "Addresses").map(
+    name
+  ).sorted()
+  inventory["nat"] = items(
+    try await workspace.aws(["ec2", "describe-nat-gateways"]), "NatGateways"
+  )
+  .filter { !["deleted", "deleting"].contains($0["State"] as? String ?? "") }.map(name).sorted()
   let tables = items(try await workspace.aws(["ec2", "describe-route-tables"]), "RouteTables")
     .filter { vpcIds.contains($0["VpcId"] as? String ?? "") }
-    .filter { !((($0["Associations"] as? [[String: Any]]) ?? []).contains { $0["Main"] as? Bool == true }) }
+    .filter {
+      !((($0["Associations"] as? [[String: Any]]) ?? []).contains { $0["Main"] as? Bool == true })
+    }
   inventory["route-table"] = tables.map { table in
-    let associations = (table["Associations"] as? [[String: Any]] ?? []).filter { $0["Main"] as? Bool != true }.count
-    let routes = (table["Routes"] as? [[String: Any]] ?? []).filter { $0["DestinationCidrBlock"] as? String == "0.0.0.0/0" }.count
+    let associations = (table["Associations"] as? [[String: Any]] ?? []).filter {
+      $0["Main"] as? Bool != true
+    }.count
+    let routes = (table["Routes"] as? [[String: Any]] ?? []).filter {
+      $0["DestinationCidrBlock"] as? String == "0.0.0.0/0"
+    }.count
     return "\(name(table)) associations=\(associations) default-routes=\(routes)"
   }.sorted()
   return inventory
@@ -249,7 +308,8 @@ let expectedNetworkInventory: [String: [String]] = [
   "eip": ["unisync-nat-eip"],
   "nat": ["unisync-nat"],
   "route-table": [
-    "unisync-private-rt associations=2 default-routes=1", "unisync-public-rt associations=2 default-routes=1",
+    "unisync-private-rt associations=2 default-routes=1",
+    "unisync-public-rt associations=2 default-routes=1",
   ],
 ]
 
@@ -271,10 +331,21 @@ extension Workspace {
 
   /// Runs `arguments` with `--jobs 1`, killing the tool right after the first write call of every
   /// run (before it can record anything), until a run ends by itself or `limit` runs were made.
+  /// With `sampled: (count, total)` and without ``crashAll``, only `count` of the `total` writes
+  /// are interrupted (``sampledWrites(_:of:)``; see ``runInterrupted(_:at:interrupt:waits:environment:limit:check:)``).
   /// - Returns: how many runs were killed, and the run that ended by itself (nil if none did).
-  func runKilledAfterEveryWrite(_ arguments: [String], environment: [String: String] = [:], limit: Int = 40)
-    async throws -> (kills: Int, last: ToolRun?)
-  {
+  func runKilledAfterEveryWrite(
+    _ arguments: [String], environment: [String: String] = [:], limit: Int = 40,
+    sampled: (count: Int, total: Int)? = nil
+  ) async throws -> (kills: Int, last: ToolRun?) {
+    if let sampled, !crashAll {
+      let chain = try await runInterrupted(
+        arguments, at: sampledWrites(sampled.count, of: sampled.total), environment: environment,
+        limit: limit)
+      return (
+        chain.missed.isEmpty ? chain.interruptions.count : -chain.missed.count, chain.finished
+      )
+    }
     let counter = directory.appendingPathComponent("crash-counter").path
     var kills = 0
     for _ in 0..<limit {
@@ -290,14 +361,23 @@ extension Workspace {
   }
 }
 
-/// Kills `run STEP --yes` right after every write (``Workspace/runKilledAfterEveryWrite(_:limit:)``)
+/// Kills `run STEP --yes` right after every write (``Workspace/runKilledAfterEveryWrite(_:environment:limit:sampled:)``)
 /// and checks that each of the step's `writes` write actions was interrupted once before a run finished.
+/// With `sampled` (and without ``crashAll``: `make crash-all`) only that many writes, spread over
+/// the step, are interrupted.
 func assertResumesAfterEveryKill(
-  _ workspace: Workspace, step: String, writes: Int, file: StaticString = #filePath, line: UInt = #line
+  _ workspace: Workspace, step: String, writes: Int, sampled: Int? = nil,
+  file: StaticString = #filePath,
+  line: UInt = #line
 ) async throws {
-  let chain = try await workspace.runKilledAfterEveryWrite(["run", step, "--yes"])
-  XCTAssertEqual(chain.last?.status, 0, chain.last?.summary ?? "no run finished", file: file, line: line)
-  XCTAssertEqual(chain.kills, writes, "every write action should have been interrupted once", file: file, line: line)
+  let chain = try await workspace.runKilledAfterEveryWrite(
+    ["run", step, "--yes"], sampled: sampled.map { ($0, writes) })
+  XCTAssertEqual(
+    chain.last?.status, 0, chain.last?.summary ?? "no run finished", file: file, line: line)
+  let expected = crashAll ? writes : min(sampled ?? writes, writes)
+  XCTAssertEqual(
+    chain.kills, expected, "every sampled write should have been interrupted once", file: file,
+    line: line)
 }
 
 /// Runs `run STEP --yes` again and checks that it succeeds without a single aws call.
@@ -306,7 +386,8 @@ func assertRerunCallsNothing(
 ) async throws {
   let rerun = try await workspace.runLogged(["run", step, "--yes"])
   XCTAssertEqual(rerun.run.status, 0, rerun.run.summary, file: file, line: line)
-  XCTAssertEqual(rerun.calls.count, 0, "a rerun of a finished step calls aws", file: file, line: line)
+  XCTAssertEqual(
+    rerun.calls.count, 0, "a rerun of a finished step calls aws", file: file, line: line)
 }
 
 /// The tool running in the background, its output going to a file.
@@ -317,13 +398,17 @@ final class RunningTool {
 
   init(_ workspace: Workspace, _ arguments: [String], endpoint: String? = nil) throws {
     process.executableURL = URL(fileURLWithPath: try Workspace.binary())
-    process.arguments = ["--config", workspace.configPath, "--state-dir", workspace.stateDirectory,
-                         "--endpoint-url", endpoint ?? workspace.endpoint] + arguments
+    process.arguments =
+      [
+        "--config", workspace.configPath, "--state-dir", workspace.stateDirectory,
+        "--endpoint-url", endpoint ?? workspace.endpoint,
+      ] + arguments
     var environment = ProcessInfo.processInfo.environment
     environment["PATH"] = Workspace.shimmedPath
     environment["NO_COLOR"] = "1"
     process.environment = environment
-    output = workspace.directory.appendingPathComponent("background-\(UUID().uuidString.prefix(8)).out")
+    output = workspace.directory.appendingPathComponent(
+      "background-\(UUID().uuidString.prefix(8)).out")
     FileManager.default.createFile(atPath: output.path, contents: nil)
     handle = try FileHandle(forWritingTo: output)
     process.standardOutput = handle
@@ -333,7 +418,9 @@ final class RunningTool {
   }
 
   /// Waits (up to `seconds`) until the checkpoint records at least `count` actions.
-  func waitForRecordedActions(_ count: Int, in workspace: Workspace, seconds: Double = 120) async throws {
+  func waitForRecordedActions(_ count: Int, in workspace: Workspace, seconds: Double = 120)
+    async throws
+  {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline, process.isRunning {
       if let checkpoint = try? workspace.checkpoint(), checkpoint.actions.count >= count { return }
@@ -363,6 +450,8 @@ func seededWorkspace(configure: (inout [String: Any]) -> Void = { _ in }) throws
   checkpoint.serial += 1
   try state.save(checkpoint)
   try Journal(path: state.journalFile).append(
-    JournalEntry(lineage: checkpoint.lineage, event: .intent, action: "network/subnet-public-2a", command: "aws ec2 create-subnet"))
+    JournalEntry(
+      lineage: checkpoint.lineage, event: .intent, action: "network/subnet-public-2a",
+      command: "aws ec2 create-subnet"))
   return workspace
 }

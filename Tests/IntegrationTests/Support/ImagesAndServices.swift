@@ -65,23 +65,7 @@ enum DockerEnvironment {
 /// Runs the real aws CLI (through the shim) against the emulator; the parsed JSON output.
 /// (A free function of Sendable values, so inventories can ask several things at once.)
 func awsJSON(_ endpoint: String, _ arguments: [String]) async throws -> [String: Any] {
-  let invocation = Invocation(
-    executable: "aws",
-    arguments: arguments + [
-      "--region", "ap-northeast-2", "--endpoint-url", endpoint, "--output", "json",
-    ],
-    environment: [
-      "PATH": Workspace.shimmedPath, "AWS_ACCESS_KEY_ID": "testing",
-      "AWS_SECRET_ACCESS_KEY": "testing",
-      "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    ])
-  let output = try await ProcessRunner().run(invocation)
-  guard output.succeeded else {
-    throw HarnessError.missing(
-      "aws \(arguments.joined(separator: " ")) failed: \(output.stderrText)")
-  }
-  if output.standardOutput.isEmpty { return [:] }
-  return try JSONSerialization.jsonObject(with: output.standardOutput) as? [String: Any] ?? [:]
+  try await awsOutput(endpoint, arguments) as? [String: Any] ?? [:]
 }
 
 /// The names the ecr, ecs and lambda steps give their resources, as a configuration edit.
