@@ -34,10 +34,11 @@ final class SQSStepTests: XCTestCase {
     try await assertRerunCallsNothing(workspace, step: "sqs")
   }
 
-  /// Every create-queue is interrupted once, right after AWS answered it.
+  /// 3 of the 5 create-queue calls (every one with `make crash-all`) are interrupted once, right
+  /// after AWS answered it.
   func testKilledAfterEveryWriteResumesToExactlyOneOfEach() async throws {
     let workspace = try Workspace()
-    try await assertResumesAfterEveryKill(workspace, step: "sqs", writes: 5)
+    try await assertResumesAfterEveryKill(workspace, step: "sqs", writes: 5, sampled: 3)
     let queues = try await sqsInventory(workspace)
     XCTAssertEqual(queues.map(\.name), Self.expectedQueues)
     try assertQueuesAndExports(workspace, queues)

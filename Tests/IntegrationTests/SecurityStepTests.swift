@@ -45,10 +45,11 @@ final class SecurityStepTests: XCTestCase {
     try await assertRerunCallsNothing(workspace, step: "security")
   }
 
-  /// Every write of the step is interrupted once, right after AWS answered it.
+  /// 4 of the step's 7 writes (every one with `make crash-all`) are interrupted once, right after
+  /// AWS answered it.
   func testKilledAfterEveryWriteResumesToExactlyOneOfEach() async throws {
     let workspace = try await networkWorkspace()
-    try await assertResumesAfterEveryKill(workspace, step: "security", writes: 7)
+    try await assertResumesAfterEveryKill(workspace, step: "security", writes: 7, sampled: 4)
 
     let groups = try await securityGroups(workspace)
     XCTAssertEqual(groups.map(\.line).sorted(), Self.expectedGroups)
