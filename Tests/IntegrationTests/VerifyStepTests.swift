@@ -55,7 +55,9 @@ extension DayTwoTests {
     XCTAssertEqual(try workspace.checkpoint().record("verify", "verify")?.value, "healthy")
 
     // --follow: looks again every second until Ctrl-C, showing log lines that are new.
-    let follow = try RunningTool(workspace, ["run", "verify", "--yes", "--follow"])
+    // (One service from here on: each look costs aws calls per service.)
+    let follow = try RunningTool(
+      workspace, ["run", "verify", "--yes", "--follow", "--service", "api-gateway"])
     let twice = await follow.wait(for: "verdict: healthy", count: 2, timeout: 120)
     XCTAssertTrue(twice, follow.text)
     _ = try await workspace.aws(
@@ -76,7 +78,7 @@ extension DayTwoTests {
     // 503: exit 1, the reason and a likely cause; the probe was retried within its bounded time.
     let down = try HealthServer(.down, in: workspace.directory)
     try workspace.editConfiguration { $0["healthCheckUrl"] = down.url }
-    let failed = try await workspace.run(["run", "verify", "--yes"])
+    let failed = try await workspace.run(["run", "verify", "--yes", "--service", "api-gateway"])
     XCTAssertEqual(failed.status, 1, failed.summary)
     XCTAssertTrue(failed.stderr.contains("the deployment is not healthy"), failed.stderr)
     XCTAssertTrue(failed.stderr.contains("\(down.url) is not UP after"), failed.stderr)
@@ -93,7 +95,7 @@ extension DayTwoTests {
     let silent = try HealthServer(.hang, in: workspace.directory)
     try workspace.editConfiguration { $0["healthCheckUrl"] = silent.url }
     let started = Date()
-    let hung = try await workspace.run(["run", "verify", "--yes"])
+    let hung = try await workspace.run(["run", "verify", "--yes", "--service", "api-gateway"])
     XCTAssertEqual(hung.status, 1, hung.summary)
     XCTAssertTrue(
       hung.stderr.contains("\(silent.url) is not UP after") && hung.stderr.contains("timed out"),
@@ -102,7 +104,7 @@ extension DayTwoTests {
 
     // Without healthCheckUrl the URL would be the emulator's made-up ALB name: never contacted.
     try workspace.editConfiguration { $0["healthCheckUrl"] = nil }
-    let refused = try await workspace.run(["run", "verify", "--yes"])
+    let refused = try await workspace.run(["run", "verify", "--yes", "--service", "api-gateway"])
     XCTAssertEqual(refused.status, 1, refused.summary)
     XCTAssertTrue(
       refused.stderr.contains(

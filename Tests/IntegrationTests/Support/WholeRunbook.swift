@@ -56,6 +56,8 @@ struct InterruptedChain {
   /// Sampled points the chain never reached.
   var missed: [Int] = []
   var waitsMissed: [String] = []
+  /// Sampled points whose write was also the call a ``WaitKill`` matched: that kill served both.
+  var servedByWaits: [Int] = []
 }
 
 extension Workspace {
@@ -118,6 +120,7 @@ extension Workspace {
           point: .write(written()), signal: interrupted ? SIGINT : SIGKILL, run: run)
       }
       // (A matching call can be the sampled write too: that kill served both.)
+      if case .wait = interruption.point { chain.servedByWaits += pending.filter { $0 <= written() } }
       pending.removeAll { $0 <= written() }
       chain.interruptions.append(interruption)
       try check(interruption)
