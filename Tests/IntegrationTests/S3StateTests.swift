@@ -131,7 +131,7 @@ final class S3StateTests: XCTestCase {
     // intent, create-queue, result and checkpoint, and the checkpoint of its ARN read.
     let counters = (0..<2).map { workspace.directory.appendingPathComponent("counter-\($0)").path }
     let runs = try counters.map { counter in
-      try BackgroundRun(
+      try RunningTool(
         workspace, state + ["run", "sqs", "--yes", "--jobs", "1"],
         environment: [
           "RUNBOOK_CRASH_AT": "7", "RUNBOOK_CRASH_COUNTER": counter,
@@ -146,7 +146,7 @@ final class S3StateTests: XCTestCase {
     XCTAssertEqual(
       results[winner].status, SIGKILL,
       "the winner is killed holding the lock: \(results[winner].text)")
-    XCTAssertTrue(results[winner].signaled)
+    XCTAssertTrue(runs[winner].signaled)
     XCTAssertTrue(
       results[loser].text.contains("another run holds the lock (pid \(runs[winner].pid)"),
       results[loser].text)
@@ -213,7 +213,7 @@ final class S3StateTests: XCTestCase {
     let workspace = try await s3Workspace()
     let counter = workspace.directory.appendingPathComponent("counter").path
     // Stopped right after its first create-queue (lock, account pin, intent, create).
-    let run = try BackgroundRun(
+    let run = try RunningTool(
       workspace, state + ["run", "sqs", "--yes", "--jobs", "1"],
       environment: [
         "RUNBOOK_CRASH_AT": "4", "RUNBOOK_CRASH_COUNTER": counter, "RUNBOOK_CRASH_SIGNAL": "STOP",
@@ -293,63 +293,5 @@ final class S3StateTests: XCTestCase {
     XCTAssertEqual(productionAfter, productionBytes)
     let status = try await production.run(state + ["status"])
     XCTAssertTrue(status.stdout.contains("QUEUE_URL_PROD_EVENTS_QUEUE="), status.stdout)
-  }
-}
-
-/// The tool started in the background with its own environment (RunningTool's gets the test's).
-final class BackgroundRun {
-  let process = Process()
-  let output: URL
-  private let handle: FileHandle
-
-  var pid: Int32 { process.processIdentifier }
-
-  init(_ workspace: Workspace, _ arguments: [String], environment extra: [String: String]) throws {
-    process.executableURL = URL(fileURLWithPath: try Workspace.binary())
-    process.arguments =
-      [
-        "--config", workspace.configPath, "--state-dir", workspace.stateDirectory, "--endpoint-url",
-        workspace.endpoint,
-      ]
-      + arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["PATH"] = Workspace.shimmedPath
-    environment["NO_COLOR"] = "1"
-    environment.merge(extra) { $1 }
-    process.environment = environment
-    output = workspace.directory.appendingPathComponent(
-      "background-\(UUID().uuidString.prefix(8)).out")
-    FileManager.default.createFile(atPath: output.path, contents: nil)
-    handle = try FileHandle(forWritingTo: output)
-    process.standardOutput = handle
-    process.standardError = handle
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-  }
-
-  /// Waits until the process is stopped (SIGSTOP), up to `seconds`.
-  func waitUntilStopped(seconds: Double = 120) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-      let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-      // The state letter follows the command name in parentheses.
-      if let close = stat.lastIndex(of: ")"),
-        stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
-      {
-        return
-      }
-      guard process.isRunning else {
-        throw HarnessError.missing("the run ended before it was stopped")
-      }
-      try await Task.sleep(nanoseconds: 100_000_000)
-    }
-    throw HarnessError.missing("the run was not stopped within \(seconds) s")
-  }
-
-  func finish() async throws -> (status: Int32, signaled: Bool, text: String) {
-    while process.isRunning { try await Task.sleep(nanoseconds: 50_000_000) }
-    try handle.close()
-    let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-    return (process.terminationStatus, process.terminationReason == .uncaughtSignal, text)
   }
 }

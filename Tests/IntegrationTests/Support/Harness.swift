@@ -396,7 +396,15 @@ final class RunningTool {
   let output: URL
   private let handle: FileHandle
 
-  init(_ workspace: Workspace, _ arguments: [String], endpoint: String? = nil) throws {
+  var pid: Int32 { process.processIdentifier }
+  /// Whether it ended by a signal (once ``finish()`` returned).
+  var signaled: Bool { process.terminationReason == .uncaughtSignal }
+
+  /// `environment` adds to (or overrides) the test's own environment.
+  init(
+    _ workspace: Workspace, _ arguments: [String], endpoint: String? = nil,
+    environment extra: [String: String] = [:]
+  ) throws {
     process.executableURL = URL(fileURLWithPath: try Workspace.binary())
     process.arguments =
       [
@@ -406,6 +414,7 @@ final class RunningTool {
     var environment = ProcessInfo.processInfo.environment
     environment["PATH"] = Workspace.shimmedPath
     environment["NO_COLOR"] = "1"
+    environment.merge(extra) { $1 }
     process.environment = environment
     output = workspace.directory.appendingPathComponent(
       "background-\(UUID().uuidString.prefix(8)).out")
@@ -415,6 +424,25 @@ final class RunningTool {
     process.standardError = handle
     process.standardInput = FileHandle.nullDevice
     try process.run()
+  }
+
+  /// Waits until the process is stopped (SIGSTOP), up to `seconds`.
+  func waitUntilStopped(seconds: Double = 120) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+      let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+      // The state letter follows the command name in parentheses.
+      if let close = stat.lastIndex(of: ")"),
+        stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
+      {
+        return
+      }
+      guard process.isRunning else {
+        throw HarnessError.missing("the run ended before it was stopped")
+      }
+      try await Task.sleep(nanoseconds: 100_000_000)
+    }
+    throw HarnessError.missing("the run was not stopped within \(seconds) s")
   }
 
   /// Waits (up to `seconds`) until the checkpoint records at least `count` actions.
