@@ -91,7 +91,7 @@ final class NetworkStepTests: XCTestCase {
   /// with `make crash-all`).
   func testKilledAfterEveryWriteResumesToExactlyOneOfEach() async throws {
     let workspace = try Workspace()
-    try await assertResumesAfterEveryKill(workspace, step: "network", writes: 17, sampled: 6)
+    try await assertResumesAfterEveryKill(workspace, step: "network", writes: 17, sampled: 4)
     let inventory = try await networkInventory(workspace)
     XCTAssertEqual(inventory, expectedNetworkInventory)
     try await assertExportsPointAtInventory(workspace)

@@ -196,6 +196,9 @@ public final class Engine: Sendable {
           } else {
             command = resolver.display(action.command, values: values)
           }
+          if let settlement = action.settledBy, settlement.consequence == .nothingToDo {
+            command += "\n  not needed when \(settlement.action) creates its resource in the same run"
+          }
           if let overwrite = action.overwrite {
             command += "\n  with --overwrite-secrets, when it exists already:\n"
               + resolver.display(overwrite, values: values)

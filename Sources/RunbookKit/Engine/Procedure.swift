@@ -189,3 +189,26 @@ extension Array where Element: Sendable {
     }
   }
 }
+
+extension Action {
+  /// A read that makes no call: the export is `value` with the exports and context values it
+  /// references filled in (a queue's ARN follows from its name, the region and the account).
+  /// It runs after `after` (the resource the value names exists by then); `plan` shows the rule.
+  public static func derived(
+    _ name: String, _ summary: String, export: String, pattern: String, value: Argument,
+    after: [String] = []
+  ) -> Action {
+    let references = value.exportReferences.filter { !ContextValue.names.contains($0) }
+    let procedure = Procedure(
+      "derive \(export)", outline: [.note("\(export) = " + value)], requires: references
+    ) { context in
+      guard let text = value.text(values: context.values) else {
+        throw ProcedureFailure("\(export) cannot be derived: a value it is made of is unknown")
+      }
+      return text
+    }
+    return Action(
+      name: name, summary: summary, effect: .read, command: Command(tool: "", arguments: []),
+      capture: Capture(export: export, pattern: pattern), after: after, procedure: procedure)
+  }
+}

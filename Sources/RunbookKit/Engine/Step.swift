@@ -220,6 +220,32 @@ public struct TransientErrors: Sendable, Hashable {
   }
 }
 
+/// What a resource created a moment ago, by another action of the same run, tells about an action
+/// that follows it. Each aws CLI call costs about a second: a read whose answer is already known
+/// is not made. Only a creation in this very run counts: after an interruption, or when the
+/// resource existed already, the action reads as usual.
+public struct Settlement: Sendable, Hashable {
+  public enum Consequence: Sendable, Hashable {
+    /// The creation did this action's work too (a service created on the registered revision
+    /// needs no `update-service`): the action is recorded done, with the creating action's value.
+    case nothingToDo
+    /// The precheck cannot find anything on a resource this new (a role created a moment ago has
+    /// no inline policy, a new ALB no listener): the write runs without it.
+    case nothingToFind
+  }
+
+  /// The action of the step whose creation settles it.
+  public var action: String
+  public var consequence: Consequence
+
+  public static func nothingToDo(whenCreated action: String) -> Settlement {
+    Settlement(action: action, consequence: .nothingToDo)
+  }
+  public static func nothingToFind(whenCreated action: String) -> Settlement {
+    Settlement(action: action, consequence: .nothingToFind)
+  }
+}
+
 /// Polling until a resource reaches a state.
 public struct Wait: Sendable, Hashable {
   public var command: Command
@@ -294,6 +320,9 @@ public struct Action: Sendable, Hashable {
   /// when the checkpoint says that action created it (created, recovered, or created and later
   /// updated); an adopted or already existing resource, or one never made, is kept.
   public var deletes: String?
+  /// Another action of the step whose resource, when that action creates it in the same run,
+  /// settles this one without a read (``Settlement``). That action runs first.
+  public var settledBy: Settlement?
 
   public init(
     name: String, summary: String, effect: Effect, command: Command, capture: Capture? = nil,
@@ -301,8 +330,9 @@ public struct Action: Sendable, Hashable {
     errorAdvice: [String: String] = [:], idempotent: Bool = false, wait: Wait? = nil,
     precheck: Precheck? = nil, after: [String] = [], ephemeral: Bool = false,
     transientErrors: TransientErrors? = nil, overwrite: Command? = nil, procedure: Procedure? = nil,
-    repeatable: Bool = false, deletes: String? = nil
+    repeatable: Bool = false, deletes: String? = nil, settledBy: Settlement? = nil
   ) {
+    self.settledBy = settledBy
     self.procedure = procedure
     self.repeatable = repeatable
     self.deletes = deletes

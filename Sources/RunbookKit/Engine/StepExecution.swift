@@ -11,6 +11,8 @@ final class StepExecution: Sendable {
   let audit: AuditLog
   /// Set when the operator answers [a]ll: later writes of the step run without asking.
   private let approveAll = Mutex(false)
+  /// Actions whose command created their resource in this run (``Settlement``).
+  private let createdThisRun = Mutex<Set<String>>([])
 
   init(engine: Engine, step: any Step, keeper: CheckpointKeeper, journal: any JournalStore, audit: AuditLog) {
     self.engine = engine
@@ -116,6 +118,7 @@ final class StepExecution: Sendable {
     for action in actions {
       var needs = Set(action.exportReferences.compactMap { producers[$0] })
       needs.formUnion(action.after)
+      if let settlement = action.settledBy { needs.insert(settlement.action) }
       needs.remove(action.name)
       result[action.name] = needs
     }
@@ -214,7 +217,17 @@ final class StepExecution: Sendable {
         JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .adopted))
       return try await finish(action, key: key, outcome: .adopted, value: found)
     }
-    if let value = try await precheckValue(action, values: values) {
+    var settled: Settlement.Consequence?
+    if last == nil, let settlement = action.settledBy,
+      createdThisRun.withLock({ $0.contains(settlement.action) })
+    {
+      settled = settlement.consequence
+    }
+    if settled == .nothingToDo {
+      let value = await keeper.current.record(step.id, action.settledBy?.action ?? "")?.value
+      return try await finish(action, key: key, outcome: .alreadyDone, value: value)
+    }
+    if settled != .nothingToFind, let value = try await precheckValue(action, values: values) {
       // After an intent without a result, what the precheck finds is what that run made.
       let outcome: ActionOutcome = last?.event == .intent && action.deletes == nil ? .recovered : .alreadyDone
       if outcome == .recovered {
@@ -273,6 +286,7 @@ final class StepExecution: Sendable {
   ) async throws -> ActionOutcome {
     let value = try await capture(action, output: output, shown: shown)
     try await journal.append(JournalEntry(lineage: lineage, event: .result, action: key, value: value, outcome: outcome))
+    if outcome == .created { createdThisRun.withLock { _ = $0.insert(action.name) } }
     return try await finishRecorded(action, key: key, outcome: outcome, value: value)
   }
 

@@ -269,7 +269,8 @@ public struct ECSStep: Step {
           .aws(
             "elbv2", "describe-listeners", "--load-balancer-arn", .ref("ALB_ARN"),
             "--query", "Listeners[?Port==`\(port)`].ListenerArn", "--output", "text"),
-          rule: "\(ecs.loadBalancer) has a listener on port \(port)", pattern: listenerPattern)),
+          rule: "\(ecs.loadBalancer) has a listener on port \(port)", pattern: listenerPattern),
+        settledBy: .nothingToFind(whenCreated: "load-balancer")),
       // An existing listener (found above) may forward elsewhere: point it at the target group.
       Action(
         name: "listener-forward",
@@ -290,7 +291,8 @@ public struct ECSStep: Step {
         ) { output, values in
           let words = output.split(whereSeparator: \.isWhitespace).map(String.init)
           return words.count == 2 && words[1] == values["TG_ARN"] ? words[0] : nil
-        }),
+        },
+        settledBy: .nothingToDo(whenCreated: "listener")),
     ]
   }
 
@@ -373,7 +375,7 @@ public struct ECSStep: Step {
           return words.count == 2 && words[1] == values[Self.taskDefinitionExport(name)]
             ? words[0] : nil
         },
-        after: ["service-\(name)"]),
+        after: ["service-\(name)"], settledBy: .nothingToDo(whenCreated: "service-\(name)")),
     ]
   }
 }

@@ -89,7 +89,7 @@ extension Deployment {
           else { return nil }
           return role.inlinePolicyName
         },
-        after: [role.key]))
+        after: [role.key], settledBy: .nothingToFind(whenCreated: role.key)))
     return actions
   }
 

@@ -43,9 +43,7 @@ public struct LambdaStep: Step {
   /// permissions it asks for.
   static func role(_ deployment: Deployment) -> RoleSpec {
     let queues = [deployment.sqs.deadLetterQueue].filter { !$0.isEmpty } + deployment.sqs.queues
-    let queueARNs = queues.map {
-      Argument("arn:aws:sqs:\(ref: ContextValue.region):\(ref: ContextValue.account):\($0)")
-    }
+    let queueARNs = queues.map(SQSStep.queueARN)
     return RoleSpec(
       key: "role", name: deployment.lambda.roleName, principal: "lambda.amazonaws.com",
       export: "LAMBDA_ROLE_ARN",
@@ -166,12 +164,14 @@ public struct LambdaStep: Step {
           "--tags", deployment.tagMap(name: name, action: "\(id)/function"),
           "--query", "FunctionArn", "--output", "text"),
         capture: Capture(export: "LAMBDA_ARN", pattern: pattern),
-        precheck: .exists(
+        // A function of that name is refused (ResourceConflictException) and then found by it:
+        // no read before every create.
+        lookup: Lookup(
           .aws(
             "lambda", "list-functions", "--query",
             "Functions[?FunctionName=='\(name)'].FunctionArn",
-            "--output", "text"),
-          rule: "function \(name) exists", pattern: pattern),
+            "--output", "text")),
+        alreadyDoneErrors: ["ResourceConflictException"],
         after: [
           "package-zip", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
           "role-SQSAndSecretsManagerAccess",
@@ -212,7 +212,9 @@ public struct LambdaStep: Step {
           else { return nil }
           return SHA256.digest(data).base64EncodedString() == deployed ? deployed : nil
         },
-        after: ["package-zip", "function-active"]),
+        after: ["package-zip", "function-active"],
+        // A function created in this run runs this very package.
+        settledBy: .nothingToDo(whenCreated: "function")),
     ]
   }
 }

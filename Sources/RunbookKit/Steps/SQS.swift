@@ -65,17 +65,20 @@ public struct SQSStep: Step {
     return action
   }
 
-  /// The queue's ARN (`get-queue-attributes`), for redrive policies and IAM policies.
+  /// The queue's ARN, for redrive policies and IAM policies. It follows from the queue's name
+  /// (`arn:aws:sqs:REGION:ACCOUNT:NAME`), so no `get-queue-attributes` call is made for it; it is
+  /// exported once the queue exists.
   private func arn(_ queue: String) -> Action {
-    Action(
-      name: "queue-arn-\(queue)", summary: "read the ARN of \(queue)", effect: .read,
-      command: .aws(
-        "sqs", "get-queue-attributes", "--queue-url", .ref(Self.urlExport(queue)),
-        "--attribute-names", "QueueArn", "--query", "Attributes.QueueArn", "--output", "text"),
-      capture: Capture(
-        export: Self.arnExport(queue),
-        pattern: #"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:"#
-          + NSRegularExpression.escapedPattern(for: queue) + "$"))
+    .derived(
+      "queue-arn-\(queue)", "the ARN of \(queue), from its name", export: Self.arnExport(queue),
+      pattern: #"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:"#
+        + NSRegularExpression.escapedPattern(for: queue) + "$",
+      value: Self.queueARN(queue), after: ["queue-\(queue)"])
+  }
+
+  /// `arn:aws:sqs:<REGION>:<ACCOUNT_ID>:QUEUE`.
+  static func queueARN(_ queue: String) -> Argument {
+    "arn:aws:sqs:\(ref: ContextValue.region):\(ref: ContextValue.account):\(queue)"
   }
 }
 
