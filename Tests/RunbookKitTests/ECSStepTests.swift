@@ -314,6 +314,29 @@ final class ECSStepArgvTests: XCTestCase {
     XCTAssertNil(precheck.upToDate("\n", ["TASK_DEF_USER_SERVICE": "td:2"]))
   }
 
+  /// What a cluster, ALB, listener or service made in the same run settles without a read.
+  func testReadsAfterACreationInTheSameRunAreSettled() throws {
+    let settled = Dictionary(
+      uniqueKeysWithValues: try actions().compactMap { action in
+        action.settledBy.map { (action.name, $0) }
+      })
+    XCTAssertEqual(settled["listener"], .nothingToFind(whenCreated: "load-balancer"))
+    XCTAssertEqual(settled["listener-forward"], .nothingToDo(whenCreated: "listener"))
+    XCTAssertEqual(settled["execution-role-SecretsManagerAccess"], .nothingToFind(whenCreated: "execution-role"))
+    for service in Self.services {
+      XCTAssertEqual(settled["service-\(service)"], .nothingToFind(whenCreated: "cluster"))
+      XCTAssertEqual(
+        settled["service-revision-\(service)"], .nothingToDo(whenCreated: "service-\(service)"))
+    }
+    XCTAssertEqual(settled.count, 3 + 2 * Self.services.count, "\(settled.keys.sorted())")
+    // The cluster is looked for first: create-cluster would return one that was there before.
+    let cluster = try action("cluster")
+    let precheck = try XCTUnwrap(cluster.precheck)
+    XCTAssertEqual(
+      precheck.command.arguments.prefix(4).map(\.description),
+      ["ecs", "describe-clusters", "--clusters", "unisync-cluster"])
+  }
+
   func testLogGroupsKeepTheConfiguredRetention() throws {
     let retention = try action("log-retention-schedule-service")
     XCTAssertEqual(

@@ -33,7 +33,12 @@ public struct ECSStep: Step {
     let ecs = deployment.ecs
     var actions: [Action] = []
 
-    // 6.1 Create the ECS cluster (create-cluster returns the existing one: safe to repeat).
+    // 6.1 Create the ECS cluster. create-cluster returns an existing one as if it made it: it is
+    // looked for first, so that a cluster that was there before stays the operator's (destroy
+    // keeps it) and a cluster made in this run is known to be new (it has no services yet).
+    let findCluster = Command.aws(
+      "ecs", "describe-clusters", "--clusters", .text(ecs.cluster),
+      "--query", "clusters[?status=='ACTIVE'].clusterArn", "--output", "text")
     var cluster = Action.create(
       "cluster", "create ECS cluster \(ecs.cluster)", export: "CLUSTER_ARN",
       pattern: #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/"#
@@ -42,9 +47,9 @@ public struct ECSStep: Step {
         "ecs", "create-cluster", "--cluster-name", .text(ecs.cluster),
         "--tags", deployment.ecsTagList(name: ecs.cluster, action: "\(id)/cluster"),
         "--query", "cluster.clusterArn", "--output", "text"),
-      lookup: .aws(
-        "ecs", "describe-clusters", "--clusters", .text(ecs.cluster),
-        "--query", "clusters[?status=='ACTIVE'].clusterArn", "--output", "text"))
+      lookup: findCluster)
+    cluster.precheck = .exists(
+      findCluster, rule: "cluster \(ecs.cluster) exists", pattern: cluster.capture?.pattern ?? "")
     cluster.idempotent = true
     actions.append(cluster)
 
@@ -355,7 +360,9 @@ public struct ECSStep: Step {
           rule: "service \(name) exists in the cluster", pattern: pattern),
         after: after,
         transientErrors: TransientErrors(
-          ["Unable to assume the service linked role", "cannot be assumed"], seconds: 120)),
+          ["Unable to assume the service linked role", "cannot be assumed"], seconds: 120),
+        // A cluster made a moment ago has no services.
+        settledBy: .nothingToFind(whenCreated: "cluster")),
       // An existing service moves to the registered revision (guide 10, step 3).
       Action(
         name: "service-revision-\(name)", summary: "run \(name) on the registered task definition",
