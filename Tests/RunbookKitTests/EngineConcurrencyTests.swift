@@ -3,7 +3,8 @@ import XCTest
 
 @testable import RunbookKit
 
-/// Independent actions of a step run at once, never more than `--jobs`.
+/// Independent actions of a step, and steps that need nothing of each other, run at once, never
+/// more than `--jobs` actions in all.
 final class EngineConcurrencyTests: XCTestCase {
   /// Counts the calls in flight and remembers the highest count.
   final class Gauge: @unchecked Sendable {
@@ -114,5 +115,100 @@ final class EngineConcurrencyTests: XCTestCase {
     XCTAssertLessThan(index("end p3"), index("start p4"), "\(events)")
     // p1 and p2 overlapped.
     XCTAssertLessThan(index("start p2"), index("end p1"), "\(events)")
+  }
+
+  // MARK: - Steps beside each other
+
+  /// Steps `a`, `b`, `c`…, each of `count` independent creates (`a1`, `a2`… exporting `A1_ID`…).
+  func independentSteps(_ names: [String], count: Int) -> [TestStep] {
+    names.map { name in
+      TestStep(
+        name,
+        (1...count).map { createAction("\(name)\($0)", export: "\(name.uppercased())\($0)_ID") })
+    }
+  }
+
+  func testStepsThatNeedNothingOfEachOtherRunAtOnceWithinJobs() async throws {
+    let fixture = try EngineFixture(test: self)
+    let gauge = Gauge()
+    // Each step has 2 actions: 3 in flight together means two steps ran at once.
+    gatedRunner(fixture, gauge: gauge, target: 3)
+    let steps = independentSteps(["a", "b", "c"], count: 2)
+    let summary = try await withDeadline(20) {
+      try await fixture.engine(steps, jobs: 3).run(steps)
+    }
+    XCTAssertTrue(gauge.hasReached, "the steps never ran beside each other")
+    XCTAssertEqual(gauge.highest, 3, "--jobs bounds the actions of all steps together")
+    XCTAssertEqual(summary.outcomes.count, 6)
+    XCTAssertEqual(try fixture.checkpoint().exports.count, 6)
+  }
+
+  func testOneJobRunsTheStepsOneAfterTheOther() async throws {
+    let fixture = try EngineFixture(test: self)
+    let gauge = Gauge()
+    gatedRunner(fixture, gauge: gauge, target: 1)
+    let steps = independentSteps(["a", "b"], count: 2)
+    _ = try await withDeadline(20) { try await fixture.engine(steps, jobs: 1).run(steps) }
+    XCTAssertEqual(gauge.highest, 1)
+    XCTAssertEqual(
+      fixture.runner.callsAfterIdentity.map { $0.argv[2] },
+      ["create-a1", "create-a2", "create-b1", "create-b2"])
+  }
+
+  func testAStepWaitsForTheStepsWhoseExportsItUses() async throws {
+    let fixture = try EngineFixture(test: self)
+    let order = Locked<[String]>([])
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test") { invocation in
+      let name = invocation.arguments[1].replacingOccurrences(of: "create-", with: "")
+      order.withLock { $0.append("start \(name)") }
+      try? await Task.sleep(nanoseconds: 30_000_000)
+      order.withLock { $0.append("end \(name)") }
+      return .ok("\(name)-1")
+    }
+    let steps = [
+      TestStep("a", [createAction("a1", export: "A_ID")]),
+      TestStep("b", [createAction("b1", export: nil, arguments: [.ref("A_ID")])]),
+      TestStep("c", [createAction("c1", export: "C_ID")]),
+    ]
+    XCTAssertEqual(fixture.engine(steps).stepDependencies(steps), [[], [0], []])
+    _ = try await withDeadline(20) { try await fixture.engine(steps, jobs: 4).run(steps) }
+    let events = order.value
+    func index(_ event: String) -> Int { events.firstIndex(of: event) ?? -1 }
+    XCTAssertLessThan(index("end a1"), index("start b1"), "\(events)")
+    XCTAssertLessThan(index("start c1"), index("end a1"), "c needs nothing of a: \(events)")
+  }
+
+  func testAFailedStepStopsTheStepsBesideItAndIsTheFailureReported() async throws {
+    let fixture = try EngineFixture(test: self)
+    let steps = [
+      TestStep("a", [createAction("a1", export: "A1_ID")]),
+      TestStep(
+        "b", [createAction("b1", export: "B1_ID"), createAction("b2", export: nil, after: ["b1"])]),
+    ]
+    let engine = fixture.engine(steps, jobs: 4)
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on(
+      "aws", "test", "create-a1",
+      reply: .awsError("InvalidParameterValue", operation: "CreateA1", message: "no such zone"))
+    fixture.runner.on("aws", "test", "create-b1") { _ in
+      // b1 is in flight when a fails, and finishes afterwards.
+      let deadline = Date().addingTimeInterval(5)
+      while !engine.isHalted, Date() < deadline {
+        try? await Task.sleep(nanoseconds: 1_000_000)
+      }
+      return .ok("b1-1")
+    }
+    do {
+      _ = try await withDeadline(20) { try await engine.run(steps) }
+      XCTFail("the run should have failed")
+    } catch let failure as StepFailure {
+      XCTAssertEqual(failure.step, "a")
+      XCTAssertEqual(failure.action, "a1")
+    }
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b2").count, 0, "b2 was started")
+    let checkpoint = try fixture.checkpoint()
+    XCTAssertEqual(checkpoint.record("b", "b1")?.status, .done, "what was in flight is kept")
+    XCTAssertEqual(checkpoint.exports["B1_ID"], "b1-1")
   }
 }

@@ -102,6 +102,8 @@ public final class Engine: Sendable {
   /// The process environment (secrets supplied through variables are read from it).
   let environment: [String: String]
   private let interruption = Mutex<String?>(nil)
+  /// Set when a step of the run failed: the steps running beside it start no new action.
+  private let halted = Mutex(false)
   /// This run's ``ContextValue/runDirectory``, while a run is going on.
   private let runDirectory = Mutex<String?>(nil)
 
@@ -134,6 +136,9 @@ public final class Engine: Sendable {
   func checkInterrupted() throws {
     if let reason = interruption.withLock({ $0 }) { throw Interrupted(reason) }
   }
+
+  /// Whether a step of the run failed (its siblings then start no new action).
+  var isHalted: Bool { halted.withLock { $0 } }
 
   // MARK: - Checkpoint access
 
@@ -377,22 +382,105 @@ public final class Engine: Sendable {
     let keeper = CheckpointKeeper(checkpoint, directory: state)
     let journal = state.journal
     var summary = RunSummary()
-    for step in steps {
-      try checkInterrupted()
-      let execution = StepExecution(
-        engine: self, step: step, keeper: keeper, journal: journal, audit: audit)
-      let outcomes = try await execution.run()
-      for (name, outcome) in outcomes { summary.outcomes["\(step.id)/\(name)"] = outcome }
-      if step is TeardownStep, !outcomes.values.contains(.skipped) {
-        // Everything the step made is gone: a later run starts the step afresh.
-        try await journal.append(
-          JournalEntry(lineage: await keeper.current.lineage, event: .reset, action: step.id))
-        try await keeper.forget(step: step.id)
-        reporter.report(.note("  forgot step '\(step.id)': what it created is deleted"))
+    halted.withLock { $0 = false }
+    let slots = ActionSlots(prompter == nil ? options.jobs : 1)
+    let concurrent =
+      prompter == nil && options.jobs > 1 && !steps.contains { $0 is TeardownStep }
+    if concurrent {
+      summary.outcomes = try await runConcurrently(
+        steps, keeper: keeper, journal: journal, audit: audit, slots: slots)
+    } else {
+      for step in steps {
+        try checkInterrupted()
+        let execution = StepExecution(
+          engine: self, step: step, keeper: keeper, journal: journal, audit: audit, slots: slots)
+        let outcomes = try await execution.run()
+        for (name, outcome) in outcomes { summary.outcomes["\(step.id)/\(name)"] = outcome }
+        if step is TeardownStep, !outcomes.values.contains(.skipped) {
+          // Everything the step made is gone: a later run starts the step afresh.
+          try await journal.append(
+            JournalEntry(lineage: await keeper.current.lineage, event: .reset, action: step.id))
+          try await keeper.forget(step: step.id)
+          reporter.report(.note("  forgot step '\(step.id)': what it created is deleted"))
+        }
       }
     }
     summary.pendingManual = pendingManual(steps, await keeper.current)
     return summary
+  }
+
+  /// For each step of a run (by index), the earlier steps of the run it waits for: those that
+  /// produce an export it uses. An operation (verify, update) waits for every earlier step.
+  func stepDependencies(_ steps: [any Step]) -> [Set<Int>] {
+    let produced = steps.map { Set($0.producedExports(for: deployment)) }
+    return steps.indices.map { index in
+      let step = steps[index]
+      let required = Set(step.requiredExports(for: deployment))
+      return Set(
+        (0..<index).filter { earlier in
+          !step.runsByDefault || !produced[earlier].isDisjoint(with: required)
+        })
+    }
+  }
+
+  /// Runs the steps that do not need each other at once (the secrets, the images and the queues
+  /// while the network is made), each as soon as the steps producing its exports have finished;
+  /// `slots` bounds the actions running at once across them (`--jobs`). After a failure no new
+  /// step starts and the running ones start no new action; the first real failure is thrown.
+  private func runConcurrently(
+    _ steps: [any Step], keeper: CheckpointKeeper, journal: any JournalStore, audit: AuditLog,
+    slots: ActionSlots
+  ) async throws -> [String: ActionOutcome] {
+    let needs = stepDependencies(steps)
+    var outcomes: [String: ActionOutcome] = [:]
+    var started = Set<Int>()
+    var finished = Set<Int>()
+    var firstError: Error?
+    await withTaskGroup(of: StepCompletion.self) { group in
+      var running = 0
+      while true {
+        if firstError == nil {
+          do { try checkInterrupted() } catch { firstError = error }
+        }
+        if firstError == nil {
+          for index in steps.indices
+          where !started.contains(index) && needs[index].isSubset(of: finished) {
+            started.insert(index)
+            running += 1
+            let step = steps[index]
+            group.addTask {
+              let execution = StepExecution(
+                engine: self, step: step, keeper: keeper, journal: journal, audit: audit,
+                slots: slots)
+              do {
+                return StepCompletion(index: index, result: .success(try await execution.run()))
+              } catch {
+                return StepCompletion(index: index, result: .failure(error))
+              }
+            }
+          }
+        }
+        guard running > 0, let completion = await group.next() else { break }
+        running -= 1
+        switch completion.result {
+        case .success(let stepOutcomes):
+          finished.insert(completion.index)
+          for (name, outcome) in stepOutcomes {
+            outcomes["\(steps[completion.index].id)/\(name)"] = outcome
+          }
+        case .failure(let error):
+          halted.withLock { $0 = true }
+          // A real failure explains more than the halt or interruption it caused elsewhere.
+          if firstError == nil || firstError is HaltedBesideAFailure
+            || (firstError is Interrupted && !(error is Interrupted || error is HaltedBesideAFailure))
+          {
+            firstError = error
+          }
+        }
+      }
+    }
+    if let firstError { throw firstError }
+    return outcomes
   }
 
   /// Whether this run puts new values into `action`'s resource even when it is done (`--overwrite-secrets`).

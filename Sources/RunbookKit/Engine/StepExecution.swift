@@ -14,7 +14,14 @@ final class StepExecution: Sendable {
   /// Actions whose command created their resource in this run (``Settlement``).
   private let createdThisRun = Mutex<Set<String>>([])
 
-  init(engine: Engine, step: any Step, keeper: CheckpointKeeper, journal: any JournalStore, audit: AuditLog) {
+  /// Bounds the actions running at once across the run's steps; nil: only this step's `--jobs`.
+  let slots: ActionSlots?
+
+  init(
+    engine: Engine, step: any Step, keeper: CheckpointKeeper, journal: any JournalStore,
+    audit: AuditLog, slots: ActionSlots? = nil
+  ) {
+    self.slots = slots
     self.engine = engine
     self.step = step
     self.keeper = keeper
@@ -49,7 +56,7 @@ final class StepExecution: Sendable {
     await withTaskGroup(of: Completion.self) { group in
       var running = 0
       while true {
-        if firstError == nil {
+        if firstError == nil, !engine.isHalted {
           var index = 0
           while index < pending.count, running < jobs {
             let action = pending[index]
@@ -68,12 +75,16 @@ final class StepExecution: Sendable {
               pending.remove(at: index)
               running += 1
               group.addTask {
+                await self.slots?.acquire()
+                let completion: Completion
                 do {
                   let outcome = try await self.execute(action)
-                  return Completion(name: action.name, result: .success(outcome))
+                  completion = Completion(name: action.name, result: .success(outcome))
                 } catch {
-                  return Completion(name: action.name, result: .failure(error))
+                  completion = Completion(name: action.name, result: .failure(error))
                 }
+                await self.slots?.release()
+                return completion
               }
               continue
             }
@@ -96,6 +107,9 @@ final class StepExecution: Sendable {
       }
     }
     if let firstError { throw firstError }
+    if !pending.isEmpty, engine.isHalted {
+      throw HaltedBesideAFailure(step: step.id)
+    }
     if let stuck = pending.first {
       // Only a malformed step gets here: `after` names an action the step does not have, or
       // actions wait for each other. Never report such a step as finished.
@@ -604,4 +618,39 @@ extension StepExecution {
 struct Completion: Sendable {
   let name: String
   let result: Result<ActionOutcome, Error>
+}
+
+/// One step of a run that ran beside others: its index in the run, and how it ended.
+struct StepCompletion: Sendable {
+  let index: Int
+  let result: Result<[String: ActionOutcome], Error>
+}
+
+/// A step stopped early because another step of the run failed (the engine reports that failure).
+struct HaltedBesideAFailure: Error, Sendable {
+  let step: String
+}
+
+/// At most `limit` actions running at once, across the steps of a run (`--jobs`).
+actor ActionSlots {
+  private var free: Int
+  private var waiting: [CheckedContinuation<Void, Never>] = []
+
+  init(_ limit: Int) { free = max(1, limit) }
+
+  func acquire() async {
+    if free > 0 {
+      free -= 1
+      return
+    }
+    await withCheckedContinuation { waiting.append($0) }
+  }
+
+  func release() {
+    if waiting.isEmpty {
+      free += 1
+    } else {
+      waiting.removeFirst().resume()
+    }
+  }
 }
