@@ -13,6 +13,8 @@ public struct DoctorCheck: Sendable, Hashable {
 struct Doctor {
   let runner: any CommandRunner
   let variables: [String: String]
+  /// The folder of the running `runbook`, where the health probe is looked for first.
+  let executableDirectory: String?
   let configPath: String
   let context: Result<Context, Error>
 
@@ -29,6 +31,7 @@ struct Doctor {
             name: tool, level: .fail, detail: "not found on PATH",
             fix: "install it (apt-get install \(tool == "zip" ? "zip" : "python3-pip")): the lambda step packages the function with it"))
     }
+    checks.append(healthProbeCheck(path: path))
     let context: Context
     switch self.context {
     case .failure(let error):
@@ -77,6 +80,20 @@ struct Doctor {
       return DoctorCheck(name: "aws CLI", level: .warn, detail: "\(version): an unknown major version", fix: "use aws CLI v1 or v2")
     }
     return DoctorCheck(name: "aws CLI", level: .ok, detail: "\(version) (v\(major))", fix: nil)
+  }
+
+  /// verify fetches the health URL with `runbook-health-probe`, built and installed beside runbook.
+  private func healthProbeCheck(path: String?) -> DoctorCheck {
+    if let found = HealthProbe.programPath(besides: executableDirectory, path: path) {
+      return DoctorCheck(name: "health probe", level: .ok, detail: found, fix: nil)
+    }
+    let besides =
+      executableDirectory.map { "not in \($0) (beside runbook) nor on PATH" } ?? "not found on PATH"
+    return DoctorCheck(
+      name: "health probe", level: .fail, detail: "\(HealthProbe.tool) " + besides,
+      fix:
+        "install it beside runbook ('swift build' builds both; with --product, build \(HealthProbe.tool) too): 'run verify' fetches the health URL with it"
+    )
   }
 
   private func dockerCheck(path: String?) async -> DoctorCheck {

@@ -19,11 +19,15 @@ public final class Frontend: Sendable {
     public var variables: [String: String]
     public var readLine: @Sendable () -> String?
     public var workingDirectory: String
+    /// The folder of the running `runbook` executable; the programs built and installed with it
+    /// (`runbook-health-probe`) are looked for there before PATH. Nil: PATH only.
+    public var executableDirectory: String?
 
     public init(
       output: TextOutput, errors: TextOutput, inputIsTerminal: Bool, variables: [String: String],
       readLine: @escaping @Sendable () -> String? = { Swift.readLine() },
-      workingDirectory: String = FileManager.default.currentDirectoryPath
+      workingDirectory: String = FileManager.default.currentDirectoryPath,
+      executableDirectory: String? = nil
     ) {
       self.output = output
       self.errors = errors
@@ -31,6 +35,7 @@ public final class Frontend: Sendable {
       self.variables = variables
       self.readLine = readLine
       self.workingDirectory = workingDirectory
+      self.executableDirectory = executableDirectory
     }
   }
 
@@ -140,6 +145,7 @@ public final class Frontend: Sendable {
   private func doctor(_ parsed: ParsedCommandLine, style: Style) async -> Int32 {
     let doctor = Doctor(
       runner: runner, variables: environment.variables,
+      executableDirectory: environment.executableDirectory,
       configPath: parsed.options["config"] ?? "runbooks/unisync-ecs.json",
       context: Result { try Context(parsed: parsed, environment: environment) })
     let checks = await doctor.checks()
@@ -315,9 +321,12 @@ struct Context {
   var s3State: S3Location?
   var aws: AWSSettings
   var variables: [String: String]
+  /// The folder of the running executable (``Frontend/Environment/executableDirectory``).
+  var executableDirectory: String?
 
   init(parsed: ParsedCommandLine, environment: Frontend.Environment) throws {
     variables = environment.variables
+    executableDirectory = environment.executableDirectory
     let configPath = parsed.options["config"] ?? "runbooks/unisync-ecs.json"
     let absolute = configPath.hasPrefix("/") ? configPath : environment.workingDirectory + "/" + configPath
     var deployment = try Deployment.load(from: absolute)
@@ -358,10 +367,17 @@ struct Context {
       root: s3State, runner: runner, aws: aws, logsDirectory: localState.logsDirectory, leaseSeconds: lease)
   }
 
+  /// Where the programs that come with runbook are (beside it, else on PATH), by name.
+  var programs: [String: String] {
+    guard let probe = HealthProbe.programPath(besides: executableDirectory, path: variables["PATH"])
+    else { return [:] }
+    return [HealthProbe.tool: probe]
+  }
+
   func engine(runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, options: RunOptions) -> Engine {
     Engine(
       deployment: deployment, state: stateStore(runner: runner), runner: runner, reporter: reporter,
-      prompter: prompter, aws: aws, options: options, environment: variables)
+      prompter: prompter, aws: aws, options: options, environment: variables, programs: programs)
   }
 }
 

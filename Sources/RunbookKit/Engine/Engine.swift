@@ -111,7 +111,8 @@ public final class Engine: Sendable {
     deployment: Deployment, state: any StateStore, catalogue: [any Step] = Catalogue.steps,
     runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, aws: AWSSettings,
     secrets: SecretStore = SecretStore(), options: RunOptions,
-    environment: [String: String] = ProcessInfo.processInfo.environment
+    environment: [String: String] = ProcessInfo.processInfo.environment,
+    programs: [String: String] = [:]
   ) {
     self.environment = environment
     var deployment = deployment
@@ -123,7 +124,7 @@ public final class Engine: Sendable {
     self.runner = runner
     self.reporter = reporter
     self.prompter = options.assumeYes ? nil : prompter
-    self.resolver = Resolver(aws: aws, secrets: secrets)
+    self.resolver = Resolver(aws: aws, secrets: secrets, programs: programs)
     self.options = options
   }
 
@@ -252,14 +253,19 @@ public final class Engine: Sendable {
     if !problems.isEmpty { throw UsageError(problems.joined(separator: "; ")) }
   }
 
-  /// Checks that every program the pending actions run (`aws`, `docker`, `zip`...) is on PATH.
+  /// Checks that every program the pending actions run (`aws`, `docker`, `zip`...) is on PATH
+  /// (or where the resolver's `programs` say it is).
   public func checkTools(_ steps: [any Step], checkpoint: Checkpoint?) throws {
     let tools = neededTools(steps, checkpoint: checkpoint)
     let path = environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]
-    let missing = tools.filter { findExecutable($0, path: path) == nil }
+    let missing = tools.filter { findExecutable(resolver.executable($0), path: path) == nil }
     if !missing.isEmpty {
+      var location = "on PATH"
+      if missing.contains(HealthProbe.tool) {
+        location += " (\(HealthProbe.tool) is built and installed beside runbook)"
+      }
       throw UsageError(
-        "cannot find \(missing.map { "'\($0)'" }.joined(separator: " and ")) on PATH, which the steps \(steps.map(\.id).joined(separator: ", ")) need (see 'runbook doctor')"
+        "cannot find \(missing.map { "'\(resolver.executable($0))'" }.joined(separator: " and ")) \(location), which the steps \(steps.map(\.id).joined(separator: ", ")) need (see 'runbook doctor')"
       )
     }
   }

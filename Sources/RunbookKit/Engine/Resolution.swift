@@ -57,11 +57,19 @@ public struct MissingValue: Error, Sendable, Hashable, CustomStringConvertible {
 public struct Resolver: Sendable {
   public var aws: AWSSettings
   public var secrets: SecretStore
+  /// Where some programs are, by the name commands use (`runbook-health-probe`: beside `runbook`).
+  /// Commands keep the bare name, so what `plan` shows does not depend on the installation; a
+  /// program not listed is looked up on PATH when it starts.
+  public var programs: [String: String]
 
-  public init(aws: AWSSettings, secrets: SecretStore) {
+  public init(aws: AWSSettings, secrets: SecretStore, programs: [String: String] = [:]) {
     self.aws = aws
     self.secrets = secrets
+    self.programs = programs
   }
+
+  /// What to start for a command's tool: its listed path, else the name (found on PATH).
+  public func executable(_ tool: String) -> String { programs[tool] ?? tool }
 
   /// The full argv as shown to people: known exports filled in, unknown ones as `<NAME>`, secrets masked.
   public func display(_ command: Command, values: [String: String]) -> String {
@@ -140,7 +148,7 @@ public struct Resolver: Sendable {
       try text($0.fragments, values: values, scratch: scratch)
     }
     return Invocation(
-      executable: command.tool, arguments: arguments, standardInput: input,
+      executable: executable(command.tool), arguments: arguments, standardInput: input,
       workingDirectory: directory)
   }
 }

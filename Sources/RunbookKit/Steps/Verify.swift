@@ -5,8 +5,9 @@ import Foundation
 /// - the ALB's DNS name, the health of every target of the target group, and each service's
 ///   running/desired count, deployment and latest events;
 /// - `GET http://<ALB_DNS>/actuator/health` (or the configuration's `healthCheckUrl`) with
-///   Foundation's URLSession, retried for a bounded time, expecting HTTP 200 and `"status":"UP"`;
-///   status code, latency and the start of the body are printed;
+///   `runbook-health-probe` (Foundation's URLSession, see ``HealthProbe``), retried for a bounded
+///   time, expecting HTTP 200 and `"status":"UP"`; status code, latency and the start of the body
+///   are printed;
 /// - the recent lines of each service's log group: `aws logs filter-log-events` (the guide's
 ///   `aws logs tail` exists only in aws CLI v2 and is used only when v2 is installed);
 /// - when something is unhealthy: why stopped tasks stopped, and a short diagnosis of the common
@@ -35,8 +36,11 @@ public struct VerifyStep: Step {
       .command(Self.loadBalancer()),
       .command(Self.targetHealth()),
       .command(Self.describeServices(services)),
+      .command(
+        HealthProbe.command(
+          url: url, timeout: Double(deployment.operations.healthCheckIntervalSeconds))),
       .note(
-        "GET \(url) with URLSession: expect HTTP 200 and \"status\":\"UP\", retried for up to \(deployment.operations.healthCheckTimeoutSeconds) s"
+        "expect HTTP 200 and \"status\":\"UP\" from GET \(url), probed every \(deployment.operations.healthCheckIntervalSeconds) s for up to \(deployment.operations.healthCheckTimeoutSeconds) s"
       ),
       .command(Self.version),
     ]
@@ -384,7 +388,6 @@ private final class Verification: @unchecked Sendable {
       )
       return
     }
-    let probe = HealthProbe(url: url)
     let deadline = Date().addingTimeInterval(
       Double(patient ? operations.healthCheckTimeoutSeconds : 0))
     var attempt = 0
@@ -392,8 +395,10 @@ private final class Verification: @unchecked Sendable {
       attempt += 1
       try context.checkInterrupted()
       let remaining = max(1, deadline.timeIntervalSinceNow)
-      let answer = await probe.get(
-        timeout: min(Double(operations.healthCheckIntervalSeconds), remaining))
+      let command = HealthProbe.command(
+        url: .text(text), timeout: min(Double(operations.healthCheckIntervalSeconds), remaining))
+      let answer = try HealthProbe.answer(
+        of: try await context.run(command), shown: context.shown(command))
       say("GET \(text): \(answer.line)" + (attempt > 1 ? " (attempt \(attempt))" : ""))
       if answer.isUp { return }
       if Date() >= deadline {

@@ -32,14 +32,14 @@ extension XCTestCase {
   }
 }
 
-/// A PATH holding stand-ins for the tools steps run (`aws`, `docker`, `zip`), so the engine's
+/// A PATH holding stand-ins for the tools steps run (`aws`, `docker`, `zip`, the health probe), so the engine's
 /// "is it installed?" check passes on any machine. They are never meant to run: the scripted runner
 /// answers instead, and each stand-in fails loudly if something starts it anyway.
 let stubToolPath: String = {
   let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
     "runbook-unit-tools-\(getpid())")
   try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-  for tool in ["aws", "docker", "zip"] {
+  for tool in ["aws", "docker", "zip", HealthProbe.tool] {
     let path = folder.appendingPathComponent(tool).path
     _ = FileManager.default.createFile(
       atPath: path,
@@ -170,7 +170,7 @@ final class ScriptedPrompter: Prompter {
 struct EngineFixture {
   let folder: URL
   let state: StateDirectory
-  let deployment: Deployment
+  var deployment: Deployment
   let runner: ScriptedRunner
   let reporter = RecordingReporter()
 
