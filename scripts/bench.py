@@ -141,6 +141,12 @@ def operation(argv):
     return " ".join(words)
 
 
+def is_read(operation_name):
+    """Whether an aws operation ('ec2 describe-vpcs') only reads."""
+    verb = operation_name.split(" ")[1] if " " in operation_name else operation_name
+    return verb.startswith(("describe", "get-", "list", "wait"))
+
+
 def count_docker(log):
     """The calls recorded by the docker shim."""
     if not os.path.exists(log):
@@ -613,9 +619,19 @@ def write_report(f, failures, env):
             f"`docker build` and the Lambda package included). With {cores} cores, a run cannot take less "
             f"wall time than its CPU time divided by {cores}: {tool.cpu / cores:.0f} s for the tool's run "
             f"({tool.calls} aws calls), against {hand.seconds:.0f} s for the whole by-hand run "
-            f"({hand.calls} calls).")
+            f"({hand.calls} calls): a ratio of {tool.cpu / cores / max(hand.seconds, 0.001):.2f} even if "
+            f"nothing ever waited.")
         if tool.cpu / cores > 0.6 * hand.seconds:
-            text += " On this machine the ratio goal needs fewer calls, not more concurrency."
+            reads = {op: n for op, n in tool.operations.items() if is_read(op)}
+            writes = sum(n for op, n in tool.operations.items() if not is_read(op))
+            hand_writes = sum(n for op, n in hand.operations.items() if not is_read(op))
+            text += (
+                f" On this machine the ratio goal of 0.6 needs fewer calls (or more cores), not more "
+                f"concurrency: of the tool's {tool.calls} calls, {writes} write ({writes - hand_writes} "
+                f"more than the guide: the route tables, log groups and settings it forgets) and "
+                f"{sum(reads.values())} read: " + ", ".join(f"{op} {n}" for op, n in sorted(reads.items()))
+                + " (waits, the reads that tell a write is not needed or that a resource of that name "
+                "is someone else's, and values later actions use).")
         lines += textwrap.wrap(text, width=98, initial_indent="- ", subsequent_indent="  ",
                                break_on_hyphens=False)
     if f.get("start_times"):

@@ -35,6 +35,45 @@ final class CatalogueTests: XCTestCase {
     }
   }
 
+  /// `run` starts a step when the steps producing its exports have finished: what may run beside what.
+  func testStepsWaitOnlyForTheStepsWhoseExportsTheyUse() throws {
+    let fixture = try EngineFixture(test: self)
+    let steps = Catalogue.steps.filter(\.runsByDefault)
+    let needs = fixture.engine(steps).stepDependencies(steps)
+    var waitsFor: [String: [String]] = [:]
+    for (index, step) in steps.enumerated() {
+      waitsFor[step.id] = needs[index].sorted().map { steps[$0].id }
+    }
+    XCTAssertEqual(
+      waitsFor,
+      [
+        "network": [], "security": ["network"], "rds": ["network", "security"], "secrets": [],
+        "ecr": [], "ecs": ["network", "security", "rds", "secrets", "ecr"],
+        "lambda": ["network", "security"], "sqs": [],
+      ])
+    let operations = Catalogue.steps.filter { !$0.runsByDefault }
+    let withOperations = steps + operations
+    let all = fixture.engine(withOperations).stepDependencies(withOperations)
+    for index in steps.count..<withOperations.count {
+      XCTAssertEqual(
+        all[index], Set(0..<index), "\(withOperations[index].id) waits for every step before it")
+    }
+  }
+
+  func testEverySettlementNamesAnEarlierActionOfItsStep() throws {
+    for (file, deployment) in try deployments() {
+      for step in Catalogue.steps {
+        let names = step.actions(for: deployment).map(\.name)
+        for action in step.actions(for: deployment) {
+          guard let settlement = action.settledBy else { continue }
+          XCTAssertTrue(
+            names.contains(settlement.action),
+            "\(file) \(step.id)/\(action.name): settled by '\(settlement.action)'")
+        }
+      }
+    }
+  }
+
   func testActionsOfEveryStepFormNoCycle() throws {
     for (file, deployment) in try deployments() {
       for step in Catalogue.steps {
