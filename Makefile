@@ -22,8 +22,11 @@ ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 # make test uses its own state dir, so it never stops an emulator started by env-up or demo.
 TEST_DIR ?= $(ROOT)/.test-env/make-test
 SWIFT_TEST_FLAGS ?=
-# Test processes at once; each gets its own emulator (two are started).
-TEST_WORKERS ?= 2
+# Test processes at once; each gets its own emulator (as many are started). Three keep 2 cores
+# busy: every test waits now and then (polls, retries, the health probe's timeouts).
+TEST_WORKERS ?= 3
+# The emulators' state dirs: $(TEST_DIR), $(TEST_DIR)-2, ... one per worker.
+TEST_EMULATOR_DIRS = $(TEST_DIR) $(foreach n,$(wordlist 2,$(TEST_WORKERS),1 2 3 4 5 6 7 8 9),$(TEST_DIR)-$(n))
 # The demo's checkpoint (make demo-stop leaves it; a new demo starts from a fresh emulator and state).
 DEMO_STATE ?= .runbook-demo
 CONFIG ?= runbooks/local.json
@@ -41,12 +44,15 @@ unit:
 test:
 	swift build --build-tests
 	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
-	trap 'scripts/local-aws.sh stop; RUNBOOK_TEST_DIR='"'"'$(TEST_DIR)-2'"'"' scripts/local-aws.sh stop; scripts/docker-env.sh stop' EXIT; \
+	trap 'for dir in $(TEST_EMULATOR_DIRS); do RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh stop; done; scripts/docker-env.sh stop' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
-	scripts/local-aws.sh start >/dev/null; \
-	RUNBOOK_TEST_DIR='$(TEST_DIR)-2' scripts/local-aws.sh start >/dev/null; \
+	endpoints=""; \
+	for dir in $(TEST_EMULATOR_DIRS); do \
+	  RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh start >/dev/null; \
+	  endpoints="$$endpoints $$(RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh url)"; \
+	done; \
 	eval "$$(scripts/local-aws.sh env)"; \
-	export RUNBOOK_TEST_ENDPOINTS="$$RUNBOOK_TEST_ENDPOINT $$(RUNBOOK_TEST_DIR='$(TEST_DIR)-2' scripts/local-aws.sh url)"; \
+	export RUNBOOK_TEST_ENDPOINTS="$${endpoints# }"; \
 	export RUNBOOK_TEST_LOCK_DIR='$(TEST_DIR)'; \
 	if scripts/docker-env.sh start >/dev/null; then \
 	  eval "$$(scripts/docker-env.sh env)"; \
