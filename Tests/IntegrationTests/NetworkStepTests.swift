@@ -100,20 +100,30 @@ final class NetworkStepTests: XCTestCase {
   }
 
   /// One kill in the middle of a run with independent actions in flight at once.
+  /// Killed while two steps run at once (the queues need nothing of the network, so sqs runs
+  /// beside it), after the 6th write: sqs has 5, so both steps have written by then. The next run
+  /// ends with one of each, in both steps.
   func testKilledWhileActionsRunConcurrentlyResumes() async throws {
     let workspace = try Workspace()
     let counter = workspace.directory.appendingPathComponent("crash-counter").path
     let killed = try await workspace.run(
-      ["run", "network", "--yes", "--jobs", "4"],
-      environment: ["RUNBOOK_CRASH_AT": "4", "RUNBOOK_CRASH_COUNTER": counter])
+      ["run", "network", "sqs", "--yes", "--jobs", "4"],
+      environment: ["RUNBOOK_CRASH_AT": "6", "RUNBOOK_CRASH_COUNTER": counter])
     XCTAssertTrue(killed.signaled, killed.summary)
+    let journal = try String(
+      contentsOfFile: workspace.stateDirectory + "/journal.jsonl", encoding: .utf8)
+    XCTAssertTrue(
+      journal.contains(#""action":"network/"#) && journal.contains(#""action":"sqs/"#),
+      "both steps should have started before the kill:\n\(journal)")
     // Children started before the kill may still be finishing their calls.
     try await Task.sleep(nanoseconds: 3_000_000_000)
-    let resumed = try await workspace.run(["run", "network", "--yes"])
+    let resumed = try await workspace.run(["run", "network", "sqs", "--yes"])
     XCTAssertEqual(resumed.status, 0, resumed.summary)
     let inventory = try await networkInventory(workspace)
     XCTAssertEqual(inventory, expectedNetworkInventory)
     try await assertExportsPointAtInventory(workspace)
+    let queues = try await sqsInventory(workspace)
+    XCTAssertEqual(queues.map(\.name), SQSStepTests.expectedQueues)
   }
 
   func testNoEndpointMeansTheShimRefusesAndTheStepFails() async throws {

@@ -87,18 +87,25 @@ final class EngineConcurrencyTests: XCTestCase {
     XCTAssertEqual(gauge.highest, 1)
   }
 
-  func testDependentActionsWaitForTheirProducers() async throws {
-    // p1 and p2 are independent; p3 needs both; p4 comes `after` p3.
-    let fixture = try EngineFixture(test: self)
+  /// Answers `aws test create-NAME` with `NAME-1` after `milliseconds`, recording `start NAME`
+  /// and `end NAME` in the order they happened.
+  func recordingOrder(_ fixture: EngineFixture, milliseconds: UInt64) -> Locked<[String]> {
     let order = Locked<[String]>([])
     fixture.runner.answerCallerIdentity()
     fixture.runner.on("aws", "test") { invocation in
       let name = invocation.arguments[1].replacingOccurrences(of: "create-", with: "")
       order.withLock { $0.append("start \(name)") }
-      try? await Task.sleep(nanoseconds: 10_000_000)
+      try? await Task.sleep(nanoseconds: milliseconds * 1_000_000)
       order.withLock { $0.append("end \(name)") }
       return .ok("\(name)-1")
     }
+    return order
+  }
+
+  func testDependentActionsWaitForTheirProducers() async throws {
+    // p1 and p2 are independent; p3 needs both; p4 comes `after` p3.
+    let fixture = try EngineFixture(test: self)
+    let order = recordingOrder(fixture, milliseconds: 10)
     let step = TestStep(
       "s",
       [
@@ -157,15 +164,7 @@ final class EngineConcurrencyTests: XCTestCase {
 
   func testAStepWaitsForTheStepsWhoseExportsItUses() async throws {
     let fixture = try EngineFixture(test: self)
-    let order = Locked<[String]>([])
-    fixture.runner.answerCallerIdentity()
-    fixture.runner.on("aws", "test") { invocation in
-      let name = invocation.arguments[1].replacingOccurrences(of: "create-", with: "")
-      order.withLock { $0.append("start \(name)") }
-      try? await Task.sleep(nanoseconds: 30_000_000)
-      order.withLock { $0.append("end \(name)") }
-      return .ok("\(name)-1")
-    }
+    let order = recordingOrder(fixture, milliseconds: 30)
     let steps = [
       TestStep("a", [createAction("a1", export: "A_ID")]),
       TestStep("b", [createAction("b1", export: nil, arguments: [.ref("A_ID")])]),
