@@ -33,7 +33,9 @@ final class ECRECSLambdaStepTests: XCTestCase {
   func testRunCreatesOneOfEverythingAndRerunsCreateNothing() async throws {
     let names = ResourceNames.guide
     let workspace = try await seededWorkspace(names, fresh: true)
-    workspace.environment["RUNBOOK_ROLE_PROPAGATION_SECONDS"] = "8"
+    // Long enough that the function is still asked for inside it, however long the package
+    // takes to build beside the role's policies on a busy machine (lambda runs beside ecr and ecs).
+    workspace.environment["RUNBOOK_ROLE_PROPAGATION_SECONDS"] = "25"
     workspace.environment["RUNBOOK_ROLE_PROPAGATION_FILE"] =
       workspace.directory.appendingPathComponent("role-created").path
     let first = try await workspace.runLogged(["run", "ecr", "ecs", "lambda", "--yes"])

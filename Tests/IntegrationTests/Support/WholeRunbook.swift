@@ -83,11 +83,19 @@ extension Workspace {
     var chain = InterruptedChain()
     var pending = points.sorted()
     var waiting = waits
+    // With every write a kill point: the action the last write kill stopped, and whether the
+    // kill before it stopped the same one. A write that fails until its run records it (create-role
+    // of a role that existed: EntityAlreadyExists) is the next write of every run after its kill;
+    // killing it again and again would never let a run get past it, so once it repeats, the run
+    // after is killed at the write after it.
+    var lastKilledAction: String?
+    var repeated = false
     for _ in 0..<limit {
       let done = written()
       chain.missed += pending.filter { $0 <= done }
       pending.removeAll { $0 <= done }
-      let next = crashAll ? done + 1 : pending.first
+      let skip = repeated && !interrupt.contains(done + 1)
+      let next = crashAll ? done + (skip ? 2 : 1) : pending.first
       var variables = environment
       variables["RUNBOOK_CRASH_COUNTER"] = counter
       // Without a point left the shims still count (a number no run reaches).
@@ -124,11 +132,35 @@ extension Workspace {
       pending.removeAll { $0 <= written() }
       chain.interruptions.append(interruption)
       try check(interruption)
+      if crashAll, case .write = interruption.point {
+        let action = lastIntent()
+        repeated = action != nil && action == lastKilledAction
+        lastKilledAction = action
+      } else {
+        repeated = false
+      }
     }
     chain.writes = written()
     chain.missed += pending
     chain.waitsMissed = waiting.map(\.name)
     return chain
+  }
+}
+
+extension Workspace {
+  /// The action of the last intent in the journal: the write a killed run was making.
+  func lastIntent() -> String? {
+    guard
+      let text = try? String(contentsOfFile: stateDirectory + "/journal.jsonl", encoding: .utf8)
+    else { return nil }
+    for line in text.split(separator: "\n").reversed() {
+      if let entry = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+        entry["event"] as? String == "intent"
+      {
+        return entry["action"] as? String
+      }
+    }
+    return nil
   }
 }
 
