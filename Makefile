@@ -30,7 +30,7 @@ TEST_EMULATOR_DIRS = $(TEST_DIR) $(foreach n,$(wordlist 2,$(TEST_WORKERS),1 2 3 
 # The demo's checkpoint (make demo-stop leaves it; a new demo starts from a fresh emulator and state).
 DEMO_STATE ?= .runbook-demo
 CONFIG ?= runbooks/local.json
-SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/demo-health.sh scripts/guide-by-hand.sh .ci/run \
+SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/aws-forkserver.sh scripts/demo-health.sh scripts/guide-by-hand.sh .ci/run \
 	Tests/Fixtures/bin/aws Tests/Fixtures/bin/docker Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
 
 .PHONY: build test crash-all unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
@@ -44,7 +44,7 @@ unit:
 test:
 	swift build --build-tests
 	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
-	trap 'for dir in $(TEST_EMULATOR_DIRS); do RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh stop; done; scripts/docker-env.sh stop' EXIT; \
+	trap 'scripts/aws-forkserver.sh stop "$$RUNBOOK_TEST_DIR"; for dir in $(TEST_EMULATOR_DIRS); do RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh stop; done; scripts/docker-env.sh stop' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
 	endpoints=""; \
 	for dir in $(TEST_EMULATOR_DIRS); do \
@@ -53,6 +53,8 @@ test:
 	done; \
 	eval "$$(scripts/local-aws.sh env)"; \
 	export RUNBOOK_TEST_ENDPOINTS="$${endpoints# }"; \
+	export RUNBOOK_AWS_FORK_SOCKET="$$(scripts/aws-forkserver.sh start '$(TEST_DIR)')"; \
+	echo "aws fork server: $${RUNBOOK_AWS_FORK_SOCKET:-none (every aws call starts afresh)}"; \
 	export RUNBOOK_TEST_LOCK_DIR='$(TEST_DIR)'; \
 	if scripts/docker-env.sh start >/dev/null; then \
 	  eval "$$(scripts/docker-env.sh env)"; \
@@ -63,7 +65,7 @@ test:
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	export RUNBOOK_TEST_BIN='$(ROOT)/.build/debug/runbook'; \
 	echo "emulators: $$RUNBOOK_TEST_ENDPOINTS (state: $$RUNBOOK_TEST_DIR)"; \
-	status=0; \
+	status=0; rm -f '$(TEST_DIR)/xunit.xml'; \
 	swift test --parallel --num-workers $(TEST_WORKERS) --disable-swift-testing \
 	  --xunit-output '$(TEST_DIR)/xunit.xml' $(SWIFT_TEST_FLAGS) || status=$$?; \
 	python3 scripts/test-summary.py '$(TEST_DIR)/xunit.xml'; \

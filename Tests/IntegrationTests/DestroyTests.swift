@@ -24,15 +24,30 @@ extension DayTwoTests {
     // Killed right after sampled deletes (every delete with RUNBOOK_CRASH_ALL=1), run again
     // after each kill.
     var first: ToolRun?
+    let log = workspace.directory.appendingPathComponent("destroy-calls.log").path
     let chain = try await workspace.runInterrupted(
-      ["destroy", "--yes", "--force"], at: sampledWrites(5, of: Self.destroyWrites)
+      ["destroy", "--yes", "--force"], at: sampledWrites(5, of: Self.destroyWrites),
+      environment: ["RUNBOOK_AWS_LOG": log]
     ) { interruption in
       if first == nil { first = interruption.run }
       XCTAssertFalse(try workspace.checkpoint().actions.isEmpty, "the kill came before the end")
     }
     XCTAssertEqual(chain.missed, [], "sampled deletes never reached (destroy made \(chain.writes))")
+    if crashAll {
+      // Every write was a kill point, but those passed over after a write killed twice.
+      XCTAssertEqual(
+        chain.interruptions.count + chain.skipped.count, chain.writes,
+        "\(chain.interruptions), skipped \(chain.skipped)")
+    } else {
+      XCTAssertEqual(chain.interruptions.count, 5, "\(chain.interruptions)")
+    }
+    // A run after a kill goes on from the first revision still active: none is deregistered twice.
+    let deregistered = calls("ecs deregister-task-definition", in: log).compactMap { call in
+      call.argv.firstIndex(of: "--task-definition").map { call.argv[$0 + 1] }
+    }
+    XCTAssertFalse(deregistered.isEmpty, "the destroy chain deregistered no task definition")
     XCTAssertEqual(
-      chain.interruptions.count, crashAll ? Self.destroyWrites : 5, "\(chain.interruptions)")
+      deregistered.count, Set(deregistered).count, "a revision deregistered twice: \(deregistered)")
     print(
       "destroy chain: \(chain.interruptions.count) kills, \(chain.writes) writes: "
         + chain.interruptions.map(\.description).joined(separator: ", "))

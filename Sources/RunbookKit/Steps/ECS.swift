@@ -524,7 +524,9 @@ extension ECSStep {
     return actions
   }
 
-  /// Deregisters every active revision of a family that carries this deployment's tag.
+  /// Deregisters every active revision of a family that carries this deployment's tag. The tag
+  /// stays on a deregistered revision, so the revisions are those both tagged and active: a
+  /// destroy resumed after an interruption goes on from the first revision still active.
   private func deregisterTaskDefinitions(
     _ deployment: Deployment, _ service: String, after: [String]
   ) -> Action {
@@ -536,17 +538,23 @@ extension ECSStep {
         #"[{"Key":"# + jsonString(OwnershipTag.deployment) + #","Values":["#
           + jsonString(deployment.name) + "]}]"),
       "--query", "ResourceTagMappingList[].ResourceARN", "--output", "text")
+    let active = Command.aws(
+      "ecs", "list-task-definitions", "--family-prefix", .text(family), "--status", "ACTIVE",
+      "--query", "taskDefinitionArns", "--output", "text")
     let deregister = Command.aws(
       "ecs", "deregister-task-definition", "--task-definition", .ref("TASK_DEFINITION_ARN"),
       "--query", "taskDefinition.status", "--output", "text")
     let procedure = Procedure(
       "deregister the task definitions of \(family)",
-      outline: [.command(list), .command(deregister)]
+      outline: [.command(list), .command(active), .command(deregister)]
     ) { context in
-      let arns = try await context.output(list).split(whereSeparator: \.isWhitespace).map(
-        String.init
-      )
-      .filter { $0.contains(":task-definition/\(family):") }
+      func words(_ command: Command) async throws -> [String] {
+        try await context.output(command).split(whereSeparator: \.isWhitespace).map(String.init)
+      }
+      let stillActive = Set(try await words(active))
+      let arns = try await words(list).filter {
+        $0.contains(":task-definition/\(family):") && stillActive.contains($0)
+      }
       for arn in arns {
         let command = Command.aws(
           "ecs", "deregister-task-definition", "--task-definition", .text(arn),

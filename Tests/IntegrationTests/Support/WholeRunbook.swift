@@ -58,6 +58,9 @@ struct InterruptedChain {
   var waitsMissed: [String] = []
   /// Sampled points whose write was also the call a ``WaitKill`` matched: that kill served both.
   var servedByWaits: [Int] = []
+  /// With ``crashAll``: writes passed over as kill points (the write after one killed twice in a
+  /// row, see ``Workspace/runInterrupted(_:at:interrupt:waits:environment:limit:check:)``).
+  var skipped: [Int] = []
 }
 
 extension Workspace {
@@ -96,6 +99,7 @@ extension Workspace {
       pending.removeAll { $0 <= done }
       let skip = repeated && !interrupt.contains(done + 1)
       let next = crashAll ? done + (skip ? 2 : 1) : pending.first
+      if crashAll && skip { chain.skipped.append(done + 1) }
       var variables = environment
       variables["RUNBOOK_CRASH_COUNTER"] = counter
       // Without a point left the shims still count (a number no run reaches).
