@@ -217,6 +217,13 @@ def serve_connection(conn):
 
 def main():
     path, pidfile = sys.argv[1], sys.argv[2]
+    # A server of its own: no descriptor of whoever started it (a pipe it waits on) stays open
+    # here, and no signal for that session's process group reaches it.
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    try:
+        os.setsid()
+    except OSError:  # a process group leader already
+        pass
     warm_up()
     try:
         os.unlink(path)

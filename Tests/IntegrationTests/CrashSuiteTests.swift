@@ -125,7 +125,7 @@ extension DayTwoTests {
     XCTAssertEqual(
       interrupts.count, interrupt.subtracting(chain.servedByWaits).count, "\(chain.interruptions)")
     XCTAssertGreaterThanOrEqual(interrupts.count, 5, "\(chain.interruptions)")
-    print(
+    report(
       "crash chain: \(chain.interruptions.count) interruptions (\(kills.count) SIGKILL, \(interrupts.count) SIGINT), "
         + "\(chain.interruptions.count + 1) runs, \(chain.writes) writes, \(Int(seconds)) s: "
         + chain.interruptions.map(\.description).joined(separator: ", "))
@@ -144,7 +144,7 @@ extension DayTwoTests {
     .joined()
     XCTAssertTrue(
       audit.contains("retry 1 after Throttling"), "the audit log should show the retries")
-    print("throttled: \(throttled) of \(calls.count) aws calls")
+    report("throttled: \(throttled) of \(calls.count) aws calls")
 
     // One of everything, nothing else, and every export.
     let exports = try workspace.checkpoint().exports

@@ -56,7 +56,7 @@ final class DayTwoTests: XCTestCase {
     // (The time of each part goes to the test output: docs/reliability.md quotes it.)
     var clock = Date()
     func lap(_ part: String) {
-      print("day two: \(part) took \(Int(Date().timeIntervalSince(clock))) s")
+      report("day two: \(part) took \(Int(Date().timeIntervalSince(clock))) s")
       clock = Date()
     }
     try await checkInterruptedDeployment(workspace, supplied: supplied, hostile: hostile)

@@ -48,8 +48,9 @@ extension DayTwoTests {
     XCTAssertFalse(deregistered.isEmpty, "the destroy chain deregistered no task definition")
     XCTAssertEqual(
       deregistered.count, Set(deregistered).count, "a revision deregistered twice: \(deregistered)")
-    print(
-      "destroy chain: \(chain.interruptions.count) kills, \(chain.writes) writes: "
+    report(
+      "destroy chain: \(chain.interruptions.count) kills, \(chain.writes) writes"
+        + " (\(deregistered.count) deregistrations, passed over: \(chain.skipped)): "
         + chain.interruptions.map(\.description).joined(separator: ", "))
     let killed = try XCTUnwrap(first)
     // The list shown first says what stays, and why.

@@ -59,7 +59,7 @@ extension DayTwoTests {
         XCTFail("\(name) is in \(place)")
       }
     }
-    print(
+    report(
       "secret scan: \(secrets.count) values, \(places.count) places (\(argv) logged calls, \(workspace.transcript.count) runs)"
     )
   }

@@ -483,3 +483,18 @@ func seededWorkspace(configure: (inout [String: Any]) -> Void = { _ in }) throws
       command: "aws ec2 create-subnet"))
   return workspace
 }
+
+/// Prints a figure a test measured (`crash chain: 71 interruptions...`), and appends it to
+/// `$RUNBOOK_TEST_DIR/test-report.log`: `swift test --parallel` shows no output of a test that
+/// passed, and docs/reliability.md quotes these lines.
+func report(_ line: String) {
+  print(line)
+  guard let directory = ProcessInfo.processInfo.environment["RUNBOOK_TEST_DIR"], !directory.isEmpty
+  else { return }
+  let path = directory + "/test-report.log"
+  let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+  guard fd >= 0 else { return }
+  defer { close(fd) }
+  let text = Array((line + "\n").utf8)
+  _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}

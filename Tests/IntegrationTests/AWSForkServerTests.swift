@@ -1,0 +1,184 @@
+import Foundation
+import RunbookKit
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The aws CLI loaded once (`scripts/aws-forkserver.sh`), which `make test` runs every aws call
+/// of the tests through: a call forked from it must answer exactly as the aws CLI started afresh,
+/// and a call whose shim is killed must not outlive it. Each test starts a server of its own.
+final class AWSForkServerTests: XCTestCase {
+  var folder: URL!
+  var socketPath = ""
+
+  override func setUp() async throws {
+    folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "runbook-forkserver-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    guard ProcessInfo.processInfo.environment["RUNBOOK_REAL_AWS"]?.isEmpty == false else {
+      throw HarnessError.missing("RUNBOOK_REAL_AWS is not set: run the tests through 'make test'")
+    }
+    let started = try await script("start")
+    socketPath = started.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    XCTAssertEqual(
+      socketPath, folder.appendingPathComponent("aws-fork.sock").path, started.stderrText)
+  }
+
+  override func tearDown() async throws {
+    _ = try? await script("stop")
+    try? FileManager.default.removeItem(at: folder)
+  }
+
+  private func script(_ command: String) async throws -> ProcessOutput {
+    try await ProcessRunner().run(
+      Invocation(
+        executable: repositoryRoot.appendingPathComponent("scripts/aws-forkserver.sh").path,
+        arguments: [command, folder.path], environment: ["RUNBOOK_AWS_FORK": "1"]))
+  }
+
+  /// The aws shim, with the fork server (`forked`) or without it.
+  private func aws(
+    _ arguments: [String], forked: Bool, input: Data? = nil, environment: [String: String] = [:]
+  ) async throws -> ProcessOutput {
+    var variables = environment
+    variables["RUNBOOK_AWS_FORK_SOCKET"] = forked ? socketPath : ""
+    variables["AWS_DEFAULT_REGION"] = "eu-west-1"
+    return try await ProcessRunner().run(
+      Invocation(
+        executable: repositoryRoot.appendingPathComponent("Tests/Fixtures/bin/aws").path,
+        arguments: arguments, standardInput: input, environment: variables))
+  }
+
+  func testAForkedCallAnswersAsAFreshOne() async throws {
+    let endpoint = try Emulator.endpoint()
+    let queue = "forkserver-\(UUID().uuidString.prefix(8).lowercased())"
+    let calls: [(arguments: [String], input: Data?, environment: [String: String])] = [
+      (["sts", "get-caller-identity", "--endpoint-url", endpoint], nil, [:]),
+      // The call's own environment: text output instead of JSON.
+      (
+        ["sts", "get-caller-identity", "--endpoint-url", endpoint], nil,
+        ["AWS_DEFAULT_OUTPUT": "text"]
+      ),
+      // Standard input, read by the aws CLI through file:///dev/stdin (as the tool passes secrets).
+      (
+        [
+          "sqs", "create-queue", "--queue-name", queue, "--attributes", "file:///dev/stdin",
+          "--endpoint-url", endpoint,
+        ],
+        Data(#"{"DelaySeconds": "5"}"#.utf8), [:]
+      ),
+      (
+        [
+          "sqs", "get-queue-attributes", "--queue-url", "\(endpoint)/123456789012/\(queue)",
+          "--attribute-names", "DelaySeconds", "--endpoint-url", endpoint,
+        ], nil, [:]
+      ),
+      // An AWS error (exit 254 or 255 and its message) and a usage error (exit 252).
+      (
+        ["sqs", "get-queue-url", "--queue-name", queue + "-none", "--endpoint-url", endpoint], nil,
+        [:]
+      ),
+      (["sqs", "list-queues", "--no-such-option", "--endpoint-url", endpoint], nil, [:]),
+    ]
+    for call in calls {
+      let fresh = try await aws(
+        call.arguments, forked: false, input: call.input, environment: call.environment)
+      let forked = try await aws(
+        call.arguments, forked: true, input: call.input, environment: call.environment)
+      let shown = call.arguments.joined(separator: " ")
+      // All but the last two succeed (an AWS error, a usage error).
+      let failing =
+        call.arguments.contains("--no-such-option") || call.arguments.contains(queue + "-none")
+      XCTAssertEqual(fresh.succeeded, !failing, "\(shown): \(fresh.stderrText)")
+      XCTAssertEqual(forked.termination, fresh.termination, "\(shown): \(forked.stderrText)")
+      XCTAssertEqual(forked.stdoutText, fresh.stdoutText, shown)
+      XCTAssertEqual(forked.stderrText, fresh.stderrText, shown)
+    }
+    let text = try await aws(
+      ["sts", "get-caller-identity", "--endpoint-url", endpoint], forked: true,
+      environment: ["AWS_DEFAULT_OUTPUT": "text"])
+    XCTAssertFalse(text.stdoutText.contains("{"), text.stdoutText)
+    let created = try await aws(
+      [
+        "sqs", "get-queue-attributes", "--queue-url", "\(endpoint)/123456789012/\(queue)",
+        "--attribute-names", "DelaySeconds", "--query", "Attributes.DelaySeconds", "--output",
+        "text", "--endpoint-url", endpoint,
+      ], forked: true)
+    XCTAssertEqual(created.stdoutText, "5\n", "the attributes came through stdin")
+  }
+
+  func testACallWhoseShimIsKilledEndsWithIt() async throws {
+    let pid = try XCTUnwrap(
+      pid_t(
+        (try String(
+          contentsOf: folder.appendingPathComponent("aws-fork.pid"), encoding: .utf8))
+          .trimmingCharacters(in: .whitespacesAndNewlines)))
+    // A port that takes connections (the kernel completes them) and never answers: the call
+    // would wait a minute for its reply.
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    XCTAssertGreaterThanOrEqual(listener, 0)
+    defer { close(listener) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(listener, $0, length) == 0 && listen(listener, 8) == 0
+          && getsockname(listener, $0, &length) == 0
+      }
+    }
+    XCTAssertTrue(bound, "a silent port on 127.0.0.1")
+    let port = UInt16(bigEndian: address.sin_port)
+    let shim = Process()
+    shim.executableURL = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin/aws")
+    shim.arguments = [
+      "sqs", "list-queues", "--endpoint-url", "http://127.0.0.1:\(port)",
+      "--cli-read-timeout", "60", "--region", "eu-west-1",
+    ]
+    var environment = ProcessInfo.processInfo.environment
+    environment["RUNBOOK_AWS_FORK_SOCKET"] = socketPath
+    shim.environment = environment
+    shim.standardOutput = FileHandle.nullDevice
+    shim.standardError = FileHandle.nullDevice
+    try shim.run()
+    // The call runs in a process the server forked for the connection, and one forked from that.
+    var running = descendants(of: pid)
+    for _ in 0..<50 where running.count < 2 {
+      try await Task.sleep(nanoseconds: 100_000_000)
+      running = descendants(of: pid)
+    }
+    XCTAssertEqual(running.count, 2, "the call runs under the server")
+    kill(shim.processIdentifier, SIGKILL)
+    shim.waitUntilExit()
+    for _ in 0..<50 where !running.isEmpty {
+      try await Task.sleep(nanoseconds: 100_000_000)
+      running = descendants(of: pid)
+    }
+    XCTAssertEqual(running, [], "the call outlived its shim")
+  }
+
+  /// The processes under `pid` (children, their children...), from /proc.
+  private func descendants(of pid: pid_t) -> [pid_t] {
+    var parents: [pid_t: pid_t] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+      guard let child = pid_t(entry),
+        let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { continue }
+      // pid (comm) state ppid ...
+      let fields = stat[stat.index(after: close)...].split(separator: " ")
+      if fields.count > 1, let parent = pid_t(fields[1]) { parents[child] = parent }
+    }
+    var found: [pid_t] = []
+    var frontier = [pid]
+    while let next = frontier.popLast() {
+      let children = parents.filter { $0.value == next }.map(\.key)
+      found += children
+      frontier += children
+    }
+    return found.sorted()
+  }
+}
