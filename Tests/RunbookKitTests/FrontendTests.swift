@@ -168,6 +168,23 @@ final class FrontendTests: XCTestCase {
     XCTAssertTrue(session.output.text.contains("nothing to do: every action of network is done"))
   }
 
+  func testTheSummaryTalliesEachStepWhenSeveralDidSomething() {
+    var summary = RunSummary()
+    summary.outcomes = [
+      "network/vpc": .created, "network/subnet-a": .created, "network/nat-wait": .read,
+      "sqs/dlq": .created, "sqs/dlq-arn": .read, "security/alb-sg": .alreadyDone,
+    ]
+    XCTAssertEqual(summary.tally(), "1 already done, 3 created, 2 read")
+    XCTAssertEqual(summary.tally(step: "sqs"), "1 created, 1 read")
+    // In the order of the run's steps, names padded to one column; a step with nothing is left out.
+    XCTAssertEqual(
+      summary.stepTallies(order: ["network", "security", "rds", "sqs"]),
+      ["network:  2 created, 1 read", "security: 1 already done", "sqs:      1 created, 1 read"])
+    summary.outcomes = ["network/vpc": .created]
+    XCTAssertEqual(
+      summary.stepTallies(order: ["network", "sqs"]), [], "one step: its tally is the total")
+  }
+
   func testStepFailureExitsOneAndSaysWhatFailed() async throws {
     let session = try Session(test: self)
     session.runner.answerCallerIdentity()

@@ -269,12 +269,10 @@ public final class Frontend: Sendable {
     if summary.nothingToDo {
       environment.output.write("nothing to do: every action of \(steps.map(\.id).joined(separator: ", ")) is done\n")
     } else {
-      var counts: [ActionOutcome: Int] = [:]
-      for outcome in summary.outcomes.values { counts[outcome, default: 0] += 1 }
-      let parts = counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
       environment.output.write(
         style.bold("finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
-          + parts.joined(separator: ", ") + "\n")
+          + summary.tally() + "\n")
+      for line in summary.stepTallies(order: steps.map(\.id)) { environment.output.write("  \(line)\n") }
     }
     if !summary.pendingManual.isEmpty {
       environment.output.write(

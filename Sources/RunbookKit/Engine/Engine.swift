@@ -85,6 +85,29 @@ public struct RunSummary: Sendable, Hashable {
   public var outcomes: [String: ActionOutcome] = [:]
   public var pendingManual: [String] = []
   public var nothingToDo = false
+
+  /// How many actions ended how (`12 created, 3 read`), outcomes in alphabetical order; only
+  /// those of `step` when given.
+  public func tally(step: String? = nil) -> String {
+    var counts: [ActionOutcome: Int] = [:]
+    for (key, outcome) in outcomes where step.map({ key.hasPrefix("\($0)/") }) ?? true {
+      counts[outcome, default: 0] += 1
+    }
+    return counts.sorted { $0.key.rawValue < $1.key.rawValue }
+      .map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
+  }
+
+  /// One line per step that did something, in the order given (`network: 17 created, 1 read`):
+  /// when steps ran beside each other their lines interleaved, and this sorts them out. Empty
+  /// when only one step did something.
+  public func stepTallies(order: [String]) -> [String] {
+    let active = order.filter { step in outcomes.keys.contains { $0.hasPrefix("\(step)/") } }
+    guard active.count > 1 else { return [] }
+    let width = active.map(\.count).max() ?? 0
+    return active.map {
+      ($0 + ":").padding(toLength: width + 1, withPad: " ", startingAt: 0) + " " + tally(step: $0)
+    }
+  }
 }
 
 /// Runs steps: resolves commands, asks, journals, runs, captures, records.
@@ -164,7 +187,9 @@ public final class Engine: Sendable {
       values[ContextValue.lineage] = checkpoint.lineage
       if let account = checkpoint.account { values[ContextValue.account] = account }
     }
-    if let directory = runDirectory.withLock({ $0 }) { values[ContextValue.runDirectory] = directory }
+    if let directory = runDirectory.withLock({ $0 }) {
+      values[ContextValue.runDirectory] = directory
+    }
     return values
   }
 
@@ -203,17 +228,20 @@ public final class Engine: Sendable {
             command = resolver.display(action.command, values: values)
           }
           if let settlement = action.settledBy, settlement.consequence == .nothingToDo {
-            command += "\n  not needed when \(settlement.action) creates its resource in the same run"
+            command +=
+              "\n  not needed when \(settlement.action) creates its resource in the same run"
           }
           if let overwrite = action.overwrite {
-            command += "\n  with --overwrite-secrets, when it exists already:\n"
+            command +=
+              "\n  with --overwrite-secrets, when it exists already:\n"
               + resolver.display(overwrite, values: values)
           }
           let record = checkpoint?.record(step.id, action.name)
           return PlannedAction(
             name: action.name, summary: action.summary, kind: kind, command: command,
             done: record?.status == .done && !action.repeatable, export: action.capture?.export,
-            kept: action.deletes.flatMap { StepExecution.notOwned(checkpoint?.record(step.id, $0)) })
+            kept: action.deletes.flatMap { StepExecution.notOwned(checkpoint?.record(step.id, $0)) }
+          )
         })
     }
   }
@@ -278,7 +306,8 @@ public final class Engine: Sendable {
       where action.repeatable || checkpoint?.record(step.id, action.name)?.status != .done {
         if case .manual = action.effect { continue }
         let commands = action.procedure?.commands ?? [action.command]
-        for command in commands + commands.flatMap(\.pipedInto) where !tools.contains(command.tool) {
+        for command in commands + commands.flatMap(\.pipedInto) where !tools.contains(command.tool)
+        {
           tools.append(command.tool)
         }
       }
@@ -321,12 +350,15 @@ public final class Engine: Sendable {
   public func run(_ steps: [any Step]) async throws -> RunSummary {
     // Everything that can be checked without writing is checked first, so bad input creates and
     // changes nothing in the state directory.
-    if let holder = try await state.lockHolder() { throw LockHeldError(path: state.lockFile, holder: holder) }
+    if let holder = try await state.lockHolder() {
+      throw LockHeldError(path: state.lockFile, holder: holder)
+    }
     let preliminary = try await loadCheckpoint()
     try checkRequests(steps)
     // A teardown of a step the checkpoint knows nothing of has nothing to do.
     let steps = steps.filter { step in
-      !(step is TeardownStep) || preliminary?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
+      !(step is TeardownStep)
+        || preliminary?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
     }
     try checkPrerequisites(steps, checkpoint: preliminary)
     guard hasWork(steps, checkpoint: preliminary) else {
@@ -340,7 +372,8 @@ public final class Engine: Sendable {
     let account = try await callerAccount()
     try await checkDockerDaemon(steps, checkpoint: preliminary)
     if let pinned = preliminary?.account, pinned != account {
-      throw CheckpointError.foreignAccount(file: state.stateFile, checkpoint: pinned, credentials: account)
+      throw CheckpointError.foreignAccount(
+        file: state.stateFile, checkpoint: pinned, credentials: account)
     }
 
     try await state.prepare()
@@ -356,7 +389,9 @@ public final class Engine: Sendable {
   }
 
   /// The part of ``run(_:)`` that runs under the lock.
-  private func runLocked(_ steps: [any Step], lock: any HeldLock, account: String) async throws -> RunSummary {
+  private func runLocked(_ steps: [any Step], lock: any HeldLock, account: String) async throws
+    -> RunSummary
+  {
     if let previous = lock.previous {
       reporter.report(
         .warning(
@@ -368,7 +403,8 @@ public final class Engine: Sendable {
     let audit = AuditLog(directory: state.logsDirectory)
     audit.write("run: \(options.commandLine)")
     audit.write("account \(account), region \(resolver.aws.region)")
-    var checkpoint = existing ?? Checkpoint(deployment: deployment.name, region: resolver.aws.region)
+    var checkpoint =
+      existing ?? Checkpoint(deployment: deployment.name, region: resolver.aws.region)
     if let pinned = checkpoint.account, pinned != account {
       throw CheckpointError.foreignAccount(
         file: state.stateFile, checkpoint: pinned, credentials: account)
@@ -478,7 +514,8 @@ public final class Engine: Sendable {
           halted.withLock { $0 = true }
           // A real failure explains more than the halt or interruption it caused elsewhere.
           if firstError == nil || firstError is HaltedBesideAFailure
-            || (firstError is Interrupted && !(error is Interrupted || error is HaltedBesideAFailure))
+            || (firstError is Interrupted
+              && !(error is Interrupted || error is HaltedBesideAFailure))
           {
             firstError = error
           }
@@ -513,7 +550,8 @@ public final class Engine: Sendable {
 
   /// The account of the credentials in use (`sts get-caller-identity`).
   func callerAccount() async throws -> String {
-    let command = Command.aws("sts", "get-caller-identity", "--query", "Account", "--output", "text")
+    let command = Command.aws(
+      "sts", "get-caller-identity", "--query", "Account", "--output", "text")
     let output = try await runCommand(
       command, values: [:], step: "preflight", action: "caller-identity", audit: nil)
     let account = output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -545,10 +583,12 @@ public final class Engine: Sendable {
       do {
         let invocation = try resolver.invocation(command, values: values, scratch: scratch)
         if let consumer = command.pipedInto.first {
-          let consumerInvocation = try resolver.invocation(consumer, values: values, scratch: scratch)
+          let consumerInvocation = try resolver.invocation(
+            consumer, values: values, scratch: scratch)
           let result = try await runner.runPipeline(invocation, into: consumerInvocation)
           output = ProcessOutput(
-            termination: result.producer.succeeded ? result.consumer.termination : result.producer.termination,
+            termination: result.producer.succeeded
+              ? result.consumer.termination : result.producer.termination,
             standardOutput: result.consumer.standardOutput,
             standardError: result.producer.standardError + result.consumer.standardError)
         } else {
@@ -565,7 +605,8 @@ public final class Engine: Sendable {
       audit?.write(
         "[\(step)/\(action)] \(shown) -> \(output.termination) in \(String(format: "%.2f", seconds))s"
           + (awsRequestID(in: output.stdoutText + "\n" + stderr).map { " request-id \($0)" } ?? "")
-          + (output.succeeded ? "" : " stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"))
+          + (output.succeeded
+            ? "" : " stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"))
       if case .signaled = output.termination { try checkInterrupted() }
       guard !output.succeeded, let code = awsErrorCode(in: output.stderrText),
         throttlingErrorCodes.contains(code), attempt < options.retry.attempts
@@ -573,7 +614,9 @@ public final class Engine: Sendable {
       let delay = options.retry.delay(attempt: attempt)
       reporter.report(
         .retrying(step: step, action: action, reason: code, attempt: attempt, delaySeconds: delay))
-      audit?.write("[\(step)/\(action)] retry \(attempt) after \(code), waiting \(String(format: "%.2f", delay))s")
+      audit?.write(
+        "[\(step)/\(action)] retry \(attempt) after \(code), waiting \(String(format: "%.2f", delay))s"
+      )
       try await sleepInterruptibly(seconds: delay)
       attempt += 1
     }
@@ -637,7 +680,8 @@ actor CheckpointKeeper {
     var next = current
     next.exports[name] = value
     // An export an action captures belongs to that action's step; a new one to the procedure's.
-    if !next.actions.values.contains(where: { $0.export == name }), next.exportOwners?[name] == nil {
+    if !next.actions.values.contains(where: { $0.export == name }), next.exportOwners?[name] == nil
+    {
       next.exportOwners = (next.exportOwners ?? [:]).merging([name: owner]) { $1 }
     }
     try await save(next)
