@@ -272,7 +272,9 @@ public final class Frontend: Sendable {
       environment.output.write(
         style.bold("finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
           + summary.tally() + "\n")
-      for line in summary.stepTallies(order: steps.map(\.id)) { environment.output.write("  \(line)\n") }
+      for line in summary.stepTallies(order: steps.map(\.id)) {
+        environment.output.write("  \(line)\n")
+      }
     }
     if !summary.pendingManual.isEmpty {
       environment.output.write(
