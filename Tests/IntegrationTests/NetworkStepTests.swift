@@ -119,6 +119,12 @@ final class NetworkStepTests: XCTestCase {
     try await Task.sleep(nanoseconds: 3_000_000_000)
     let resumed = try await workspace.run(["run", "network", "sqs", "--yes"])
     XCTAssertEqual(resumed.status, 0, resumed.summary)
+    // Their lines interleaved: the closing lines tally each step apart.
+    let closing = resumed.stdout.components(separatedBy: "finished in ").last ?? ""
+    for step in ["network", "sqs"] {
+      let tally = #"\n  "# + step + #": +[0-9]+ "#
+      XCTAssertNotNil(closing.range(of: tally, options: .regularExpression), closing)
+    }
     let inventory = try await networkInventory(workspace)
     XCTAssertEqual(inventory, expectedNetworkInventory)
     try await assertExportsPointAtInventory(workspace)
