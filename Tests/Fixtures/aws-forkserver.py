@@ -183,6 +183,7 @@ def serve_connection(conn):
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
     poller.register(exited_r, select.POLLIN)
+    pending = b""
     while True:
         events = dict(poller.poll())
         if exited_r in events:
@@ -200,12 +201,14 @@ def serve_connection(conn):
                     pass
                 os.waitpid(pid, 0)
                 os._exit(0)
-            for i in range(0, len(data) - 1, 2):
-                if data[i:i + 1] == b"K":
+            pending += data
+            while len(pending) >= 2:  # b"K" + signal number, possibly split over two reads
+                if pending[:1] == b"K":
                     try:
-                        os.kill(pid, data[i + 1])
+                        os.kill(pid, pending[1])
                     except OSError:
                         pass
+                pending = pending[2:]
     _, status = os.waitpid(pid, 0)
     code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     try:

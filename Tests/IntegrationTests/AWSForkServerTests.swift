@@ -110,16 +110,48 @@ final class AWSForkServerTests: XCTestCase {
   }
 
   func testACallWhoseShimIsKilledEndsWithIt() async throws {
-    let pid = try XCTUnwrap(
-      pid_t(
-        (try String(
-          contentsOf: folder.appendingPathComponent("aws-fork.pid"), encoding: .utf8))
-          .trimmingCharacters(in: .whitespacesAndNewlines)))
-    // A port that takes connections (the kernel completes them) and never answers: the call
-    // would wait a minute for its reply.
+    let (shim, running) = try await startCallThatNeverGetsAnAnswer()
+    kill(shim.processIdentifier, SIGKILL)
+    shim.waitUntilExit()
+    try await assertGone(running)
+  }
+
+  func testCtrlCEndsAForkedCallAsItEndsAFreshOne() async throws {
+    // The tool's Ctrl-C: SIGINT to the process group of each child (ProcessRunner).
+    let listener = try silentPort()
+    var endings: [Termination] = []
+    for forked in [false, true] {
+      let runner = ProcessRunner()
+      let started = Date()
+      let invocation = Invocation(
+        executable: repositoryRoot.appendingPathComponent("Tests/Fixtures/bin/aws").path,
+        arguments: [
+          "sqs", "list-queues", "--endpoint-url", "http://127.0.0.1:\(listener.port)",
+          "--cli-read-timeout", "60", "--region", "eu-west-1",
+        ],
+        environment: ["RUNBOOK_AWS_FORK_SOCKET": forked ? socketPath : ""])
+      let call = Task { try await runner.run(invocation) }
+      // Interrupted once its request has arrived (it waits for the answer).
+      var ready = pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)
+      XCTAssertEqual(poll(&ready, 1, 30_000), 1, "the call never connected")
+      let connection = accept(listener.fd, nil, nil)
+      try await Task.sleep(nanoseconds: 300_000_000)
+      runner.interruptChildren(grace: .seconds(30))
+      let output = try await call.value
+      close(connection)
+      XCTAssertLessThan(
+        Date().timeIntervalSince(started), 30, "ended by the interrupt, not by the read timeout")
+      endings.append(output.termination)
+    }
+    XCTAssertEqual(endings[1], endings[0], "forked, then fresh")
+    try await assertGone([])
+  }
+
+  /// A port on 127.0.0.1 that takes connections (the kernel completes them) and never answers.
+  private func silentPort() throws -> (fd: Int32, port: UInt16) {
     let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     XCTAssertGreaterThanOrEqual(listener, 0)
-    defer { close(listener) }
+    addTeardownBlock { close(listener) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -130,8 +162,16 @@ final class AWSForkServerTests: XCTestCase {
           && getsockname(listener, $0, &length) == 0
       }
     }
-    XCTAssertTrue(bound, "a silent port on 127.0.0.1")
-    let port = UInt16(bigEndian: address.sin_port)
+    guard bound else { throw HarnessError.missing("a silent port on 127.0.0.1") }
+    return (listener, UInt16(bigEndian: address.sin_port))
+  }
+
+  /// A call through the shim and the server to a port that takes connections (the kernel
+  /// completes them) and never answers: it would wait a minute for its reply. Returns the shim
+  /// and the processes the call runs in: one the server forked for the connection, and one
+  /// forked from that.
+  private func startCallThatNeverGetsAnAnswer() async throws -> (Process, [pid_t]) {
+    let port = try silentPort().port
     let shim = Process()
     shim.executableURL = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin/aws")
     shim.arguments = [
@@ -144,20 +184,33 @@ final class AWSForkServerTests: XCTestCase {
     shim.standardOutput = FileHandle.nullDevice
     shim.standardError = FileHandle.nullDevice
     try shim.run()
-    // The call runs in a process the server forked for the connection, and one forked from that.
-    var running = descendants(of: pid)
+    let server = try serverPID()
+    var running = descendants(of: server)
     for _ in 0..<50 where running.count < 2 {
       try await Task.sleep(nanoseconds: 100_000_000)
-      running = descendants(of: pid)
+      running = descendants(of: server)
     }
     XCTAssertEqual(running.count, 2, "the call runs under the server")
-    kill(shim.processIdentifier, SIGKILL)
-    shim.waitUntilExit()
+    return (shim, running)
+  }
+
+  private func serverPID() throws -> pid_t {
+    let text = try String(
+      contentsOf: folder.appendingPathComponent("aws-fork.pid"), encoding: .utf8)
+    return try XCTUnwrap(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+  }
+
+  /// Fails unless the server has no process under it within 5 s.
+  private func assertGone(_ call: [pid_t], file: StaticString = #filePath, line: UInt = #line)
+    async throws
+  {
+    let server = try serverPID()
+    var running = descendants(of: server)
     for _ in 0..<50 where !running.isEmpty {
       try await Task.sleep(nanoseconds: 100_000_000)
-      running = descendants(of: pid)
+      running = descendants(of: server)
     }
-    XCTAssertEqual(running, [], "the call outlived its shim")
+    XCTAssertEqual(running, [], "the call \(call) outlived its shim", file: file, line: line)
   }
 
   /// The processes under `pid` (children, their children...), from /proc.
