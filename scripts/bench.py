@@ -376,6 +376,9 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, outputs)")
     options = parser.parse_args()
     os.chdir(ROOT)
+    # Every aws call starts afresh, as operators run it: never through the test suite's aws fork
+    # server (Tests/Fixtures/aws-forkserver.py), even when run from inside `make test`'s environment.
+    os.environ.pop("RUNBOOK_AWS_FORK_SOCKET", None)
     if options.binary:
         binary = os.path.abspath(options.binary)
     else:
