@@ -2,8 +2,9 @@
 #
 #   make build       swift build
 #   make unit        unit tests only (no emulator)
-#   make test        all tests; starts moto_server, dockerd and a registry for the run
-#                    (scripts/local-aws.sh, scripts/docker-env.sh) and stops them afterwards, by pid
+#   make test        all tests; starts moto_server, dockerd, a registry and the aws CLI loaded once
+#                    (scripts/local-aws.sh, scripts/docker-env.sh, scripts/aws-forkserver.sh; set
+#                    RUNBOOK_AWS_FORK=0 to start every aws call afresh) and stops them afterwards, by pid
 #   make crash-all   the crash tests, interrupting after every write instead of a sample
 #                    (RUNBOOK_CRASH_ALL=1; docs/reliability.md)
 #   make env-up      start the AWS emulator in .test-env (scripts/local-aws.sh); env-down stops it
