@@ -31,6 +31,11 @@ case "$command" in
       echo "aws-forkserver: $real does not start with a python #! line: every call starts afresh" >&2
       exit 0
     fi
+    # Descriptors go over the socket with socket.send_fds/recv_fds (Python 3.9 and later).
+    if ! "$python" -c 'import socket, sys; sys.exit(not hasattr(socket, "send_fds"))'; then
+      echo "aws-forkserver: $python is older than Python 3.9: every call starts afresh" >&2
+      exit 0
+    fi
     mkdir -p "$dir"
     rm -f "$socket" "$pidfile"
     "$python" "$ROOT/Tests/Fixtures/aws-forkserver.py" "$socket" "$pidfile" \
