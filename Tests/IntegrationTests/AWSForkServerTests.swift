@@ -10,6 +10,8 @@ import XCTest
 /// of the tests through: a call forked from it must answer exactly as the aws CLI started afresh,
 /// and a call whose shim is killed must not outlive it. Each test starts a server of its own.
 final class AWSForkServerTests: XCTestCase {
+  /// The aws shim every test puts first on PATH.
+  static let shim = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin/aws")
   var folder: URL!
   var socketPath = ""
 
@@ -47,7 +49,7 @@ final class AWSForkServerTests: XCTestCase {
     variables["AWS_DEFAULT_REGION"] = "eu-west-1"
     return try await ProcessRunner().run(
       Invocation(
-        executable: repositoryRoot.appendingPathComponent("Tests/Fixtures/bin/aws").path,
+        executable: Self.shim.path,
         arguments: arguments, standardInput: input, environment: variables))
   }
 
@@ -124,7 +126,7 @@ final class AWSForkServerTests: XCTestCase {
       let runner = ProcessRunner()
       let started = Date()
       let invocation = Invocation(
-        executable: repositoryRoot.appendingPathComponent("Tests/Fixtures/bin/aws").path,
+        executable: Self.shim.path,
         arguments: [
           "sqs", "list-queues", "--endpoint-url", "http://127.0.0.1:\(listener.port)",
           "--cli-read-timeout", "60", "--region", "eu-west-1",
@@ -173,7 +175,7 @@ final class AWSForkServerTests: XCTestCase {
   private func startCallThatNeverGetsAnAnswer() async throws -> (Process, [pid_t]) {
     let port = try silentPort().port
     let shim = Process()
-    shim.executableURL = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin/aws")
+    shim.executableURL = Self.shim
     shim.arguments = [
       "sqs", "list-queues", "--endpoint-url", "http://127.0.0.1:\(port)",
       "--cli-read-timeout", "60", "--region", "eu-west-1",
