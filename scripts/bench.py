@@ -14,7 +14,10 @@ started here and stopped by pid):
   - a rerun of the finished deployment: aws calls made (goal zero) and wall time;
   - the tool's peak resident memory during the full run (VmHWM of the tool alone, sampled).
 
-    scripts/bench.py [--scratch-path DIR | --binary PATH] [--plan-runs N] [--keep]
+    scripts/bench.py [--scratch-path DIR | --binary PATH] [--plan-runs N] [--rounds N] [--keep]
+
+The by-hand and tool runs are repeated --rounds times (default 3), each round on fresh emulators
+and the two taking turns at going first; the tables show the round with the median ratio.
 
 The release build goes to --scratch-path (default .build, or RUNBOOK_BENCH_SCRATCH).
 """
@@ -368,11 +371,72 @@ def tail(path, lines=25):
         return ""
 
 
+def measure_round(number, count, work, binary, steps, sections, images, full):
+    """One round: the guide by hand and the tool, each on fresh emulators of its own (in turn
+    first: drift of the machine's load then favours neither). With `full`, also the rerun and
+    the inventories. Returns (figures, failures, hand env, tool env, the tool's configuration)."""
+    figures, failures = {"number": number}, []
+    base = os.path.join(work, f"round-{number}")
+    os.makedirs(base)
+    print(f"bench: round {number} of {count}: starting two emulators"
+          + (" with Docker engines" if images else ""), file=sys.stderr)
+    hand = Emulator(os.path.join(base, "env-hand"), images)
+    tool = Emulator(os.path.join(base, "env-tool"), images)
+    config = CONFIG
+    try:
+        hand.start()
+        tool.start()
+        config = bench_config(base, tool.registry if images else None)
+        state = os.path.join(base, "state")
+        common = [binary, "--config", config, "--state-dir", state, "--endpoint-url", tool.endpoint]
+
+        def by_hand():
+            figures["load_hand"] = load_average()
+            print(f"bench: the guide by hand, sections {sections}", file=sys.stderr)
+            args = ["bash", BY_HAND, "--sections", sections, hand.endpoint]
+            if images:
+                args.append(hand.registry)
+            run = timed(args, hand.env, os.path.join(base, "aws-hand.log"), os.path.join(base, "hand.out"),
+                        cwd=base)
+            figures["hand"] = run
+            if run.status != 0:
+                failures.append(f"the by-hand script exited {run.status}:\n{tail(os.path.join(base, 'hand.out'))}")
+
+        def the_tool():
+            figures["load_tool"] = load_average()
+            print(f"bench: runbook run --yes {' '.join(steps)}", file=sys.stderr)
+            run = timed(common + ["run", "--yes"] + steps, tool.env, os.path.join(base, "aws-tool.log"),
+                        os.path.join(base, "tool.out"), sample_memory=True)
+            figures["tool"] = run
+            if run.status != 0:
+                failures.append(f"runbook run --yes exited {run.status}:\n{tail(os.path.join(base, 'tool.out'))}")
+
+        for measure in ((by_hand, the_tool) if number % 2 else (the_tool, by_hand)):
+            measure()
+        if full and figures["tool"].status == 0:
+            print("bench: rerun of the finished deployment", file=sys.stderr)
+            run = timed(common + ["run", "--yes"] + steps, tool.env, os.path.join(base, "aws-rerun.log"),
+                        os.path.join(base, "rerun.out"))
+            figures["rerun"] = run
+            if run.status != 0:
+                failures.append(f"the rerun exited {run.status}:\n{tail(os.path.join(base, 'rerun.out'))}")
+        if full:
+            print("bench: inventories", file=sys.stderr)
+            figures["inventory_hand"] = inventory(hand)
+            figures["inventory_tool"] = inventory(tool)
+    finally:
+        for emulator in (hand, tool):
+            emulator.stop()
+    return figures, failures, getattr(hand, "env", None), getattr(tool, "env", None), config
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scratch-path", default=os.environ.get("RUNBOOK_BENCH_SCRATCH", ".build"))
     parser.add_argument("--binary", help="measure this runbook executable instead of building one")
     parser.add_argument("--plan-runs", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="by-hand and tool runs, in turn first; the tables show the median round")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, outputs)")
     options = parser.parse_args()
     os.chdir(ROOT)
@@ -402,52 +466,28 @@ def main():
         sections = " ".join(SECTIONS[step] for step in steps)
         figures.update(steps=steps, implemented=implemented, sections=sections, images=images)
 
-        print("bench: starting two emulators" + (" with Docker engines" if images else ""), file=sys.stderr)
-        hand = Emulator(os.path.join(work, "env-hand"), images)
-        tool = Emulator(os.path.join(work, "env-tool"), images)
-        emulators = [hand, tool]
-        try:
-            hand.start()
-            tool.start()
-            hand_env, tool_env = hand.env, tool.env
-            config = bench_config(work, tool.registry if images else None)
-            state = os.path.join(work, "state")
-            common = [binary, "--config", config, "--state-dir", state, "--endpoint-url", tool.endpoint]
-
-            # The guide by hand, one call after the other.
-            figures["load_hand"] = load_average()
-            print(f"bench: the guide by hand, sections {sections}", file=sys.stderr)
-            args = ["bash", BY_HAND, "--sections", sections, hand.endpoint]
-            if images:
-                args.append(hand.registry)
-            run = timed(args, hand.env, os.path.join(work, "aws-hand.log"), os.path.join(work, "hand.out"),
-                        cwd=work)
-            figures["hand"] = run
-            if run.status != 0:
-                failures.append(f"the by-hand script exited {run.status}:\n{tail(os.path.join(work, 'hand.out'))}")
-
-            # The tool, the same steps.
-            figures["load_tool"] = load_average()
-            print(f"bench: runbook run --yes {' '.join(steps)}", file=sys.stderr)
-            run = timed(common + ["run", "--yes"] + steps, tool.env, os.path.join(work, "aws-tool.log"),
-                        os.path.join(work, "tool.out"), sample_memory=True)
-            figures["tool"] = run
-            if run.status != 0:
-                failures.append(f"runbook run --yes exited {run.status}:\n{tail(os.path.join(work, 'tool.out'))}")
-            else:
-                print("bench: rerun of the finished deployment", file=sys.stderr)
-                run = timed(common + ["run", "--yes"] + steps, tool.env, os.path.join(work, "aws-rerun.log"),
-                            os.path.join(work, "rerun.out"))
-                figures["rerun"] = run
-                if run.status != 0:
-                    failures.append(f"the rerun exited {run.status}:\n{tail(os.path.join(work, 'rerun.out'))}")
-
-            print("bench: inventories", file=sys.stderr)
-            figures["inventory_hand"] = inventory(hand)
-            figures["inventory_tool"] = inventory(tool)
-        finally:
-            for emulator in emulators:
-                emulator.stop()
+        rounds = []
+        for number in range(1, options.rounds + 1):
+            last = number == options.rounds
+            measured, failed, hand_env, tool_env, config = measure_round(
+                number, options.rounds, work, binary, steps, sections, images, full=last)
+            rounds.append(measured)
+            failures += failed
+            if failed:
+                break
+        figures["rounds"] = rounds
+        # The tables show the round whose ratio is the median one (the other rounds are listed).
+        complete = [r for r in rounds if r.get("hand") and r.get("tool")]
+        if complete:
+            complete.sort(key=lambda r: r["tool"].seconds / max(r["hand"].seconds, 0.001))
+            median = complete[(len(complete) - 1) // 2]
+            for key in ("hand", "tool", "load_hand", "load_tool"):
+                figures[key] = median[key]
+            figures["median_round"] = median["number"]
+        last_round = rounds[-1] if rounds else {}
+        for key in ("rerun", "inventory_hand", "inventory_tool"):
+            if key in last_round:
+                figures[key] = last_round[key]
 
         # plan of every step: no emulator needed, nothing may be started.
         print(f"bench: plan x {options.plan_runs}", file=sys.stderr)
@@ -517,7 +557,7 @@ def write_report(f, failures, env):
         "",
         f"- machine: {machine()}",
         f"- software: {aws_version}; moto {moto_version}; {' '.join(swift_version)}; Python {platform.python_version()}",
-        f"- load average (1, 5, 15 min) before the by-hand run: {f.get('load_hand', '?')}; "
+        f"- load average (1, 5, 15 min) in the round shown, before the by-hand run: {f.get('load_hand', '?')}; "
         f"before the tool's run: {f.get('load_tool', '?')}; at the end: {f.get('load_end', '?')}",
         f"- steps measured: {', '.join(f.get('steps', [])) or '?'} (guide sections {f.get('sections', '?')})"
         + ("" if f.get("images") else "; the image steps (ecr, ecs, lambda) are not implemented yet"),
@@ -547,9 +587,23 @@ def write_report(f, failures, env):
             f"| {tool.cpu:.1f} s |",
             f"| exit status | {hand.status} | {tool.status} |",
             "",
-            f"Ratio of the wall times, tool / by hand: **{ratio:.2f}** (goal: 0.6 or less).",
+            f"Ratio of the wall times, tool / by hand: **{ratio:.2f}** (goal: 0.6 or less)"
+            + (f"; the median of {len(f['rounds'])} rounds (round {f.get('median_round')} above)."
+               if len(f.get("rounds") or []) > 1 else "."),
             "",
         ]
+        rounds = [r for r in f.get("rounds") or [] if r.get("hand") and r.get("tool")]
+        if len(rounds) > 1:
+            lines += [
+                "Each round starts fresh emulators; the by-hand script and the tool take turns at going",
+                "first. The host's load moves the figures from one round to the next.", "",
+                "| round | first | by hand | tool | ratio | tool's CPU time |", "| --- | --- | --- | --- | --- | --- |",
+            ]
+            for r in rounds:
+                first = "by hand" if r["number"] % 2 else "tool"
+                lines.append(f"| {r['number']} | {first} | {r['hand'].seconds:.1f} s | {r['tool'].seconds:.1f} s "
+                             f"| {r['tool'].seconds / max(r['hand'].seconds, 0.001):.2f} | {r['tool'].cpu:.1f} s |")
+            lines.append("")
     lines += ["## The tool alone", "", "| measurement | result | goal |", "| --- | --- | --- |"]
     times = f.get("plan_times") or []
     if times:

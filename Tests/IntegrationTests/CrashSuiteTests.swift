@@ -60,7 +60,7 @@ extension DayTwoTests {
   static let rdsWait = WaitKill(
     name: "rds/instance-available",
     pattern:
-      #"describe-db-instances --db-instance-identifier \S+ --query DBInstances\[0\]\.DBInstanceStatus"#
+      #"describe-db-instances --db-instance-identifier \S+ --query DBInstances\[0\]\.\[DBInstanceStatus"#
   )
 
   /// The deployment, run as a chain: SIGKILL right after 12 sampled writes (every write with

@@ -60,15 +60,23 @@ final class CatalogueTests: XCTestCase {
     }
   }
 
+  /// A settlement names an action of its own step, or of a step that comes before it.
   func testEverySettlementNamesAnEarlierActionOfItsStep() throws {
+    let order = Catalogue.steps.map(\.id)
     for (file, deployment) in try deployments() {
       for step in Catalogue.steps {
-        let names = step.actions(for: deployment).map(\.name)
         for action in step.actions(for: deployment) {
           guard let settlement = action.settledBy else { continue }
+          let owner = settlement.step ?? step.id
+          let names = Catalogue.steps.first { $0.id == owner }?.actions(for: deployment).map(\.name)
           XCTAssertTrue(
-            names.contains(settlement.action),
-            "\(file) \(step.id)/\(action.name): settled by '\(settlement.action)'")
+            names?.contains(settlement.action) == true,
+            "\(file) \(step.id)/\(action.name): settled by '\(owner)/\(settlement.action)'")
+          if let other = settlement.step {
+            XCTAssertLessThan(
+              order.firstIndex(of: other) ?? .max, order.firstIndex(of: step.id) ?? -1,
+              "\(file) \(step.id)/\(action.name): settled by a later step, \(other)")
+          }
         }
       }
     }

@@ -35,13 +35,13 @@ final class ECSStepArgvTests: XCTestCase {
       names,
       [
         "cluster", "execution-role", "execution-role-AmazonECSTaskExecutionRolePolicy",
-        "execution-role-SecretsManagerAccess",
+        "execution-role-SecretsManagerAccess", "task-definition-families",
       ]
         + Self.services.flatMap {
           ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
         }
         + [
-          "load-balancer", "load-balancer-dns", "load-balancer-active", "target-group",
+          "load-balancer", "load-balancer-active", "load-balancer-dns", "target-group",
           "target-group-attributes", "listener",
           "listener-forward",
         ]
@@ -322,13 +322,32 @@ final class ECSStepArgvTests: XCTestCase {
       })
     XCTAssertEqual(settled["listener"], .nothingToFind(whenCreated: "load-balancer"))
     XCTAssertEqual(settled["listener-forward"], .nothingToDo(whenCreated: "listener"))
-    XCTAssertEqual(settled["execution-role-SecretsManagerAccess"], .nothingToFind(whenCreated: "execution-role"))
+    XCTAssertEqual(
+      settled["execution-role-SecretsManagerAccess"], .nothingToFind(whenCreated: "execution-role"))
     for service in Self.services {
       XCTAssertEqual(settled["service-\(service)"], .nothingToFind(whenCreated: "cluster"))
       XCTAssertEqual(
         settled["service-revision-\(service)"], .nothingToDo(whenCreated: "service-\(service)"))
     }
-    XCTAssertEqual(settled.count, 3 + 2 * Self.services.count, "\(settled.keys.sorted())")
+    // One listing of the families with an active revision stands in for a describe of each.
+    for service in Self.services {
+      XCTAssertEqual(
+        settled["task-definition-\(service)"],
+        .nothingToFind(unlessListedBy: "task-definition-families", name: "unisync-\(service)"))
+    }
+    let families = try action("task-definition-families")
+    XCTAssertEqual(families.effect, .read)
+    XCTAssertEqual(
+      families.command.arguments.map(\.description),
+      [
+        "ecs", "list-task-definition-families", "--family-prefix", "unisync-", "--status", "ACTIVE",
+        "--query", "families", "--output", "text",
+      ])
+    // Nothing of that name can serve a VPC this run created a moment ago.
+    for name in ["load-balancer", "target-group"] {
+      XCTAssertEqual(settled[name], .nothingToFind(whenCreated: "vpc", inStep: "network"), name)
+    }
+    XCTAssertEqual(settled.count, 5 + 3 * Self.services.count, "\(settled.keys.sorted())")
     // The cluster is looked for first: create-cluster would return one that was there before.
     let cluster = try action("cluster")
     let precheck = try XCTUnwrap(cluster.precheck)

@@ -72,6 +72,10 @@ final class RDSStepUnitTests: XCTestCase {
     XCTAssertEqual(
       aws.operations.filter { $0.hasPrefix("rds create-") },
       ["rds create-db-subnet-group", "rds create-db-instance"])
+    // The wait's one poll also answered the endpoint and the secret's ARN.
+    XCTAssertEqual(aws.operations.filter { $0 == "rds describe-db-instances" }.count, 1)
+    XCTAssertEqual(try checkpoint().exports["RDS_ENDPOINT"], Self.endpoint)
+    XCTAssertEqual(try checkpoint().exports["RDS_SECRET_ARN"], Self.secretARN)
 
     // At the next interactive run only the manual action is left: confirmed, recorded done.
     let again = FakeRDS(status: "available")
@@ -147,6 +151,10 @@ final class RDSStepUnitTests: XCTestCase {
         "subnet-group", "instance", "instance-available", "endpoint", "master-secret",
         "create-databases",
       ])
+    // No subnet group can be in a VPC the same run created a moment ago: no look for one.
+    XCTAssertEqual(
+      actions.first { $0.name == "subnet-group" }?.settledBy,
+      .nothingToFind(whenCreated: "vpc", inStep: "network"))
     let create = try XCTUnwrap(actions.first { $0.name == "instance" }).command.description
     for part in [
       "--db-instance-identifier unisync-mysql", "--db-instance-class db.t3.micro", "--engine mysql",
@@ -183,7 +191,7 @@ final class FakeRDS: CommandRunner {
   /// `service operation` of every call, in order.
   var operations: [String] { calls.withLock { $0.map { $0.prefix(2).joined(separator: " ") } } }
   var statusPolls: Int {
-    calls.withLock { $0.filter { $0.contains("DBInstances[0].DBInstanceStatus") }.count }
+    calls.withLock { $0.filter { $0.contains { $0.contains("DBInstanceStatus") } }.count }
   }
 
   func run(_ invocation: Invocation) async throws -> ProcessOutput {
@@ -196,14 +204,15 @@ final class FakeRDS: CommandRunner {
       case "rds describe-db-subnet-groups": ""
       case "rds create-db-subnet-group": "unisync-db-subnet-group"
       case "rds create-db-instance": RDSStepUnitTests.instanceARN
-      case "rds describe-db-instances" where query.hasSuffix("DBInstanceStatus"): status
-      case "rds describe-db-instances" where query.hasSuffix("Endpoint.Address"):
-        RDSStepUnitTests.endpoint
-      case "rds describe-db-instances" where query.hasSuffix("MasterUserSecret.SecretArn"):
-        RDSStepUnitTests.secretARN
+      // As AWS answers: no endpoint until the instance is available.
+      case "rds describe-db-instances"
+      where query == "DBInstances[0].[DBInstanceStatus,Endpoint.Address,MasterUserSecret.SecretArn]":
+        status == "available"
+          ? "available\t\(RDSStepUnitTests.endpoint)\t\(RDSStepUnitTests.secretARN)"
+          : "\(status)\tNone\t\(RDSStepUnitTests.secretARN)"
       default: nil
       }
-    if interruptOnPoll, query.hasSuffix("DBInstanceStatus") {
+    if interruptOnPoll, query.contains("DBInstanceStatus") {
       _ = frontend.withLock { $0 }?.interrupt(reason: "Ctrl-C")
     }
     guard let answer else {

@@ -129,6 +129,9 @@ public final class Engine: Sendable {
   private let halted = Mutex(false)
   /// This run's ``ContextValue/runDirectory``, while a run is going on.
   private let runDirectory = Mutex<String?>(nil)
+  /// The actions (`step/action`) whose command created their resource in this run
+  /// (``Settlement``).
+  let createdThisRun = Mutex<Set<String>>([])
 
   public init(
     deployment: Deployment, state: any StateStore, catalogue: [any Step] = Catalogue.steps,
@@ -425,6 +428,7 @@ public final class Engine: Sendable {
     let journal = state.journal
     var summary = RunSummary()
     halted.withLock { $0 = false }
+    createdThisRun.withLock { $0 = [] }
     let slots = ActionSlots(prompter == nil ? options.jobs : 1)
     let concurrent =
       prompter == nil && options.jobs > 1 && !steps.contains { $0 is TeardownStep }

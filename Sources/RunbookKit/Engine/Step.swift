@@ -234,9 +234,16 @@ public struct Settlement: Sendable, Hashable {
     case nothingToFind
   }
 
-  /// The action of the step whose creation settles it.
+  /// The action of the step whose creation settles it (or, with ``unlisted``, whose read does).
   public var action: String
   public var consequence: Consequence
+  /// Set when the settling action belongs to an earlier step (`network` for the VPC): nothing
+  /// can be found in a VPC this run created a moment ago. That step runs first anyway.
+  public var step: String? = nil
+  /// Set when `action` is a read that lists names (the task definition families of the
+  /// deployment): this action is settled when that read ran in this run and did not list this
+  /// name. One listing stands in for a precheck of every name.
+  public var unlisted: String? = nil
 
   public static func nothingToDo(whenCreated action: String) -> Settlement {
     Settlement(action: action, consequence: .nothingToDo)
@@ -244,10 +251,28 @@ public struct Settlement: Sendable, Hashable {
   public static func nothingToFind(whenCreated action: String) -> Settlement {
     Settlement(action: action, consequence: .nothingToFind)
   }
+  /// The precheck cannot find anything in, or named after, what `action` of the earlier step
+  /// `step` created in this run (a DB subnet group in a new VPC).
+  public static func nothingToFind(whenCreated action: String, inStep step: String) -> Settlement {
+    Settlement(action: action, consequence: .nothingToFind, step: step)
+  }
+  /// The precheck cannot find `name` when the read `action` of this run did not list it.
+  public static func nothingToFind(unlessListedBy action: String, name: String) -> Settlement {
+    Settlement(action: action, consequence: .nothingToFind, unlisted: name)
+  }
+
+  /// Whether `answer`, the output of the listing read, leaves `name` out.
+  func leavesOut(of answer: String) -> Bool {
+    guard let unlisted else { return false }
+    return !answer.split(whereSeparator: \.isWhitespace).contains(Substring(unlisted))
+  }
 }
 
 /// Polling until a resource reaches a state.
 public struct Wait: Sendable, Hashable {
+  /// The command polled. Its state is the first word of its output: the query may ask for more
+  /// (`[State.Code,DNSName]`), and a read of the same command later in the run takes its answer
+  /// from the last poll instead of asking again.
   public var command: Command
   /// States that end the wait successfully.
   public var success: Set<String>

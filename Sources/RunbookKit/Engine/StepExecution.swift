@@ -11,8 +11,10 @@ final class StepExecution: Sendable {
   let audit: AuditLog
   /// Set when the operator answers [a]ll: later writes of the step run without asking.
   private let approveAll = Mutex(false)
-  /// Actions whose command created their resource in this run (``Settlement``).
-  private let createdThisRun = Mutex<Set<String>>([])
+  /// What the reads of this run answered. Each aws call costs about a second: a read of a command
+  /// already answered in this run (the last poll of a wait asks for the values read after it)
+  /// takes the answer from here.
+  private let answeredThisRun = Mutex(AnsweredReads())
 
   /// Bounds the actions running at once across the run's steps; nil: only this step's `--jobs`.
   let slots: ActionSlots?
@@ -65,7 +67,9 @@ final class StepExecution: Sendable {
               skipped.insert(action.name)
               outcomes[action.name] = .skipped
               reporter.report(
-                .actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: "an action it needs was skipped"))
+                .actionFinished(
+                  step: step.id, action: action.name, outcome: .skipped,
+                  detail: "an action it needs was skipped"))
               pending.remove(at: index)
               // Actions listed earlier may need this one: look at them again.
               index = 0
@@ -117,7 +121,8 @@ final class StepExecution: Sendable {
       throw StepFailure(
         step: step.id, action: stuck.name, command: stuck.command.description, termination: nil,
         awsErrorCode: nil,
-        reason: "it waits for \(waiting.joined(separator: ", ")), which can never finish: the step names an action it does not have, or its actions wait for each other"
+        reason:
+          "it waits for \(waiting.joined(separator: ", ")), which can never finish: the step names an action it does not have, or its actions wait for each other"
       )
     }
     reporter.report(.stepFinished(step: step.id, elapsedSeconds: Date().timeIntervalSince(started)))
@@ -127,12 +132,16 @@ final class StepExecution: Sendable {
   /// For each action, the actions of the step it must wait for: producers of the exports it uses, and `after`.
   static func dependencies(of actions: [Action]) -> [String: Set<String>] {
     var producers: [String: String] = [:]
-    for action in actions { if let export = action.capture?.export { producers[export] = action.name } }
+    for action in actions {
+      if let export = action.capture?.export { producers[export] = action.name }
+    }
     var result: [String: Set<String>] = [:]
     for action in actions {
       var needs = Set(action.exportReferences.compactMap { producers[$0] })
       needs.formUnion(action.after)
-      if let settlement = action.settledBy { needs.insert(settlement.action) }
+      if let settlement = action.settledBy, settlement.step == nil {
+        needs.insert(settlement.action)
+      }
       needs.remove(action.name)
       result[action.name] = needs
     }
@@ -143,10 +152,12 @@ final class StepExecution: Sendable {
   /// ephemeral one (a login, a local build) that an action still to do depends on, directly or
   /// through other ephemeral actions.
   static func done(
-    _ actions: [Action], _ dependencies: [String: Set<String>], _ checkpoint: Checkpoint, _ step: String
+    _ actions: [Action], _ dependencies: [String: Set<String>], _ checkpoint: Checkpoint,
+    _ step: String
   ) -> Set<String> {
     var done = Set(
-      actions.filter { !$0.repeatable && checkpoint.record(step, $0.name)?.status == .done }.map(\.name))
+      actions.filter { !$0.repeatable && checkpoint.record(step, $0.name)?.status == .done }.map(
+        \.name))
     var changed = true
     while changed {
       changed = false
@@ -175,8 +186,11 @@ final class StepExecution: Sendable {
     try engine.checkInterrupted()
     let key = "\(step.id)/\(action.name)"
     let values = engine.contextValues(await keeper.current)
-    if let owner = action.deletes, let reason = Self.notOwned(await keeper.current.record(step.id, owner)) {
-      reporter.report(.actionFinished(step: step.id, action: action.name, outcome: .kept, detail: reason))
+    if let owner = action.deletes,
+      let reason = Self.notOwned(await keeper.current.record(step.id, owner))
+    {
+      reporter.report(
+        .actionFinished(step: step.id, action: action.name, outcome: .kept, detail: reason))
       return .kept
     }
     if let procedure = action.procedure {
@@ -191,7 +205,7 @@ final class StepExecution: Sendable {
       if let value = try await precheckValue(action, values: values) {
         return try await finish(action, key: key, outcome: .read, value: value)
       }
-      let value = try await runAndCapture(action, action.command, values: values)
+      let value = try await read(action, values: values)
       return try await finish(action, key: key, outcome: .read, value: value)
     case .write:
       let outcome = try await write(action, key: key, values: values)
@@ -214,13 +228,16 @@ final class StepExecution: Sendable {
     }
     if last?.event == .result, !action.repeatable {
       // Killed after the journal got the result but before the checkpoint did: replay it.
-      return try await finishRecorded(action, key: key, outcome: last?.outcome ?? .created, value: last?.value)
+      return try await finishRecorded(
+        action, key: key, outcome: last?.outcome ?? .created, value: last?.value)
     }
     if last?.event == .intent, let lookup = action.lookup {
       // An earlier run started this write and never recorded it: look before creating again.
       if let found = try await find(action, lookup, values: values) {
         try await journal.append(
-          JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .recovered))
+          JournalEntry(
+            lineage: checkpoint.lineage, event: .result, action: key, value: found,
+            outcome: .recovered))
         return try await finish(action, key: key, outcome: .recovered, value: found)
       }
     }
@@ -228,13 +245,13 @@ final class StepExecution: Sendable {
       let found = try await find(action, adoptLookup, values: values)
     {
       try await journal.append(
-        JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .adopted))
+        JournalEntry(
+          lineage: checkpoint.lineage, event: .result, action: key, value: found, outcome: .adopted)
+      )
       return try await finish(action, key: key, outcome: .adopted, value: found)
     }
     var settled: Settlement.Consequence?
-    if last == nil, let settlement = action.settledBy,
-      createdThisRun.withLock({ $0.contains(settlement.action) })
-    {
+    if last == nil, let settlement = action.settledBy, settles(settlement) {
       settled = settlement.consequence
     }
     if settled == .nothingToDo {
@@ -243,10 +260,13 @@ final class StepExecution: Sendable {
     }
     if settled != .nothingToFind, let value = try await precheckValue(action, values: values) {
       // After an intent without a result, what the precheck finds is what that run made.
-      let outcome: ActionOutcome = last?.event == .intent && action.deletes == nil ? .recovered : .alreadyDone
+      let outcome: ActionOutcome =
+        last?.event == .intent && action.deletes == nil ? .recovered : .alreadyDone
       if outcome == .recovered {
         try await journal.append(
-          JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .recovered))
+          JournalEntry(
+            lineage: checkpoint.lineage, event: .result, action: key, value: value,
+            outcome: .recovered))
       }
       return try await finish(action, key: key, outcome: outcome, value: value)
     }
@@ -264,7 +284,9 @@ final class StepExecution: Sendable {
         }
         if value != nil || action.capture == nil {
           try await journal.append(
-            JournalEntry(lineage: checkpoint.lineage, event: .result, action: key, value: value, outcome: .alreadyDone))
+            JournalEntry(
+              lineage: checkpoint.lineage, event: .result, action: key, value: value,
+              outcome: .alreadyDone))
           return try await finish(action, key: key, outcome: .alreadyDone, value: value)
         }
         // AWS says it exists, yet nothing this deployment can use is found (someone else's
@@ -277,7 +299,8 @@ final class StepExecution: Sendable {
             : "; pass --adopt to use the existing one as it is")
       }
       throw try await failed(
-        action, key: key, lineage: checkpoint.lineage, shown: shown, output: output, explanation: explanation)
+        action, key: key, lineage: checkpoint.lineage, shown: shown, output: output,
+        explanation: explanation)
     }
     return try await succeeded(
       action, key: key, lineage: checkpoint.lineage, shown: shown, output: output,
@@ -299,8 +322,9 @@ final class StepExecution: Sendable {
     outcome: ActionRecord.Outcome
   ) async throws -> ActionOutcome {
     let value = try await capture(action, output: output, shown: shown)
-    try await journal.append(JournalEntry(lineage: lineage, event: .result, action: key, value: value, outcome: outcome))
-    if outcome == .created { createdThisRun.withLock { _ = $0.insert(action.name) } }
+    try await journal.append(
+      JournalEntry(lineage: lineage, event: .result, action: key, value: value, outcome: outcome))
+    if outcome == .created { engine.createdThisRun.withLock { _ = $0.insert(key) } }
     return try await finishRecorded(action, key: key, outcome: outcome, value: value)
   }
 
@@ -313,7 +337,8 @@ final class StepExecution: Sendable {
       approveAll.withLock { $0 = true }
       return true
     case .skip:
-      reporter.report(.actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: nil))
+      reporter.report(
+        .actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: nil))
       return false
     case .quit: throw Interrupted("quit at the prompt")
     }
@@ -326,15 +351,20 @@ final class StepExecution: Sendable {
     let checkpoint = await keeper.current
     let values = engine.contextValues(checkpoint)
     let shown = engine.resolver.display(command, values: values)
-    guard try approved(action, summary: "overwrite: " + action.summary, shown: shown) else { return .skipped }
-    try await journal.append(JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
+    guard try approved(action, summary: "overwrite: " + action.summary, shown: shown) else {
+      return .skipped
+    }
+    try await journal.append(
+      JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: shown))
     let output = try await engine.runCommand(
       command, values: values, step: step.id, action: action.name, audit: audit)
     guard output.succeeded else {
-      throw try await failed(action, key: key, lineage: checkpoint.lineage, shown: shown, output: output)
+      throw try await failed(
+        action, key: key, lineage: checkpoint.lineage, shown: shown, output: output)
     }
     return try await succeeded(
-      action, key: key, lineage: checkpoint.lineage, shown: shown, output: output, outcome: .updated)
+      action, key: key, lineage: checkpoint.lineage, shown: shown, output: output, outcome: .updated
+    )
   }
 
   private func manual(_ action: Action, key: String, instructions: String) async throws
@@ -348,7 +378,8 @@ final class StepExecution: Sendable {
     }
     try await keeper.record(
       key, ActionRecord(status: .pendingManual, outcome: nil, value: nil, export: nil))
-    reporter.report(.actionFinished(step: step.id, action: action.name, outcome: .pendingManual, detail: nil))
+    reporter.report(
+      .actionFinished(step: step.id, action: action.name, outcome: .pendingManual, detail: nil))
     return .pendingManual
   }
 
@@ -361,10 +392,13 @@ final class StepExecution: Sendable {
       let output = try await engine.runCommand(
         wait.command, values: values, step: step.id, action: action.name, audit: audit)
       guard output.succeeded else { throw try await failure(action, shown: shown, output: output) }
-      let state = output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+      let state =
+        output.stdoutText.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
       let elapsed = Date().timeIntervalSince(started)
-      reporter.report(.waiting(step: step.id, action: action.name, state: state, elapsedSeconds: elapsed))
+      reporter.report(
+        .waiting(step: step.id, action: action.name, state: state, elapsedSeconds: elapsed))
       if wait.success.contains(state) {
+        answeredThisRun.withLock { $0.byCommand[shown] = output }
         return try await finish(action, key: key, outcome: .read, value: nil)
       }
       if wait.failure.contains(state) || elapsed >= wait.timeoutSeconds {
@@ -373,7 +407,8 @@ final class StepExecution: Sendable {
           ? "reached state '\(state)' while waiting for \(wait.success.sorted().joined(separator: " or "))"
           : "still '\(state)' after \(Int(elapsed)) s (limit \(Int(wait.timeoutSeconds)) s); run again to keep waiting"
         let failure = StepFailure(
-          step: step.id, action: action.name, command: shown, termination: nil, awsErrorCode: nil, reason: reason)
+          step: step.id, action: action.name, command: shown, termination: nil, awsErrorCode: nil,
+          reason: reason)
         try await keeper.fail(step: step.id, action: action.name, message: reason)
         throw failure
       }
@@ -418,7 +453,8 @@ final class StepExecution: Sendable {
           step: step.id, action: action.name, reason: reason, attempt: attempt,
           delaySeconds: transient.intervalSeconds))
       audit.write(
-        "[\(step.id)/\(action.name)] retry \(attempt) after a transient failure, waiting \(transient.intervalSeconds)s")
+        "[\(step.id)/\(action.name)] retry \(attempt) after a transient failure, waiting \(transient.intervalSeconds)s"
+      )
       try await engine.sleepInterruptibly(seconds: transient.intervalSeconds)
       attempt += 1
     }
@@ -454,16 +490,38 @@ final class StepExecution: Sendable {
     return matches.first
   }
 
-  private func runAndCapture(_ action: Action, _ command: Command, values: [String: String])
-    async throws -> String?
-  {
-    let output = try await runRetryingTransient(action, command, values: values)
-    let shown = engine.resolver.display(command, values: values)
+  /// A read action's value: from the answer this run already had to the same command, else from
+  /// the command, whose answer is kept for the rest of the run (``answeredThisRun``).
+  private func read(_ action: Action, values: [String: String]) async throws -> String? {
+    let shown = engine.resolver.display(action.command, values: values)
+    if !action.repeatable, let answer = answeredThisRun.withLock({ $0.byCommand[shown] }) {
+      answeredThisRun.withLock { $0.byAction[action.name] = answer.stdoutText }
+      return try await capture(action, output: answer, shown: shown)
+    }
+    let output = try await runRetryingTransient(action, action.command, values: values)
     guard output.succeeded else { throw try await failure(action, shown: shown, output: output) }
+    answeredThisRun.withLock {
+      $0.byCommand[shown] = output
+      $0.byAction[action.name] = output.stdoutText
+    }
     return try await capture(action, output: output, shown: shown)
   }
 
-  private func capture(_ action: Action, output: ProcessOutput, shown: String) async throws -> String? {
+  /// Whether `settlement` spares an action its precheck (or its command) in this run.
+  private func settles(_ settlement: Settlement) -> Bool {
+    if settlement.unlisted != nil {
+      guard let answer = answeredThisRun.withLock({ $0.byAction[settlement.action] }) else {
+        return false
+      }
+      return settlement.leavesOut(of: answer)
+    }
+    let key = "\(settlement.step ?? step.id)/\(settlement.action)"
+    return engine.createdThisRun.withLock { $0.contains(key) }
+  }
+
+  private func capture(_ action: Action, output: ProcessOutput, shown: String) async throws
+    -> String?
+  {
     guard let capture = action.capture else { return nil }
     let value = capture.value(in: output.stdoutText)
     guard capture.accepts(value) else {
@@ -487,8 +545,10 @@ final class StepExecution: Sendable {
     let stderr = engine.resolver.secrets.mask(output.stderrText)
       .trimmingCharacters(in: .whitespacesAndNewlines)
     var reason = explainAWSFailure(stderr)
-    let advice = [explanation, awsErrorCode(in: output.stderrText).flatMap { action.errorAdvice[$0] }]
-      .compactMap { $0 }
+    let advice = [
+      explanation, awsErrorCode(in: output.stderrText).flatMap { action.errorAdvice[$0] },
+    ]
+    .compactMap { $0 }
     if !advice.isEmpty { reason = advice.joined(separator: "; ") + "\n" + reason }
     let failure = StepFailure(
       step: step.id, action: action.name, command: shown, termination: output.termination,
@@ -514,9 +574,11 @@ final class StepExecution: Sendable {
       }
     try await keeper.record(
       key,
-      ActionRecord(status: .done, outcome: recordOutcome, value: value, export: action.capture?.export))
+      ActionRecord(
+        status: .done, outcome: recordOutcome, value: value, export: action.capture?.export))
     reporter.report(
-      .actionFinished(step: step.id, action: action.name, outcome: outcome, detail: Self.detail(action, value)))
+      .actionFinished(
+        step: step.id, action: action.name, outcome: outcome, detail: Self.detail(action, value)))
     return outcome
   }
 }
@@ -572,10 +634,12 @@ extension StepExecution {
     if action.isWrite {
       guard try approved(action, summary: action.summary, shown: shown) else { return .skipped }
       try await journal.append(
-        JournalEntry(lineage: checkpoint.lineage, event: .intent, action: key, command: procedure.name))
+        JournalEntry(
+          lineage: checkpoint.lineage, event: .intent, action: key, command: procedure.name))
     }
     let context = ProcedureContext(
-      engine: engine, step: step.id, action: action.name, keeper: keeper, audit: audit, values: values)
+      engine: engine, step: step.id, action: action.name, keeper: keeper, audit: audit,
+      values: values)
     let value: String?
     do {
       value = try await procedure.body(context)
@@ -583,22 +647,27 @@ extension StepExecution {
       // A command Ctrl-C stopped fails too: the interruption is the real story.
       try engine.checkInterrupted()
       if action.isWrite {
-        try await journal.append(JournalEntry(lineage: checkpoint.lineage, event: .failed, action: key))
+        try await journal.append(
+          JournalEntry(lineage: checkpoint.lineage, event: .failed, action: key))
       }
       try await keeper.fail(step: step.id, action: action.name, message: error.reason)
       reporter.report(.actionFailed(step: step.id, action: action.name, message: error.reason))
       throw StepFailure(
-        step: step.id, action: action.name, command: error.command ?? procedure.name, termination: nil,
+        step: step.id, action: action.name, command: error.command ?? procedure.name,
+        termination: nil,
         awsErrorCode: nil, reason: error.reason)
     }
     if let capture = action.capture, let value, !capture.accepts(value) {
-      let reason = "the procedure returned '\(value.prefix(200))', not a valid \(capture.export ?? "value") (expected \(capture.pattern))"
+      let reason =
+        "the procedure returned '\(value.prefix(200))', not a valid \(capture.export ?? "value") (expected \(capture.pattern))"
       try await keeper.fail(step: step.id, action: action.name, message: reason)
       throw StepFailure(
-        step: step.id, action: action.name, command: procedure.name, termination: nil, awsErrorCode: nil,
+        step: step.id, action: action.name, command: procedure.name, termination: nil,
+        awsErrorCode: nil,
         reason: reason)
     }
-    let outcome: ActionOutcome = action.deletes != nil ? .deleted : action.isWrite ? .updated : .read
+    let outcome: ActionOutcome =
+      action.deletes != nil ? .deleted : action.isWrite ? .updated : .read
     if action.isWrite {
       try await journal.append(
         JournalEntry(
@@ -653,4 +722,12 @@ actor ActionSlots {
       waiting.removeFirst().resume()
     }
   }
+}
+
+/// The answers of a step's reads in one run (``StepExecution``).
+struct AnsweredReads: Sendable {
+  /// By the command as shown (its values filled in).
+  var byCommand: [String: ProcessOutput] = [:]
+  /// The standard output of each read action that ran, by action name (``Settlement/unlisted``).
+  var byAction: [String: String] = [:]
 }

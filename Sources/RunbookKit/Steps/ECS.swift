@@ -10,8 +10,9 @@ import Foundation
 ///   secret RDS keeps the master password in (it is not under `unisync/`);
 /// - a health-check grace period for the gateway, and the deployment circuit breaker with rollback;
 /// - reruns that change nothing: a task definition is registered only when it differs from the
-///   latest active revision, the ALB, target group and listener are looked up before they are
-///   created, and an existing service is updated to the new revision, never created again.
+///   latest active revision (a family the listing of active families leaves out has none), the
+///   ALB, target group and listener are looked up before they are created, and an existing
+///   service is updated to the new revision, never created again.
 public struct ECSStep: Step {
   public let id = "ecs"
   public let section = "6"
@@ -56,7 +57,16 @@ public struct ECSStep: Step {
     // 6.2 Create the task execution role: pull images, write logs, read the secrets.
     actions += deployment.roleActions(step: id, Self.executionRole(deployment))
 
-    // 6.3 Register the task definitions, each after its log group.
+    // 6.3 Register the task definitions, each after its log group. One listing of the families
+    // that have an active revision spares a describe of each family that has none.
+    actions.append(
+      Action(
+        name: "task-definition-families",
+        summary: "list the task definition families \(ecs.familyPrefix)-* with an active revision",
+        effect: .read,
+        command: .aws(
+          "ecs", "list-task-definition-families", "--family-prefix", .text("\(ecs.familyPrefix)-"),
+          "--status", "ACTIVE", "--query", "families", "--output", "text")))
     for service in deployment.services {
       actions += taskDefinition(deployment, service)
     }
@@ -149,7 +159,8 @@ public struct ECSStep: Step {
         ) { output, values in
           Self.sameTaskDefinition(wanted: document, values: values, described: output)
         },
-        after: ["log-group-\(name)"]),
+        after: ["log-group-\(name)"],
+        settledBy: .nothingToFind(unlessListedBy: "task-definition-families", name: family)),
     ]
   }
 
@@ -191,7 +202,10 @@ public struct ECSStep: Step {
       ? 80 : deployment.securityGroups.albPorts.first ?? 80
 
     // The emulator creates a second ALB of the same name, and a second listener on the same port:
-    // each is looked up first, and created only when there is none.
+    // each is looked up first, and created only when there is none. In a VPC this run created a
+    // moment ago there is nothing to look up: an ALB or target group of the same name elsewhere
+    // could not serve it, and AWS refuses the create (DuplicateLoadBalancerName).
+    let newVPC = Settlement.nothingToFind(whenCreated: "vpc", inStep: "network")
     return [
       Action(
         name: "load-balancer", summary: "create ALB \(ecs.loadBalancer) in the public subnets",
@@ -211,17 +225,21 @@ public struct ECSStep: Step {
             "elbv2", "describe-load-balancers",
             "--query", "LoadBalancers[?LoadBalancerName=='\(ecs.loadBalancer)'].LoadBalancerArn",
             "--output", "text"),
-          rule: "an ALB named \(ecs.loadBalancer) exists", pattern: albPattern)),
+          rule: "an ALB named \(ecs.loadBalancer) exists", pattern: albPattern),
+        settledBy: newVPC),
+      // The guide never waits; an ALB takes a few minutes to become active. The poll asks for
+      // the DNS name too: the last one answers the read after it without another call.
+      .waitUntil(
+        "load-balancer-active", "wait until \(ecs.loadBalancer) is active",
+        command: describeLoadBalancer,
+        success: ["active"], failure: ["failed"], timeoutSeconds: 900, intervalSeconds: 10),
       Action(
         name: "load-balancer-dns", summary: "read the DNS name of \(ecs.loadBalancer)",
         effect: .read,
-        command: describeLoadBalancer("DNSName"),
-        capture: Capture(export: "ALB_DNS", pattern: #"^[A-Za-z0-9.-]+$"#)),
-      // The guide never waits; an ALB takes a few minutes to become active.
-      .waitUntil(
-        "load-balancer-active", "wait until \(ecs.loadBalancer) is active",
-        command: describeLoadBalancer("State.Code"),
-        success: ["active"], failure: ["failed"], timeoutSeconds: 900, intervalSeconds: 10),
+        command: describeLoadBalancer,
+        capture: Capture(
+          export: "ALB_DNS", pattern: #"^[A-Za-z0-9.-]+$"#, extract: #"^\S+\s+(\S+)"#),
+        after: ["load-balancer-active"]),
       Action(
         name: "target-group",
         summary:
@@ -240,7 +258,8 @@ public struct ECSStep: Step {
             "elbv2", "describe-target-groups",
             "--query", "TargetGroups[?TargetGroupName=='\(ecs.targetGroup)'].TargetGroupArn",
             "--output", "text"),
-          rule: "a target group named \(ecs.targetGroup) exists", pattern: tgPattern)),
+          rule: "a target group named \(ecs.targetGroup) exists", pattern: tgPattern),
+        settledBy: newVPC),
       Action(
         name: "target-group-attributes",
         summary: "deregistration delay of \(ecs.targetGroup): \(ecs.deregistrationDelaySeconds) s",
@@ -301,11 +320,11 @@ public struct ECSStep: Step {
     ]
   }
 
-  /// One field of the ALB (`aws elbv2 describe-load-balancers --query LoadBalancers[0].FIELD`).
-  private func describeLoadBalancer(_ field: String) -> Command {
+  /// The state and the DNS name of the ALB.
+  private var describeLoadBalancer: Command {
     .aws(
       "elbv2", "describe-load-balancers", "--load-balancer-arns", .ref("ALB_ARN"),
-      "--query", "LoadBalancers[0].\(field)", "--output", "text")
+      "--query", "LoadBalancers[0].[State.Code,DNSName]", "--output", "text")
   }
 
   // MARK: - 6.5 Services

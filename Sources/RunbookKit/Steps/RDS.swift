@@ -53,7 +53,9 @@ public struct RDSStep: Step {
         precheck: Precheck(findGroup, rule: "a subnet group of this name exists in the VPC") {
           output, _ in
           output.trimmingCharacters(in: .whitespacesAndNewlines) == groupName ? groupName : nil
-        }))
+        },
+        // A VPC this run created a moment ago has no subnet group yet.
+        settledBy: .nothingToFind(whenCreated: "vpc", inStep: "network")))
 
     // 3.2 Create the RDS instance (an existing one of the same identifier is used as it is).
     var summary =
@@ -84,11 +86,15 @@ public struct RDSStep: Step {
             "--output", "text")),
         alreadyDoneErrors: ["DBInstanceAlreadyExists"], after: ["subnet-group"]))
 
-    // Multi-AZ instances take 10-15 minutes; a rerun after an interruption waits again.
+    // Multi-AZ instances take 10-15 minutes; a rerun after an interruption waits again. The
+    // poll asks for the endpoint and the secret's ARN too: the last one answers the two reads
+    // after it (3.3) without another call.
+    let described = describeInstance(
+      instance, "[DBInstanceStatus,Endpoint.Address,MasterUserSecret.SecretArn]")
     actions.append(
       .waitUntil(
         "instance-available", "wait until \(instance) is available",
-        command: describeInstance(instance, "DBInstanceStatus"),
+        command: described,
         success: ["available"],
         failure: [
           "failed", "deleting", "deleted", "incompatible-network", "incompatible-parameters",
@@ -102,18 +108,21 @@ public struct RDSStep: Step {
     actions.append(
       Action(
         name: "endpoint", summary: "read the endpoint of \(instance)", effect: .read,
-        command: describeInstance(instance, "Endpoint.Address"),
-        capture: Capture(export: "RDS_ENDPOINT", pattern: #"^[A-Za-z0-9.-]+$"#),
+        command: described,
+        capture: Capture(
+          export: "RDS_ENDPOINT", pattern: #"^[A-Za-z0-9.-]+$"#, extract: #"^\S+\s+(\S+)"#),
         after: ["instance-available"]))
     actions.append(
       Action(
         name: "master-secret", summary: "read the ARN of the secret holding the master password",
         effect: .read,
-        command: describeInstance(instance, "MasterUserSecret.SecretArn"),
+        command: described,
         capture: Capture(
           export: "RDS_SECRET_ARN",
-          pattern: #"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$"#),
-        after: ["instance-available"]))
+          pattern: #"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$"#,
+          extract: #"^\S+\s+\S+\s+(\S+)"#),
+        // After the endpoint: when the wait was done in an earlier run, that read's answer serves.
+        after: ["endpoint"]))
 
     // 3.3 Create the databases: the instance is not reachable from outside the VPC.
     let port = deployment.securityGroups.rdsPort
