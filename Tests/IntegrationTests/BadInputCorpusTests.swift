@@ -20,12 +20,16 @@ final class BadInputCorpusTests: XCTestCase {
     { config in config = setting(config, path[...], value) }
   }
 
-  static func setting(_ object: [String: Any], _ path: ArraySlice<String>, _ value: Any?) -> [String: Any] {
+  static func setting(_ object: [String: Any], _ path: ArraySlice<String>, _ value: Any?)
+    -> [String: Any]
+  {
     var object = object
     guard let key = path.first else { return object }
     if path.count == 1 {
       object[key] = value
-    } else if let index = Int(path[path.index(after: path.startIndex)]), var array = object[key] as? [[String: Any]] {
+    } else if let index = Int(path[path.index(after: path.startIndex)]),
+      var array = object[key] as? [[String: Any]]
+    {
       array[index] = setting(array[index], path.dropFirst(2), value)
       object[key] = array
     } else {
@@ -34,10 +38,12 @@ final class BadInputCorpusTests: XCTestCase {
     return object
   }
 
-  static func rewriteState(_ transform: @escaping (String) -> String) -> (Workspace) throws -> Void {
+  static func rewriteState(_ transform: @escaping (String) -> String) -> (Workspace) throws -> Void
+  {
     { workspace in
       let path = workspace.stateDirectory + "/state.json"
-      try transform(try String(contentsOfFile: path, encoding: .utf8)).write(toFile: path, atomically: false, encoding: .utf8)
+      try transform(try String(contentsOfFile: path, encoding: .utf8)).write(
+        toFile: path, atomically: false, encoding: .utf8)
     }
   }
 
@@ -50,63 +56,125 @@ final class BadInputCorpusTests: XCTestCase {
   }
 
   nonisolated(unsafe) static let cases: [Case] = [
-    Case(name: "state truncated to nothing", mentions: ["state.json", "empty"], prepare: truncateState(at: 0)),
-    Case(name: "state truncated at 10%", mentions: ["state.json", "truncated"], prepare: truncateState(at: 0.1)),
-    Case(name: "state truncated at 50%", mentions: ["state.json", "truncated"], prepare: truncateState(at: 0.5)),
-    Case(name: "state truncated at 90%", mentions: ["state.json", "truncated"], prepare: truncateState(at: 0.9)),
-    Case(name: "state missing its closing brace", mentions: ["state.json"], prepare: { workspace in
-      let url = URL(fileURLWithPath: workspace.stateDirectory + "/state.json")
-      try Data(contentsOf: url).dropLast(2).write(to: url)
-    }),
+    Case(
+      name: "state truncated to nothing", mentions: ["state.json", "empty"],
+      prepare: truncateState(at: 0)),
+    Case(
+      name: "state truncated at 10%", mentions: ["state.json", "truncated"],
+      prepare: truncateState(at: 0.1)),
+    Case(
+      name: "state truncated at 50%", mentions: ["state.json", "truncated"],
+      prepare: truncateState(at: 0.5)),
+    Case(
+      name: "state truncated at 90%", mentions: ["state.json", "truncated"],
+      prepare: truncateState(at: 0.9)),
+    Case(
+      name: "state missing its closing brace", mentions: ["state.json"],
+      prepare: { workspace in
+        let url = URL(fileURLWithPath: workspace.stateDirectory + "/state.json")
+        try Data(contentsOf: url).dropLast(2).write(to: url)
+      }),
     Case(
       name: "state of an unknown format version", mentions: ["state.json", "format version 7"],
-      prepare: rewriteState { $0.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 7") }),
+      prepare: rewriteState {
+        $0.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 7")
+      }),
     Case(
       name: "state with a field of the wrong type", mentions: ["state.json", "wrong type"],
-      prepare: rewriteState { $0.replacingOccurrences(of: "\"serial\" : ", with: "\"serial\" : \"x\", \"ignored\" : ") }),
+      prepare: rewriteState {
+        $0.replacingOccurrences(of: "\"serial\" : ", with: "\"serial\" : \"x\", \"ignored\" : ")
+      }),
     Case(
       name: "state with a wrong lineage", mentions: ["state.json", "lineage"],
       prepare: rewriteState { text in
-        text.replacingOccurrences(of: #""lineage" : "[^"]+""#, with: #""lineage" : "not a lineage""#, options: .regularExpression)
+        text.replacingOccurrences(
+          of: #""lineage" : "[^"]+""#, with: #""lineage" : "not a lineage""#,
+          options: .regularExpression)
       }),
     Case(
-      name: "state of another region", arguments: ["--region", "eu-west-1", "run", "network", "--yes"],
+      name: "state of another region",
+      arguments: ["--region", "eu-west-1", "run", "network", "--yes"],
       mentions: ["state.json", "eu-west-1"]),
-    Case(name: "state of another deployment", mentions: ["state.json", "unisync-prod"], configure: editing(["deployment"], "unisync-prod")),
+    Case(
+      name: "state of another deployment", mentions: ["state.json", "unisync-prod"],
+      configure: editing(["deployment"], "unisync-prod")),
     Case(
       name: "state of another account", mentions: ["state.json", "999999999999"],
       prepare: rewriteState { $0.replacingOccurrences(of: "123456789012", with: "999999999999") }),
     Case(
       name: "configuration that is not JSON", mentions: ["config.json", "not valid JSON"],
-      prepare: { try "{ \"deployment\": ".write(toFile: $0.configPath, atomically: false, encoding: .utf8) }),
-    Case(name: "unknown top-level key", mentions: ["config.json", "color", "not a known setting"], configure: editing(["color"], "blue")),
+      prepare: {
+        try "{ \"deployment\": ".write(toFile: $0.configPath, atomically: false, encoding: .utf8)
+      }),
+    Case(
+      name: "unknown top-level key", mentions: ["config.json", "color", "not a known setting"],
+      configure: editing(["color"], "blue")),
     Case(
       name: "unknown nested key", mentions: ["config.json", "rds.password", "not a known setting"],
       configure: editing(["rds", "password"], "hunter2")),
-    Case(name: "port given as a string", mentions: ["config.json", "services[0].port"], configure: editing(["services", "0", "port"], "8080")),
-    Case(name: "name given as a number", mentions: ["config.json", "network.vpc.name"], configure: editing(["network", "vpc", "name"], 42)),
-    Case(name: "subnets given as an object", mentions: ["config.json", "network.subnets"], configure: editing(["network", "subnets"], ["a": 1])),
-    Case(name: "multiAZ given as a string", mentions: ["config.json", "rds.multiAZ"], configure: editing(["rds", "multiAZ"], "yes")),
-    Case(name: "CIDR prefix out of range", mentions: ["config.json", "network.vpc.cidr", "10.0.0.0/33"], configure: editing(["network", "vpc", "cidr"], "10.0.0.0/33")),
-    Case(name: "CIDR with host bits", mentions: ["config.json", "network.subnets[0].cidr"], configure: editing(["network", "subnets", "0", "cidr"], "10.0.1.7/24")),
-    Case(name: "CIDR octet out of range", mentions: ["config.json", "network.subnets[1].cidr"], configure: editing(["network", "subnets", "1", "cidr"], "10.0.300.0/24")),
-    Case(name: "subnet outside the VPC", mentions: ["config.json", "network.subnets[2].cidr", "not inside"], configure: editing(["network", "subnets", "2", "cidr"], "192.168.1.0/24")),
-    Case(name: "port zero", mentions: ["config.json", "securityGroups.rds.port"], configure: editing(["securityGroups", "rds", "port"], 0)),
-    Case(name: "port above 65535", mentions: ["config.json", "services[3].port", "70000"], configure: editing(["services", "3", "port"], 70000)),
-    Case(name: "DB identifier AWS rejects", mentions: ["config.json", "rds.instance", "1-mysql"], configure: editing(["rds", "instance"], "1-mysql")),
+    Case(
+      name: "port given as a string", mentions: ["config.json", "services[0].port"],
+      configure: editing(["services", "0", "port"], "8080")),
+    Case(
+      name: "name given as a number", mentions: ["config.json", "network.vpc.name"],
+      configure: editing(["network", "vpc", "name"], 42)),
+    Case(
+      name: "subnets given as an object", mentions: ["config.json", "network.subnets"],
+      configure: editing(["network", "subnets"], ["a": 1])),
+    Case(
+      name: "multiAZ given as a string", mentions: ["config.json", "rds.multiAZ"],
+      configure: editing(["rds", "multiAZ"], "yes")),
+    Case(
+      name: "CIDR prefix out of range",
+      mentions: ["config.json", "network.vpc.cidr", "10.0.0.0/33"],
+      configure: editing(["network", "vpc", "cidr"], "10.0.0.0/33")),
+    Case(
+      name: "CIDR with host bits", mentions: ["config.json", "network.subnets[0].cidr"],
+      configure: editing(["network", "subnets", "0", "cidr"], "10.0.1.7/24")),
+    Case(
+      name: "CIDR octet out of range", mentions: ["config.json", "network.subnets[1].cidr"],
+      configure: editing(["network", "subnets", "1", "cidr"], "10.0.300.0/24")),
+    Case(
+      name: "subnet outside the VPC",
+      mentions: ["config.json", "network.subnets[2].cidr", "not inside"],
+      configure: editing(["network", "subnets", "2", "cidr"], "192.168.1.0/24")),
+    Case(
+      name: "port zero", mentions: ["config.json", "securityGroups.rds.port"],
+      configure: editing(["securityGroups", "rds", "port"], 0)),
+    Case(
+      name: "port above 65535", mentions: ["config.json", "services[3].port", "70000"],
+      configure: editing(["services", "3", "port"], 70000)),
+    Case(
+      name: "DB identifier AWS rejects", mentions: ["config.json", "rds.instance", "1-mysql"],
+      configure: editing(["rds", "instance"], "1-mysql")),
     Case(
       name: "queue name AWS rejects", mentions: ["config.json", "sqs.queues[1]"],
       configure: editing(["sqs", "queues"], ["assignment-events-queue", "bad queue name"])),
-    Case(name: "secret name AWS rejects", mentions: ["config.json", "secrets.encryptionKey"], configure: editing(["secrets", "encryptionKey"], "unisync/encryption key")),
-    Case(name: "zone outside the region", mentions: ["config.json", "network.subnets[0].zone"], configure: editing(["network", "subnets", "0", "zone"], "us-east-1a")),
-    Case(name: "region that does not exist", mentions: ["config.json", "region"], configure: editing(["region"], "mars-1")),
-    Case(name: "unknown step", arguments: ["run", "vpc", "--yes"], mentions: ["unknown step 'vpc'"]),
-    Case(name: "unknown option", arguments: ["run", "--force-everything"], mentions: ["--force-everything"]),
-    Case(name: "no aws on PATH", mentions: ["'aws'", "PATH"], environment: ["PATH": "/usr/bin:/bin"]),
-    Case(name: "jobs that is not a number", arguments: ["run", "--yes", "--jobs", "many"], mentions: ["--jobs"]),
-    Case(name: "lock held by another run", status: 3, mentions: ["lock", "pid"], prepare: { workspace in
-      BadInputCorpusTests.heldLock = try StateDirectory(path: workspace.stateDirectory).lock(command: "runbook run (corpus)")
-    }),
+    Case(
+      name: "secret name AWS rejects", mentions: ["config.json", "secrets.encryptionKey"],
+      configure: editing(["secrets", "encryptionKey"], "unisync/encryption key")),
+    Case(
+      name: "zone outside the region", mentions: ["config.json", "network.subnets[0].zone"],
+      configure: editing(["network", "subnets", "0", "zone"], "us-east-1a")),
+    Case(
+      name: "region that does not exist", mentions: ["config.json", "region"],
+      configure: editing(["region"], "mars-1")),
+    Case(
+      name: "unknown step", arguments: ["run", "vpc", "--yes"], mentions: ["unknown step 'vpc'"]),
+    Case(
+      name: "unknown option", arguments: ["run", "--force-everything"],
+      mentions: ["--force-everything"]),
+    Case(
+      name: "no aws on PATH", mentions: ["'aws'", "PATH"], environment: ["PATH": "/usr/bin:/bin"]),
+    Case(
+      name: "jobs that is not a number", arguments: ["run", "--yes", "--jobs", "many"],
+      mentions: ["--jobs"]),
+    Case(
+      name: "lock held by another run", status: 3, mentions: ["lock", "pid"],
+      prepare: { workspace in
+        BadInputCorpusTests.heldLock = try StateDirectory(path: workspace.stateDirectory).lock(
+          command: "runbook run (corpus)")
+      }),
   ]
 
   nonisolated(unsafe) static var heldLock: StateLock?
@@ -124,10 +192,12 @@ final class BadInputCorpusTests: XCTestCase {
       let before = workspace.stateSnapshot().filter { !$0.key.hasPrefix("logs/") }
       let configBefore = FileManager.default.contents(atPath: workspace.configPath)
       let log = workspace.directory.appendingPathComponent("aws.log").path
-      let run = try await workspace.run(entry.arguments, environment: entry.environment.merging(["RUNBOOK_AWS_LOG": log]) { $1 })
+      let run = try await workspace.run(
+        entry.arguments, environment: entry.environment.merging(["RUNBOOK_AWS_LOG": log]) { $1 })
       let context = "case '\(entry.name)': \(run.summary)"
       XCTAssertEqual(run.status, entry.status, context)
-      XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, "one line of reason expected; \(context)")
+      XCTAssertEqual(
+        run.stderr.split(separator: "\n").count, 1, "one line of reason expected; \(context)")
       for word in entry.mentions {
         XCTAssertTrue(run.stderr.contains(word), "'\(word)' missing; \(context)")
       }
@@ -135,7 +205,8 @@ final class BadInputCorpusTests: XCTestCase {
       XCTAssertTrue(writes.isEmpty, "a write reached aws; \(context)")
       let after = workspace.stateSnapshot().filter { !$0.key.hasPrefix("logs/") }
       XCTAssertEqual(after, before, "state files changed; \(context)")
-      XCTAssertEqual(FileManager.default.contents(atPath: workspace.configPath), configBefore, context)
+      XCTAssertEqual(
+        FileManager.default.contents(atPath: workspace.configPath), configBefore, context)
     }
   }
 
@@ -144,8 +215,11 @@ final class BadInputCorpusTests: XCTestCase {
     let file = workspace.directory.appendingPathComponent("a-file").path
     FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
     let run = try await workspace.runRaw(
-      ["--config", workspace.configPath, "--state-dir", file + "/state", "--endpoint-url", workspace.endpoint,
-       "run", "network", "--yes"])
+      [
+        "--config", workspace.configPath, "--state-dir", file + "/state", "--endpoint-url",
+        workspace.endpoint,
+        "run", "network", "--yes",
+      ])
     XCTAssertEqual(run.status, 2, run.summary)
     XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
     XCTAssertTrue(run.stderr.contains(file + "/state"), run.stderr)

@@ -17,26 +17,34 @@ final class BadInputTests: XCTestCase {
     XCTAssertEqual(run.status, status, run.summary, file: file, line: line)
     XCTAssertFalse(run.signaled, file: file, line: line)
     let lines = run.stderr.split(separator: "\n")
-    XCTAssertEqual(lines.count, 1, "expected one line of reason, got: \(run.stderr)", file: file, line: line)
+    XCTAssertEqual(
+      lines.count, 1, "expected one line of reason, got: \(run.stderr)", file: file, line: line)
     for word in mentions {
-      XCTAssertTrue(run.stderr.contains(word), "'\(word)' missing from: \(run.stderr)", file: file, line: line)
+      XCTAssertTrue(
+        run.stderr.contains(word), "'\(word)' missing from: \(run.stderr)", file: file, line: line)
     }
     let after = workspace.stateSnapshot().filter { !$0.key.hasPrefix("logs/") }
-    XCTAssertEqual(Set(after.keys), Set(before.keys), "state files appeared or vanished", file: file, line: line)
+    XCTAssertEqual(
+      Set(after.keys), Set(before.keys), "state files appeared or vanished", file: file, line: line)
     for (name, data) in before {
       XCTAssertEqual(after[name], data, "\(name) changed", file: file, line: line)
     }
     let calls = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    let writes = calls.split(separator: "\n").filter { $0.contains(#""write": true"#) || $0.contains(#""write":true"#) }
-    XCTAssertTrue(writes.isEmpty, "bad input reached aws with a write: \(writes)", file: file, line: line)
+    let writes = calls.split(separator: "\n").filter {
+      $0.contains(#""write": true"#) || $0.contains(#""write":true"#)
+    }
+    XCTAssertTrue(
+      writes.isEmpty, "bad input reached aws with a write: \(writes)", file: file, line: line)
   }
 
   func testTruncatedCheckpointAtSeveralOffsets() async throws {
     let workspace = try seededWorkspace()
     let original = try XCTUnwrap(workspace.stateBytes)
     for offset in [0, 1, original.count / 3, original.count / 2, original.count - 3] {
-      try original.prefix(offset).write(to: URL(fileURLWithPath: workspace.stateDirectory + "/state.json"))
-      try await assertRejected(workspace, ["run", "--yes"], mentions: ["state.json", "not a usable checkpoint"])
+      try original.prefix(offset).write(
+        to: URL(fileURLWithPath: workspace.stateDirectory + "/state.json"))
+      try await assertRejected(
+        workspace, ["run", "--yes"], mentions: ["state.json", "not a usable checkpoint"])
       try await assertRejected(workspace, ["status"], mentions: ["state.json"])
     }
   }
@@ -47,12 +55,15 @@ final class BadInputTests: XCTestCase {
     let text = try String(contentsOfFile: path, encoding: .utf8)
       .replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 99")
     try text.write(toFile: path, atomically: false, encoding: .utf8)
-    try await assertRejected(workspace, ["run", "--yes"], mentions: ["state.json", "format version 99"])
+    try await assertRejected(
+      workspace, ["run", "--yes"], mentions: ["state.json", "format version 99"])
   }
 
   func testCheckpointOfAnotherRegion() async throws {
     let workspace = try seededWorkspace()
-    try await assertRejected(workspace, ["--region", "us-east-1", "run", "--yes"], mentions: ["state.json", "ap-northeast-2", "us-east-1"])
+    try await assertRejected(
+      workspace, ["--region", "us-east-1", "run", "--yes"],
+      mentions: ["state.json", "ap-northeast-2", "us-east-1"])
   }
 
   func testCheckpointOfAnotherAccount() async throws {
@@ -62,12 +73,15 @@ final class BadInputTests: XCTestCase {
     var checkpoint = try XCTUnwrap(try state.load())
     checkpoint.account = "999999999999"
     try state.save(checkpoint)
-    try await assertRejected(workspace, ["run", "network", "--yes"], mentions: ["state.json", "999999999999", "123456789012"])
+    try await assertRejected(
+      workspace, ["run", "network", "--yes"],
+      mentions: ["state.json", "999999999999", "123456789012"])
   }
 
   func testCheckpointOfAnotherDeployment() async throws {
     let workspace = try seededWorkspace { $0["deployment"] = "unisync-staging" }
-    try await assertRejected(workspace, ["run", "--yes"], mentions: ["state.json", "unisync-staging"])
+    try await assertRejected(
+      workspace, ["run", "--yes"], mentions: ["state.json", "unisync-staging"])
   }
 
   func testUnknownStep() async throws {
@@ -82,7 +96,9 @@ final class BadInputTests: XCTestCase {
       network["natGateways"] = 2
       config["network"] = network
     }
-    try await assertRejected(workspace, ["run", "--yes"], mentions: ["config.json", "network.natGateways", "not a known setting"])
+    try await assertRejected(
+      workspace, ["run", "--yes"],
+      mentions: ["config.json", "network.natGateways", "not a known setting"])
   }
 
   func testInvalidCIDR() async throws {
@@ -93,7 +109,8 @@ final class BadInputTests: XCTestCase {
       network["vpc"] = vpc
       config["network"] = network
     }
-    try await assertRejected(workspace, ["run", "--yes"], mentions: ["config.json", "network.vpc.cidr", "10.0.0.0/33"])
+    try await assertRejected(
+      workspace, ["run", "--yes"], mentions: ["config.json", "network.vpc.cidr", "10.0.0.0/33"])
   }
 
   func testPortOutOfRange() async throws {
@@ -102,7 +119,8 @@ final class BadInputTests: XCTestCase {
       services[1]["port"] = 70000
       config["services"] = services
     }
-    try await assertRejected(workspace, ["plan"], mentions: ["config.json", "services[1].port", "70000"])
+    try await assertRejected(
+      workspace, ["plan"], mentions: ["config.json", "services[1].port", "70000"])
   }
 
   func testRunWithoutTerminalOrYesRefuses() async throws {
@@ -112,10 +130,12 @@ final class BadInputTests: XCTestCase {
 
   func testSecondRunExitsThreeAtOnceNamingTheHolder() async throws {
     let workspace = try seededWorkspace()
-    let holder = try StateDirectory(path: workspace.stateDirectory).lock(command: "runbook run (test holder)")
+    let holder = try StateDirectory(path: workspace.stateDirectory).lock(
+      command: "runbook run (test holder)")
     defer { holder.release() }
     let started = Date()
-    try await assertRejected(workspace, ["run", "--yes"], status: 3, mentions: ["lock", "pid \(getpid())"])
+    try await assertRejected(
+      workspace, ["run", "--yes"], status: 3, mentions: ["lock", "pid \(getpid())"])
     XCTAssertLessThan(Date().timeIntervalSince(started), 5, "the second run should give up at once")
   }
 }

@@ -1,10 +1,10 @@
 import Foundation
+import RunbookKit
+import XCTest
 
 #if canImport(Glibc)
   import Glibc
 #endif
-import RunbookKit
-import XCTest
 
 /// Faults from outside: a request AWS rejects, and AWS going away in the middle of a run.
 /// (Throttling is injected over the whole deployment by `CrashSuiteTests`' crash chain.)
@@ -24,7 +24,10 @@ final class FaultTests: XCTestCase {
     let broken = try Workspace(configure: useZone("ap-northeast-2z"))
     let failed = try await broken.run(["run", "network", "--yes"])
     XCTAssertEqual(failed.status, 1, failed.summary)
-    for word in ["step 'network'", "subnet-private-2c", "InvalidParameterValue", "ap-northeast-2z", "run again"] {
+    for word in [
+      "step 'network'", "subnet-private-2c", "InvalidParameterValue", "ap-northeast-2z",
+      "run again",
+    ] {
       XCTAssertTrue(failed.stderr.contains(word), "'\(word)' missing: \(failed.stderr)")
     }
     let kept = try broken.checkpoint()
@@ -32,12 +35,16 @@ final class FaultTests: XCTestCase {
     XCTAssertEqual(kept.lastFailure?.action, "subnet-private-2c")
 
     // The operator fixes the zone in the same configuration file and runs again.
-    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: broken.configPath))) as! [String: Any]
+    var config =
+      try JSONSerialization.jsonObject(
+        with: Data(contentsOf: URL(fileURLWithPath: broken.configPath))) as! [String: Any]
     useZone("ap-northeast-2c")(&config)
-    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: broken.configPath))
+    try JSONSerialization.data(withJSONObject: config).write(
+      to: URL(fileURLWithPath: broken.configPath))
     let fixed = try await broken.run(["run", "network", "--yes"])
     XCTAssertEqual(fixed.status, 0, fixed.summary)
-    XCTAssertTrue(fixed.stdout.contains("already done") && fixed.stdout.contains("network/vpc"), fixed.stdout)
+    XCTAssertTrue(
+      fixed.stdout.contains("already done") && fixed.stdout.contains("network/vpc"), fixed.stdout)
     XCTAssertNil(try broken.checkpoint().lastFailure)
     let inventory = try await networkInventory(broken)
     XCTAssertEqual(inventory, expectedNetworkInventory)
@@ -49,7 +56,8 @@ final class FaultTests: XCTestCase {
     let port = try freePort()
     var proxy = try startProxy(listen: port, target: target)
     let endpoint = "http://127.0.0.1:\(port)"
-    let tool = try RunningTool(workspace, ["run", "network", "--yes", "--jobs", "1"], endpoint: endpoint)
+    let tool = try RunningTool(
+      workspace, ["run", "network", "--yes", "--jobs", "1"], endpoint: endpoint)
     // Once a few actions are recorded, the endpoint goes away.
     try await tool.waitForRecordedActions(3, in: workspace)
     stop(proxy)
@@ -78,8 +86,10 @@ final class FaultTests: XCTestCase {
   func startProxy(listen: Int, target: Int) throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", repositoryRoot.appendingPathComponent("Tests/Fixtures/net/tcp-proxy.py").path,
-                         String(listen), String(target)]
+    process.arguments = [
+      "python3", repositoryRoot.appendingPathComponent("Tests/Fixtures/net/tcp-proxy.py").path,
+      String(listen), String(target),
+    ]
     let pipe = Pipe()
     process.standardOutput = pipe
     try process.run()

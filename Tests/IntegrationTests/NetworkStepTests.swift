@@ -10,7 +10,9 @@ final class NetworkStepTests: XCTestCase {
   /// operator reads in CI, `status --json`, `env`, and a rerun that makes no call at all. The VPC's
   /// name carries shell metacharacters, which must reach aws as one literal argument.
   func testRunCreatesOneOfEachAndRerunMakesNoCall() async throws {
-    let marker = FileManager.default.temporaryDirectory.appendingPathComponent("runbook-injected-\(UUID().uuidString)").path
+    let marker = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "runbook-injected-\(UUID().uuidString)"
+    ).path
     let hostileName = "unisync; touch \(marker) $(touch \(marker)) `touch \(marker)`"
     let workspace = try Workspace { config in
       var network = config["network"] as! [String: Any]
@@ -20,7 +22,8 @@ final class NetworkStepTests: XCTestCase {
       config["network"] = network
     }
     let log = workspace.directory.appendingPathComponent("aws.log").path
-    let first = try await workspace.run(["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": log, "NO_COLOR": ""])
+    let first = try await workspace.run(
+      ["run", "network", "--yes"], environment: ["RUNBOOK_AWS_LOG": log, "NO_COLOR": ""])
     XCTAssertEqual(first.status, 0, first.summary)
     var expected = expectedNetworkInventory
     expected["vpc"] = [hostileName]
@@ -29,15 +32,22 @@ final class NetworkStepTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "a shell ran")
 
     let checkpoint = try workspace.checkpoint()
-    for export in ["VPC_ID", "IGW_ID", "EIP_ID", "NAT_ID", "PUBLIC_RT_ID", "PRIVATE_RT_ID",
-                   "SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C"] {
+    for export in [
+      "VPC_ID", "IGW_ID", "EIP_ID", "NAT_ID", "PUBLIC_RT_ID", "PRIVATE_RT_ID",
+      "SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C",
+    ] {
       XCTAssertNotNil(checkpoint.exports[export], "missing export \(export)")
     }
     XCTAssertEqual(checkpoint.account, "123456789012")
     let calls = loggedAWSCalls(log)
     XCTAssertTrue(calls.allSatisfy { ($0["argv"] as? [String] ?? []).contains("--endpoint-url") })
     XCTAssertEqual(calls.filter { $0["write"] as? Bool == true }.count, 17, "one write per action")
-    XCTAssertTrue(calls.contains { ($0["argv"] as? [String] ?? []).contains { $0.contains(hostileName.replacingOccurrences(of: "`", with: "`")) } })
+    XCTAssertTrue(
+      calls.contains {
+        ($0["argv"] as? [String] ?? []).contains {
+          $0.contains(hostileName.replacingOccurrences(of: "`", with: "`"))
+        }
+      })
 
     // Output for a log, not a terminal: plain lines, no spinner frames, no escape codes.
     XCTAssertFalse(first.stdout.contains("\u{1B}"), first.stdout.debugDescription)
@@ -54,12 +64,19 @@ final class NetworkStepTests: XCTestCase {
     let schema = try JSONSerialization.jsonObject(
       with: Data(contentsOf: repositoryRoot.appendingPathComponent("docs/status-schema.json")))
     XCTAssertEqual(validate(document, against: schema as! [String: Any], at: "$"), [])
-    XCTAssertEqual((document as? [String: Any])?["exports"] as? [String: String], checkpoint.exports)
-    let env = try await workspace.run(["env"])
-    let script = env.stdout + "\n" + checkpoint.exports.keys.sorted().map { "printf '%s=%s\\n' \($0) \"$\($0)\"" }.joined(separator: "\n")
-    let evaluated = try await ProcessRunner().run(Invocation(executable: "bash", arguments: ["-c", script]))
     XCTAssertEqual(
-      evaluated.stdoutText, checkpoint.exports.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\n")
+      (document as? [String: Any])?["exports"] as? [String: String], checkpoint.exports)
+    let env = try await workspace.run(["env"])
+    let script =
+      env.stdout + "\n"
+      + checkpoint.exports.keys.sorted().map { "printf '%s=%s\\n' \($0) \"$\($0)\"" }.joined(
+        separator: "\n")
+    let evaluated = try await ProcessRunner().run(
+      Invocation(executable: "bash", arguments: ["-c", script]))
+    XCTAssertEqual(
+      evaluated.stdoutText,
+      checkpoint.exports.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+        separator: "\n") + "\n")
 
     try await assertRerunCallsNothing(workspace, step: "network")
     let afterRerun = try await networkInventory(workspace)
@@ -73,15 +90,18 @@ final class NetworkStepTests: XCTestCase {
     XCTAssertEqual(plan.status, 0, plan.summary)
     XCTAssertEqual(loggedAWSCalls(log).count, 0)
     XCTAssertNil(workspace.stateBytes)
-    for operation in ["create-vpc", "create-subnet", "create-internet-gateway", "attach-internet-gateway",
-                      "allocate-address", "create-nat-gateway", "describe-nat-gateways", "create-route-table",
-                      "create-route", "associate-route-table"] {
+    for operation in [
+      "create-vpc", "create-subnet", "create-internet-gateway", "attach-internet-gateway",
+      "allocate-address", "create-nat-gateway", "describe-nat-gateways", "create-route-table",
+      "create-route", "associate-route-table",
+    ] {
       XCTAssertTrue(plan.stdout.contains("aws ec2 \(operation) "), "plan lacks \(operation)")
     }
     XCTAssertEqual(plan.stdout.components(separatedBy: "aws ec2 create-subnet ").count - 1, 4)
     XCTAssertTrue(plan.stdout.contains("--vpc-id <VPC_ID>"))
     XCTAssertTrue(plan.stdout.contains("--endpoint-url \(workspace.endpoint)"))
-    let dryRun = try await workspace.run(["run", "network", "--dry-run"], environment: ["RUNBOOK_AWS_LOG": log])
+    let dryRun = try await workspace.run(
+      ["run", "network", "--dry-run"], environment: ["RUNBOOK_AWS_LOG": log])
     XCTAssertEqual(dryRun.stdout, plan.stdout)
     XCTAssertEqual(loggedAWSCalls(log).count, 0)
   }
@@ -96,7 +116,8 @@ final class NetworkStepTests: XCTestCase {
     XCTAssertEqual(inventory, expectedNetworkInventory)
     try await assertExportsPointAtInventory(workspace)
     let outcomes = try workspace.checkpoint().actions.values.compactMap(\.outcome)
-    XCTAssertTrue(outcomes.contains(.recovered), "resumed runs should have found the earlier writes")
+    XCTAssertTrue(
+      outcomes.contains(.recovered), "resumed runs should have found the earlier writes")
   }
 
   /// One kill in the middle of a run with independent actions in flight at once.
@@ -134,17 +155,26 @@ final class NetworkStepTests: XCTestCase {
 
   func testNoEndpointMeansTheShimRefusesAndTheStepFails() async throws {
     let workspace = try Workspace()
-    let run = try await workspace.runRaw(["--config", workspace.configPath, "--state-dir", workspace.stateDirectory, "run", "network", "--yes"],
-                                         environment: ["AWS_ENDPOINT_URL": ""])
+    let run = try await workspace.runRaw(
+      [
+        "--config", workspace.configPath, "--state-dir", workspace.stateDirectory, "run", "network",
+        "--yes",
+      ],
+      environment: ["AWS_ENDPOINT_URL": ""])
     XCTAssertEqual(run.status, 1, run.summary)
     XCTAssertTrue(run.stderr.contains("refusing"), run.stderr)
   }
 
-  func assertExportsPointAtInventory(_ workspace: Workspace, file: StaticString = #filePath, line: UInt = #line) async throws {
+  func assertExportsPointAtInventory(
+    _ workspace: Workspace, file: StaticString = #filePath, line: UInt = #line
+  ) async throws {
     let exports = try workspace.checkpoint().exports
     func ids(_ arguments: [String], _ key: String, _ field: String) async throws -> Set<String> {
       let result = try await workspace.aws(arguments)
-      return Set(((result as? [String: Any])?[key] as? [[String: Any]] ?? []).compactMap { $0[field] as? String })
+      return Set(
+        ((result as? [String: Any])?[key] as? [[String: Any]] ?? []).compactMap {
+          $0[field] as? String
+        })
     }
     let vpcs = try await ids(["ec2", "describe-vpcs"], "Vpcs", "VpcId")
     XCTAssertTrue(vpcs.contains(exports["VPC_ID"] ?? "-"), file: file, line: line)
@@ -152,7 +182,8 @@ final class NetworkStepTests: XCTestCase {
     for key in ["SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C"] {
       XCTAssertTrue(subnets.contains(exports[key] ?? "-"), key, file: file, line: line)
     }
-    let gateways = try await ids(["ec2", "describe-internet-gateways"], "InternetGateways", "InternetGatewayId")
+    let gateways = try await ids(
+      ["ec2", "describe-internet-gateways"], "InternetGateways", "InternetGatewayId")
     XCTAssertTrue(gateways.contains(exports["IGW_ID"] ?? "-"), file: file, line: line)
     let addresses = try await ids(["ec2", "describe-addresses"], "Addresses", "AllocationId")
     XCTAssertTrue(addresses.contains(exports["EIP_ID"] ?? "-"), file: file, line: line)

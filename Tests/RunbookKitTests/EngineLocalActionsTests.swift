@@ -112,14 +112,19 @@ final class EngineLocalActionsTests: XCTestCase {
     let read = Action(
       name: "tag", summary: "tag", effect: .read, command: .aws("test", "fallback"),
       capture: Capture(export: "TAG", pattern: "^[0-9]+$"),
-      precheck: Precheck(Command(tool: "no-such-tool-here", arguments: []), rule: "r") { _, _ in "never" })
+      precheck: Precheck(Command(tool: "no-such-tool-here", arguments: []), rule: "r") { _, _ in
+        "never"
+      })
     let runner = MissingToolRunner(fixture.runner)
     fixture.runner.answerCallerIdentity()
     fixture.runner.on("aws", "test", "fallback", reply: .ok("20250101"))
     let engine = Engine(
-      deployment: fixture.deployment, state: fixture.state, catalogue: [TestStep("s", [read])], runner: runner,
-      reporter: fixture.reporter, prompter: nil, aws: AWSSettings(region: fixture.deployment.region),
-      options: RunOptions(assumeYes: true, commandLine: "runbook test"), environment: ["PATH": stubToolPath])
+      deployment: fixture.deployment, state: fixture.state, catalogue: [TestStep("s", [read])],
+      runner: runner,
+      reporter: fixture.reporter, prompter: nil,
+      aws: AWSSettings(region: fixture.deployment.region),
+      options: RunOptions(assumeYes: true, commandLine: "runbook test"),
+      environment: ["PATH": stubToolPath])
     _ = try await engine.run([TestStep("s", [read])])
     XCTAssertEqual(try fixture.checkpoint().exports["TAG"], "20250101")
   }
@@ -259,7 +264,8 @@ private final class MissingToolRunner: CommandRunner {
     }
     return try await inner.run(invocation)
   }
-  func runPipeline(_ producer: Invocation, into consumer: Invocation) async throws -> PipelineOutput {
+  func runPipeline(_ producer: Invocation, into consumer: Invocation) async throws -> PipelineOutput
+  {
     try await inner.runPipeline(producer, into: consumer)
   }
 }

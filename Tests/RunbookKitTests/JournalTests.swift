@@ -107,13 +107,19 @@ final class JournalTests: XCTestCase {
 final class AuditRequestIDTests: XCTestCase {
   func testRequestIDsAreFoundInTheShapesTheCLIPrintsThem() {
     XCTAssertEqual(
-      awsRequestID(in: #"{"ResponseMetadata": {"RequestId": "8f2b3c1d-0a4e-4b6f-9c7d-123456789abc"}}"#),
+      awsRequestID(
+        in: #"{"ResponseMetadata": {"RequestId": "8f2b3c1d-0a4e-4b6f-9c7d-123456789abc"}}"#),
       "8f2b3c1d-0a4e-4b6f-9c7d-123456789abc")
     XCTAssertEqual(
       awsRequestID(
-        in: "An error occurred (AccessDenied) when calling the PutObject operation: Access Denied (Request ID: 4QX2B9N1ZK7YH3TR)"),
+        in:
+          "An error occurred (AccessDenied) when calling the PutObject operation: Access Denied (Request ID: 4QX2B9N1ZK7YH3TR)"
+      ),
       "4QX2B9N1ZK7YH3TR")
     XCTAssertNil(awsRequestID(in: "vpc-0123456789abcdef0\n"))
-    XCTAssertNil(awsRequestID(in: "An error occurred (Throttling) when calling the DescribeVpcs operation: Rate exceeded"))
+    XCTAssertNil(
+      awsRequestID(
+        in: "An error occurred (Throttling) when calling the DescribeVpcs operation: Rate exceeded")
+    )
   }
 }

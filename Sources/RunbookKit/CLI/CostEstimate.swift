@@ -40,15 +40,19 @@ struct CostEstimate {
     self.prices = prices
     let hours = prices.hoursPerMonth
     if steps.contains("network") {
-      lines.append(Line(item: "NAT gateway (1, hourly charge)", monthly: prices.natGatewayHour * hours))
-      lines.append(Line(item: "Elastic IP (public IPv4 address)", monthly: prices.publicIPv4Hour * hours))
+      lines.append(
+        Line(item: "NAT gateway (1, hourly charge)", monthly: prices.natGatewayHour * hours))
+      lines.append(
+        Line(item: "Elastic IP (public IPv4 address)", monthly: prices.publicIPv4Hour * hours))
     }
     if steps.contains("rds") {
       let rds = deployment.rds
       let copies = rds.multiAZ ? 2.0 : 1.0
       if let hourly = prices.databaseInstanceHour[rds.instanceClass] {
         lines.append(
-          Line(item: "RDS \(rds.instanceClass)\(rds.multiAZ ? " Multi-AZ" : "")", monthly: hourly * copies * hours))
+          Line(
+            item: "RDS \(rds.instanceClass)\(rds.multiAZ ? " Multi-AZ" : "")",
+            monthly: hourly * copies * hours))
       }
       lines.append(
         Line(
@@ -71,23 +75,29 @@ struct CostEstimate {
       fargate = tasks * (vcpu * prices.fargateVCPUHour + memory * prices.fargateGBHour) * hours
       lines.append(
         Line(
-          item: "Fargate: \(deployment.services.count) services x \(deployment.ecs.desiredCount) tasks at \(vcpu) vCPU / \(memory) GB",
+          item:
+            "Fargate: \(deployment.services.count) services x \(deployment.ecs.desiredCount) tasks at \(vcpu) vCPU / \(memory) GB",
           monthly: fargate))
     }
     if fargate > 0 {
       tips.append(
         String(
-          format: "Fargate Spot for development and staging: about %.2f %@ a month less (up to %d%%)",
-          fargate * prices.fargateSpotSavings, prices.currency, Int(prices.fargateSpotSavings * 100)))
+          format:
+            "Fargate Spot for development and staging: about %.2f %@ a month less (up to %d%%)",
+          fargate * prices.fargateSpotSavings, prices.currency, Int(prices.fargateSpotSavings * 100)
+        ))
     }
     if steps.contains("network") {
       tips.append(
         "one NAT gateway for both zones (as configured) instead of one per zone saves "
-          + String(format: "%.2f %@ a month per zone", prices.natGatewayHour * hours, prices.currency)
+          + String(
+            format: "%.2f %@ a month per zone", prices.natGatewayHour * hours, prices.currency)
           + "; VPC endpoints for ECR, S3, SQS and Secrets Manager cut NAT data processing")
     }
     if steps.contains("ecs") {
-      tips.append("CloudWatch Logs retention of 3 days instead of 7 in development (ecs.logRetentionDays) halves stored log volume")
+      tips.append(
+        "CloudWatch Logs retention of 3 days instead of 7 in development (ecs.logRetentionDays) halves stored log volume"
+      )
     }
   }
 
@@ -95,11 +105,16 @@ struct CostEstimate {
 
   func render() -> String {
     guard !lines.isEmpty else { return "" }
-    var text = "\nestimated monthly cost (\(prices.region), prices of \(prices.date), \(prices.currency)):\n"
+    var text =
+      "\nestimated monthly cost (\(prices.region), prices of \(prices.date), \(prices.currency)):\n"
     for line in lines {
-      text += "  " + line.item.padding(toLength: 58, withPad: " ", startingAt: 0) + String(format: "%9.2f\n", line.monthly)
+      text +=
+        "  " + line.item.padding(toLength: 58, withPad: " ", startingAt: 0)
+        + String(format: "%9.2f\n", line.monthly)
     }
-    text += "  " + "total".padding(toLength: 58, withPad: " ", startingAt: 0) + String(format: "%9.2f\n", total)
+    text +=
+      "  " + "total".padding(toLength: 58, withPad: " ", startingAt: 0)
+      + String(format: "%9.2f\n", total)
     text += "  (\(prices.note))\n"
     if !tips.isEmpty {
       text += "savings:\n" + tips.map { "  - \($0)\n" }.joined()

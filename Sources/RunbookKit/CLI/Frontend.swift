@@ -91,7 +91,8 @@ public final class Frontend: Sendable {
       return ExitStatus.success
     }
     let style = Style.detect(
-      output: environment.output, environment: environment.variables, noColor: parsed.flag("no-color"))
+      output: environment.output, environment: environment.variables,
+      noColor: parsed.flag("no-color"))
     if command == "doctor" { return await doctor(parsed, style: style) }
     let context = try Context(parsed: parsed, environment: environment)
     switch command {
@@ -113,17 +114,24 @@ public final class Frontend: Sendable {
     case "destroy":
       return try await destroy(context, parsed: parsed, style: style, argv: argv)
     case "status":
-      let report = try await StatusReport(engine: context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
+      let report = try await StatusReport(
+        engine: context.engine(
+          runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
       environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
       return ExitStatus.success
     case "env":
-      let checkpoint = try await context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()).loadCheckpoint()
+      let checkpoint = try await context.engine(
+        runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()
+      ).loadCheckpoint()
       for (name, value) in (checkpoint?.exports ?? [:]).sorted(by: { $0.key < $1.key }) {
-        environment.output.write("export \(name)='\(value.replacingOccurrences(of: "'", with: #"'\''"#))'\n")
+        environment.output.write(
+          "export \(name)='\(value.replacingOccurrences(of: "'", with: #"'\''"#))'\n")
       }
       return ExitStatus.success
     case "reset":
-      guard parsed.arguments.count == 1 else { throw UsageError("'reset' takes exactly one step name") }
+      guard parsed.arguments.count == 1 else {
+        throw UsageError("'reset' takes exactly one step name")
+      }
       let step = try selectSteps(parsed.arguments)[0]
       try await reset(step: step.id, context: context)
       return ExitStatus.success
@@ -133,7 +141,8 @@ public final class Frontend: Sendable {
       return try await transferState(context, parsed: parsed)
     case "log":
       let directory = StateDirectory(path: context.stateDirectory).logsDirectory
-      guard let path = AuditLog.latest(in: directory), let text = try? String(contentsOfFile: path, encoding: .utf8)
+      guard let path = AuditLog.latest(in: directory),
+        let text = try? String(contentsOfFile: path, encoding: .utf8)
       else { throw UsageError("\(directory): no run has been logged yet") }
       environment.output.write(text)
       return ExitStatus.success
@@ -157,7 +166,9 @@ public final class Frontend: Sendable {
         case .warn: style.yellow(label)
         case .fail: style.red(label)
         }
-      environment.output.write("\(painted) \(check.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(check.detail)\n")
+      environment.output.write(
+        "\(painted) \(check.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(check.detail)\n"
+      )
       if let fix = check.fix, check.level != .ok { environment.output.write("      fix: \(fix)\n") }
     }
     let failed = checks.filter { $0.level == .fail }.count
@@ -171,7 +182,8 @@ public final class Frontend: Sendable {
     guard !names.isEmpty else { return Catalogue.steps.filter(\.runsByDefault) }
     for name in names {
       if Catalogue.step(name) == nil {
-        throw UsageError("unknown step '\(name)' (steps: \(Catalogue.guideOrder.joined(separator: " ")))")
+        throw UsageError(
+          "unknown step '\(name)' (steps: \(Catalogue.guideOrder.joined(separator: " ")))")
       }
     }
     return Catalogue.steps.filter { names.contains($0.id) }
@@ -180,31 +192,43 @@ public final class Frontend: Sendable {
   /// `--tag TAG`, checked against Docker's rules for tags.
   private func imageTag(_ parsed: ParsedCommandLine) throws -> String? {
     guard let tag = parsed.options["tag"] else { return nil }
-    guard tag.range(of: #"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"#, options: .regularExpression) != nil else {
+    guard tag.range(of: #"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"#, options: .regularExpression) != nil
+    else {
       throw UsageError(
-        "--tag: '\(tag)' is not a valid image tag (letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128)")
+        "--tag: '\(tag)' is not a valid image tag (letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128)"
+      )
     }
     return tag
   }
 
   /// What the operation options ask for, checked against the configuration and the steps named.
-  func request(_ parsed: ParsedCommandLine, steps: [any Step], deployment: Deployment) throws -> RunRequest {
+  func request(_ parsed: ParsedCommandLine, steps: [any Step], deployment: Deployment) throws
+    -> RunRequest
+  {
     let services = parsed.values["service"] ?? []
     let known = deployment.services.map(\.name)
     for name in services where !known.contains(name) {
-      throw UsageError("--service: '\(name)' is not a service of the configuration (services: \(known.joined(separator: ", ")))")
+      throw UsageError(
+        "--service: '\(name)' is not a service of the configuration (services: \(known.joined(separator: ", ")))"
+      )
     }
     let ids = steps.map(\.id)
-    if parsed.flag("follow"), !ids.contains("verify") { throw UsageError("--follow is for 'run verify'") }
-    if parsed.flag("rollback"), !ids.contains("update") { throw UsageError("--rollback is for 'run update'") }
+    if parsed.flag("follow"), !ids.contains("verify") {
+      throw UsageError("--follow is for 'run verify'")
+    }
+    if parsed.flag("rollback"), !ids.contains("update") {
+      throw UsageError("--rollback is for 'run update'")
+    }
     if !services.isEmpty, !ids.contains("update"), !ids.contains("verify") {
       throw UsageError("--service is for 'run update' and 'run verify'")
     }
-    return RunRequest(services: services, rollback: parsed.flag("rollback"), follow: parsed.flag("follow"))
+    return RunRequest(
+      services: services, rollback: parsed.flag("rollback"), follow: parsed.flag("follow"))
   }
 
   private func printPlan(
-    _ context: Context, steps: [any Step], style: Style, imageTag: String? = nil, request: RunRequest = RunRequest()
+    _ context: Context, steps: [any Step], style: Style, imageTag: String? = nil,
+    request: RunRequest = RunRequest()
   ) async throws {
     let engine = context.engine(
       runner: runner, reporter: SilentReporter(), prompter: nil,
@@ -228,10 +252,12 @@ public final class Frontend: Sendable {
       }
     }
     environment.output.write(
-      "\(total) actions, \(writes) writes still to do ('!' writes, '$' reads, '?' manual); nothing was run\n")
+      "\(total) actions, \(writes) writes still to do ('!' writes, '$' reads, '?' manual); nothing was run\n"
+    )
     if let prices = CostEstimate.load(for: context.deployment) {
       environment.output.write(
-        CostEstimate(prices: prices, deployment: context.deployment, steps: planned.map(\.id)).render())
+        CostEstimate(prices: prices, deployment: context.deployment, steps: planned.map(\.id))
+          .render())
     }
   }
 
@@ -244,30 +270,36 @@ public final class Frontend: Sendable {
     return value
   }
 
-  private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String]) async throws
+  private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String])
+    async throws
     -> Int32
   {
     let steps = try selectSteps(parsed.arguments)
     let yes = parsed.flag("yes")
     if !yes && !environment.inputIsTerminal {
-      throw UsageError("'run' changes AWS resources and needs confirmation: run it in a terminal, or pass --yes")
+      throw UsageError(
+        "'run' changes AWS resources and needs confirmation: run it in a terminal, or pass --yes")
     }
     let jobs = try self.jobs(parsed)
     let reporter = ConsoleReporter(
-      output: environment.output, errors: environment.errors, style: style, verbose: parsed.flag("verbose"))
-    let prompter = TerminalPrompter(output: environment.output, style: style, readLine: environment.readLine)
+      output: environment.output, errors: environment.errors, style: style,
+      verbose: parsed.flag("verbose"))
+    let prompter = TerminalPrompter(
+      output: environment.output, style: style, readLine: environment.readLine)
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
       commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
       imageTag: try imageTag(parsed), overwriteSecrets: parsed.flag("overwrite-secrets"),
       request: try request(parsed, steps: steps, deployment: context.deployment))
-    let engine = context.engine(runner: runner, reporter: reporter, prompter: prompter, options: options)
+    let engine = context.engine(
+      runner: runner, reporter: reporter, prompter: prompter, options: options)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }
     let started = Date()
     let summary = try await engine.run(steps)
     if summary.nothingToDo {
-      environment.output.write("nothing to do: every action of \(steps.map(\.id).joined(separator: ", ")) is done\n")
+      environment.output.write(
+        "nothing to do: every action of \(steps.map(\.id).joined(separator: ", ")) is done\n")
     } else {
       environment.output.write(
         style.bold("finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
@@ -288,7 +320,8 @@ public final class Frontend: Sendable {
   }
 
   private func reset(step: String, context: Context) async throws {
-    let engine = context.engine(runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
+    let engine = context.engine(
+      runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
     let state = engine.state
     try await state.prepare()
     let lock = try await state.acquireLock(command: "runbook reset \(step)")
@@ -298,7 +331,8 @@ public final class Frontend: Sendable {
         await lock.release()
         return
       }
-      try await state.journal.append(JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step))
+      try await state.journal.append(
+        JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step))
       checkpoint.forget(step: step)
       checkpoint.serial += 1
       checkpoint.updatedAt = timestamp()
@@ -328,19 +362,25 @@ struct Context {
     variables = environment.variables
     executableDirectory = environment.executableDirectory
     let configPath = parsed.options["config"] ?? "runbooks/unisync-ecs.json"
-    let absolute = configPath.hasPrefix("/") ? configPath : environment.workingDirectory + "/" + configPath
+    let absolute =
+      configPath.hasPrefix("/") ? configPath : environment.workingDirectory + "/" + configPath
     var deployment = try Deployment.load(from: absolute)
     deployment.baseDirectory = URL(fileURLWithPath: absolute).deletingLastPathComponent().path
     self.deployment = deployment
-    let state = parsed.options["state-dir"] ?? Self.defaultStateDirectory(
-      deployment: deployment.name, workingDirectory: environment.workingDirectory)
+    let state =
+      parsed.options["state-dir"]
+      ?? Self.defaultStateDirectory(
+        deployment: deployment.name, workingDirectory: environment.workingDirectory)
     stateDirectory = state.hasPrefix("/") ? state : environment.workingDirectory + "/" + state
     if let text = parsed.options["state"] ?? deployment.state {
       let location = try S3Location.parse(text).mapError { UsageError("--state: \($0)") }.get()
       // A bucket alone gets a prefix named after the deployment, so environments never share one.
-      s3State = location.prefix.isEmpty ? location.appending("runbook/\(deployment.name)") : location
+      s3State =
+        location.prefix.isEmpty ? location.appending("runbook/\(deployment.name)") : location
     }
-    let endpoint = parsed.options["endpoint-url"] ?? environment.variables["AWS_ENDPOINT_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    let endpoint =
+      parsed.options["endpoint-url"]
+      ?? environment.variables["AWS_ENDPOINT_URL"].flatMap { $0.isEmpty ? nil : $0 }
     if let endpoint, Validate.httpURL(endpoint) != nil {
       throw UsageError("--endpoint-url: '\(endpoint)' is not an http(s) URL")
     }
@@ -352,7 +392,9 @@ struct Context {
   /// `.runbook/<deployment>`; `.runbook` itself when it holds a checkpoint already (the layout of
   /// earlier versions, which kept one deployment there).
   static func defaultStateDirectory(deployment: String, workingDirectory: String) -> String {
-    if FileManager.default.fileExists(atPath: workingDirectory + "/.runbook/state.json") { return ".runbook" }
+    if FileManager.default.fileExists(atPath: workingDirectory + "/.runbook/state.json") {
+      return ".runbook"
+    }
     return ".runbook/" + deployment
   }
 
@@ -364,7 +406,8 @@ struct Context {
     guard let s3State else { return localState }
     let lease = variables["RUNBOOK_LOCK_LEASE_SECONDS"].flatMap(Double.init) ?? 120
     return S3StateStore(
-      root: s3State, runner: runner, aws: aws, logsDirectory: localState.logsDirectory, leaseSeconds: lease)
+      root: s3State, runner: runner, aws: aws, logsDirectory: localState.logsDirectory,
+      leaseSeconds: lease)
   }
 
   /// Where the programs that come with runbook are (beside it, else on PATH), by name.
@@ -374,7 +417,10 @@ struct Context {
     return [HealthProbe.tool: probe]
   }
 
-  func engine(runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, options: RunOptions) -> Engine {
+  func engine(
+    runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?,
+    options: RunOptions
+  ) -> Engine {
     Engine(
       deployment: deployment, state: stateStore(runner: runner), runner: runner, reporter: reporter,
       prompter: prompter, aws: aws, options: options, environment: variables, programs: programs)

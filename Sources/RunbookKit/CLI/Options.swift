@@ -34,18 +34,27 @@ public struct CommandSpec: Sendable, Hashable {
 /// The whole command-line contract.
 public enum CLISpec {
   public static let global: [OptionSpec] = [
-    OptionSpec("config", short: "c", value: "FILE", help: "deployment parameters (default: runbooks/unisync-ecs.json)"),
+    OptionSpec(
+      "config", short: "c", value: "FILE",
+      help: "deployment parameters (default: runbooks/unisync-ecs.json)"),
     OptionSpec(
       "state-dir", value: "DIR",
-      help: "checkpoint, journal, lock and logs (default: .runbook/DEPLOYMENT); with --state: the logs"),
+      help:
+        "checkpoint, journal, lock and logs (default: .runbook/DEPLOYMENT); with --state: the logs"),
     OptionSpec(
       "state", value: "S3URL",
-      help: "keep checkpoint, journal and lock in s3://BUCKET/PREFIX (default prefix: runbook/DEPLOYMENT; also the configuration's 'state')"),
+      help:
+        "keep checkpoint, journal and lock in s3://BUCKET/PREFIX (default prefix: runbook/DEPLOYMENT; also the configuration's 'state')"
+    ),
     OptionSpec(
       "endpoint-url", value: "URL",
-      help: "add --endpoint-url URL to every aws call (AWS_ENDPOINT_URL in the environment does the same)"),
+      help:
+        "add --endpoint-url URL to every aws call (AWS_ENDPOINT_URL in the environment does the same)"
+    ),
     OptionSpec("profile", value: "NAME", help: "passed to every aws call"),
-    OptionSpec("region", value: "NAME", help: "passed to every aws call (default: the configuration's region)"),
+    OptionSpec(
+      "region", value: "NAME",
+      help: "passed to every aws call (default: the configuration's region)"),
     OptionSpec("yes", short: "y", help: "never ask; needed to change anything without a terminal"),
     OptionSpec("no-color", help: "no colour (also: NO_COLOR, or stdout not a terminal)"),
     OptionSpec("verbose", short: "v", help: "print every command as it starts"),
@@ -53,70 +62,97 @@ public enum CLISpec {
   ]
 
   static let jobsOption = OptionSpec(
-    "jobs", short: "j", value: "N", help: "independent actions run at once (default 4; 1 when asking)")
+    "jobs", short: "j", value: "N",
+    help: "independent actions run at once (default 4; 1 when asking)")
 
   /// `destroy` and `unlock`: go on without the typed deployment name.
   static let forceOption = OptionSpec(
-    "force", help: "with --yes: go on without asking for the deployment name (--yes alone is refused)")
+    "force",
+    help: "with --yes: go on without asking for the deployment name (--yes alone is refused)")
 
   /// Options of `run` that say what verify and update do (plan takes them too).
   static let operationOptions: [OptionSpec] = [
     OptionSpec(
       "tag", value: "TAG",
-      help: "tag for the images built (default: the build context's short git commit, else the UTC time); a resumed run keeps its tag; 'update' needs it"),
-    OptionSpec("service", value: "NAME", help: "update (or verify) only this service; repeat for more (default: all)"),
-    OptionSpec("rollback", help: "update: put the services back on the task definition recorded before the last update"),
-    OptionSpec("follow", help: "verify: keep polling (health, services, new log lines) until Ctrl-C"),
+      help:
+        "tag for the images built (default: the build context's short git commit, else the UTC time); a resumed run keeps its tag; 'update' needs it"
+    ),
+    OptionSpec(
+      "service", value: "NAME",
+      help: "update (or verify) only this service; repeat for more (default: all)"),
+    OptionSpec(
+      "rollback",
+      help: "update: put the services back on the task definition recorded before the last update"),
+    OptionSpec(
+      "follow", help: "verify: keep polling (health, services, new log lines) until Ctrl-C"),
   ]
 
   public static let commands: [CommandSpec] = [
     CommandSpec(
       name: "plan", arguments: "[STEP...]",
-      summary: "every command the steps would run, in order, placeholders for unknown values; runs nothing",
+      summary:
+        "every command the steps would run, in order, placeholders for unknown values; runs nothing",
       options: operationOptions.filter { $0.long != "follow" }),
     CommandSpec(
       name: "run", arguments: "[STEP...]",
       summary: "run steps (default: every step not yet done, in guide order)",
       options: [
         OptionSpec("dry-run", help: "print the plan instead of running (same as 'plan')"),
-        OptionSpec("adopt", help: "use existing resources found by name even without this tool's tags (never deleted by destroy)"),
+        OptionSpec(
+          "adopt",
+          help:
+            "use existing resources found by name even without this tool's tags (never deleted by destroy)"
+        ),
         jobsOption,
         OptionSpec(
           "overwrite-secrets",
-          help: "put this run's values into secrets that exist already (otherwise an existing secret keeps its value)"),
+          help:
+            "put this run's values into secrets that exist already (otherwise an existing secret keeps its value)"
+        ),
       ] + operationOptions),
     CommandSpec(
-      name: "status", arguments: "", summary: "each step and action: done / pending / failed, with every export",
-      options: [OptionSpec("json", help: "print the status as JSON (schema in docs/operator-guide.md)")]),
+      name: "status", arguments: "",
+      summary: "each step and action: done / pending / failed, with every export",
+      options: [
+        OptionSpec("json", help: "print the status as JSON (schema in docs/operator-guide.md)")
+      ]),
     CommandSpec(
-      name: "env", arguments: "", summary: "'export NAME=value' lines for every export (eval-able, secrets never included)",
+      name: "env", arguments: "",
+      summary: "'export NAME=value' lines for every export (eval-able, secrets never included)",
       options: []),
     CommandSpec(
-      name: "reset", arguments: "STEP", summary: "forget a step's checkpoint entries; resources are left alone",
+      name: "reset", arguments: "STEP",
+      summary: "forget a step's checkpoint entries; resources are left alone",
       options: []),
-    CommandSpec(name: "log", arguments: "", summary: "print the latest run's audit log", options: []),
+    CommandSpec(
+      name: "log", arguments: "", summary: "print the latest run's audit log", options: []),
     CommandSpec(
       name: "destroy", arguments: "[STEP...]",
-      summary: "delete, in reverse order, what this deployment created (never adopted resources); asks for the deployment name",
+      summary:
+        "delete, in reverse order, what this deployment created (never adopted resources); asks for the deployment name",
       options: [
         forceOption,
         OptionSpec("skip-final-snapshot", help: "delete the RDS instance without a final snapshot"),
         OptionSpec(
           "force-delete-without-recovery",
-          help: "delete secrets at once instead of after the configured recovery window (asks again)"),
+          help:
+            "delete secrets at once instead of after the configured recovery window (asks again)"),
         jobsOption,
       ]),
     CommandSpec(
       name: "unlock", arguments: "",
-      summary: "release the S3 lock of a run that died (shows the holder, asks for the deployment name)",
+      summary:
+        "release the S3 lock of a run that died (shows the holder, asks for the deployment name)",
       options: [forceOption]),
     CommandSpec(
       name: "state", arguments: "push|pull",
-      summary: "copy the checkpoint and journal from --state-dir to --state (push) or back (pull); refuses another lineage",
+      summary:
+        "copy the checkpoint and journal from --state-dir to --state (push) or back (pull); refuses another lineage",
       options: []),
     CommandSpec(
       name: "doctor", arguments: "",
-      summary: "check tools, credentials, configuration, build contexts and the state directory (exit 1 on a FAIL)",
+      summary:
+        "check tools, credentials, configuration, build contexts and the state directory (exit 1 on a FAIL)",
       options: []),
   ]
 
@@ -129,10 +165,13 @@ public enum CLISpec {
 
   public static func mainHelp() -> String {
     var lines = ["usage: runbook [GLOBAL OPTIONS] COMMAND [ARGS]", "", "global options:"]
-    lines += global.map { "  " + $0.usage.padding(toLength: 26, withPad: " ", startingAt: 0) + $0.help }
+    lines += global.map {
+      "  " + $0.usage.padding(toLength: 26, withPad: " ", startingAt: 0) + $0.help
+    }
     lines += ["", "commands:"]
     lines += commands.map {
-      "  " + "\($0.name) \($0.arguments)".padding(toLength: 22, withPad: " ", startingAt: 0) + $0.summary
+      "  " + "\($0.name) \($0.arguments)".padding(toLength: 22, withPad: " ", startingAt: 0)
+        + $0.summary
     }
     lines += [
       "", "steps: \(Catalogue.guideOrder.joined(separator: " "))",
@@ -142,13 +181,17 @@ public enum CLISpec {
   }
 
   public static func help(for spec: CommandSpec) -> String {
-    var lines = ["usage: runbook [GLOBAL OPTIONS] \(spec.name) \(spec.arguments)", "", spec.summary]
+    var lines = [
+      "usage: runbook [GLOBAL OPTIONS] \(spec.name) \(spec.arguments)", "", spec.summary,
+    ]
     if !spec.options.isEmpty {
       lines += ["", "options:"]
       lines += spec.options.map { "  " + column($0.usage) + $0.help }
     }
     lines += ["", "global options:"]
-    lines += global.map { "  " + $0.usage.padding(toLength: 26, withPad: " ", startingAt: 0) + $0.help }
+    lines += global.map {
+      "  " + $0.usage.padding(toLength: 26, withPad: " ", startingAt: 0) + $0.help
+    }
     return lines.joined(separator: "\n") + "\n"
   }
 }
@@ -211,7 +254,9 @@ public func parseCommandLine(_ argv: [String]) throws -> ParsedCommandLine {
       if let inlineValue {
         parsed.options[name] = inlineValue
       } else {
-        guard index < argv.count else { throw UsageError("option '--\(name)' needs a value (\(spec.value!))") }
+        guard index < argv.count else {
+          throw UsageError("option '--\(name)' needs a value (\(spec.value!))")
+        }
         parsed.options[name] = argv[index]
         index += 1
       }
@@ -222,7 +267,9 @@ public func parseCommandLine(_ argv: [String]) throws -> ParsedCommandLine {
     }
   }
   if let command = parsed.command, CLISpec.command(command) == nil {
-    throw UsageError("unknown command '\(command)' (commands: \(CLISpec.commands.map(\.name).joined(separator: ", ")))")
+    throw UsageError(
+      "unknown command '\(command)' (commands: \(CLISpec.commands.map(\.name).joined(separator: ", ")))"
+    )
   }
   return parsed
 }

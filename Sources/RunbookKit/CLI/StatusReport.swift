@@ -45,7 +45,9 @@ public struct StatusReport: Sendable {
       let actions = step.actions(for: engine.deployment).map { action -> ActionStatus in
         let record = checkpoint?.record(step.id, action.name)
         var status = record?.status.rawValue ?? "pending"
-        if record == nil, failure?.step == step.id, failure?.action == action.name { status = "failed" }
+        if record == nil, failure?.step == step.id, failure?.action == action.name {
+          status = "failed"
+        }
         if record?.status == .pendingManual { pendingManual.append("\(step.id)/\(action.name)") }
         let kind: String =
           switch action.effect {
@@ -67,7 +69,8 @@ public struct StatusReport: Sendable {
       } else {
         stepStatus = "pending"
       }
-      return StepStatus(id: step.id, section: step.section, title: step.title, status: stepStatus, actions: actions)
+      return StepStatus(
+        id: step.id, section: step.section, title: step.title, status: stepStatus, actions: actions)
     }
     document = Document(
       schemaVersion: 1, deployment: engine.deployment.name, region: engine.resolver.aws.region,
@@ -92,21 +95,26 @@ public struct StatusReport: Sendable {
         style.bold("\(step.section) \(step.id)".padding(toLength: 14, withPad: " ", startingAt: 0))
           + " \(step.status) (\(done)/\(step.actions.count))  \(step.title)")
       for action in step.actions {
-        var line = "    " + action.name.padding(toLength: 30, withPad: " ", startingAt: 0) + " "
+        var line =
+          "    " + action.name.padding(toLength: 30, withPad: " ", startingAt: 0) + " "
           + action.status.padding(toLength: 15, withPad: " ", startingAt: 0)
         if let outcome = action.outcome { line += " \(outcome)" }
         lines.append(line)
       }
     }
     if !document.pendingManual.isEmpty {
-      lines.append(style.yellow("manual actions pending: ") + document.pendingManual.joined(separator: ", "))
+      lines.append(
+        style.yellow("manual actions pending: ") + document.pendingManual.joined(separator: ", "))
     }
     if let failure = document.lastFailure {
-      lines.append(style.red("last failure: ") + "\(failure.step)/\(failure.action) at \(failure.at): "
-        + (failure.message.split(separator: "\n").first.map(String.init) ?? ""))
+      lines.append(
+        style.red("last failure: ") + "\(failure.step)/\(failure.action) at \(failure.at): "
+          + (failure.message.split(separator: "\n").first.map(String.init) ?? ""))
     }
     lines.append("exports:")
-    for (name, value) in document.exports.sorted(by: { $0.key < $1.key }) { lines.append("  \(name)=\(value)") }
+    for (name, value) in document.exports.sorted(by: { $0.key < $1.key }) {
+      lines.append("  \(name)=\(value)")
+    }
     return lines.joined(separator: "\n") + "\n"
   }
 }

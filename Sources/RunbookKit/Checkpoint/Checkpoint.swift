@@ -21,7 +21,8 @@ public struct Checkpoint: Codable, Sendable, Hashable {
   public var exportOwners: [String: String]?
   public var updatedAt: String
 
-  public init(deployment: String, region: String, lineage: String = UUID().uuidString.lowercased()) {
+  public init(deployment: String, region: String, lineage: String = UUID().uuidString.lowercased())
+  {
     formatVersion = Self.currentFormatVersion
     self.lineage = lineage
     serial = 0

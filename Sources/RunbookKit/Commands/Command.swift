@@ -17,7 +17,8 @@ public enum Fragment: Sendable, Hashable {
 ///
 /// String literals are literal text. Interpolating `\(ref: "VPC_ID")` inserts an export reference;
 /// interpolating any other value inserts its description as literal text.
-public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation, CustomStringConvertible
+public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
+  CustomStringConvertible
 {
   public var fragments: [Fragment]
 
@@ -62,7 +63,9 @@ public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation, Cu
     var fragments: [Fragment] = []
     public init(literalCapacity: Int, interpolationCount: Int) {}
     public mutating func appendLiteral(_ literal: String) { appendText(literal) }
-    public mutating func appendInterpolation(ref export: String) { fragments.append(.export(export)) }
+    public mutating func appendInterpolation(ref export: String) {
+      fragments.append(.export(export))
+    }
     public mutating func appendInterpolation(_ value: some CustomStringConvertible) {
       appendText(value.description)
     }

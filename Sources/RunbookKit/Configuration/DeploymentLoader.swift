@@ -20,7 +20,8 @@ extension Deployment {
     do {
       root = try JSONDecoder().decode(JSONValue.self, from: data)
     } catch {
-      throw ConfigurationError(file: path, problems: ["is not valid JSON (\(jsonErrorSummary(error)))"])
+      throw ConfigurationError(
+        file: path, problems: ["is not valid JSON (\(jsonErrorSummary(error)))"])
     }
     let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
     return try parse(root, file: path, baseDirectory: base)
@@ -41,7 +42,8 @@ extension Deployment {
       }
       let subnets = n.objects("subnets") { s in
         Subnet(
-          id: s.string("id", check: Validate.identifier), name: s.string("name", check: Validate.tagValue),
+          id: s.string("id", check: Validate.identifier),
+          name: s.string("name", check: Validate.tagValue),
           cidr: s.string("cidr", check: Validate.cidr),
           zone: s.string("zone", check: Validate.zone(in: region)),
           isPublic: s.string("tier", check: Validate.oneOf(["public", "private"])) == "public")
@@ -53,7 +55,10 @@ extension Deployment {
         )
       }
       let tables = n.object("routeTables") { t in
-        (t.string("public", check: Validate.tagValue), t.string("private", check: Validate.tagValue))
+        (
+          t.string("public", check: Validate.tagValue),
+          t.string("private", check: Validate.tagValue)
+        )
       }
       return Network(
         vpcName: vpc?.0 ?? "", vpcCidr: vpc?.1 ?? "", subnets: subnets,
@@ -70,7 +75,9 @@ extension Deployment {
       var ecsRange = 8080...8083
       var rdsPort = 3306
       let alb = g.object("alb") { r -> SecurityGroup in
-        albPorts = r.array("ports") { item, path in Validate.port(item, path: path, problems: problems) }
+        albPorts = r.array("ports") { item, path in
+          Validate.port(item, path: path, problems: problems)
+        }
         return SecurityGroup(
           name: r.string("name", check: Validate.resourceName),
           description: r.string("description", check: Validate.tagValue))
@@ -78,7 +85,9 @@ extension Deployment {
       let ecs = g.object("ecs") { r -> SecurityGroup in
         let low = r.int("fromPort", range: 1...65_535)
         let high = r.int("toPort", range: 1...65_535)
-        if low <= high { ecsRange = low...high } else {
+        if low <= high {
+          ecsRange = low...high
+        } else {
           problems.add(r.fieldPath("toPort"), "\(high) is below fromPort \(low)")
         }
         return SecurityGroup(
@@ -119,7 +128,8 @@ extension Deployment {
         s.object(key) { r in
           let environment = r.stringMap("environment")
           for field in fields where environment[field] == nil {
-            problems.add("secrets.\(key).environment.\(field)", "is required (the variable holding it)")
+            problems.add(
+              "secrets.\(key).environment.\(field)", "is required (the variable holding it)")
           }
           for (field, variable) in environment.sorted(by: { $0.key < $1.key }) {
             if !fields.contains(field) {
@@ -166,7 +176,8 @@ extension Deployment {
         taskDefinition: template)
     }
     var serviceNames = Set<String>()
-    for (index, service) in services.enumerated() where !serviceNames.insert(service.name).inserted {
+    for (index, service) in services.enumerated() where !serviceNames.insert(service.name).inserted
+    {
       problems.add("services[\(index)].name", "'\(service.name)' is used by another service")
     }
     if services.filter(\.loadBalanced).count > 1 {
@@ -183,16 +194,19 @@ extension Deployment {
         loadBalancer: e.string("loadBalancer", check: Validate.resourceName),
         targetGroup: e.string("targetGroup", check: Validate.resourceName),
         healthCheckPath: e.string("healthCheckPath", default: "/actuator/health"),
-        deregistrationDelaySeconds: e.int("deregistrationDelaySeconds", default: 30, range: 0...3_600),
+        deregistrationDelaySeconds: e.int(
+          "deregistrationDelaySeconds", default: 30, range: 0...3_600),
         healthCheckGracePeriodSeconds: e.int(
           "healthCheckGracePeriodSeconds", default: 120, range: 0...2_147_483_647),
-        deploymentTimeoutSeconds: e.int("deploymentTimeoutSeconds", default: 1_800, range: 1...86_400),
+        deploymentTimeoutSeconds: e.int(
+          "deploymentTimeoutSeconds", default: 1_800, range: 1...86_400),
         logRetentionDays: e.int("logRetentionDays", default: 7, range: 1...3_653))
     }
     if let days = ecs?.logRetentionDays, !Validate.logRetentionDays.contains(days) {
       problems.add(
         "ecs.logRetentionDays",
-        "\(days) is not a retention CloudWatch Logs offers (\(Validate.logRetentionDays.map(String.init).joined(separator: ", ")))")
+        "\(days) is not a retention CloudWatch Logs offers (\(Validate.logRetentionDays.map(String.init).joined(separator: ", ")))"
+      )
     }
 
     let lambda = top.object("lambda") { l in
@@ -210,7 +224,8 @@ extension Deployment {
       let queues = q.strings("queues", check: Validate.queueName)
       let dlq = q.object("deadLetter") { d in
         (
-          d.string("queue", check: Validate.queueName), d.string("source", check: Validate.queueName),
+          d.string("queue", check: Validate.queueName),
+          d.string("source", check: Validate.queueName),
           d.int("maxReceiveCount", default: 5, range: 1...1_000)
         )
       }
@@ -231,12 +246,17 @@ extension Deployment {
     let operations =
       top.object("operations", required: false) { o in
         var operations = Operations()
-        operations.healthCheckTimeoutSeconds = o.int("healthCheckTimeoutSeconds", default: 120, range: 1...3_600)
-        operations.healthCheckIntervalSeconds = o.int("healthCheckIntervalSeconds", default: 5, range: 1...300)
+        operations.healthCheckTimeoutSeconds = o.int(
+          "healthCheckTimeoutSeconds", default: 120, range: 1...3_600)
+        operations.healthCheckIntervalSeconds = o.int(
+          "healthCheckIntervalSeconds", default: 5, range: 1...300)
         operations.logLines = o.int("logLines", default: 20, range: 0...1_000)
-        operations.followIntervalSeconds = o.int("followIntervalSeconds", default: 10, range: 1...3_600)
-        operations.deploymentPollSeconds = o.int("deploymentPollSeconds", default: 15, range: 1...600)
-        operations.dependencyRetrySeconds = o.int("dependencyRetrySeconds", default: 900, range: 0...86_400)
+        operations.followIntervalSeconds = o.int(
+          "followIntervalSeconds", default: 10, range: 1...3_600)
+        operations.deploymentPollSeconds = o.int(
+          "deploymentPollSeconds", default: 15, range: 1...600)
+        operations.dependencyRetrySeconds = o.int(
+          "dependencyRetrySeconds", default: 900, range: 0...86_400)
         return operations
       } ?? Operations()
     top.finish()
@@ -244,7 +264,8 @@ extension Deployment {
     guard problems.items.isEmpty, let network, let groups, let rds, let secrets, let ecr, let ecs,
       let lambda, let sqs
     else {
-      throw ConfigurationError(file: file, problems: problems.items.map { "\($0.field): \($0.reason)" })
+      throw ConfigurationError(
+        file: file, problems: problems.items.map { "\($0.field): \($0.reason)" })
     }
     return Deployment(
       name: name, region: region, network: network, securityGroups: groups, rds: rds,
@@ -273,7 +294,9 @@ extension Deployment {
       }
     }
     // When the subnets themselves could not be read, the checks below would only repeat that.
-    guard !problems.items.contains(where: { $0.field.hasPrefix("network.subnets") }) || !network.subnets.isEmpty
+    guard
+      !problems.items.contains(where: { $0.field.hasPrefix("network.subnets") })
+        || !network.subnets.isEmpty
     else { return }
     if !network.subnets.contains(where: { $0.isPublic }) {
       problems.add("network.subnets", "needs at least one public subnet")
@@ -293,7 +316,8 @@ extension Deployment {
 
 private func jsonErrorSummary(_ error: Error) -> String {
   if case DecodingError.dataCorrupted(let context) = error {
-    let underlying = (context.underlyingError as NSError?)?.userInfo["NSDebugDescription"] as? String
+    let underlying =
+      (context.underlyingError as NSError?)?.userInfo["NSDebugDescription"] as? String
     return underlying ?? context.debugDescription
   }
   return "\(error)"
@@ -313,7 +337,8 @@ public struct IPv4CIDR: Sendable, Hashable {
     guard octets.count == 4 else { return nil }
     var value: UInt32 = 0
     for octet in octets {
-      guard !octet.isEmpty, octet.count <= 3, octet.allSatisfy(\.isNumber), let number = UInt32(octet),
+      guard !octet.isEmpty, octet.count <= 3, octet.allSatisfy(\.isNumber),
+        let number = UInt32(octet),
         number <= 255
       else { return nil }
       value = value << 8 | number
@@ -344,7 +369,8 @@ enum Validate {
   static func cidr(_ text: String) -> String? {
     guard IPv4CIDR(text) == nil else { return nil }
     let parts = text.split(separator: "/")
-    if parts.count == 2, IPv4CIDR(String(parts[0]) + "/32") != nil || parts[0].split(separator: ".").count == 4,
+    if parts.count == 2,
+      IPv4CIDR(String(parts[0]) + "/32") != nil || parts[0].split(separator: ".").count == 4,
       let length = Int(parts[1]), (0...32).contains(length)
     {
       return "'\(text)' is not a valid IPv4 CIDR (host bits are set or an octet is out of range)"
@@ -353,7 +379,8 @@ enum Validate {
   }
 
   static func region(_ text: String) -> String? {
-    text.range(of: #"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"#, options: .regularExpression) == nil
+    text.range(of: #"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"#, options: .regularExpression)
+      == nil
       ? "'\(text)' is not an AWS region name (like ap-northeast-2)" : nil
   }
 
@@ -361,7 +388,8 @@ enum Validate {
     { text in
       // An invalid region is reported once, not again for every zone.
       if Validate.region(region) != nil { return nil }
-      guard text.hasPrefix(region), text.count == region.count + 1, text.last?.isLetter == true else {
+      guard text.hasPrefix(region), text.count == region.count + 1, text.last?.isLetter == true
+      else {
         return "'\(text)' is not an availability zone of \(region)"
       }
       return nil
@@ -403,7 +431,8 @@ enum Validate {
   }
 
   static func dbIdentifier(_ text: String) -> String? {
-    text.range(of: #"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$"#, options: .regularExpression) == nil
+    text.range(of: #"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$"#, options: .regularExpression)
+      == nil
       ? "'\(text)' is not a valid DB instance identifier (a letter, then letters, digits and single hyphens)"
       : nil
   }

@@ -137,7 +137,8 @@ final class FieldReader {
       problems.add(fieldPath(key), "must be an array, not \(value.kindName)")
       return []
     }
-    return items.enumerated().compactMap { index, item in read(item, "\(fieldPath(key))[\(index)]") }
+    return items.enumerated().compactMap { index, item in read(item, "\(fieldPath(key))[\(index)]")
+    }
   }
 
   func objects<T>(_ key: String, _ read: (FieldReader) -> T) -> [T] {

@@ -24,7 +24,9 @@ public struct FileOutput: TextOutput {
     var bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {
-      let written = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+      let written = bytes.withUnsafeMutableBytes {
+        Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset)
+      }
       if written < 0 {
         if errno == EINTR { continue }
         return
@@ -57,7 +59,9 @@ public struct Style: Sendable {
   }
 
   /// Colour only on a terminal whose TERM is not `dumb`, and never with NO_COLOR or --no-color.
-  public static func detect(output: TextOutput, environment: [String: String], noColor: Bool) -> Style {
+  public static func detect(output: TextOutput, environment: [String: String], noColor: Bool)
+    -> Style
+  {
     let terminal = output.isTerminal && environment["TERM"] != "dumb"
     let color = terminal && !noColor && (environment["NO_COLOR"] ?? "").isEmpty
     return Style(color: color, live: terminal)
@@ -102,15 +106,18 @@ public final class ConsoleReporter: Reporter {
       let label = "\(outcome.rawValue)".padding(toLength: 16, withPad: " ", startingAt: 0)
       let painted: String
       switch outcome {
-      case .created, .recovered, .adopted, .confirmed, .updated, .deleted: painted = style.green(label)
+      case .created, .recovered, .adopted, .confirmed, .updated, .deleted:
+        painted = style.green(label)
       case .alreadyDone, .read, .kept: painted = style.dim(label)
       case .skipped, .pendingManual: painted = style.yellow(label)
       case .failed: painted = style.red(label)
       }
       line("  \(painted) \(step)/\(action)" + (detail.map { "  \($0)" } ?? ""))
     case .actionFailed(let step, let action, let message):
-      line("  " + style.red("failed".padding(toLength: 16, withPad: " ", startingAt: 0)) + " \(step)/\(action)  "
-        + (message.split(separator: "\n").first.map(String.init) ?? ""))
+      line(
+        "  " + style.red("failed".padding(toLength: 16, withPad: " ", startingAt: 0))
+          + " \(step)/\(action)  "
+          + (message.split(separator: "\n").first.map(String.init) ?? ""))
     case .waiting(let step, let action, let state, let elapsed):
       let text = "waiting \(step)/\(action): \(state) (\(Int(elapsed))s)"
       if style.live {
@@ -125,13 +132,21 @@ public final class ConsoleReporter: Reporter {
         line("  \(timestamp()) \(text)")
       }
     case .retrying(let step, let action, let reason, let attempt, let delay):
-      line("  " + style.yellow("retry".padding(toLength: 16, withPad: " ", startingAt: 0))
-        + " \(step)/\(action)  \(reason), attempt \(attempt + 1) in \(String(format: "%.1f", delay))s")
+      line(
+        "  " + style.yellow("retry".padding(toLength: 16, withPad: " ", startingAt: 0))
+          + " \(step)/\(action)  \(reason), attempt \(attempt + 1) in \(String(format: "%.1f", delay))s"
+      )
     case .manual(let step, let action, let instructions):
-      line("  " + style.yellow("manual".padding(toLength: 16, withPad: " ", startingAt: 0)) + " \(step)/\(action)")
-      for text in instructions.split(separator: "\n", omittingEmptySubsequences: false) { line("      \(text)") }
+      line(
+        "  " + style.yellow("manual".padding(toLength: 16, withPad: " ", startingAt: 0))
+          + " \(step)/\(action)")
+      for text in instructions.split(separator: "\n", omittingEmptySubsequences: false) {
+        line("      \(text)")
+      }
     case .progress(_, _, let message):
-      for text in message.split(separator: "\n", omittingEmptySubsequences: false) { line("    \(text)") }
+      for text in message.split(separator: "\n", omittingEmptySubsequences: false) {
+        line("    \(text)")
+      }
     case .stepFinished(let step, let elapsed):
       line(style.dim("  \(step) finished in \(String(format: "%.1f", elapsed))s"))
     case .warning(let message):
@@ -169,7 +184,10 @@ public final class TerminalPrompter: Prompter {
   let style: Style
   let readLine: @Sendable () -> String?
 
-  public init(output: TextOutput, style: Style, readLine: @escaping @Sendable () -> String? = { Swift.readLine() }) {
+  public init(
+    output: TextOutput, style: Style,
+    readLine: @escaping @Sendable () -> String? = { Swift.readLine() }
+  ) {
     self.output = output
     self.style = style
     self.readLine = readLine
@@ -179,7 +197,9 @@ public final class TerminalPrompter: Prompter {
     output.write("\n  \(style.bold("\(step)/\(action)")): \(summary)\n    \(command)\n")
     while true {
       output.write("  run it? [y]es / [n]o, skip / [a]ll in this step / [q]uit: ")
-      guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return .quit }
+      guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else {
+        return .quit
+      }
       switch answer {
       case "y", "yes": return .yes
       case "n", "no", "s", "skip": return .skip
@@ -193,7 +213,9 @@ public final class TerminalPrompter: Prompter {
   public func confirmManual(step: String, action: String, instructions: String) -> Bool {
     while true {
       output.write("  done by hand? [y]es, done / [n]o, later: ")
-      guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
+      guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else {
+        return false
+      }
       switch answer {
       case "y", "yes": return true
       case "n", "no", "": return false

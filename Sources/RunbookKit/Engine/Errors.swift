@@ -25,7 +25,8 @@ public struct StepFailure: Error, Sendable, Hashable, CustomStringConvertible {
     if let termination { lines.append("  \(termination)") }
     if let awsErrorCode { lines.append("  AWS error: \(awsErrorCode)") }
     lines.append(contentsOf: reason.split(separator: "\n").prefix(12).map { "  \($0)" })
-    lines.append("  fix the cause and run again: finished actions are kept and the run resumes here")
+    lines.append(
+      "  fix the cause and run again: finished actions are kept and the run resumes here")
     return lines.joined(separator: "\n")
   }
 }
@@ -58,7 +59,9 @@ public let throttlingErrorCodes: Set<String> = [
 public func explainAWSFailure(_ stderr: String) -> String {
   let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
   if text.isEmpty { return "no error output" }
-  if text.contains("Could not connect to the endpoint URL") || text.contains("Connect timeout on endpoint URL") {
+  if text.contains("Could not connect to the endpoint URL")
+    || text.contains("Connect timeout on endpoint URL")
+  {
     return "AWS could not be reached (check the network, --endpoint-url and --region): " + text
   }
   return text

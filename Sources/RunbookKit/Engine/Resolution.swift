@@ -49,7 +49,8 @@ public struct MissingValue: Error, Sendable, Hashable, CustomStringConvertible {
   public var name: String
   public var isSecret: Bool
   public var description: String {
-    isSecret ? "the secret '\(name)' has no value in this run" : "the export \(name) is not known yet"
+    isSecret
+      ? "the secret '\(name)' has no value in this run" : "the export \(name) is not known yet"
   }
 }
 
@@ -115,7 +116,9 @@ public struct Resolver: Sendable {
   }
 
   /// The text of fragments with every export and secret filled in (documents become files).
-  func text(_ fragments: [Fragment], values: [String: String], scratch: ScratchFiles) throws -> String {
+  func text(_ fragments: [Fragment], values: [String: String], scratch: ScratchFiles) throws
+    -> String
+  {
     var text = ""
     for fragment in fragments {
       switch fragment {
@@ -124,10 +127,13 @@ public struct Resolver: Sendable {
         guard let value = values[name] else { throw MissingValue(name: name, isSecret: false) }
         text += value
       case .secretFile(let name):
-        guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
+        guard let value = secrets.value(name) else {
+          throw MissingValue(name: name, isSecret: true)
+        }
         text += "file://" + (try scratch.write(value))
       case .document(_, let contents):
-        text += "file://" + (try scratch.write(try self.text(contents, values: values, scratch: scratch)))
+        text +=
+          "file://" + (try scratch.write(try self.text(contents, values: values, scratch: scratch)))
       }
     }
     return text
@@ -137,7 +143,9 @@ public struct Resolver: Sendable {
   public func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles) throws
     -> Invocation
   {
-    var arguments = try command.arguments.map { try text($0.fragments, values: values, scratch: scratch) }
+    var arguments = try command.arguments.map {
+      try text($0.fragments, values: values, scratch: scratch)
+    }
     if command.tool == "aws" { arguments += aws.globalArguments }
     var input: Data?
     if case .secret(let name) = command.input {
@@ -164,7 +172,8 @@ public final class ScratchFiles: @unchecked Sendable {
     if directory == nil {
       var template = Array((NSTemporaryDirectory() + "/runbook-XXXXXX").utf8CString)
       guard let made = mkdtemp(&template) else {
-        throw CheckpointError.unwritable(path: NSTemporaryDirectory(), reason: "cannot create a temporary folder")
+        throw CheckpointError.unwritable(
+          path: NSTemporaryDirectory(), reason: "cannot create a temporary folder")
       }
       directory = String(cString: made)
     }

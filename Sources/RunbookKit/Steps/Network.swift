@@ -20,7 +20,8 @@ public struct NetworkStep: Step {
         pattern: #"^vpc-[0-9a-f]+$"#,
         command: .aws(
           "ec2", "create-vpc", "--cidr-block", .text(network.vpcCidr),
-          "--tag-specifications", deployment.tagSpecifications("vpc", name: network.vpcName, action: "network/vpc"),
+          "--tag-specifications",
+          deployment.tagSpecifications("vpc", name: network.vpcName, action: "network/vpc"),
           "--query", "Vpc.VpcId", "--output", "text"),
         lookup: .aws(
           "ec2", "describe-vpcs", "--filters", deployment.ownedFilters(action: "network/vpc"),
@@ -40,29 +41,37 @@ public struct NetworkStep: Step {
           command: .aws(
             "ec2", "create-subnet", "--vpc-id", .ref("VPC_ID"), "--cidr-block", .text(subnet.cidr),
             "--availability-zone", .text(subnet.zone),
-            "--tag-specifications", deployment.tagSpecifications("subnet", name: subnet.name, action: action),
+            "--tag-specifications",
+            deployment.tagSpecifications("subnet", name: subnet.name, action: action),
             "--query", "Subnet.SubnetId", "--output", "text"),
           lookup: .aws(
             "ec2", "describe-subnets", "--filters", deployment.ownedFilters(action: action),
             "--query", "Subnets[].SubnetId", "--output", "text"),
           adoptLookup: .aws(
             "ec2", "describe-subnets", "--filters",
-            Argument([.text(#"[{"Name":"vpc-id","Values":[""#), .export("VPC_ID"), .text(#""]},{"Name":"cidr-block","Values":["# + jsonString(subnet.cidr) + "]}]")]),
+            Argument([
+              .text(#"[{"Name":"vpc-id","Values":[""#), .export("VPC_ID"),
+              .text(#""]},{"Name":"cidr-block","Values":["# + jsonString(subnet.cidr) + "]}]"),
+            ]),
             "--query", "Subnets[].SubnetId", "--output", "text")))
     }
 
     // Create the internet gateway and attach it.
     actions.append(
       .create(
-        "internet-gateway", "create internet gateway \(network.internetGatewayName)", export: "IGW_ID",
+        "internet-gateway", "create internet gateway \(network.internetGatewayName)",
+        export: "IGW_ID",
         pattern: #"^igw-[0-9a-f]+$"#,
         command: .aws(
           "ec2", "create-internet-gateway",
           "--tag-specifications",
-          deployment.tagSpecifications("internet-gateway", name: network.internetGatewayName, action: "network/internet-gateway"),
+          deployment.tagSpecifications(
+            "internet-gateway", name: network.internetGatewayName,
+            action: "network/internet-gateway"),
           "--query", "InternetGateway.InternetGatewayId", "--output", "text"),
         lookup: .aws(
-          "ec2", "describe-internet-gateways", "--filters", deployment.ownedFilters(action: "network/internet-gateway"),
+          "ec2", "describe-internet-gateways", "--filters",
+          deployment.ownedFilters(action: "network/internet-gateway"),
           "--query", "InternetGateways[].InternetGatewayId", "--output", "text"),
         adoptLookup: .aws(
           "ec2", "describe-internet-gateways", "--filters",
@@ -70,41 +79,54 @@ public struct NetworkStep: Step {
           "--query", "InternetGateways[].InternetGatewayId", "--output", "text")))
     actions.append(
       Action(
-        name: "attach-internet-gateway", summary: "attach \(network.internetGatewayName) to the VPC",
+        name: "attach-internet-gateway",
+        summary: "attach \(network.internetGatewayName) to the VPC",
         effect: .write,
-        command: .aws("ec2", "attach-internet-gateway", "--vpc-id", .ref("VPC_ID"), "--internet-gateway-id", .ref("IGW_ID")),
+        command: .aws(
+          "ec2", "attach-internet-gateway", "--vpc-id", .ref("VPC_ID"), "--internet-gateway-id",
+          .ref("IGW_ID")),
         lookup: Lookup(
           .aws(
             "ec2", "describe-internet-gateways", "--internet-gateway-ids", .ref("IGW_ID"),
-            "--query", "InternetGateways[0].Attachments[?VpcId=='\(ref: "VPC_ID")'].State", "--output", "text"),
+            "--query", "InternetGateways[0].Attachments[?VpcId=='\(ref: "VPC_ID")'].State",
+            "--output", "text"),
           pattern: "^(available|attached|attaching)$"),
         alreadyDoneErrors: ["Resource.AlreadyAssociated"]))
 
     // NAT gateway (outbound traffic for the private subnets): an Elastic IP, then the gateway.
     actions.append(
       .create(
-        "elastic-ip", "allocate Elastic IP \(network.elasticIpName) for the NAT gateway", export: "EIP_ID",
+        "elastic-ip", "allocate Elastic IP \(network.elasticIpName) for the NAT gateway",
+        export: "EIP_ID",
         pattern: #"^eipalloc-[0-9a-f]+$"#,
         command: .aws(
           "ec2", "allocate-address", "--domain", "vpc",
-          "--tag-specifications", deployment.tagSpecifications("elastic-ip", name: network.elasticIpName, action: "network/elastic-ip"),
+          "--tag-specifications",
+          deployment.tagSpecifications(
+            "elastic-ip", name: network.elasticIpName, action: "network/elastic-ip"),
           "--query", "AllocationId", "--output", "text"),
         lookup: .aws(
-          "ec2", "describe-addresses", "--filters", deployment.ownedFilters(action: "network/elastic-ip"),
+          "ec2", "describe-addresses", "--filters",
+          deployment.ownedFilters(action: "network/elastic-ip"),
           "--query", "Addresses[].AllocationId", "--output", "text")))
     let natSubnet = network.subnets.first { $0.id == network.natSubnet }?.export ?? "SUBNET_PUBLIC"
     let liveNat = [("state", ["pending", "available"])]
     actions.append(
       .create(
-        "nat-gateway", "create NAT gateway \(network.natGatewayName) in \(network.natSubnet)", export: "NAT_ID",
+        "nat-gateway", "create NAT gateway \(network.natGatewayName) in \(network.natSubnet)",
+        export: "NAT_ID",
         pattern: #"^nat-[0-9a-f]+$"#,
         command: .aws(
-          "ec2", "create-nat-gateway", "--subnet-id", .ref(natSubnet), "--allocation-id", .ref("EIP_ID"),
+          "ec2", "create-nat-gateway", "--subnet-id", .ref(natSubnet), "--allocation-id",
+          .ref("EIP_ID"),
           "--client-token", "\(ref: ContextValue.lineage)-nat",
-          "--tag-specifications", deployment.tagSpecifications("natgateway", name: network.natGatewayName, action: "network/nat-gateway"),
+          "--tag-specifications",
+          deployment.tagSpecifications(
+            "natgateway", name: network.natGatewayName, action: "network/nat-gateway"),
           "--query", "NatGateway.NatGatewayId", "--output", "text"),
         lookup: .aws(
-          "ec2", "describe-nat-gateways", "--filter", deployment.ownedFilters(action: "network/nat-gateway", liveNat),
+          "ec2", "describe-nat-gateways", "--filter",
+          deployment.ownedFilters(action: "network/nat-gateway", liveNat),
           "--query", "NatGateways[].NatGatewayId", "--output", "text"),
         adoptLookup: .aws(
           "ec2", "describe-nat-gateways", "--filter",
@@ -144,25 +166,31 @@ public struct NetworkStep: Step {
         pattern: #"^rtb-[0-9a-f]+$"#,
         command: .aws(
           "ec2", "create-route-table", "--vpc-id", .ref("VPC_ID"),
-          "--tag-specifications", deployment.tagSpecifications("route-table", name: name, action: action),
+          "--tag-specifications",
+          deployment.tagSpecifications("route-table", name: name, action: action),
           "--query", "RouteTable.RouteTableId", "--output", "text"),
         lookup: .aws(
           "ec2", "describe-route-tables", "--filters", deployment.ownedFilters(action: action),
           "--query", "RouteTables[].RouteTableId", "--output", "text"),
         adoptLookup: .aws(
           "ec2", "describe-route-tables", "--filters",
-          Argument([.text(#"[{"Name":"vpc-id","Values":[""#), .export("VPC_ID"), .text(#""]},{"Name":"tag:Name","Values":["# + jsonString(name) + "]}]")]),
+          Argument([
+            .text(#"[{"Name":"vpc-id","Values":[""#), .export("VPC_ID"),
+            .text(#""]},{"Name":"tag:Name","Values":["# + jsonString(name) + "]}]"),
+          ]),
           "--query", "RouteTables[].RouteTableId", "--output", "text")),
       Action(
         name: "\(key)-default-route", summary: "route 0.0.0.0/0 of \(name) to \(target.export)",
         effect: .write,
         command: .aws(
-          "ec2", "create-route", "--route-table-id", .ref(export), "--destination-cidr-block", "0.0.0.0/0",
+          "ec2", "create-route", "--route-table-id", .ref(export), "--destination-cidr-block",
+          "0.0.0.0/0",
           .text(target.option), .ref(target.export)),
         lookup: Lookup(
           .aws(
             "ec2", "describe-route-tables", "--route-table-ids", .ref(export),
-            "--query", "RouteTables[0].Routes[?DestinationCidrBlock=='0.0.0.0/0'].[GatewayId,NatGatewayId][]",
+            "--query",
+            "RouteTables[0].Routes[?DestinationCidrBlock=='0.0.0.0/0'].[GatewayId,NatGatewayId][]",
             "--output", "text"),
           pattern: #"^(igw|nat)-[0-9a-f]+$"#),
         alreadyDoneErrors: ["RouteAlreadyExists"], after: [after]),
@@ -170,15 +198,18 @@ public struct NetworkStep: Step {
     for subnet in subnets {
       actions.append(
         Action(
-          name: "associate-\(subnet.id)", summary: "associate \(subnet.name) with \(name)", effect: .write,
+          name: "associate-\(subnet.id)", summary: "associate \(subnet.name) with \(name)",
+          effect: .write,
           command: .aws(
-            "ec2", "associate-route-table", "--route-table-id", .ref(export), "--subnet-id", .ref(subnet.export),
+            "ec2", "associate-route-table", "--route-table-id", .ref(export), "--subnet-id",
+            .ref(subnet.export),
             "--query", "AssociationId", "--output", "text"),
           capture: Capture(export: nil, pattern: #"^rtbassoc-[0-9a-f]+$"#),
           lookup: Lookup(
             .aws(
               "ec2", "describe-route-tables", "--route-table-ids", .ref(export),
-              "--query", "RouteTables[0].Associations[?SubnetId=='\(ref: subnet.export)'].RouteTableAssociationId",
+              "--query",
+              "RouteTables[0].Associations[?SubnetId=='\(ref: subnet.export)'].RouteTableAssociationId",
               "--output", "text")),
           alreadyDoneErrors: ["Resource.AlreadyAssociated"]))
     }
@@ -199,51 +230,70 @@ extension NetworkStep {
     let retry = dependencyRetry(deployment)
     var actions: [Action] = [
       Action(
-        name: "delete-nat-gateway", summary: "delete NAT gateway \(network.natGatewayName)", effect: .write,
+        name: "delete-nat-gateway", summary: "delete NAT gateway \(network.natGatewayName)",
+        effect: .write,
         command: .aws("ec2", "delete-nat-gateway", "--nat-gateway-id", .ref("NAT_ID")),
-        alreadyDoneErrors: ["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"], deletes: "nat-gateway"),
+        alreadyDoneErrors: ["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"],
+        deletes: "nat-gateway"),
       // A deleted gateway stays listed as `deleted` for a while, then disappears (None).
       Action(
-        name: "nat-gateway-deleted", summary: "wait until the NAT gateway is deleted", effect: .read,
+        name: "nat-gateway-deleted", summary: "wait until the NAT gateway is deleted",
+        effect: .read,
         command: .aws(
-          "ec2", "describe-nat-gateways", "--filter", ec2Filters([], exports: [("nat-gateway-id", "NAT_ID")]),
+          "ec2", "describe-nat-gateways", "--filter",
+          ec2Filters([], exports: [("nat-gateway-id", "NAT_ID")]),
           "--query", "NatGateways[0].State", "--output", "text"),
         wait: Wait(
           .aws(
-            "ec2", "describe-nat-gateways", "--filter", ec2Filters([], exports: [("nat-gateway-id", "NAT_ID")]),
+            "ec2", "describe-nat-gateways", "--filter",
+            ec2Filters([], exports: [("nat-gateway-id", "NAT_ID")]),
             "--query", "NatGateways[0].State", "--output", "text"),
-          until: ["deleted", "None"], failOn: ["failed"], timeoutSeconds: Double(network.natWaitTimeoutSeconds)),
+          until: ["deleted", "None"], failOn: ["failed"],
+          timeoutSeconds: Double(network.natWaitTimeoutSeconds)),
         after: ["delete-nat-gateway"], deletes: "nat-gateway"),
       Action(
-        name: "release-elastic-ip", summary: "release Elastic IP \(network.elasticIpName)", effect: .write,
+        name: "release-elastic-ip", summary: "release Elastic IP \(network.elasticIpName)",
+        effect: .write,
         command: .aws("ec2", "release-address", "--allocation-id", .ref("EIP_ID")),
         alreadyDoneErrors: ["InvalidAllocationID.NotFound"], after: ["nat-gateway-deleted"],
         transientErrors: retry, deletes: "elastic-ip"),
     ]
-    for (key, name) in [("public", network.publicRouteTableName), ("private", network.privateRouteTableName)] {
-      actions.append(deleteRouteTable(key: key, name: name, export: key == "public" ? "PUBLIC_RT_ID" : "PRIVATE_RT_ID"))
+    for (key, name) in [
+      ("public", network.publicRouteTableName), ("private", network.privateRouteTableName),
+    ] {
+      actions.append(
+        deleteRouteTable(
+          key: key, name: name, export: key == "public" ? "PUBLIC_RT_ID" : "PRIVATE_RT_ID"))
     }
     actions += [
       Action(
-        name: "detach-internet-gateway", summary: "detach \(network.internetGatewayName) from the VPC", effect: .write,
+        name: "detach-internet-gateway",
+        summary: "detach \(network.internetGatewayName) from the VPC", effect: .write,
         command: .aws(
-          "ec2", "detach-internet-gateway", "--internet-gateway-id", .ref("IGW_ID"), "--vpc-id", .ref("VPC_ID")),
+          "ec2", "detach-internet-gateway", "--internet-gateway-id", .ref("IGW_ID"), "--vpc-id",
+          .ref("VPC_ID")),
         alreadyDoneErrors: ["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"],
         after: ["release-elastic-ip", "delete-public-route-table"], transientErrors: retry,
         deletes: "attach-internet-gateway"),
       Action(
-        name: "delete-internet-gateway", summary: "delete internet gateway \(network.internetGatewayName)",
-        effect: .write, command: .aws("ec2", "delete-internet-gateway", "--internet-gateway-id", .ref("IGW_ID")),
-        alreadyDoneErrors: ["InvalidInternetGatewayID.NotFound"], after: ["detach-internet-gateway"],
+        name: "delete-internet-gateway",
+        summary: "delete internet gateway \(network.internetGatewayName)",
+        effect: .write,
+        command: .aws("ec2", "delete-internet-gateway", "--internet-gateway-id", .ref("IGW_ID")),
+        alreadyDoneErrors: ["InvalidInternetGatewayID.NotFound"],
+        after: ["detach-internet-gateway"],
         transientErrors: retry, deletes: "internet-gateway"),
     ]
     for subnet in network.subnets {
       actions.append(
         Action(
-          name: "delete-subnet-\(subnet.id)", summary: "delete subnet \(subnet.name)", effect: .write,
+          name: "delete-subnet-\(subnet.id)", summary: "delete subnet \(subnet.name)",
+          effect: .write,
           command: .aws("ec2", "delete-subnet", "--subnet-id", .ref(subnet.export)),
           alreadyDoneErrors: ["InvalidSubnetID.NotFound"],
-          after: ["nat-gateway-deleted", "delete-public-route-table", "delete-private-route-table"],
+          after: [
+            "nat-gateway-deleted", "delete-public-route-table", "delete-private-route-table",
+          ],
           transientErrors: retry, deletes: "subnet-\(subnet.id)"))
     }
     actions.append(
@@ -260,31 +310,41 @@ extension NetworkStep {
   private func deleteRouteTable(key: String, name: String, export: String) -> Action {
     let describe = Command.aws(
       "ec2", "describe-route-tables", "--route-table-ids", .ref(export),
-      "--query", "RouteTables[0].Associations[?Main!=`true`].RouteTableAssociationId", "--output", "text")
-    let disassociate = Command.aws("ec2", "disassociate-route-table", "--association-id", .ref("ASSOCIATION_ID"))
+      "--query", "RouteTables[0].Associations[?Main!=`true`].RouteTableAssociationId", "--output",
+      "text")
+    let disassociate = Command.aws(
+      "ec2", "disassociate-route-table", "--association-id", .ref("ASSOCIATION_ID"))
     let delete = Command.aws("ec2", "delete-route-table", "--route-table-id", .ref(export))
     let procedure = Procedure(
-      "delete route table \(name)", outline: [.command(describe), .command(disassociate), .command(delete)],
+      "delete route table \(name)",
+      outline: [.command(describe), .command(disassociate), .command(delete)],
       requires: [export]
     ) { context in
       let found = try await context.run(describe)
-      if !found.succeeded, awsErrorCode(in: found.stderrText) == "InvalidRouteTableID.NotFound" { return "gone" }
+      if !found.succeeded, awsErrorCode(in: found.stderrText) == "InvalidRouteTableID.NotFound" {
+        return "gone"
+      }
       guard found.succeeded else { throw context.failure(of: describe, found) }
-      for association in found.stdoutText.split(whereSeparator: \.isWhitespace) where association != "None" {
-        let command = Command.aws("ec2", "disassociate-route-table", "--association-id", .text(String(association)))
+      for association in found.stdoutText.split(whereSeparator: \.isWhitespace)
+      where association != "None" {
+        let command = Command.aws(
+          "ec2", "disassociate-route-table", "--association-id", .text(String(association)))
         let result = try await context.run(command)
-        if !result.succeeded, awsErrorCode(in: result.stderrText) != "InvalidAssociationID.NotFound" {
+        if !result.succeeded, awsErrorCode(in: result.stderrText) != "InvalidAssociationID.NotFound"
+        {
           throw context.failure(of: command, result)
         }
       }
       let deleted = try await context.run(delete)
-      if !deleted.succeeded, awsErrorCode(in: deleted.stderrText) != "InvalidRouteTableID.NotFound" {
+      if !deleted.succeeded, awsErrorCode(in: deleted.stderrText) != "InvalidRouteTableID.NotFound"
+      {
         throw context.failure(of: delete, deleted)
       }
       return nil
     }
     return Action(
-      name: "delete-\(key)-route-table", summary: "disassociate and delete route table \(name)", effect: .write,
+      name: "delete-\(key)-route-table", summary: "disassociate and delete route table \(name)",
+      effect: .write,
       command: delete, procedure: procedure, deletes: "\(key)-route-table")
   }
 }

@@ -118,7 +118,8 @@ extension Precheck {
   /// the resource when the tag names another deployment or none. A resource that is gone (the
   /// read fails) is left to the delete, which reports it as done.
   static func notTagged(_ command: Command, deployment: String) -> Precheck {
-    Precheck(command, rule: "the resource carries the tag \(OwnershipTag.deployment)=\(deployment)") { output, _ in
+    Precheck(command, rule: "the resource carries the tag \(OwnershipTag.deployment)=\(deployment)")
+    { output, _ in
       let value = output.trimmingCharacters(in: .whitespacesAndNewlines)
       return value == deployment ? nil : "kept: not tagged \(OwnershipTag.deployment)=\(deployment)"
     }

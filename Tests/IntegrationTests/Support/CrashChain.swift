@@ -13,7 +13,8 @@ func runKillingAfterEachWrite(
   _ workspace: Workspace, _ arguments: [String], environment: [String: String] = [:],
   limit: Int = 40
 ) async throws -> CrashChain {
-  let chain = try await workspace.runKilledAfterEveryWrite(arguments, environment: environment, limit: limit)
+  let chain = try await workspace.runKilledAfterEveryWrite(
+    arguments, environment: environment, limit: limit)
   return CrashChain(kills: chain.kills, finished: chain.last)
 }
 

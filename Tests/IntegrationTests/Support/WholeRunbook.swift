@@ -132,7 +132,9 @@ extension Workspace {
           point: .write(written()), signal: interrupted ? SIGINT : SIGKILL, run: run)
       }
       // (A matching call can be the sampled write too: that kill served both.)
-      if case .wait = interruption.point { chain.servedByWaits += pending.filter { $0 <= written() } }
+      if case .wait = interruption.point {
+        chain.servedByWaits += pending.filter { $0 <= written() }
+      }
       pending.removeAll { $0 <= written() }
       chain.interruptions.append(interruption)
       try check(interruption)

@@ -133,7 +133,8 @@ final class ScriptedRunner: CommandRunner {
   /// The invocations other than the preflight every run starts with.
   var callsAfterIdentity: [Call] {
     calls.filter {
-      !$0.starts(with: ["aws", "sts", "get-caller-identity"]) && !$0.starts(with: ["docker", "version"])
+      !$0.starts(with: ["aws", "sts", "get-caller-identity"])
+        && !$0.starts(with: ["docker", "version"])
     }
   }
 
