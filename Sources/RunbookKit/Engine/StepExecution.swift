@@ -494,12 +494,13 @@ final class StepExecution: Sendable {
   /// the command, whose answer is kept for the rest of the run (``answeredThisRun``).
   private func read(_ action: Action, values: [String: String]) async throws -> String? {
     let shown = engine.resolver.display(action.command, values: values)
+    let output: ProcessOutput
     if !action.repeatable, let answer = answeredThisRun.withLock({ $0.byCommand[shown] }) {
-      answeredThisRun.withLock { $0.byAction[action.name] = answer.stdoutText }
-      return try await capture(action, output: answer, shown: shown)
+      output = answer
+    } else {
+      output = try await runRetryingTransient(action, action.command, values: values)
+      guard output.succeeded else { throw try await failure(action, shown: shown, output: output) }
     }
-    let output = try await runRetryingTransient(action, action.command, values: values)
-    guard output.succeeded else { throw try await failure(action, shown: shown, output: output) }
     answeredThisRun.withLock {
       $0.byCommand[shown] = output
       $0.byAction[action.name] = output.stdoutText
