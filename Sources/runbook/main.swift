@@ -1,5 +1,6 @@
 import Foundation
-import RunbookKit
+import RunbookCLI
+import RunbookProcess
 
 #if canImport(Glibc)
   import Glibc

@@ -1,5 +1,10 @@
 import Foundation
-import RunbookKit
+import RunbookProcess
+import RunbookAWS
+import RunbookState
+import RunbookEngine
+import UniSyncRunbook
+import RunbookCLI
 import XCTest
 
 /// What an operator sees: a live line and colour on a terminal, plain lines in CI, machine-readable status.

@@ -1,5 +1,10 @@
 import Foundation
-import RunbookKit
+import RunbookProcess
+import RunbookAWS
+import RunbookState
+import RunbookEngine
+import UniSyncRunbook
+import RunbookCLI
 import XCTest
 
 /// Guides 5, 6 and 7 against the real aws CLI and the emulator, a real Docker engine and a real
@@ -226,7 +231,7 @@ final class ECRECSLambdaStepTests: XCTestCase {
     let (lines, found) = try await names.inventory(
       endpoint: workspace.endpoint, exports: exports, registryPassword: password)
     let deployment = try Deployment.load(from: workspace.configPath)
-    let steps: [any Step] = [ECRStep(), ECSStep(), LambdaStep()]
+    let steps: [any GuideStep] = [ECRStep(), ECSStep(), LambdaStep()]
     var expected = Set<String>()
     for step in steps { expected.formUnion(step.producedExports(for: deployment)) }
     XCTAssertEqual(

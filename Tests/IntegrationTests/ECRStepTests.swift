@@ -1,5 +1,10 @@
 import Foundation
-import RunbookKit
+import RunbookProcess
+import RunbookAWS
+import RunbookState
+import RunbookEngine
+import UniSyncRunbook
+import RunbookCLI
 import XCTest
 
 /// Guide 5 with recording fakes of `aws` and `docker` (Tests/Fixtures/bin-fake): what exactly

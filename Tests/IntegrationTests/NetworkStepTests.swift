@@ -1,5 +1,10 @@
 import Foundation
-import RunbookKit
+import RunbookProcess
+import RunbookAWS
+import RunbookState
+import RunbookEngine
+import UniSyncRunbook
+import RunbookCLI
 import XCTest
 
 /// Guide 2.1 against the real aws CLI and the local emulator.

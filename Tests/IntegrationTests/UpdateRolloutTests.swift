@@ -1,5 +1,10 @@
 import Foundation
-import RunbookKit
+import RunbookProcess
+import RunbookAWS
+import RunbookState
+import RunbookEngine
+import UniSyncRunbook
+import RunbookCLI
 import XCTest
 
 /// How `update` judges a rollout on real AWS, where a new deployment first runs IN_PROGRESS beside

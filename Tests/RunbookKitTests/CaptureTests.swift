@@ -1,6 +1,11 @@
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// Which outputs count as captured values, and reading AWS error codes from the CLI's stderr.
 final class CaptureTests: XCTestCase {

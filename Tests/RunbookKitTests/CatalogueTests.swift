@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// Rules every step of the catalogue must keep, for both shipped runbooks: a malformed step is
 /// caught here, before any run.

@@ -1,6 +1,11 @@
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// `parseCommandLine` and the help texts made from the same option specs.
 final class CommandLineTests: XCTestCase {

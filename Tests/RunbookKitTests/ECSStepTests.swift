@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// Guide 6: the commands the ecs step runs, without running them.
 final class ECSStepArgvTests: XCTestCase {
@@ -61,7 +66,7 @@ final class ECSStepArgvTests: XCTestCase {
   /// lookup or a precheck (re-running one blindly would be a write again).
   func testEveryWriteOfTheThreeStepsCanTellWhetherItHappened() throws {
     let deployment = try configuredDeployment()
-    let steps: [any Step] = [ECRStep(), ECSStep(), LambdaStep()]
+    let steps: [any GuideStep] = [ECRStep(), ECSStep(), LambdaStep()]
     for step in steps {
       for action in step.actions(for: deployment) where action.isWrite {
         XCTAssertTrue(action.lookup != nil || action.precheck != nil, "\(step.id)/\(action.name)")

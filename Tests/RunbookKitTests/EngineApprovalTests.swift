@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// Interactive approvals: [y]es, [n]o (skip, and what needs it), [a]ll in the step, [q]uit; `--yes`.
 final class EngineApprovalTests: XCTestCase {

@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// The engine features the image, service and function steps use: ephemeral actions, prechecks on
 /// reads, values extracted from longer output, lookups that may find nothing, transient errors,

@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// Procedures, repeatable actions and teardowns in the engine, with a scripted runner.
 final class EngineProcedureTests: XCTestCase {

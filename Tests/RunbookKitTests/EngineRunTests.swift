@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// The engine with a scripted runner: order, exports, resuming, AWS errors, retries and failures.
 final class EngineRunTests: XCTestCase {
@@ -256,7 +261,7 @@ final class EngineRunTests: XCTestCase {
     let failure = await assertThrows(StepFailure.self) {
       try await fixture.engine([step]).run([step])
     }
-    XCTAssertEqual(failure?.awsErrorCode, "RequestLimitExceeded")
+    XCTAssertEqual(failure?.errorCode, "RequestLimitExceeded")
     XCTAssertEqual(
       fixture.runner.calls("aws", "test", "create-a").count, EngineFixture.fastRetry.attempts)
   }
@@ -293,7 +298,7 @@ final class EngineRunTests: XCTestCase {
     XCTAssertEqual(
       failure?.command,
       "aws test create-b a-1 --password file://<secret:pw> --region ap-northeast-2")
-    XCTAssertEqual(failure?.awsErrorCode, "InvalidSubnet.Conflict")
+    XCTAssertEqual(failure?.errorCode, "InvalidSubnet.Conflict")
     XCTAssertEqual(failure?.termination, .exited(255))
     XCTAssertTrue(failure?.reason.contains("(password ***)") ?? false, failure?.reason ?? "")
     XCTAssertFalse(failure?.description.contains(password) ?? true)
@@ -485,7 +490,7 @@ final class EngineRunTests: XCTestCase {
 
   func testInterruptStopsTheRunBeforeTheNextCommand() async throws {
     let fixture = try EngineFixture(test: self)
-    let engineBox = Locked<Engine?>(nil)
+    let engineBox = Locked<Engine<Deployment>?>(nil)
     fixture.runner.answerCallerIdentity()
     fixture.runner.on("aws", "test", "create-a") { _ in
       engineBox.value?.interrupt(reason: "Ctrl-C")
@@ -504,7 +509,7 @@ final class EngineRunTests: XCTestCase {
 
   func testInterruptCutsARetryWaitShort() async throws {
     let fixture = try EngineFixture(test: self)
-    let engineBox = Locked<Engine?>(nil)
+    let engineBox = Locked<Engine<Deployment>?>(nil)
     fixture.runner.answerCallerIdentity()
     fixture.runner.on("aws", "test", "create-a") { _ in
       engineBox.value?.interrupt(reason: "SIGTERM")

@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// Reads the engine does not make because their answer is known: what a creation in the same run
 /// settles (``Settlement``), and values derived from others (``Action/derived(_:_:export:pattern:value:after:)``).

@@ -2,7 +2,12 @@ import Foundation
 import Synchronization
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 /// The rds step through the Frontend with a scripted `aws` and scripted answers: what an operator
 /// at a terminal sees, and what an interrupted wait leaves behind.

@@ -1,5 +1,10 @@
 import Foundation
-import RunbookKit
+import RunbookProcess
+import RunbookAWS
+import RunbookState
+import RunbookEngine
+import UniSyncRunbook
+import RunbookCLI
 
 /// The local configuration of the repository (`runbooks/local.json`), as step tests see it.
 func configuredDeployment() throws -> Deployment {

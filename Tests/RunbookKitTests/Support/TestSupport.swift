@@ -2,7 +2,12 @@ import Foundation
 import Synchronization
 import XCTest
 
-@testable import RunbookKit
+@testable import RunbookProcess
+@testable import RunbookAWS
+@testable import RunbookState
+@testable import RunbookEngine
+@testable import UniSyncRunbook
+@testable import RunbookCLI
 
 #if canImport(Glibc)
   import Glibc
@@ -193,10 +198,10 @@ struct EngineFixture {
   static let fastRetry = RetryPolicy(attempts: 4, baseDelaySeconds: 0.001, maxDelaySeconds: 0.002)
 
   func engine(
-    _ steps: [any Step], catalogue: [any Step]? = nil, prompter: (any Prompter)? = nil,
+    _ steps: [any GuideStep], catalogue: [any GuideStep]? = nil, prompter: (any Prompter)? = nil,
     yes: Bool = true, jobs: Int = 4, environment: [String: String] = [:],
     secrets: SecretStore = SecretStore(), region: String? = nil, runner: ScriptedRunner? = nil
-  ) -> Engine {
+  ) -> Engine<Deployment> {
     Engine(
       deployment: deployment, state: state, catalogue: catalogue ?? steps,
       runner: runner ?? self.runner, reporter: reporter, prompter: prompter,

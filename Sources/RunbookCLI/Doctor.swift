@@ -1,0 +1,325 @@
+import Foundation
+import RunbookAWS
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
+
+/// One line of `runbook doctor`.
+public struct DoctorCheck: Sendable, Hashable {
+  public enum Level: String, Sendable {
+    case ok = "OK"
+    case warn = "WARN"
+    case fail = "FAIL"
+  }
+  public var name: String
+  public var level: Level
+  public var detail: String
+  public var fix: String?
+}
+
+/// Checks the machine, the credentials, the configuration and the state directory before a run.
+struct Doctor {
+  let runner: any CommandRunner
+  let variables: [String: String]
+  /// The folder of the running `runbook`, where the health probe is looked for first.
+  let executableDirectory: String?
+  let configPath: String
+  let context: Result<Context, Error>
+
+  func checks() async -> [DoctorCheck] {
+    var checks: [DoctorCheck] = []
+    let path = variables["PATH"]
+    checks.append(await awsCheck(path: path))
+    checks.append(await dockerCheck(path: path))
+    for tool in ["zip", "pip3"] {
+      let found =
+        findExecutable(tool, path: path)
+        ?? (tool == "pip3" ? findExecutable("pip", path: path) : nil)
+      checks.append(
+        found.map { DoctorCheck(name: tool, level: .ok, detail: $0, fix: nil) }
+          ?? DoctorCheck(
+            name: tool, level: .fail, detail: "not found on PATH",
+            fix:
+              "install it (apt-get install \(tool == "zip" ? "zip" : "python3-pip")): the lambda step packages the function with it"
+          ))
+    }
+    checks.append(healthProbeCheck(path: path))
+    let context: Context
+    switch self.context {
+    case .failure(let error):
+      checks.append(
+        DoctorCheck(
+          name: "configuration", level: .fail,
+          detail: String(describing: error).split(separator: "\n").first.map(String.init)
+            ?? "\(error)",
+          fix: "correct the file and run doctor again"))
+      return checks
+    case .success(let value):
+      context = value
+      checks.append(
+        DoctorCheck(
+          name: "configuration", level: .ok,
+          detail:
+            "\(configPath): deployment \(context.deployment.name), region \(context.aws.region)",
+          fix: nil))
+    }
+    let account = await credentialsCheck(context, into: &checks)
+    checks.append(await checkpointCheck(context, account: account))
+    checks.append(buildContextsCheck(context))
+    if context.s3State != nil {
+      checks.append(await s3StateCheck(context))
+    } else {
+      checks.append(stateDirectoryCheck(context))
+    }
+    if account != nil { checks.append(await permissionCheck(context)) }
+    return checks
+  }
+
+  private func run(_ executable: String, _ arguments: [String]) async -> ProcessOutput? {
+    try? await runner.run(Invocation(executable: executable, arguments: arguments))
+  }
+
+  private func awsCheck(path: String?) async -> DoctorCheck {
+    guard findExecutable("aws", path: path) != nil else {
+      return DoctorCheck(
+        name: "aws CLI", level: .fail, detail: "not found on PATH",
+        fix: "install the AWS CLI (v1: pip install awscli; or AWS's v2 installer)")
+    }
+    guard let output = await run("aws", ["--version"]), output.succeeded else {
+      return DoctorCheck(
+        name: "aws CLI", level: .fail, detail: "'aws --version' failed",
+        fix: "reinstall the AWS CLI")
+    }
+    let text = (output.stdoutText + output.stderrText).trimmingCharacters(
+      in: .whitespacesAndNewlines)
+    let version = text.split(separator: " ").first.map(String.init) ?? text
+    let major =
+      version.split(separator: "/").dropFirst().first?.split(separator: ".").first.map(String.init)
+      ?? "?"
+    guard major == "1" || major == "2" else {
+      return DoctorCheck(
+        name: "aws CLI", level: .warn, detail: "\(version): an unknown major version",
+        fix: "use aws CLI v1 or v2")
+    }
+    return DoctorCheck(name: "aws CLI", level: .ok, detail: "\(version) (v\(major))", fix: nil)
+  }
+
+  /// verify fetches the health URL with `runbook-health-probe`, built and installed beside runbook.
+  private func healthProbeCheck(path: String?) -> DoctorCheck {
+    if let found = HealthProbe.programPath(besides: executableDirectory, path: path) {
+      return DoctorCheck(name: "health probe", level: .ok, detail: found, fix: nil)
+    }
+    let besides =
+      executableDirectory.map { "not in \($0) (beside runbook) nor on PATH" } ?? "not found on PATH"
+    return DoctorCheck(
+      name: "health probe", level: .fail, detail: "\(HealthProbe.tool) " + besides,
+      fix:
+        "install it beside runbook ('swift build' builds both; with --product, build \(HealthProbe.tool) too): 'run verify' fetches the health URL with it"
+    )
+  }
+
+  private func dockerCheck(path: String?) async -> DoctorCheck {
+    guard findExecutable("docker", path: path) != nil else {
+      return DoctorCheck(
+        name: "docker", level: .fail, detail: "not found on PATH",
+        fix:
+          "install Docker (apt-get install docker.io): the ecr and update steps build and push images"
+      )
+    }
+    guard let output = await run("docker", ["version", "--format", "{{.Server.Version}}"]),
+      output.succeeded
+    else {
+      return DoctorCheck(
+        name: "docker", level: .fail, detail: "the Docker daemon does not answer",
+        fix: "start dockerd (or Docker Desktop), or point DOCKER_HOST at a running engine")
+    }
+    return DoctorCheck(
+      name: "docker", level: .ok,
+      detail: "engine \(output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))",
+      fix: nil)
+  }
+
+  private func awsArguments(_ context: Context, _ arguments: [String]) -> [String] {
+    arguments + context.aws.globalArguments
+  }
+
+  private func credentialsCheck(_ context: Context, into checks: inout [DoctorCheck]) async
+    -> String?
+  {
+    guard
+      let output = await run(
+        "aws", awsArguments(context, ["sts", "get-caller-identity", "--output", "json"]))
+    else {
+      checks.append(
+        DoctorCheck(name: "credentials", level: .fail, detail: "cannot run aws", fix: nil))
+      return nil
+    }
+    guard output.succeeded,
+      let object = try? JSONSerialization.jsonObject(with: output.standardOutput) as? [String: Any],
+      let account = object["Account"] as? String
+    else {
+      let reason = output.stderrText.split(separator: "\n").last.map(String.init) ?? "no answer"
+      checks.append(
+        DoctorCheck(
+          name: "credentials", level: .fail, detail: "sts get-caller-identity failed: \(reason)",
+          fix:
+            "configure credentials (aws configure, AWS_PROFILE or --profile) for region \(context.aws.region)"
+        ))
+      return nil
+    }
+    let arn = object["Arn"] as? String ?? "?"
+    checks.append(
+      DoctorCheck(
+        name: "credentials", level: .ok,
+        detail: "account \(account) as \(arn), region \(context.aws.region)", fix: nil))
+    return account
+  }
+
+  private func checkpointCheck(_ context: Context, account: String?) async -> DoctorCheck {
+    let engine = context.engine(
+      runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
+    do {
+      guard let checkpoint = try await engine.loadCheckpoint() else {
+        return DoctorCheck(
+          name: "checkpoint", level: .ok, detail: "none yet in \(engine.state.location)", fix: nil)
+      }
+      if let pinned = checkpoint.account, let account, pinned != account {
+        throw CheckpointError.foreignAccount(
+          file: engine.state.stateFile, checkpoint: pinned, credentials: account)
+      }
+      return DoctorCheck(
+        name: "checkpoint", level: .ok,
+        detail:
+          "deployment \(checkpoint.deployment), account \(checkpoint.account ?? "?"), region \(checkpoint.region), serial \(checkpoint.serial)",
+        fix: nil)
+    } catch {
+      return DoctorCheck(
+        name: "checkpoint", level: .fail, detail: "\(error)",
+        fix: "use the matching credentials, region or --state-dir")
+    }
+  }
+
+  /// S3 state: the bucket answers, keeps old versions (recommended), and who holds the lock.
+  private func s3StateCheck(_ context: Context) async -> DoctorCheck {
+    guard let store = context.stateStore(runner: runner) as? S3StateStore else {
+      return stateDirectoryCheck(context)
+    }
+    do {
+      if let holder = try await store.lockHolder() {
+        return DoctorCheck(
+          name: "state (S3)", level: holder.expired() ? .fail : .warn,
+          detail: LockHeldError(path: store.lockFile, holder: holder).description,
+          fix: holder.expired()
+            ? "when that run is gone: runbook unlock" : "wait for that run to finish")
+      }
+      let status = try await store.versioning()
+      guard status == "Enabled" else {
+        return DoctorCheck(
+          name: "state (S3)", level: .warn,
+          detail:
+            "\(store.location): bucket versioning is \(status ?? "off"), so an overwritten or deleted state.json cannot be brought back",
+          fix:
+            "aws s3api put-bucket-versioning --bucket \(store.root.bucket) --versioning-configuration Status=Enabled"
+        )
+      }
+      return DoctorCheck(
+        name: "state (S3)", level: .ok, detail: "\(store.location): versioned bucket, not locked",
+        fix: nil)
+    } catch {
+      return DoctorCheck(
+        name: "state (S3)", level: .fail, detail: "\(error)",
+        fix: "create the bucket (with versioning on) or correct --state and the credentials")
+    }
+  }
+
+  private func buildContextsCheck(_ context: Context) -> DoctorCheck {
+    let base = context.deployment.baseDirectory
+    func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : base + "/" + path }
+    var missing: [String] = []
+    for service in context.deployment.services {
+      let dockerfile = absolute(service.buildContext) + "/Dockerfile"
+      if !FileManager.default.fileExists(atPath: dockerfile) {
+        missing.append("\(service.name): \(dockerfile)")
+      }
+    }
+    let lambda = absolute(context.deployment.lambda.source)
+    if !FileManager.default.fileExists(atPath: lambda) { missing.append("lambda: \(lambda)") }
+    if missing.isEmpty {
+      return DoctorCheck(
+        name: "build contexts", level: .ok,
+        detail: "\(context.deployment.services.count) services and the lambda source are present",
+        fix: nil)
+    }
+    return DoctorCheck(
+      name: "build contexts", level: .fail, detail: "missing: " + missing.joined(separator: ", "),
+      fix: "point services[].buildContext and lambda.source at existing folders")
+  }
+
+  private func stateDirectoryCheck(_ context: Context) -> DoctorCheck {
+    let state = StateDirectory(path: context.stateDirectory)
+    var directory = context.stateDirectory
+    while !FileManager.default.fileExists(atPath: directory), directory != "/" {
+      directory = URL(fileURLWithPath: directory).deletingLastPathComponent().path
+    }
+    guard FileManager.default.isWritableFile(atPath: directory) else {
+      return DoctorCheck(
+        name: "state directory", level: .fail, detail: "\(directory) is not writable",
+        fix: "choose another --state-dir or fix the permissions")
+    }
+    if let holder = state.lockHolder() {
+      return DoctorCheck(
+        name: "state directory", level: .fail,
+        detail:
+          "locked by pid \(holder.pid) on \(holder.host) ('\(holder.command)', since \(holder.startedAt))",
+        fix: "wait for that run to finish")
+    }
+    return DoctorCheck(
+      name: "state directory", level: .ok, detail: "\(context.stateDirectory) writable, not locked",
+      fix: nil)
+  }
+
+  private func permissionCheck(_ context: Context) async -> DoctorCheck {
+    let arguments = awsArguments(
+      context,
+      ["ec2", "create-vpc", "--cidr-block", context.deployment.network.vpcCidr, "--dry-run"])
+    guard let output = await run("aws", arguments) else {
+      return DoctorCheck(name: "permissions", level: .warn, detail: "cannot run aws", fix: nil)
+    }
+    if output.succeeded {
+      // The endpoint ignored --dry-run and really created a VPC: undo it and say so.
+      let object = try? JSONSerialization.jsonObject(with: output.standardOutput) as? [String: Any]
+      let vpc = (object?["Vpc"] as? [String: Any])?["VpcId"] as? String
+      var undone = false
+      if let vpc,
+        let deleted = await run(
+          "aws", awsArguments(context, ["ec2", "delete-vpc", "--vpc-id", vpc]))
+      {
+        undone = deleted.succeeded
+      }
+      return DoctorCheck(
+        name: "permissions", level: .warn,
+        detail: "the endpoint ignored --dry-run and created \(vpc ?? "a VPC")"
+          + (undone ? ", which doctor deleted again" : ", which doctor could not delete"),
+        fix: undone ? nil : "delete \(vpc ?? "the VPC") by hand")
+    }
+    switch awsErrorCode(in: output.stderrText) {
+    case "DryRunOperation":
+      return DoctorCheck(
+        name: "permissions", level: .ok, detail: "ec2:CreateVpc allowed (checked with --dry-run)",
+        fix: nil)
+    case "UnauthorizedOperation", "AccessDenied", "AccessDeniedException":
+      return DoctorCheck(
+        name: "permissions", level: .fail,
+        detail: "ec2:CreateVpc is not allowed for these credentials",
+        fix:
+          "grant the IAM permissions the guide lists (ECS, RDS, Lambda, SQS, Secrets Manager, EC2)")
+    default:
+      return DoctorCheck(
+        name: "permissions", level: .warn,
+        detail:
+          "could not tell (\(output.stderrText.split(separator: "\n").last.map(String.init) ?? "no answer"))",
+        fix: nil)
+    }
+  }
+}

@@ -1,0 +1,442 @@
+import Foundation
+import RunbookAWS
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import Synchronization
+import UniSyncRunbook
+
+/// Exit statuses, as documented in `runbook --help`.
+public enum ExitStatus {
+  public static let success: Int32 = 0
+  public static let stepFailed: Int32 = 1
+  public static let usage: Int32 = 2
+  public static let locked: Int32 = 3
+  public static let interrupted: Int32 = 130
+}
+
+/// Wires the command line to the library: parses, loads, builds an engine, renders, maps errors to exit codes.
+public final class Frontend: Sendable {
+  public struct Environment: Sendable {
+    public var output: TextOutput
+    public var errors: TextOutput
+    public var inputIsTerminal: Bool
+    public var variables: [String: String]
+    public var readLine: @Sendable () -> String?
+    public var workingDirectory: String
+    /// The folder of the running `runbook` executable; the programs built and installed with it
+    /// (`runbook-health-probe`) are looked for there before PATH. Nil: PATH only.
+    public var executableDirectory: String?
+
+    public init(
+      output: TextOutput, errors: TextOutput, inputIsTerminal: Bool, variables: [String: String],
+      readLine: @escaping @Sendable () -> String? = { Swift.readLine() },
+      workingDirectory: String = FileManager.default.currentDirectoryPath,
+      executableDirectory: String? = nil
+    ) {
+      self.output = output
+      self.errors = errors
+      self.inputIsTerminal = inputIsTerminal
+      self.variables = variables
+      self.readLine = readLine
+      self.workingDirectory = workingDirectory
+      self.executableDirectory = executableDirectory
+    }
+  }
+
+  let environment: Environment
+  let runner: any CommandRunner
+  let currentEngine = Mutex<Engine<Deployment>?>(nil)
+
+  public init(environment: Environment, runner: any CommandRunner) {
+    self.environment = environment
+    self.runner = runner
+  }
+
+  /// Stops the running engine, if any. Returns false when nothing was running.
+  public func interrupt(reason: String) -> Bool {
+    guard let engine = currentEngine.withLock({ $0 }) else { return false }
+    engine.interrupt(reason: reason)
+    return true
+  }
+
+  /// Runs one command line; returns the exit status.
+  public func run(_ argv: [String]) async -> Int32 {
+    do {
+      return try await dispatch(argv)
+    } catch let error as StepFailure {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.stepFailed
+    } catch let error as Interrupted {
+      environment.errors.write("\(error)\n")
+      return ExitStatus.interrupted
+    } catch let error as LockHeldError {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.locked
+    } catch let error as StateConflictError {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.locked
+    } catch let error as ConfigurationError {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.usage
+    } catch {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.usage
+    }
+  }
+
+  private func dispatch(_ argv: [String]) async throws -> Int32 {
+    let parsed = try parseCommandLine(argv)
+    guard let command = parsed.command else {
+      environment.output.write(CLISpec.mainHelp())
+      return parsed.flag("help") ? ExitStatus.success : ExitStatus.usage
+    }
+    if parsed.flag("help"), let spec = CLISpec.command(command) {
+      environment.output.write(CLISpec.help(for: spec))
+      return ExitStatus.success
+    }
+    let style = Style.detect(
+      output: environment.output, environment: environment.variables,
+      noColor: parsed.flag("no-color"))
+    if command == "doctor" { return await doctor(parsed, style: style) }
+    let context = try Context(parsed: parsed, environment: environment)
+    switch command {
+    case "plan":
+      let steps = try selectSteps(parsed.arguments)
+      try await printPlan(
+        context, steps: steps, style: style, imageTag: try imageTag(parsed),
+        request: try request(parsed, steps: steps, deployment: context.deployment))
+      return ExitStatus.success
+    case "run":
+      if parsed.flag("dry-run") {
+        let steps = try selectSteps(parsed.arguments)
+        try await printPlan(
+          context, steps: steps, style: style, imageTag: try imageTag(parsed),
+          request: try request(parsed, steps: steps, deployment: context.deployment))
+        return ExitStatus.success
+      }
+      return try await runSteps(context, parsed: parsed, style: style, argv: argv)
+    case "destroy":
+      return try await destroy(context, parsed: parsed, style: style, argv: argv)
+    case "status":
+      let report = try await StatusReport(
+        engine: context.engine(
+          runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()))
+      environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
+      return ExitStatus.success
+    case "env":
+      let checkpoint = try await context.engine(
+        runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions()
+      ).loadCheckpoint()
+      for (name, value) in (checkpoint?.exports ?? [:]).sorted(by: { $0.key < $1.key }) {
+        environment.output.write(
+          "export \(name)='\(value.replacingOccurrences(of: "'", with: #"'\''"#))'\n")
+      }
+      return ExitStatus.success
+    case "reset":
+      guard parsed.arguments.count == 1 else {
+        throw UsageError("'reset' takes exactly one step name")
+      }
+      let step = try selectSteps(parsed.arguments)[0]
+      try await reset(step: step.id, context: context)
+      return ExitStatus.success
+    case "unlock":
+      return try await unlock(context, parsed: parsed, style: style)
+    case "state":
+      return try await transferState(context, parsed: parsed)
+    case "log":
+      let directory = StateDirectory(path: context.stateDirectory).logsDirectory
+      guard let path = AuditLog.latest(in: directory),
+        let text = try? String(contentsOfFile: path, encoding: .utf8)
+      else { throw UsageError("\(directory): no run has been logged yet") }
+      environment.output.write(text)
+      return ExitStatus.success
+    default:
+      throw UsageError("unknown command '\(command)'")
+    }
+  }
+
+  private func doctor(_ parsed: ParsedCommandLine, style: Style) async -> Int32 {
+    let doctor = Doctor(
+      runner: runner, variables: environment.variables,
+      executableDirectory: environment.executableDirectory,
+      configPath: parsed.options["config"] ?? "runbooks/unisync-ecs.json",
+      context: Result { try Context(parsed: parsed, environment: environment) })
+    let checks = await doctor.checks()
+    for check in checks {
+      let label = check.level.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)
+      let painted =
+        switch check.level {
+        case .ok: style.green(label)
+        case .warn: style.yellow(label)
+        case .fail: style.red(label)
+        }
+      environment.output.write(
+        "\(painted) \(check.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(check.detail)\n"
+      )
+      if let fix = check.fix, check.level != .ok { environment.output.write("      fix: \(fix)\n") }
+    }
+    let failed = checks.filter { $0.level == .fail }.count
+    environment.output.write(failed == 0 ? "all checks passed\n" : "\(failed) check(s) failed\n")
+    return failed == 0 ? ExitStatus.success : ExitStatus.stepFailed
+  }
+
+  /// The steps named on the command line, in guide order; all of them when none is named.
+  func selectSteps(_ names: [String]) throws -> [any GuideStep] {
+    // Operations (verify, update) run only when named.
+    guard !names.isEmpty else { return Catalogue.steps.filter(\.runsByDefault) }
+    for name in names {
+      if Catalogue.step(name) == nil {
+        throw UsageError(
+          "unknown step '\(name)' (steps: \(Catalogue.guideOrder.joined(separator: " ")))")
+      }
+    }
+    return Catalogue.steps.filter { names.contains($0.id) }
+  }
+
+  /// `--tag TAG`, checked against Docker's rules for tags.
+  private func imageTag(_ parsed: ParsedCommandLine) throws -> String? {
+    guard let tag = parsed.options["tag"] else { return nil }
+    guard tag.range(of: #"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"#, options: .regularExpression) != nil
+    else {
+      throw UsageError(
+        "--tag: '\(tag)' is not a valid image tag (letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128)"
+      )
+    }
+    return tag
+  }
+
+  /// What the operation options ask for, checked against the configuration and the steps named.
+  func request(_ parsed: ParsedCommandLine, steps: [any GuideStep], deployment: Deployment) throws
+    -> RunRequest
+  {
+    let services = parsed.values["service"] ?? []
+    let known = deployment.services.map(\.name)
+    for name in services where !known.contains(name) {
+      throw UsageError(
+        "--service: '\(name)' is not a service of the configuration (services: \(known.joined(separator: ", ")))"
+      )
+    }
+    let ids = steps.map(\.id)
+    if parsed.flag("follow"), !ids.contains("verify") {
+      throw UsageError("--follow is for 'run verify'")
+    }
+    if parsed.flag("rollback"), !ids.contains("update") {
+      throw UsageError("--rollback is for 'run update'")
+    }
+    if !services.isEmpty, !ids.contains("update"), !ids.contains("verify") {
+      throw UsageError("--service is for 'run update' and 'run verify'")
+    }
+    return RunRequest(
+      services: services, rollback: parsed.flag("rollback"), follow: parsed.flag("follow"))
+  }
+
+  private func printPlan(
+    _ context: Context, steps: [any GuideStep], style: Style, imageTag: String? = nil,
+    request: RunRequest = RunRequest()
+  ) async throws {
+    let engine = context.engine(
+      runner: runner, reporter: SilentReporter(), prompter: nil,
+      options: RunOptions(), imageTag: imageTag, request: request)
+    let planned = try await engine.plan(steps)
+    var writes = 0
+    var total = 0
+    for step in planned {
+      environment.output.write(style.bold("\(step.section) \(step.title) (\(step.id))") + "\n")
+      for action in step.actions {
+        total += 1
+        if action.kind == "write" && !action.done { writes += 1 }
+        let marker = action.kind == "write" ? "!" : (action.kind == "manual" ? "?" : "$")
+        var header = "  \(marker) \(action.name): \(action.summary)"
+        if let export = action.export { header += " -> \(export)" }
+        if action.done { header += style.dim(" (done)") }
+        environment.output.write(header + "\n")
+        for line in action.command.split(separator: "\n", omittingEmptySubsequences: false) {
+          environment.output.write("      \(line)\n")
+        }
+      }
+    }
+    environment.output.write(
+      "\(total) actions, \(writes) writes still to do ('!' writes, '$' reads, '?' manual); nothing was run\n"
+    )
+    if let prices = CostEstimate.load(for: context.deployment) {
+      environment.output.write(
+        CostEstimate(prices: prices, deployment: context.deployment, steps: planned.map(\.id))
+          .render())
+    }
+  }
+
+  /// `--jobs N` (default 4).
+  func jobs(_ parsed: ParsedCommandLine) throws -> Int {
+    guard let text = parsed.options["jobs"] else { return 4 }
+    guard let value = Int(text), value >= 1, value <= 64 else {
+      throw UsageError("--jobs: '\(text)' is not a number from 1 to 64")
+    }
+    return value
+  }
+
+  private func runSteps(_ context: Context, parsed: ParsedCommandLine, style: Style, argv: [String])
+    async throws
+    -> Int32
+  {
+    let steps = try selectSteps(parsed.arguments)
+    let yes = parsed.flag("yes")
+    if !yes && !environment.inputIsTerminal {
+      throw UsageError(
+        "'run' changes AWS resources and needs confirmation: run it in a terminal, or pass --yes")
+    }
+    let jobs = try self.jobs(parsed)
+    let reporter = ConsoleReporter(
+      output: environment.output, errors: environment.errors, style: style,
+      verbose: parsed.flag("verbose"))
+    let prompter = TerminalPrompter(
+      output: environment.output, style: style, readLine: environment.readLine)
+    let options = RunOptions(
+      assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
+      commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
+      overwriteSecrets: parsed.flag("overwrite-secrets"))
+    let engine = context.engine(
+      runner: runner, reporter: reporter, prompter: prompter, options: options,
+      imageTag: try imageTag(parsed),
+      request: try request(parsed, steps: steps, deployment: context.deployment))
+    currentEngine.withLock { $0 = engine }
+    defer { currentEngine.withLock { $0 = nil } }
+    let started = Date()
+    let summary = try await engine.run(steps)
+    if summary.nothingToDo {
+      environment.output.write(
+        "nothing to do: every action of \(steps.map(\.id).joined(separator: ", ")) is done\n")
+    } else {
+      environment.output.write(
+        style.bold("finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
+          + summary.tally() + "\n")
+      for line in summary.stepTallies(order: steps.map(\.id)) {
+        environment.output.write("  \(line)\n")
+      }
+    }
+    if !summary.pendingManual.isEmpty {
+      environment.output.write(
+        style.yellow("manual actions pending: ") + summary.pendingManual.joined(separator: ", ")
+          + " (see 'runbook status')\n")
+    }
+    if parsed.arguments.isEmpty, Catalogue.step("verify") != nil {
+      environment.output.write("check the deployment with: runbook run verify\n")
+    }
+    return ExitStatus.success
+  }
+
+  private func reset(step: String, context: Context) async throws {
+    let engine = context.engine(
+      runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
+    let state = engine.state
+    try await state.prepare()
+    let lock = try await state.acquireLock(command: "runbook reset \(step)")
+    do {
+      guard var checkpoint = try await engine.loadCheckpoint() else {
+        environment.output.write("nothing to reset: there is no checkpoint in \(state.location)\n")
+        await lock.release()
+        return
+      }
+      try await state.journal.append(
+        JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step))
+      checkpoint.forget(step: step)
+      checkpoint.serial += 1
+      checkpoint.updatedAt = timestamp()
+      try await state.save(checkpoint)
+    } catch {
+      await lock.release()
+      throw error
+    }
+    await lock.release()
+    environment.output.write("forgot step '\(step)' (its resources were left as they are)\n")
+  }
+}
+
+/// What every command needs: the configuration, where the state is kept and the aws settings.
+struct Context {
+  var deployment: Deployment
+  /// The local state folder: the state itself, or (with S3 state) the logs and `state push`/`pull`'s counterpart.
+  var stateDirectory: String
+  /// `--state` or the configuration's `state`: the S3 location of the state (prefix included), if any.
+  var s3State: S3Location?
+  package var aws: AWSSettings
+  var variables: [String: String]
+  /// The folder of the running executable (``Frontend/Environment/executableDirectory``).
+  var executableDirectory: String?
+
+  init(parsed: ParsedCommandLine, environment: Frontend.Environment) throws {
+    variables = environment.variables
+    executableDirectory = environment.executableDirectory
+    let configPath = parsed.options["config"] ?? "runbooks/unisync-ecs.json"
+    let absolute =
+      configPath.hasPrefix("/") ? configPath : environment.workingDirectory + "/" + configPath
+    var deployment = try Deployment.load(from: absolute)
+    deployment.baseDirectory = URL(fileURLWithPath: absolute).deletingLastPathComponent().path
+    self.deployment = deployment
+    let state =
+      parsed.options["state-dir"]
+      ?? Self.defaultStateDirectory(
+        deployment: deployment.name, workingDirectory: environment.workingDirectory)
+    stateDirectory = state.hasPrefix("/") ? state : environment.workingDirectory + "/" + state
+    if let text = parsed.options["state"] ?? deployment.state {
+      let location = try S3Location.parse(text).mapError { UsageError("--state: \($0)") }.get()
+      // A bucket alone gets a prefix named after the deployment, so environments never share one.
+      s3State =
+        location.prefix.isEmpty ? location.appending("runbook/\(deployment.name)") : location
+    }
+    let endpoint =
+      parsed.options["endpoint-url"]
+      ?? environment.variables["AWS_ENDPOINT_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    if let endpoint, Validate.httpURL(endpoint) != nil {
+      throw UsageError("--endpoint-url: '\(endpoint)' is not an http(s) URL")
+    }
+    let region = parsed.options["region"] ?? deployment.region
+    if let reason = Validate.region(region) { throw UsageError("--region: \(reason)") }
+    aws = AWSSettings(region: region, endpointURL: endpoint, profile: parsed.options["profile"])
+  }
+
+  /// `.runbook/<deployment>`; `.runbook` itself when it holds a checkpoint already (the layout of
+  /// earlier versions, which kept one deployment there).
+  static func defaultStateDirectory(deployment: String, workingDirectory: String) -> String {
+    if FileManager.default.fileExists(atPath: workingDirectory + "/.runbook/state.json") {
+      return ".runbook"
+    }
+    return ".runbook/" + deployment
+  }
+
+  /// The local state folder.
+  var localState: StateDirectory { StateDirectory(path: stateDirectory) }
+
+  /// Where the state is kept: S3 when `--state` (or the configuration) says so, else the local folder.
+  func stateStore(runner: any CommandRunner) -> any StateStore {
+    guard let s3State else { return localState }
+    let lease = variables["RUNBOOK_LOCK_LEASE_SECONDS"].flatMap(Double.init) ?? 120
+    return S3StateStore(
+      root: s3State, runner: runner, aws: aws, logsDirectory: localState.logsDirectory,
+      leaseSeconds: lease)
+  }
+
+  /// Where the programs that come with runbook are (beside it, else on PATH), by name.
+  var programs: [String: String] {
+    guard let probe = HealthProbe.programPath(besides: executableDirectory, path: variables["PATH"])
+    else { return [:] }
+    return [HealthProbe.tool: probe]
+  }
+
+  func engine(
+    runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?,
+    options: RunOptions, imageTag: String? = nil, request: RunRequest = RunRequest()
+  ) -> Engine<Deployment> {
+    var deployment = deployment
+    if let imageTag { deployment.imageTag = imageTag }
+    deployment.request = request
+    return Engine(
+      deployment: deployment, state: stateStore(runner: runner), runner: runner, reporter: reporter,
+      prompter: prompter, aws: aws, options: options, environment: variables, programs: programs)
+  }
+}
+
+/// Drops every event (plan, status).
+struct SilentReporter: Reporter {
+  func report(_ event: RunEvent) {}
+}

@@ -1,0 +1,64 @@
+import Foundation
+import RunbookProcess
+import RunbookState
+
+/// What happened to an action in this run, as the operator sees it.
+public enum ActionOutcome: String, Sendable, Hashable {
+  case created
+  case recovered
+  case adopted
+  case alreadyDone = "already done"
+  case read
+  case confirmed
+  /// Existed already and got this run's value (`--overwrite-secrets`).
+  case updated
+  /// A teardown action deleted what the step created.
+  case deleted
+  /// A teardown action left its resource alone: the deployment did not create it (adopted,
+  /// existing already, or never made).
+  case kept
+  case pendingManual = "pending (manual)"
+  case skipped
+  case failed
+}
+
+/// Everything the engine tells the outside world while it works. The library never prints.
+public enum RunEvent: Sendable, Hashable {
+  case stepStarted(step: String, section: String, title: String)
+  /// A command is about to run (reads and writes alike).
+  case commandStarted(step: String, action: String, command: String)
+  case actionFinished(step: String, action: String, outcome: ActionOutcome, detail: String?)
+  case actionFailed(step: String, action: String, message: String)
+  case waiting(step: String, action: String, state: String, elapsedSeconds: Double)
+  case retrying(step: String, action: String, reason: String, attempt: Int, delaySeconds: Double)
+  /// A manual action: what the operator must do by hand.
+  case manual(step: String, action: String, instructions: String)
+  /// A line of progress from a procedure (a rollout's new event, a probe's answer).
+  case progress(step: String, action: String, message: String)
+  case stepFinished(step: String, elapsedSeconds: Double)
+  case warning(String)
+  case note(String)
+}
+
+/// Receives the engine's events; the executable decides how they look.
+public protocol Reporter: Sendable {
+  func report(_ event: RunEvent)
+}
+
+/// The operator's answer to "run this command?".
+public enum Approval: Sendable, Hashable {
+  case yes
+  case skip
+  /// Yes to this and every later write of the same step.
+  case all
+  case quit
+}
+
+/// Asks the operator; given only in interactive mode.
+public protocol Prompter: Sendable {
+  func approve(step: String, action: String, summary: String, command: String) -> Approval
+  /// Asks whether a manual action was done; false leaves it pending.
+  func confirmManual(step: String, action: String, instructions: String) -> Bool
+  /// Asks for a secret value without echoing it; nil when none was given.
+  func secret(prompt: String) -> String?
+}

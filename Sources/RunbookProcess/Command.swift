@@ -1,0 +1,212 @@
+import Foundation
+
+/// One piece of a command-line argument.
+public enum Fragment: Sendable, Hashable {
+  /// Literal text, passed exactly as written (no shell ever sees it).
+  case text(String)
+  /// The value of a named export (`VPC_ID`), known only at run time; `plan` shows `<VPC_ID>`.
+  case export(String)
+  /// A secret's value, written to a 0600 temporary file; the argument carries `file://PATH`.
+  case secretFile(String)
+  /// A document (a task definition, a policy) rendered from fragments, written to a 0600 temporary
+  /// file; the argument carries `file://PATH`. `plan` shows `file://<NAME>` and the document itself.
+  case document(name: String, contents: [Fragment])
+}
+
+/// One argument of a command, made of literal text, export references and secret files.
+///
+/// String literals are literal text. Interpolating `\(ref: "VPC_ID")` inserts an export reference;
+/// interpolating any other value inserts its description as literal text.
+public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
+  CustomStringConvertible
+{
+  public var fragments: [Fragment]
+
+  public init(_ fragments: [Fragment]) { self.fragments = fragments }
+  public init(stringLiteral value: String) { fragments = [.text(value)] }
+  public init(stringInterpolation: Interpolation) { fragments = stringInterpolation.fragments }
+
+  /// An argument that is exactly one export's value.
+  public static func ref(_ export: String) -> Argument { Argument([.export(export)]) }
+  /// An argument that is `file://` plus a temporary file holding the named secret.
+  public static func secretFile(_ secret: String) -> Argument { Argument([.secretFile(secret)]) }
+  /// An argument that is `file://` plus a temporary file holding `contents` (exports filled in).
+  public static func document(_ name: String, _ contents: Argument) -> Argument {
+    Argument([.document(name: name, contents: contents.fragments)])
+  }
+  /// Literal text from a value (configuration values are always literal).
+  public static func text(_ value: String) -> Argument { Argument([.text(value)]) }
+
+  /// The names of every export this argument needs.
+  public var exportReferences: [String] {
+    fragments.flatMap { fragment -> [String] in
+      switch fragment {
+      case .export(let name): [name]
+      case .document(_, let contents): Argument(contents).exportReferences
+      default: []
+      }
+    }
+  }
+
+  public var description: String {
+    fragments.map { fragment in
+      switch fragment {
+      case .text(let text): text
+      case .export(let name): "<\(name)>"
+      case .secretFile(let name): "file://<secret:\(name)>"
+      case .document(let name, _): "file://<\(name)>"
+      }
+    }.joined()
+  }
+
+  public struct Interpolation: StringInterpolationProtocol {
+    var fragments: [Fragment] = []
+    public init(literalCapacity: Int, interpolationCount: Int) {}
+    public mutating func appendLiteral(_ literal: String) { appendText(literal) }
+    public mutating func appendInterpolation(ref export: String) {
+      fragments.append(.export(export))
+    }
+    public mutating func appendInterpolation(_ value: some CustomStringConvertible) {
+      appendText(value.description)
+    }
+    private mutating func appendText(_ text: String) {
+      guard !text.isEmpty else { return }
+      if case .text(let previous) = fragments.last {
+        fragments[fragments.count - 1] = .text(previous + text)
+      } else {
+        fragments.append(.text(text))
+      }
+    }
+  }
+}
+
+/// What a command reads on standard input.
+public enum CommandInput: Sendable, Hashable {
+  /// /dev/null.
+  case none
+  /// A secret's value (never in argv, never printed).
+  case secret(String)
+}
+
+/// A command as a value: the tool, its arguments, its input, and what it pipes into.
+///
+/// The same value is printed by `plan`, matched in tests, written (masked) to the audit log and
+/// handed to the runner. Nothing ever turns it into a shell string.
+public struct Command: Sendable, Hashable, CustomStringConvertible {
+  public var tool: String
+  public var arguments: [Argument]
+  public var input: CommandInput
+  /// A command that reads this one's standard output (`aws ecr get-login-password | docker login`).
+  /// At most one element; an array only because a struct cannot hold itself directly.
+  public var pipedInto: [Command]
+  /// The folder it runs in (`zip` stores paths relative to it); nil: the tool's own.
+  public var workingDirectory: Argument?
+
+  public init(
+    tool: String, arguments: [Argument], input: CommandInput = .none, pipedInto: Command? = nil,
+    workingDirectory: Argument? = nil
+  ) {
+    self.tool = tool
+    self.arguments = arguments
+    self.input = input
+    self.pipedInto = pipedInto.map { [$0] } ?? []
+    self.workingDirectory = workingDirectory
+  }
+
+  /// This command with more arguments at the end.
+  public func appending(_ more: [Argument]) -> Command {
+    var copy = self
+    copy.arguments += more
+    return copy
+  }
+
+  /// This command piping its standard output into `consumer`.
+  public func piped(into consumer: Command) -> Command {
+    var copy = self
+    copy.pipedInto = [consumer]
+    return copy
+  }
+
+  /// Every export this command (and the command it pipes into) needs.
+  public var exportReferences: [String] {
+    (workingDirectory?.exportReferences ?? []) + arguments.flatMap(\.exportReferences)
+      + pipedInto.flatMap(\.exportReferences)
+  }
+
+  /// Every secret this command uses, by name.
+  public var secretReferences: [String] {
+    var names: [String] = arguments.flatMap { argument in
+      argument.fragments.compactMap { if case .secretFile(let name) = $0 { name } else { nil } }
+    }
+    if case .secret(let name) = input { names.append(name) }
+    return names + pipedInto.flatMap(\.secretReferences)
+  }
+
+  /// The command as an operator would type it, with `<EXPORT>` placeholders and masked secrets.
+  public var description: String {
+    var words = [tool] + arguments.map { shellQuoted($0.description) }
+    if case .secret(let name) = input { words.append("<<< <secret:\(name)>") }
+    var line = words.joined(separator: " ")
+    if let workingDirectory { line = "cd \(shellQuoted(workingDirectory.description)) && " + line }
+    guard let consumer = pipedInto.first else { return line }
+    return line + " | " + consumer.description
+  }
+}
+
+/// Quotes a word for display the way a POSIX shell would need it; display only, never executed.
+public func shellQuoted(_ word: String) -> String {
+  if !word.isEmpty, word.unicodeScalars.allSatisfy(isShellSafe),
+    !(word.hasPrefix("<") && !word.hasSuffix(">"))
+  {
+    return word
+  }
+  return "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+}
+
+/// Characters a shell takes literally outside quotes. (A switch, not a `CharacterSet`: building
+/// one for every word was the largest cost of `plan`.)
+private func isShellSafe(_ scalar: Unicode.Scalar) -> Bool {
+  switch scalar {
+  case "a"..."z", "A"..."Z", "0"..."9", "-", "_", ".", "/", ":", "=", ",", "@", "%", "+", "<", ">":
+    true
+  default: false
+  }
+}
+
+extension Argument {
+  /// The text with every export filled in from `values`; nil when one is unknown or the argument
+  /// holds a secret (a secret's value is never rendered outside its temporary file).
+  public func text(values: [String: String]) -> String? {
+    var text = ""
+    for fragment in fragments {
+      switch fragment {
+      case .text(let literal): text += literal
+      case .export(let name):
+        guard let value = values[name] else { return nil }
+        text += value
+      case .document(_, let contents):
+        guard let inner = Argument(contents).text(values: values) else { return nil }
+        text += inner
+      case .secretFile: return nil
+      }
+    }
+    return text
+  }
+}
+
+/// Arguments one after the other, as one argument.
+public func joined(_ parts: [Argument]) -> Argument {
+  var fragments: [Fragment] = []
+  for fragment in parts.flatMap(\.fragments) {
+    if case .text(let next) = fragment, case .text(let previous) = fragments.last {
+      fragments[fragments.count - 1] = .text(previous + next)
+    } else {
+      fragments.append(fragment)
+    }
+  }
+  return Argument(fragments)
+}
+
+extension Argument {
+  public static func + (lhs: Argument, rhs: Argument) -> Argument { joined([lhs, rhs]) }
+}

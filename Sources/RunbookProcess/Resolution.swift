@@ -1,0 +1,175 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Secret values known to this run, by name. Held in memory only; used to deliver and to mask.
+public final class SecretStore: Sendable {
+  private let values = Mutex<[String: String]>([:])
+
+  public init() {}
+
+  public func set(_ name: String, _ value: String) { values.withLock { $0[name] = value } }
+  public func value(_ name: String) -> String? { values.withLock { $0[name] } }
+
+  /// `text` with every known secret value (of at least 4 characters) replaced by `***`.
+  public func mask(_ text: String) -> String {
+    let secrets = values.withLock { Array($0.values) }.filter { $0.count >= 4 }
+      .sorted { $0.count > $1.count }
+    return secrets.reduce(text) { $0.replacingOccurrences(of: $1, with: "***") }
+  }
+}
+
+/// An export, secret or tool that a command needs but this run does not have.
+public struct MissingValue: Error, Sendable, Hashable, CustomStringConvertible {
+  public var name: String
+  public var isSecret: Bool
+  public var description: String {
+    isSecret
+      ? "the secret '\(name)' has no value in this run" : "the export \(name) is not known yet"
+  }
+}
+
+/// Turns command values into something to show or something to run.
+public struct Resolver: Sendable {
+  /// Arguments appended to every command of a tool, by tool (the aws CLI's global options).
+  public var toolArguments: [String: [String]]
+  public var secrets: SecretStore
+  /// Where some programs are, by the name commands use (`runbook-health-probe`: beside `runbook`).
+  /// Commands keep the bare name, so what `plan` shows does not depend on the installation; a
+  /// program not listed is looked up on PATH when it starts.
+  public var programs: [String: String]
+
+  public init(
+    toolArguments: [String: [String]], secrets: SecretStore, programs: [String: String] = [:]
+  ) {
+    self.toolArguments = toolArguments
+    self.secrets = secrets
+    self.programs = programs
+  }
+
+  /// What to start for a command's tool: its listed path, else the name (found on PATH).
+  public func executable(_ tool: String) -> String { programs[tool] ?? tool }
+
+  /// The full argv as shown to people: known exports filled in, unknown ones as `<NAME>`, secrets masked.
+  public func display(_ command: Command, values: [String: String]) -> String {
+    let filled = fill(command, values: values)
+    var text = filled.description
+    for argument in filled.arguments + filled.pipedInto.flatMap(\.arguments) {
+      for case .document(let name, let contents) in argument.fragments {
+        text += "\n  <\(name)>:\n" + Argument(contents).description
+      }
+    }
+    return text
+  }
+
+  /// Text made of fragments (a manual action's instructions) with known exports filled in, unknown
+  /// ones as `<NAME>`.
+  public func display(_ argument: Argument, values: [String: String]) -> String {
+    Argument(fillFragments(argument.fragments, values: values)).description
+  }
+
+  /// The command with every known export replaced by its value and aws's global options added.
+  public func fill(_ command: Command, values: [String: String]) -> Command {
+    var copy = command
+    copy.arguments = command.arguments.map { argument in
+      Argument(fillFragments(argument.fragments, values: values))
+    }
+    copy.arguments += (toolArguments[command.tool] ?? []).map { Argument.text($0) }
+    copy.workingDirectory = command.workingDirectory.map {
+      Argument(fillFragments($0.fragments, values: values))
+    }
+    copy.pipedInto = command.pipedInto.map { fill($0, values: values) }
+    return copy
+  }
+
+  private func fillFragments(_ fragments: [Fragment], values: [String: String]) -> [Fragment] {
+    fragments.map { fragment in
+      switch fragment {
+      case .export(let name): values[name].map { .text($0) } ?? fragment
+      case .document(let name, let contents):
+        .document(name: name, contents: fillFragments(contents, values: values))
+      default: fragment
+      }
+    }
+  }
+
+  /// The text of fragments with every export and secret filled in (documents become files).
+  package func text(_ fragments: [Fragment], values: [String: String], scratch: ScratchFiles) throws
+    -> String
+  {
+    var text = ""
+    for fragment in fragments {
+      switch fragment {
+      case .text(let literal): text += literal
+      case .export(let name):
+        guard let value = values[name] else { throw MissingValue(name: name, isSecret: false) }
+        text += value
+      case .secretFile(let name):
+        guard let value = secrets.value(name) else {
+          throw MissingValue(name: name, isSecret: true)
+        }
+        text += "file://" + (try scratch.write(value))
+      case .document(_, let contents):
+        text +=
+          "file://" + (try scratch.write(try self.text(contents, values: values, scratch: scratch)))
+      }
+    }
+    return text
+  }
+
+  /// A runnable invocation. Secret files are created under `scratch` (0600) and must be removed by the caller.
+  public func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles) throws
+    -> Invocation
+  {
+    var arguments = try command.arguments.map {
+      try text($0.fragments, values: values, scratch: scratch)
+    }
+    arguments += toolArguments[command.tool] ?? []
+    var input: Data?
+    if case .secret(let name) = command.input {
+      guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
+      input = Data(value.utf8)
+    }
+    let directory = try command.workingDirectory.map {
+      try text($0.fragments, values: values, scratch: scratch)
+    }
+    return Invocation(
+      executable: executable(command.tool), arguments: arguments, standardInput: input,
+      workingDirectory: directory)
+  }
+}
+
+/// Temporary files holding secrets for one command: a private 0700 folder, each file 0600, all removed after.
+public final class ScratchFiles: @unchecked Sendable {
+  private var directory: String?
+  private var count = 0
+
+  public init() {}
+
+  package func write(_ value: String) throws -> String {
+    if directory == nil {
+      var template = Array((NSTemporaryDirectory() + "/runbook-XXXXXX").utf8CString)
+      guard let made = mkdtemp(&template) else {
+        throw FileWriteError(
+          path: NSTemporaryDirectory(), reason: "cannot create a temporary folder")
+      }
+      directory = String(cString: made)
+    }
+    count += 1
+    let path = "\(directory!)/value-\(count)"
+    try writeFileDurably(Data(value.utf8), to: path)
+    return path
+  }
+
+  /// Removes every file written.
+  public func removeAll() {
+    guard let directory else { return }
+    try? FileManager.default.removeItem(atPath: directory)
+    self.directory = nil
+  }
+
+  deinit { removeAll() }
+}

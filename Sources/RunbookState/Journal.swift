@@ -1,0 +1,98 @@
+import Foundation
+import RunbookAWS
+import RunbookProcess
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// One line of the write-ahead journal (`journal.jsonl`).
+public struct JournalEntry: Codable, Sendable, Hashable {
+  public enum Event: String, Codable, Sendable {
+    /// About to run a write; appended and fsynced before the command starts.
+    case intent
+    /// The write finished and this is what it produced.
+    case result
+    /// The write failed (AWS said no); nothing to reconcile.
+    case failed
+    /// `reset STEP`: every earlier entry of the step no longer counts.
+    case reset
+  }
+
+  public var at: String
+  public var lineage: String
+  public var event: Event
+  /// `step/action`, or the step alone for `reset`.
+  public var action: String
+  /// The command, secrets masked (intents only).
+  public var command: String?
+  public var value: String?
+  public var outcome: ActionRecord.Outcome?
+
+  public init(
+    lineage: String, event: Event, action: String, command: String? = nil, value: String? = nil,
+    outcome: ActionRecord.Outcome? = nil
+  ) {
+    at = timestamp()
+    self.lineage = lineage
+    self.event = event
+    self.action = action
+    self.command = command
+    self.value = value
+    self.outcome = outcome
+  }
+}
+
+/// The append-only journal of write intents and results.
+public struct Journal: Sendable {
+  public let path: String
+
+  public init(path: String) { self.path = path }
+
+  /// Appends one entry and fsyncs it before returning.
+  public func append(_ entry: JournalEntry) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    let line = try encoder.encode(entry) + Data("\n".utf8)
+    let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    }
+    defer { close(fd) }
+    // A run killed in the middle of an append leaves a last line without its newline: start a new
+    // line, or this entry would be glued to the torn one and lost with it.
+    var info = stat()
+    var last: UInt8 = UInt8(ascii: "\n")
+    if fstat(fd, &info) == 0, info.st_size > 0 { _ = pread(fd, &last, 1, info.st_size - 1) }
+    let prefix = last == UInt8(ascii: "\n") ? Data() : Data("\n".utf8)
+    try writeAll(fd, prefix + line, path: path)
+    guard fsync(fd) == 0 else {
+      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    }
+  }
+
+  /// Every readable entry of `lineage`, in order. A torn last line (a kill during the write) is ignored.
+  public func entries(lineage: String) -> [JournalEntry] {
+    guard let data = FileManager.default.contents(atPath: path) else { return [] }
+    let decoder = JSONDecoder()
+    return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
+      guard let entry = try? decoder.decode(JournalEntry.self, from: Data(line)),
+        entry.lineage == lineage
+      else { return nil }
+      return entry
+    }
+  }
+
+  /// The last entry that counts for each action of the lineage (entries before a step's reset do not).
+  public func latest(lineage: String) -> [String: JournalEntry] {
+    var latest: [String: JournalEntry] = [:]
+    for entry in entries(lineage: lineage) {
+      if entry.event == .reset {
+        latest = latest.filter { !$0.key.hasPrefix(entry.action + "/") }
+      } else {
+        latest[entry.action] = entry
+      }
+    }
+    return latest
+  }
+}

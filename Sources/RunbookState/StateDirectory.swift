@@ -1,0 +1,274 @@
+import Foundation
+import RunbookAWS
+import RunbookProcess
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Why the checkpoint cannot be used. Nothing is ever written when one of these is thrown.
+public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible {
+  case corrupt(file: String, reason: String)
+  case unknownFormat(file: String, version: Int)
+  case foreignDeployment(file: String, checkpoint: String, configuration: String)
+  case foreignRegion(file: String, checkpoint: String, configuration: String)
+  case foreignAccount(file: String, checkpoint: String, credentials: String)
+  case unwritable(path: String, reason: String)
+  case unreadable(path: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .corrupt(let file, let reason):
+      "\(file): not a usable checkpoint (\(reason)); it was left as it is, and the previous version is in \(file).bak"
+    case .unknownFormat(let file, let version):
+      "\(file): format version \(version) is not one this runbook reads (it reads \(Checkpoint.currentFormatVersion)); use the runbook version that wrote it"
+    case .foreignDeployment(let file, let checkpoint, let configuration):
+      "\(file): belongs to deployment '\(checkpoint)', but the configuration is for '\(configuration)'; use another --state-dir or --state"
+    case .foreignRegion(let file, let checkpoint, let configuration):
+      "\(file): belongs to region \(checkpoint), but this run targets \(configuration); use --region \(checkpoint) or another --state-dir or --state"
+    case .foreignAccount(let file, let checkpoint, let credentials):
+      "\(file): belongs to AWS account \(checkpoint), but the credentials are for account \(credentials); switch credentials or use another --state-dir or --state"
+    case .unwritable(let path, let reason):
+      "\(path): cannot write the checkpoint (\(reason))"
+    case .unreadable(let path, let reason):
+      "\(path): cannot be read (\(reason))"
+    }
+  }
+}
+
+/// Another run holds the state directory's lock.
+public struct LockHeldError: Error, Sendable, Hashable, CustomStringConvertible {
+  public var path: String
+  public var holder: LockRecord?
+
+  public init(path: String, holder: LockRecord?) {
+    self.path = path
+    self.holder = holder
+  }
+
+  public var description: String {
+    guard let holder else { return "\(path): another run holds the lock" }
+    var text =
+      "\(path): another run holds the lock (pid \(holder.pid) on \(holder.host)"
+      + (holder.user.map { " as \($0)" } ?? "")
+      + ", '\(holder.command)', since \(holder.startedAt))"
+    if let expiry = holder.expiresAt {
+      if holder.expired() {
+        text +=
+          "; its lease expired at \(expiry), so that run has probably died: when it is gone, 'runbook unlock' releases the lock"
+      } else {
+        text += "; lease renewed until \(expiry)"
+      }
+    }
+    return text
+  }
+}
+
+/// Who holds (or last held) a lock.
+public struct LockRecord: Codable, Sendable, Hashable {
+  public var pid: Int32
+  public var host: String
+  public var startedAt: String
+  public var command: String
+  /// The operator's login name (S3 locks).
+  public var user: String?
+  /// Until when the holder's lease runs; renewed while it works (S3 locks).
+  public var expiresAt: String?
+
+  public init(
+    pid: Int32, host: String, startedAt: String, command: String, user: String? = nil,
+    expiresAt: String? = nil
+  ) {
+    self.pid = pid
+    self.host = host
+    self.startedAt = startedAt
+    self.command = command
+    self.user = user
+    self.expiresAt = expiresAt
+  }
+
+  /// Whether the lease ran out before `now` (never for a lock without a lease).
+  public func expired(now: Date = Date()) -> Bool {
+    guard let expiresAt, let date = parseTimestamp(expiresAt) else { return false }
+    return date < now
+  }
+}
+
+/// The files of one deployment's state: checkpoint, backup, journal, lock and logs.
+public struct StateDirectory: Sendable {
+  public let path: String
+
+  public init(path: String) { self.path = path }
+
+  public var stateFile: String { path + "/state.json" }
+  public var backupFile: String { path + "/state.json.bak" }
+  public var journalFile: String { path + "/journal.jsonl" }
+  public var lockFile: String { path + "/lock" }
+  public var logsDirectory: String { path + "/logs" }
+
+  /// Reads the checkpoint; nil when there is none yet. Never writes.
+  public func load() throws -> Checkpoint? {
+    guard let data = FileManager.default.contents(atPath: stateFile) else {
+      if FileManager.default.fileExists(atPath: stateFile) {
+        throw CheckpointError.corrupt(file: stateFile, reason: "cannot be read")
+      }
+      return nil
+    }
+    return try Self.decode(data, file: stateFile)
+  }
+
+  /// A checkpoint from the bytes of a `state.json` (wherever it is kept), validated.
+  static func decode(_ data: Data, file: String) throws -> Checkpoint {
+    struct Header: Decodable { var formatVersion: Int? }
+    let header: Header
+    do {
+      header = try JSONDecoder().decode(Header.self, from: data)
+    } catch {
+      let reason =
+        data.isEmpty
+        ? "the file is empty" : "invalid JSON in \(data.count) bytes, truncated or damaged"
+      throw CheckpointError.corrupt(file: file, reason: reason)
+    }
+    guard let version = header.formatVersion else {
+      throw CheckpointError.corrupt(file: file, reason: "no formatVersion field")
+    }
+    guard version == Checkpoint.currentFormatVersion else {
+      throw CheckpointError.unknownFormat(file: file, version: version)
+    }
+    let checkpoint: Checkpoint
+    do {
+      checkpoint = try JSONDecoder().decode(Checkpoint.self, from: data)
+    } catch {
+      throw CheckpointError.corrupt(file: file, reason: "a field is missing or has the wrong type")
+    }
+    if checkpoint.lineage.range(of: "^[A-Za-z0-9-]{1,64}$", options: .regularExpression) == nil {
+      throw CheckpointError.corrupt(
+        file: file, reason: "lineage '\(checkpoint.lineage)' is not a lineage id")
+    }
+    if checkpoint.serial < 0 {
+      throw CheckpointError.corrupt(file: file, reason: "serial \(checkpoint.serial) is negative")
+    }
+    return checkpoint
+  }
+
+  /// The bytes of `state.json` for a checkpoint (the same wherever it is kept).
+  static func encode(_ checkpoint: Checkpoint, file: String) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    do { return try encoder.encode(checkpoint) + Data("\n".utf8) } catch {
+      throw CheckpointError.unwritable(path: file, reason: "cannot encode: \(error)")
+    }
+  }
+
+  /// Creates the directory (0700) when missing and checks that it can be written.
+  public func prepare() throws {
+    do {
+      try FileManager.default.createDirectory(
+        atPath: logsDirectory, withIntermediateDirectories: true,
+        attributes: [.posixPermissions: 0o700])
+    } catch {
+      throw CheckpointError.unwritable(path: path, reason: "cannot create the directory")
+    }
+    guard access(path, W_OK) == 0 else {
+      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    }
+  }
+
+  /// Writes the checkpoint atomically: temp file, fsync, keep the old one as `.bak`, rename, fsync the folder.
+  public func save(_ checkpoint: Checkpoint) throws {
+    let data = try Self.encode(checkpoint, file: stateFile)
+    let temporary = "\(stateFile).tmp-\(getpid())"
+    try writeDurably(data, to: temporary)
+    if FileManager.default.fileExists(atPath: stateFile) {
+      let backupTemporary = "\(backupFile).tmp-\(getpid())"
+      unlink(backupTemporary)
+      guard link(stateFile, backupTemporary) == 0, rename(backupTemporary, backupFile) == 0 else {
+        let reason = String(cString: strerror(errno))
+        unlink(temporary)
+        throw CheckpointError.unwritable(path: backupFile, reason: reason)
+      }
+    }
+    guard rename(temporary, stateFile) == 0 else {
+      let reason = String(cString: strerror(errno))
+      unlink(temporary)
+      throw CheckpointError.unwritable(path: stateFile, reason: reason)
+    }
+    syncDirectory(path)
+  }
+
+  /// Takes the lock, or throws ``LockHeldError`` at once. A record left by a dead process is returned
+  /// as `previous` so the caller can warn that it was taken over.
+  public func lock(command: String) throws -> StateLock {
+    let fd = open(lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      throw CheckpointError.unwritable(path: lockFile, reason: String(cString: strerror(errno)))
+    }
+    let previous = readLockRecord(fd)
+    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+      close(fd)
+      throw LockHeldError(path: lockFile, holder: previous)
+    }
+    let record = LockRecord(
+      pid: getpid(), host: ProcessInfo.processInfo.hostName, startedAt: timestamp(),
+      command: command)
+    let data = (try? JSONEncoder().encode(record)) ?? Data()
+    ftruncate(fd, 0)
+    _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+    fsync(fd)
+    return StateLock(fd: fd, previous: previous.flatMap { $0.pid == getpid() ? nil : $0 })
+  }
+
+  /// Who holds the lock now, if anyone (for `status` and `doctor`).
+  public func lockHolder() -> LockRecord? {
+    let fd = open(lockFile, O_RDWR | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+      flock(fd, LOCK_UN)
+      return nil
+    }
+    return readLockRecord(fd)
+  }
+
+  private func readLockRecord(_ fd: Int32) -> LockRecord? {
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = pread(fd, &buffer, buffer.count, 0)
+    guard count > 0 else { return nil }
+    return try? JSONDecoder().decode(LockRecord.self, from: Data(buffer[0..<count]))
+  }
+}
+
+/// A held lock; released (and its record cleared) by ``release()`` or by the process ending.
+public final class StateLock: @unchecked Sendable {
+  private var fd: Int32
+  /// The record of a run that died holding the lock, if this lock took it over.
+  public let previous: LockRecord?
+
+  init(fd: Int32, previous: LockRecord?) {
+    self.fd = fd
+    self.previous = previous
+  }
+
+  public func release() {
+    guard fd >= 0 else { return }
+    ftruncate(fd, 0)
+    flock(fd, LOCK_UN)
+    close(fd)
+    fd = -1
+  }
+
+  deinit { release() }
+}
+
+/// Writes `data` to a new file (mode 0600) and fsyncs it.
+func writeDurably(_ data: Data, to path: String) throws {
+  do { try writeFileDurably(data, to: path) } catch {
+    throw CheckpointError.unwritable(path: error.path, reason: error.reason)
+  }
+}
+
+func writeAll(_ fd: Int32, _ data: Data, path: String) throws {
+  do { try writeAllBytes(fd, data, path: path) } catch {
+    throw CheckpointError.unwritable(path: error.path, reason: error.reason)
+  }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import RunbookAWS
+import RunbookProcess
+
+/// Where one deployment's checkpoint, journal and lock live: a local folder (``StateDirectory``)
+/// or an S3 prefix (``S3StateStore``). The engine sees only this.
+public protocol StateStore: Sendable {
+  /// The folder or `s3://BUCKET/PREFIX`, as shown to people.
+  var location: String { get }
+  /// The checkpoint's name in messages (`<folder>/state.json`, `s3://BUCKET/PREFIX/state.json`).
+  var stateFile: String { get }
+  /// The lock's name in messages.
+  var lockFile: String { get }
+  /// The local folder that keeps this deployment's audit logs.
+  var logsDirectory: String { get }
+
+  /// Reads the checkpoint; nil when there is none yet. Never writes.
+  func load() async throws -> Checkpoint?
+  /// Makes sure the checkpoint can be written (creates the folder; checks the bucket).
+  func prepare() async throws
+  /// Writes the checkpoint. An S3 store writes only over the version it read last, else throws
+  /// ``StateConflictError``.
+  func save(_ checkpoint: Checkpoint) async throws
+  /// Takes the lock, or throws ``LockHeldError`` at once.
+  func acquireLock(command: String) async throws -> any HeldLock
+  /// Who holds the lock now, if anyone.
+  func lockHolder() async throws -> LockRecord?
+  /// The write-ahead journal.
+  var journal: any JournalStore { get }
+}
+
+/// A held lock.
+public protocol HeldLock: Sendable {
+  /// The record of a run that died holding the lock, if this lock took it over.
+  var previous: LockRecord? { get }
+  /// Gives the lock back (a released lock stays released).
+  func release() async
+}
+
+/// The write-ahead journal of a state store.
+public protocol JournalStore: Sendable {
+  /// Adds one entry durably before returning.
+  func append(_ entry: JournalEntry) async throws
+  /// The last entry that counts for `action` in `lineage` (entries before a reset of its step do not).
+  func latest(lineage: String, action: String) async throws -> JournalEntry?
+}
+
+/// Someone else changed the state between this run's read and its write; nothing was overwritten.
+public struct StateConflictError: Error, Sendable, Hashable, CustomStringConvertible {
+  public var object: String
+  public var detail: String
+
+  public init(object: String, detail: String) {
+    self.object = object
+    self.detail = detail
+  }
+
+  public var description: String { "\(object): \(detail)" }
+}
+
+extension StateDirectory: StateStore {
+  public var location: String { path }
+  public func acquireLock(command: String) throws -> any HeldLock { try lock(command: command) }
+  public var journal: any JournalStore { Journal(path: journalFile) }
+}
+
+extension StateLock: HeldLock {}
+
+extension Journal: JournalStore {
+  public func latest(lineage: String, action: String) -> JournalEntry? {
+    latest(lineage: lineage)[action]
+  }
+}

@@ -1,0 +1,590 @@
+import Foundation
+import RunbookAWS
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+
+/// Guide 6: the ECS cluster (6.1), the task execution role (6.2), the task definitions (6.3), the
+/// Application Load Balancer (6.4) and the services (6.5).
+///
+/// What the guide leaves out and this step adds:
+/// - the log groups the awslogs driver writes to (it does not create them), with a retention;
+/// - the secrets of every service (the guide shows only the gateway's), read from the ARNs the
+///   secrets and rds steps exported, and the execution role allowed to read them, including the
+///   secret RDS keeps the master password in (it is not under `unisync/`);
+/// - a health-check grace period for the gateway, and the deployment circuit breaker with rollback;
+/// - reruns that change nothing: a task definition is registered only when it differs from the
+///   latest active revision (a family the listing of active families leaves out has none), the
+///   ALB, target group and listener are looked up before they are created, and an existing
+///   service is updated to the new revision, never created again.
+public struct ECSStep: Step {
+  public let id = "ecs"
+  public let section = "6"
+  public let title = "ECS cluster, task definitions, load balancer and services"
+
+  public init() {}
+
+  /// `TASK_DEF_API_GATEWAY` for `api-gateway`.
+  public static func taskDefinitionExport(_ service: String) -> String {
+    "TASK_DEF_" + exportSuffix(service)
+  }
+
+  /// `unisync-api-gateway`: the task definition family, and the log group `/ecs/<family>`.
+  static func family(_ deployment: Deployment, _ service: String) -> String {
+    "\(deployment.ecs.familyPrefix)-\(service)"
+  }
+
+  public func actions(for deployment: Deployment) -> [Action] {
+    let ecs = deployment.ecs
+    var actions: [Action] = []
+
+    // 6.1 Create the ECS cluster. create-cluster returns an existing one as if it made it: it is
+    // looked for first, so that a cluster that was there before stays the operator's (destroy
+    // keeps it) and a cluster made in this run is known to be new (it has no services yet).
+    let findCluster = Command.aws(
+      "ecs", "describe-clusters", "--clusters", .text(ecs.cluster),
+      "--query", "clusters[?status=='ACTIVE'].clusterArn", "--output", "text")
+    var cluster = Action.create(
+      "cluster", "create ECS cluster \(ecs.cluster)", export: "CLUSTER_ARN",
+      pattern: #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/"#
+        + NSRegularExpression.escapedPattern(for: ecs.cluster) + "$",
+      command: .aws(
+        "ecs", "create-cluster", "--cluster-name", .text(ecs.cluster),
+        "--tags", deployment.ecsTagList(name: ecs.cluster, action: "\(id)/cluster"),
+        "--query", "cluster.clusterArn", "--output", "text"),
+      lookup: findCluster)
+    cluster.precheck = .exists(
+      findCluster, rule: "cluster \(ecs.cluster) exists", pattern: cluster.capture?.pattern ?? "")
+    cluster.idempotent = true
+    actions.append(cluster)
+
+    // 6.2 Create the task execution role: pull images, write logs, read the secrets.
+    actions += deployment.roleActions(step: id, Self.executionRole(deployment))
+
+    // 6.3 Register the task definitions, each after its log group. One listing of the families
+    // that have an active revision spares a describe of each family that has none.
+    actions.append(
+      Action(
+        name: "task-definition-families",
+        summary: "list the task definition families \(ecs.familyPrefix)-* with an active revision",
+        effect: .read,
+        command: .aws(
+          "ecs", "list-task-definition-families", "--family-prefix", .text("\(ecs.familyPrefix)-"),
+          "--status", "ACTIVE", "--query", "families", "--output", "text")))
+    for service in deployment.services {
+      actions += taskDefinition(deployment, service)
+    }
+
+    // 6.4 Create the Application Load Balancer, its target group and listener.
+    actions += loadBalancer(deployment)
+
+    // 6.5 Create the ECS services.
+    for service in deployment.services {
+      actions += self.service(deployment, service)
+    }
+    return actions
+  }
+
+  /// The task execution role: pull images, write logs, read the secrets.
+  static func executionRole(_ deployment: Deployment) -> RoleSpec {
+    RoleSpec(
+      key: "execution-role", name: deployment.ecs.executionRole,
+      principal: "ecs-tasks.amazonaws.com",
+      export: "EXECUTION_ROLE_ARN",
+      managedPolicies: ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"],
+      inlinePolicyName: "SecretsManagerAccess",
+      inlinePolicy: policyDocument([
+        (
+          ["secretsmanager:GetSecretValue"],
+          deployment.secretARNPatterns() + [.ref("RDS_SECRET_ARN")]
+        )
+      ]))
+  }
+
+  // MARK: - 6.3 Task definitions
+
+  private func taskDefinition(_ deployment: Deployment, _ service: Deployment.Service) -> [Action] {
+    let family = Self.family(deployment, service.name)
+    let logGroup = "/ecs/\(family)"
+    let name = service.name
+    let findLogGroup = { (condition: String) in
+      Command.aws(
+        "logs", "describe-log-groups", "--log-group-name-prefix", .text(logGroup),
+        "--query", "logGroups[?logGroupName=='\(logGroup)'\(condition)].logGroupName", "--output",
+        "text")
+    }
+    var logGroupAction = Action(
+      name: "log-group-\(name)", summary: "create log group \(logGroup)", effect: .write,
+      command: .aws(
+        "logs", "create-log-group", "--log-group-name", .text(logGroup),
+        "--tags", deployment.tagMap(name: logGroup, action: "\(id)/log-group-\(name)")),
+      lookup: Lookup(findLogGroup(""), pattern: exactPattern(logGroup)))
+    logGroupAction.alreadyDoneErrors = ["ResourceAlreadyExistsException"]
+
+    var variables: [String: Argument] = [
+      "FAMILY": .text(family), "SERVICE": .text(name), "PORT": .text("\(service.port)"),
+      "CPU": .text(deployment.ecs.cpu), "MEMORY": .text(deployment.ecs.memory),
+      "IMAGE": ECRStep.taggedImage(deployment, name), "LOG_GROUP": .text(logGroup),
+      "DB_PORT": .text("\(deployment.securityGroups.rdsPort)"),
+    ]
+    if let database = service.database { variables["DATABASE"] = .text(database) }
+    let document = service.taskDefinition.render(variables)
+    let export = Self.taskDefinitionExport(name)
+    let arnPattern =
+      #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/"#
+      + NSRegularExpression.escapedPattern(for: family) + ":[0-9]+$"
+    return [
+      logGroupAction,
+      Action(
+        name: "log-retention-\(name)",
+        summary: "keep \(logGroup) for \(deployment.ecs.logRetentionDays) days", effect: .write,
+        command: .aws(
+          "logs", "put-retention-policy", "--log-group-name", .text(logGroup),
+          "--retention-in-days", "\(deployment.ecs.logRetentionDays)"),
+        lookup: Lookup(
+          findLogGroup(" && retentionInDays==`\(deployment.ecs.logRetentionDays)`"),
+          pattern: exactPattern(logGroup)),
+        idempotent: true, after: ["log-group-\(name)"]),
+      Action(
+        name: "task-definition-\(name)",
+        summary: "register task definition \(family) from \(service.taskDefinition.path)",
+        effect: .write,
+        command: .aws(
+          "ecs", "register-task-definition", "--cli-input-json",
+          .document("\(family)-task.json", document),
+          "--tags", deployment.ecsTagList(name: family, action: "\(id)/task-definition-\(name)"),
+          "--query", "taskDefinition.taskDefinitionArn", "--output", "text"),
+        capture: Capture(export: export, pattern: arnPattern),
+        precheck: Precheck(
+          .aws(
+            "ecs", "describe-task-definition", "--task-definition", .text(family),
+            "--query", "taskDefinition", "--output", "json"),
+          rule: "the latest active revision of \(family) has the same settings"
+        ) { output, values in
+          Self.sameTaskDefinition(wanted: document, values: values, described: output)
+        },
+        after: ["log-group-\(name)"],
+        settledBy: .nothingToFind(unlessListedBy: "task-definition-families", name: family)),
+    ]
+  }
+
+  /// The ARN of the described revision when it has every setting of `wanted` (AWS adds defaults,
+  /// so only the settings the document gives are compared); nil when it differs.
+  static func sameTaskDefinition(wanted: Argument, values: [String: String], described: String)
+    -> String?
+  {
+    guard let text = wanted.text(values: values),
+      let mine = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+      let theirs = try? JSONSerialization.jsonObject(with: Data(described.utf8)) as? [String: Any],
+      theirs["status"] as? String ?? "ACTIVE" == "ACTIVE",
+      let arn = theirs["taskDefinitionArn"] as? String
+    else { return nil }
+    var compared = mine
+    compared["tags"] = nil
+    return jsonContains(theirs, compared) ? arn : nil
+  }
+
+  // MARK: - 6.4 Load balancer
+
+  private func loadBalancer(_ deployment: Deployment) -> [Action] {
+    let ecs = deployment.ecs
+    let publicSubnets = deployment.network.subnets.filter(\.isPublic).map {
+      Argument.ref($0.export)
+    }
+    let gateway = deployment.services.first(where: \.loadBalanced) ?? deployment.services.first
+    let albPattern =
+      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:loadbalancer/app/"#
+      + NSRegularExpression.escapedPattern(for: ecs.loadBalancer) + "/[0-9a-f]+$"
+    let tgPattern =
+      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/"#
+      + NSRegularExpression.escapedPattern(for: ecs.targetGroup) + "/[0-9a-f]+$"
+    let listenerPattern =
+      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/"#
+      + NSRegularExpression.escapedPattern(for: ecs.loadBalancer) + "/[0-9a-f]+/[0-9a-f]+$"
+    let port =
+      deployment.securityGroups.albPorts.contains(80)
+      ? 80 : deployment.securityGroups.albPorts.first ?? 80
+
+    // The emulator creates a second ALB of the same name, and a second listener on the same port:
+    // each is looked up first, and created only when there is none. In a VPC this run created a
+    // moment ago there is nothing to look up: an ALB or target group of the same name elsewhere
+    // could not serve it, and AWS refuses the create (DuplicateLoadBalancerName).
+    let newVPC = Settlement.nothingToFind(whenCreated: "vpc", inStep: "network")
+    return [
+      Action(
+        name: "load-balancer", summary: "create ALB \(ecs.loadBalancer) in the public subnets",
+        effect: .write,
+        command: .aws(
+          ["elbv2", "create-load-balancer", "--name", .text(ecs.loadBalancer), "--subnets"]
+            + publicSubnets
+            + [
+              "--security-groups", .ref("ALB_SG"), "--scheme", "internet-facing", "--type",
+              "application",
+              "--tags", deployment.tagList(name: ecs.loadBalancer, action: "\(id)/load-balancer"),
+              "--query", "LoadBalancers[0].LoadBalancerArn", "--output", "text",
+            ]),
+        capture: Capture(export: "ALB_ARN", pattern: albPattern),
+        precheck: .exists(
+          .aws(
+            "elbv2", "describe-load-balancers",
+            "--query", "LoadBalancers[?LoadBalancerName=='\(ecs.loadBalancer)'].LoadBalancerArn",
+            "--output", "text"),
+          rule: "an ALB named \(ecs.loadBalancer) exists", pattern: albPattern),
+        settledBy: newVPC),
+      // The guide never waits; an ALB takes a few minutes to become active. The poll asks for
+      // the DNS name too: the last one answers the read after it without another call.
+      .waitUntil(
+        "load-balancer-active", "wait until \(ecs.loadBalancer) is active",
+        command: describeLoadBalancer,
+        success: ["active"], failure: ["failed"], timeoutSeconds: 900, intervalSeconds: 10),
+      Action(
+        name: "load-balancer-dns", summary: "read the DNS name of \(ecs.loadBalancer)",
+        effect: .read,
+        command: describeLoadBalancer,
+        capture: Capture(
+          export: "ALB_DNS", pattern: #"^[A-Za-z0-9.-]+$"#, extract: #"^\S+\s+(\S+)"#),
+        after: ["load-balancer-active"]),
+      Action(
+        name: "target-group",
+        summary:
+          "create target group \(ecs.targetGroup) (HTTP \(gateway?.port ?? 8080), ip targets, \(ecs.healthCheckPath))",
+        effect: .write,
+        command: .aws(
+          "elbv2", "create-target-group", "--name", .text(ecs.targetGroup), "--protocol", "HTTP",
+          "--port", "\(gateway?.port ?? 8080)", "--vpc-id", .ref("VPC_ID"), "--target-type", "ip",
+          "--health-check-path", .text(ecs.healthCheckPath), "--health-check-interval-seconds",
+          "30",
+          "--tags", deployment.tagList(name: ecs.targetGroup, action: "\(id)/target-group"),
+          "--query", "TargetGroups[0].TargetGroupArn", "--output", "text"),
+        capture: Capture(export: "TG_ARN", pattern: tgPattern),
+        precheck: .exists(
+          .aws(
+            "elbv2", "describe-target-groups",
+            "--query", "TargetGroups[?TargetGroupName=='\(ecs.targetGroup)'].TargetGroupArn",
+            "--output", "text"),
+          rule: "a target group named \(ecs.targetGroup) exists", pattern: tgPattern),
+        settledBy: newVPC),
+      Action(
+        name: "target-group-attributes",
+        summary: "deregistration delay of \(ecs.targetGroup): \(ecs.deregistrationDelaySeconds) s",
+        effect: .write,
+        command: .aws(
+          "elbv2", "modify-target-group-attributes", "--target-group-arn", .ref("TG_ARN"),
+          "--attributes",
+          .text(
+            #"[{"Key":"deregistration_delay.timeout_seconds","Value":"\#(ecs.deregistrationDelaySeconds)"}]"#
+          )),
+        lookup: Lookup(
+          .aws(
+            "elbv2", "describe-target-group-attributes", "--target-group-arn", .ref("TG_ARN"),
+            "--query",
+            "Attributes[?Key=='deregistration_delay.timeout_seconds' && Value=='\(ecs.deregistrationDelaySeconds)'].Value",
+            "--output", "text"),
+          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)")),
+        idempotent: true),
+      Action(
+        name: "listener", summary: "create the HTTP \(port) listener of \(ecs.loadBalancer)",
+        effect: .write,
+        command: .aws(
+          "elbv2", "create-listener", "--load-balancer-arn", .ref("ALB_ARN"), "--protocol", "HTTP",
+          "--port", "\(port)", "--default-actions",
+          #"[{"Type":"forward","TargetGroupArn":"\#(ref: "TG_ARN")"}]"#,
+          "--tags",
+          deployment.tagList(name: "\(ecs.loadBalancer)-http-\(port)", action: "\(id)/listener"),
+          "--query", "Listeners[0].ListenerArn", "--output", "text"),
+        capture: Capture(export: "LISTENER_ARN", pattern: listenerPattern),
+        precheck: .exists(
+          .aws(
+            "elbv2", "describe-listeners", "--load-balancer-arn", .ref("ALB_ARN"),
+            "--query", "Listeners[?Port==`\(port)`].ListenerArn", "--output", "text"),
+          rule: "\(ecs.loadBalancer) has a listener on port \(port)", pattern: listenerPattern),
+        settledBy: .nothingToFind(whenCreated: "load-balancer")),
+      // An existing listener (found above) may forward elsewhere: point it at the target group.
+      Action(
+        name: "listener-forward",
+        summary: "forward the port \(port) listener to \(ecs.targetGroup)",
+        effect: .write,
+        command: .aws(
+          "elbv2", "modify-listener", "--listener-arn", .ref("LISTENER_ARN"),
+          "--default-actions", #"[{"Type":"forward","TargetGroupArn":"\#(ref: "TG_ARN")"}]"#,
+          "--query", "Listeners[0].ListenerArn", "--output", "text"),
+        capture: Capture(export: nil, pattern: listenerPattern),
+        idempotent: true,
+        precheck: Precheck(
+          .aws(
+            "elbv2", "describe-listeners", "--listener-arns", .ref("LISTENER_ARN"),
+            "--query", "Listeners[0].[ListenerArn,DefaultActions[0].TargetGroupArn]", "--output",
+            "text"),
+          rule: "the listener forwards to \(ecs.targetGroup)"
+        ) { output, values in
+          let words = output.split(whereSeparator: \.isWhitespace).map(String.init)
+          return words.count == 2 && words[1] == values["TG_ARN"] ? words[0] : nil
+        },
+        settledBy: .nothingToDo(whenCreated: "listener")),
+    ]
+  }
+
+  /// The state and the DNS name of the ALB.
+  private var describeLoadBalancer: Command {
+    .aws(
+      "elbv2", "describe-load-balancers", "--load-balancer-arns", .ref("ALB_ARN"),
+      "--query", "LoadBalancers[0].[State.Code,DNSName]", "--output", "text")
+  }
+
+  // MARK: - 6.5 Services
+
+  private func service(_ deployment: Deployment, _ service: Deployment.Service) -> [Action] {
+    let ecs = deployment.ecs
+    let name = service.name
+    let privateSubnets = deployment.network.subnets.filter { !$0.isPublic }.map {
+      Argument.ref($0.export)
+    }
+    let network =
+      #"{"awsvpcConfiguration":{"subnets":"# + jsonArray(privateSubnets)
+      + #","securityGroups":["\#(ref: "ECS_SG")"],"assignPublicIp":"DISABLED"}}"#
+    var command: [Argument] = [
+      "ecs", "create-service", "--cluster", .ref("CLUSTER_ARN"), "--service-name", .text(name),
+      "--task-definition", .ref(Self.taskDefinitionExport(name)),
+      "--desired-count", "\(ecs.desiredCount)", "--launch-type", "FARGATE",
+      "--network-configuration", network,
+      "--deployment-configuration",
+      #"{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}"#,
+    ]
+    var after: [String] = []
+    if service.loadBalanced {
+      // ECS refuses a target group that no listener uses yet.
+      command += [
+        "--load-balancers",
+        #"[{"targetGroupArn":"\#(ref: "TG_ARN")","containerName":"\#(name)","containerPort":\#(service.port)}]"#,
+        "--health-check-grace-period-seconds", "\(ecs.healthCheckGracePeriodSeconds)",
+      ]
+      after = ["listener-forward"]
+    }
+    command += [
+      "--tags", deployment.ecsTagList(name: name, action: "\(id)/service-\(name)"),
+      "--query", "service.serviceArn", "--output", "text",
+    ]
+    let pattern =
+      #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:service/([^/]+/)?"#
+      + NSRegularExpression.escapedPattern(for: name) + "$"
+    // Deleted services stay listed as INACTIVE: only an ACTIVE one counts.
+    let active = "services[?status=='ACTIVE']"
+    return [
+      Action(
+        name: "service-\(name)",
+        summary: "create service \(name) (\(ecs.desiredCount) Fargate tasks in the private subnets"
+          + (service.loadBalanced ? ", behind \(ecs.targetGroup))" : ")"),
+        effect: .write, command: .aws(command),
+        capture: Capture(export: nil, pattern: pattern),
+        precheck: .exists(
+          .aws(
+            "ecs", "describe-services", "--cluster", .ref("CLUSTER_ARN"), "--services", .text(name),
+            "--query", "\(active).serviceArn", "--output", "text"),
+          rule: "service \(name) exists in the cluster", pattern: pattern),
+        after: after,
+        transientErrors: TransientErrors(
+          ["Unable to assume the service linked role", "cannot be assumed"], seconds: 120),
+        // A cluster made a moment ago has no services.
+        settledBy: .nothingToFind(whenCreated: "cluster")),
+      // An existing service moves to the registered revision (guide 10, step 3).
+      Action(
+        name: "service-revision-\(name)", summary: "run \(name) on the registered task definition",
+        effect: .write,
+        command: .aws(
+          "ecs", "update-service", "--cluster", .ref("CLUSTER_ARN"), "--service", .text(name),
+          "--task-definition", .ref(Self.taskDefinitionExport(name)),
+          "--query", "service.serviceArn", "--output", "text"),
+        capture: Capture(export: nil, pattern: pattern), idempotent: true,
+        precheck: Precheck(
+          .aws(
+            "ecs", "describe-services", "--cluster", .ref("CLUSTER_ARN"), "--services", .text(name),
+            "--query", "\(active).[serviceArn,taskDefinition]", "--output", "text"),
+          rule: "service \(name) runs the registered task definition"
+        ) { output, values in
+          let words = output.split(whereSeparator: \.isWhitespace).map(String.init)
+          return words.count == 2 && words[1] == values[Self.taskDefinitionExport(name)]
+            ? words[0] : nil
+        },
+        after: ["service-\(name)"], settledBy: .nothingToDo(whenCreated: "service-\(name)")),
+    ]
+  }
+}
+
+/// Whether `actual` has everything `wanted` has: the same values for its keys (more keys are
+/// fine), arrays of the same length whose elements match in any order.
+func jsonContains(_ actual: Any?, _ wanted: Any) -> Bool {
+  switch wanted {
+  case let wanted as [String: Any]:
+    guard let actual = actual as? [String: Any] else { return actual == nil && wanted.isEmpty }
+    return wanted.allSatisfy { key, value in jsonContains(actual[key], value) }
+  case let wanted as [Any]:
+    guard let actual = actual as? [Any] else { return actual == nil && wanted.isEmpty }
+    guard actual.count == wanted.count else { return false }
+    var unused = actual
+    for item in wanted {
+      guard let index = unused.firstIndex(where: { jsonContains($0, item) }) else { return false }
+      unused.remove(at: index)
+    }
+    return true
+  case let wanted as String:
+    return actual as? String == wanted
+  case let wanted as NSNumber:
+    return (actual as? NSNumber).map { $0 == wanted } ?? false
+  default:
+    return wanted is NSNull && (actual == nil || actual is NSNull)
+  }
+}
+
+
+// MARK: - Teardown (runbook destroy)
+
+extension ECSStep {
+  /// Guide 6 backwards: each service scaled to 0 and deleted; the listener, the load balancer and
+  /// the target group; every revision of each task definition family that carries this
+  /// deployment's tag (`update` registers more) deregistered; the log groups; the cluster, once its
+  /// services are gone; the execution role with its policies.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    let ecs = deployment.ecs
+    var actions: [Action] = []
+    let gone = [
+      "ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException",
+    ]
+    for service in deployment.services {
+      actions.append(
+        Action(
+          name: "scale-down-\(service.name)", summary: "scale \(service.name) to 0 tasks",
+          effect: .write,
+          command: .aws(
+            "ecs", "update-service", "--cluster", .ref("CLUSTER_ARN"), "--service",
+            .text(service.name),
+            "--desired-count", "0", "--query", "service.desiredCount", "--output", "text"),
+          alreadyDoneErrors: Set(gone), deletes: "service-\(service.name)"))
+      actions.append(
+        Action(
+          name: "delete-service-\(service.name)", summary: "delete service \(service.name)",
+          effect: .write,
+          command: .aws(
+            "ecs", "delete-service", "--cluster", .ref("CLUSTER_ARN"), "--service",
+            .text(service.name),
+            "--force", "--query", "service.status", "--output", "text"),
+          alreadyDoneErrors: Set(gone), after: ["scale-down-\(service.name)"],
+          deletes: "service-\(service.name)"))
+    }
+    let services = deployment.services.map { "delete-service-\($0.name)" }
+    let balanced = deployment.services.filter(\.loadBalanced).map { "delete-service-\($0.name)" }
+    actions += [
+      Action(
+        name: "delete-listener", summary: "delete the listener of \(ecs.loadBalancer)",
+        effect: .write,
+        command: .aws("elbv2", "delete-listener", "--listener-arn", .ref("LISTENER_ARN")),
+        alreadyDoneErrors: ["ListenerNotFound"], after: balanced, deletes: "listener"),
+      Action(
+        name: "delete-load-balancer", summary: "delete ALB \(ecs.loadBalancer)", effect: .write,
+        command: .aws("elbv2", "delete-load-balancer", "--load-balancer-arn", .ref("ALB_ARN")),
+        alreadyDoneErrors: ["LoadBalancerNotFound"], after: ["delete-listener"] + balanced,
+        deletes: "load-balancer"),
+      Action(
+        name: "delete-target-group", summary: "delete target group \(ecs.targetGroup)",
+        effect: .write,
+        command: .aws("elbv2", "delete-target-group", "--target-group-arn", .ref("TG_ARN")),
+        alreadyDoneErrors: ["TargetGroupNotFound"], after: ["delete-load-balancer"] + balanced,
+        transientErrors: dependencyRetry(deployment, ["ResourceInUse"]), deletes: "target-group"),
+    ]
+    for service in deployment.services {
+      actions.append(deregisterTaskDefinitions(deployment, service.name, after: services))
+      let logGroup = "/ecs/\(Self.family(deployment, service.name))"
+      actions.append(
+        Action(
+          name: "delete-log-group-\(service.name)", summary: "delete log group \(logGroup)",
+          effect: .write,
+          command: .aws("logs", "delete-log-group", "--log-group-name", .text(logGroup)),
+          alreadyDoneErrors: ["ResourceNotFoundException"], after: services,
+          deletes: "log-group-\(service.name)"))
+    }
+    actions.append(
+      Action(
+        name: "delete-cluster", summary: "delete ECS cluster \(ecs.cluster)", effect: .write,
+        command: .aws(
+          "ecs", "delete-cluster", "--cluster", .ref("CLUSTER_ARN"), "--query", "cluster.status",
+          "--output", "text"),
+        alreadyDoneErrors: ["ClusterNotFoundException"],
+        // create-cluster returns a cluster that exists already as if it had made it: its tag decides.
+        precheck: .notTagged(
+          .aws(
+            "ecs", "list-tags-for-resource", "--resource-arn", .ref("CLUSTER_ARN"),
+            "--query", "tags[?key=='\(OwnershipTag.deployment)'].value | [0]", "--output", "text"),
+          deployment: deployment.name),
+        after: services,
+        // Deleted services drain for a while; the cluster goes once they are inactive.
+        transientErrors: TransientErrors(
+          [
+            "ClusterContainsServicesException", "ClusterContainsTasksException",
+            "ClusterContainsContainerInstancesException",
+          ],
+          seconds: Double(deployment.operations.dependencyRetrySeconds), intervalSeconds: 5),
+        deletes: "cluster"))
+    actions += deployment.roleTeardown(Self.executionRole(deployment), after: services)
+    return actions
+  }
+
+  /// Deregisters every active revision of a family that carries this deployment's tag. The tag
+  /// stays on a deregistered revision, so the revisions are those both tagged and active: a
+  /// destroy resumed after an interruption goes on from the first revision still active.
+  private func deregisterTaskDefinitions(
+    _ deployment: Deployment, _ service: String, after: [String]
+  ) -> Action {
+    let family = Self.family(deployment, service)
+    let list = Command.aws(
+      "resourcegroupstaggingapi", "get-resources", "--resource-type-filters", "ecs:task-definition",
+      "--tag-filters",
+      .text(
+        #"[{"Key":"# + jsonString(OwnershipTag.deployment) + #","Values":["#
+          + jsonString(deployment.name) + "]}]"),
+      "--query", "ResourceTagMappingList[].ResourceARN", "--output", "text")
+    let active = Command.aws(
+      "ecs", "list-task-definitions", "--family-prefix", .text(family), "--status", "ACTIVE",
+      "--query", "taskDefinitionArns", "--output", "text")
+    let deregister = Command.aws(
+      "ecs", "deregister-task-definition", "--task-definition", .ref("TASK_DEFINITION_ARN"),
+      "--query", "taskDefinition.status", "--output", "text")
+    let procedure = Procedure(
+      "deregister the task definitions of \(family)",
+      outline: [.command(list), .command(active), .command(deregister)]
+    ) { context in
+      func words(_ command: Command) async throws -> [String] {
+        try await context.output(command).split(whereSeparator: \.isWhitespace).map(String.init)
+      }
+      let stillActive = Set(try await words(active))
+      let arns = try await words(list).filter {
+        $0.contains(":task-definition/\(family):") && stillActive.contains($0)
+      }
+      for arn in arns {
+        let command = Command.aws(
+          "ecs", "deregister-task-definition", "--task-definition", .text(arn),
+          "--query", "taskDefinition.status", "--output", "text")
+        let result = try await context.run(command)
+        if result.succeeded {
+          context.progress("deregistered \(arn.split(separator: "/").last ?? "")")
+          continue
+        }
+        // Deregistered already (an earlier, interrupted destroy): nothing to do.
+        let status = try await context.run(
+          .aws(
+            "ecs", "describe-task-definition", "--task-definition", .text(arn), "--query",
+            "taskDefinition.status", "--output", "text"))
+        if status.succeeded,
+          status.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) != "ACTIVE"
+        {
+          continue
+        }
+        throw context.failure(of: command, result)
+      }
+      return "\(arns.count) revision(s)"
+    }
+    return Action(
+      name: "deregister-task-definitions-\(service)",
+      summary: "deregister the revisions of \(family)",
+      effect: .write, command: deregister, after: after, procedure: procedure,
+      deletes: "task-definition-\(service)")
+  }
+}

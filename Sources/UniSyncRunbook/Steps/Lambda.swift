@@ -1,0 +1,240 @@
+import Foundation
+import RunbookAWS
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+
+/// Guide 7: the Lambda execution role (7.1), and the function packaged and deployed (7.2).
+///
+/// What the guide leaves out and this step adds:
+/// - the inline policy for the SQS queues and the `unisync/*` secrets it asks for but never writes.
+///   The queues' ARNs follow from their names (`arn:aws:sqs:REGION:ACCOUNT:NAME`), so the policy
+///   can be written before the sqs step (guide 8) creates them, and the steps keep the guide's order;
+/// - the VPC configuration that `AWSLambdaVPCAccessExecutionRole` is for (private subnets, `ECS_SG`);
+/// - an existing function gets new code only when the package differs from what it runs.
+///
+/// The package is built in a fresh folder of each run: `pip install -r requirements.txt -t`, the
+/// handler copied in, then zipped. So that the same sources give the same zip (and its SHA-256 can
+/// be compared with the function's `CodeSha256`), every file gets the same permissions and a fixed
+/// time before zipping, and `zip -X` leaves out owners and extra timestamps.
+public struct LambdaStep: Step {
+  public let id = "lambda"
+  public let section = "7"
+  public let title = "Lambda function"
+
+  public init() {}
+
+  /// The time every packaged file gets (zip stores local time: a local time stays the same
+  /// whatever the machine's time zone).
+  static let packageTime = "1980-01-02T00:00:00"
+
+  public func actions(for deployment: Deployment) -> [Action] {
+    var actions: [Action] = []
+
+    // 7.1 Create the Lambda execution role.
+    actions += deployment.roleActions(step: id, Self.role(deployment))
+
+    // 7.2 Package together with the dependencies.
+    actions += package(deployment)
+
+    // Create the Lambda function.
+    actions += function(deployment)
+    return actions
+  }
+
+  /// The execution role: the managed policies the guide attaches, and the SQS and Secrets Manager
+  /// permissions it asks for.
+  static func role(_ deployment: Deployment) -> RoleSpec {
+    let queues = [deployment.sqs.deadLetterQueue].filter { !$0.isEmpty } + deployment.sqs.queues
+    let queueARNs = queues.map(SQSStep.queueARN)
+    return RoleSpec(
+      key: "role", name: deployment.lambda.roleName, principal: "lambda.amazonaws.com",
+      export: "LAMBDA_ROLE_ARN",
+      managedPolicies: [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+      ],
+      inlinePolicyName: "SQSAndSecretsManagerAccess",
+      inlinePolicy: policyDocument([
+        (
+          [
+            "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+          ], queueARNs
+        ),
+        (["secretsmanager:GetSecretValue"], deployment.secretARNPatterns()),
+      ]))
+  }
+
+  /// The function's source folder, absolute.
+  static func source(_ deployment: Deployment) -> String {
+    let path = deployment.lambda.source
+    let absolute = path.hasPrefix("/") ? path : deployment.baseDirectory + "/" + path
+    return URL(fileURLWithPath: absolute).standardized.path
+  }
+
+  /// The handler's file inside the source folder: `src.handler.lambda_handler` → `src/handler.py`.
+  static func handlerFile(_ handler: String) -> String {
+    let module = handler.split(separator: ".").dropLast()
+    return module.joined(separator: "/") + ".py"
+  }
+
+  /// The zip in this run's folder.
+  static func zipPath(_ deployment: Deployment) -> Argument {
+    "\(ref: ContextValue.runDirectory)/\(deployment.lambda.functionName).zip"
+  }
+
+  private func package(_ deployment: Deployment) -> [Action] {
+    let source = Self.source(deployment)
+    let handler = Self.handlerFile(deployment.lambda.handler)
+    let folder: Argument = "\(ref: ContextValue.runDirectory)/package"
+    let handlerFolder = handler.split(separator: "/").dropLast().joined(separator: "/")
+    func local(_ name: String, _ summary: String, _ command: Command, after: [String]) -> Action {
+      Action(
+        name: name, summary: summary, effect: .read, command: command, after: after, ephemeral: true
+      )
+    }
+    return [
+      // pip install -r requirements.txt -t package/ (no .pyc: they hold build times)
+      local(
+        "package-dependencies", "install \(source)/requirements.txt into a fresh folder",
+        Command(
+          tool: "python3",
+          arguments: [
+            "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-input",
+            "--requirement", .text(source + "/requirements.txt"), "--target", folder,
+          ]), after: []),
+      local(
+        "package-handler-folder", "make the handler's folder in the package",
+        Command(
+          tool: "mkdir",
+          arguments: ["-p", folder + .text(handlerFolder.isEmpty ? "" : "/" + handlerFolder)]),
+        after: ["package-dependencies"]),
+      // zip -g canvas-sync-lambda.zip src/handler.py
+      local(
+        "package-handler", "copy the handler \(handler) into the package",
+        Command(
+          tool: "cp", arguments: [.text(source + "/" + handler), folder + .text("/" + handler)]),
+        after: ["package-handler-folder"]),
+      local(
+        "package-permissions", "make the packaged files readable by Lambda",
+        Command(tool: "chmod", arguments: ["-R", "u=rwX,go=rX", folder]), after: ["package-handler"]
+      ),
+      local(
+        "package-times", "give every packaged file the same time",
+        Command(
+          tool: "find",
+          arguments: [folder, "-exec", "touch", "-h", "-d", .text(Self.packageTime), "{}", "+"]),
+        after: ["package-permissions"]),
+      // cd package && zip -r ../canvas-sync-lambda.zip .
+      local(
+        "package-zip", "zip the package",
+        Command(
+          tool: "zip", arguments: ["-X", "-D", "-r", "-q", Self.zipPath(deployment), "."],
+          workingDirectory: folder),
+        after: ["package-times"]),
+    ]
+  }
+
+  private func function(_ deployment: Deployment) -> [Action] {
+    let lambda = deployment.lambda
+    let name = lambda.functionName
+    let zip = Self.zipPath(deployment)
+    let privateSubnets = deployment.network.subnets.filter { !$0.isPublic }.map {
+      Argument.ref($0.export)
+    }
+    let environment = lambda.environment.sorted { $0.key < $1.key }
+      .map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+    let pattern =
+      #"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:"#
+      + NSRegularExpression.escapedPattern(for: name) + "$"
+    return [
+      Action(
+        name: "function",
+        summary:
+          "create function \(name) (\(lambda.runtime), \(lambda.timeoutSeconds) s, \(lambda.memoryMB) MB, private subnets)",
+        effect: .write,
+        command: .aws(
+          "lambda", "create-function", "--function-name", .text(name), "--runtime",
+          .text(lambda.runtime),
+          "--role", .ref("LAMBDA_ROLE_ARN"), "--handler", .text(lambda.handler),
+          "--zip-file", "fileb://" + zip, "--timeout", "\(lambda.timeoutSeconds)",
+          "--memory-size", "\(lambda.memoryMB)",
+          "--environment", .text(#"{"Variables":{\#(environment)}}"#),
+          "--vpc-config",
+          #"{"SubnetIds":"# + jsonArray(privateSubnets)
+            + #","SecurityGroupIds":["\#(ref: "ECS_SG")"]}"#,
+          "--tags", deployment.tagMap(name: name, action: "\(id)/function"),
+          "--query", "FunctionArn", "--output", "text"),
+        capture: Capture(export: "LAMBDA_ARN", pattern: pattern),
+        // A function of that name is refused (ResourceConflictException) and then found by it:
+        // no read before every create.
+        lookup: Lookup(
+          .aws(
+            "lambda", "list-functions", "--query",
+            "Functions[?FunctionName=='\(name)'].FunctionArn",
+            "--output", "text")),
+        alreadyDoneErrors: ["ResourceConflictException"],
+        after: [
+          "package-zip", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
+          "role-SQSAndSecretsManagerAccess",
+        ],
+        // A role made a moment ago is not usable everywhere yet (IAM is eventually consistent).
+        transientErrors: TransientErrors(
+          [
+            "cannot be assumed by Lambda",
+            "does not have permissions to call CreateNetworkInterface",
+          ],
+          seconds: 120)),
+      .waitUntil(
+        "function-active", "wait until \(name) is active",
+        command: .aws(
+          "lambda", "get-function", "--function-name", .text(name),
+          "--query", "Configuration.State", "--output", "text"),
+        success: ["Active"], failure: ["Failed", "Inactive"], timeoutSeconds: 600,
+        intervalSeconds: 5,
+        after: ["function"]),
+      // Or, when it exists, new code: only when the package differs from what it runs.
+      Action(
+        name: "function-code", summary: "update the code of \(name) when the package changed",
+        effect: .write,
+        command: .aws(
+          "lambda", "update-function-code", "--function-name", .text(name), "--zip-file",
+          "fileb://" + zip,
+          "--query", "CodeSha256", "--output", "text"),
+        capture: Capture(export: nil, pattern: #"^[A-Za-z0-9+/]{43}=$"#), idempotent: true,
+        precheck: Precheck(
+          .aws(
+            "lambda", "get-function", "--function-name", .text(name),
+            "--query", "Configuration.CodeSha256", "--output", "text"),
+          rule: "the function runs this package (same SHA-256)"
+        ) { output, values in
+          let deployed = output.trimmingCharacters(in: .whitespacesAndNewlines)
+          guard let path = zip.text(values: values),
+            let data = FileManager.default.contents(atPath: path)
+          else { return nil }
+          return SHA256.digest(data).base64EncodedString() == deployed ? deployed : nil
+        },
+        after: ["package-zip", "function-active"],
+        // A function created in this run runs this very package.
+        settledBy: .nothingToDo(whenCreated: "function")),
+    ]
+  }
+}
+
+// MARK: - Teardown (runbook destroy)
+
+extension LambdaStep {
+  /// The function, then its role. The function's network interfaces in the private subnets take
+  /// a while to go away after it: the security and network teardowns retry until they have.
+  public func teardown(for deployment: Deployment) -> [Action] {
+    [
+      Action(
+        name: "delete-function", summary: "delete function \(deployment.lambda.functionName)",
+        effect: .write,
+        command: .aws(
+          "lambda", "delete-function", "--function-name", .text(deployment.lambda.functionName)),
+        alreadyDoneErrors: ["ResourceNotFoundException"], deletes: "function")
+    ] + deployment.roleTeardown(Self.role(deployment), after: ["delete-function"])
+  }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import RunbookAWS
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+
+/// An IAM role a step creates the way the guide does (6.2, 7.1): a trust policy for one AWS
+/// service, managed policies attached, and one inline policy.
+struct RoleSpec {
+  /// The name of the create action; the others are named after it.
+  var key: String
+  var name: String
+  /// The service allowed to assume it (`ecs-tasks.amazonaws.com`).
+  var principal: String
+  var export: String
+  var managedPolicies: [String]
+  var inlinePolicyName: String
+  var inlinePolicy: Argument
+}
+
+extension Deployment {
+  /// `create-role`, `attach-role-policy` for each managed policy, `put-role-policy`.
+  ///
+  /// A role is found by its name, which is unique in the account: one that exists already (made
+  /// by an interrupted run, or by hand, as `ecsTaskExecutionRole` often is) is used as it is, and
+  /// gets the policies. Attaching and putting policies again changes nothing, so those are safe to
+  /// repeat after a kill.
+  func roleActions(step: String, _ role: RoleSpec) -> [Action] {
+    let trust =
+      #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"#
+      + jsonString(role.principal) + #"},"Action":"sts:AssumeRole"}]}"#
+    var create = Action.create(
+      role.key, "create IAM role \(role.name) (trusted by \(role.principal))", export: role.export,
+      pattern: #"^arn:aws[a-z-]*:iam::[0-9]{12}:role/([^/]+/)*"#
+        + NSRegularExpression.escapedPattern(for: role.name) + "$",
+      command: .aws(
+        "iam", "create-role", "--role-name", .text(role.name),
+        "--assume-role-policy-document", .document("\(role.key)-trust-policy", .text(trust)),
+        "--tags", tagList(name: role.name, action: "\(step)/\(role.key)"),
+        "--query", "Role.Arn", "--output", "text"),
+      lookup: nil)
+    // After an interruption, only a role this deployment created (its lineage tag) is recovered:
+    // one of that name that existed before is answered EntityAlreadyExists, found by its name,
+    // and stays the operator's (destroy leaves it).
+    create.lookup = Lookup(
+      .aws(
+        "iam", "get-role", "--role-name", .text(role.name), "--query",
+        "[Role][?Tags[?Key=='\(OwnershipTag.lineage)' && Value=='\(ref: ContextValue.lineage)']].Arn",
+        "--output", "text"),
+      notFoundErrors: ["NoSuchEntity"])
+    create.existingLookup = Lookup(
+      .aws(
+        "iam", "list-roles", "--query", "Roles[?RoleName=='\(role.name)'].Arn", "--output", "text"))
+    create.alreadyDoneErrors = ["EntityAlreadyExists"]
+    var actions = [create]
+    for policy in role.managedPolicies {
+      let short = policy.split(separator: "/").last.map(String.init) ?? policy
+      actions.append(
+        Action(
+          name: "\(role.key)-\(short)", summary: "attach \(short) to \(role.name)", effect: .write,
+          command: .aws(
+            "iam", "attach-role-policy", "--role-name", .text(role.name), "--policy-arn",
+            .text(policy)),
+          lookup: Lookup(
+            .aws(
+              "iam", "list-attached-role-policies", "--role-name", .text(role.name),
+              "--query", "AttachedPolicies[?PolicyArn=='\(policy)'].PolicyArn", "--output", "text"),
+            pattern: exactPattern(policy)),
+          idempotent: true, after: [role.key]))
+    }
+    // Put only when the role does not have this very document (a changed configuration updates it).
+    let document = role.inlinePolicy
+    actions.append(
+      Action(
+        name: "\(role.key)-\(role.inlinePolicyName)",
+        summary: "put the inline policy \(role.inlinePolicyName) on \(role.name)", effect: .write,
+        command: .aws(
+          "iam", "put-role-policy", "--role-name", .text(role.name),
+          "--policy-name", .text(role.inlinePolicyName),
+          "--policy-document", .document(role.inlinePolicyName, document)),
+        idempotent: true,
+        precheck: Precheck(
+          .aws(
+            "iam", "get-role-policy", "--role-name", .text(role.name),
+            "--policy-name", .text(role.inlinePolicyName), "--query", "PolicyDocument", "--output",
+            "json"),
+          rule: "\(role.name) has this \(role.inlinePolicyName) document"
+        ) { output, values in
+          guard let text = document.text(values: values),
+            let wanted = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
+            let actual = try? JSONSerialization.jsonObject(with: Data(output.utf8)),
+            jsonContains(actual, wanted), jsonContains(wanted, actual)
+          else { return nil }
+          return role.inlinePolicyName
+        },
+        after: [role.key], settledBy: .nothingToFind(whenCreated: role.key)))
+    return actions
+  }
+
+  /// ARN patterns of this deployment's secrets in Secrets Manager: `…:secret:unisync/*` for names
+  /// under `unisync/`, `…:secret:NAME-*` for a name without a folder (AWS adds a random suffix).
+  func secretARNPatterns() -> [Argument] {
+    var patterns: [String] = []
+    for name in [secrets.encryptionKeyName, secrets.canvasToken.name, secrets.cognito.name] {
+      let pattern =
+        name.contains("/") ? String(name[...name.lastIndex(of: "/")!]) + "*" : name + "-*"
+      if !patterns.contains(pattern) { patterns.append(pattern) }
+    }
+    return patterns.map {
+      "arn:aws:secretsmanager:\(ref: ContextValue.region):\(ref: ContextValue.account):secret:\($0)"
+    }
+  }
+}
+
+/// An IAM policy document: one `Allow` statement per entry.
+func policyDocument(_ statements: [(actions: [String], resources: [Argument])]) -> Argument {
+  var parts: [Argument] = [#"{"Version":"2012-10-17","Statement":["#]
+  for (index, statement) in statements.enumerated() {
+    parts.append(
+      (index == 0 ? "" : ",") + #"{"Effect":"Allow","Action":"#
+        + .text(jsonArray(statement.actions)) + #","Resource":"#)
+    parts.append(jsonArray(statement.resources))
+    parts.append("}")
+  }
+  parts.append("]}")
+  return joined(parts)
+}
+
+/// A JSON array of strings.
+func jsonArray(_ items: [String]) -> String {
+  "[" + items.map(jsonString).joined(separator: ",") + "]"
+}
+
+/// A JSON array of strings that may reference exports.
+func jsonArray(_ items: [Argument]) -> Argument {
+  var parts: [Argument] = ["["]
+  for (index, item) in items.enumerated() {
+    if index > 0 { parts.append(",") }
+    parts.append(jsonQuoted(item))
+  }
+  parts.append("]")
+  return joined(parts)
+}
+
+/// A JSON string literal of an argument: its literal text escaped, export values (ids, ARNs,
+/// host names) left as they are.
+func jsonQuoted(_ argument: Argument) -> Argument {
+  let inner: [Fragment] = argument.fragments.map {
+    if case .text(let text) = $0 { return .text(String(jsonString(text).dropFirst().dropLast())) }
+    return $0
+  }
+  return joined([.text("\""), Argument(inner), .text("\"")])
+}
+
+extension Deployment {
+  /// A role's teardown: its managed policies detached, its inline policy deleted, the role
+  /// deleted. All of it only when this deployment created the role: a role that existed already
+  /// (`ecsTaskExecutionRole` often does) is left as it is, with the policies it has.
+  func roleTeardown(_ role: RoleSpec, after: [String] = []) -> [Action] {
+    var actions: [Action] = role.managedPolicies.map { policy in
+      let short = policy.split(separator: "/").last.map(String.init) ?? policy
+      return Action(
+        name: "detach-\(role.key)-\(short)", summary: "detach \(short) from \(role.name)",
+        effect: .write,
+        command: .aws(
+          "iam", "detach-role-policy", "--role-name", .text(role.name), "--policy-arn",
+          .text(policy)),
+        alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key)
+    }
+    actions.append(
+      Action(
+        name: "delete-\(role.key)-\(role.inlinePolicyName)",
+        summary: "delete the inline policy \(role.inlinePolicyName) of \(role.name)",
+        effect: .write,
+        command: .aws(
+          "iam", "delete-role-policy", "--role-name", .text(role.name), "--policy-name",
+          .text(role.inlinePolicyName)),
+        alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key))
+    actions.append(
+      Action(
+        name: "delete-\(role.key)", summary: "delete IAM role \(role.name)", effect: .write,
+        command: .aws("iam", "delete-role", "--role-name", .text(role.name)),
+        alreadyDoneErrors: ["NoSuchEntity"], after: actions.map(\.name),
+        transientErrors: TransientErrors(["DeleteConflict"], seconds: 60, intervalSeconds: 5),
+        deletes: role.key))
+    return actions
+  }
+}

@@ -1,0 +1,299 @@
+import Foundation
+import RunbookAWS
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+
+/// The end of `destroy`: a scan for anything still tagged with this deployment, printed with what
+/// it costs a month.
+///
+/// The Resource Groups Tagging API finds most resources by their `runbook:deployment` tag in one
+/// call. What it does not list (IAM roles; and, in the local emulator, Elastic IPs, ECR
+/// repositories and DB subnet groups) is looked up by the names the configuration gives them.
+/// Some deleted resources stay listed for a while (inactive clusters, services and task
+/// definitions, deleted NAT gateways, secrets waiting for their recovery window): they are
+/// checked and not counted as left.
+struct LeftoverScanStep: Step {
+  let id = "leftovers"
+  let section = "-"
+  let title = "What is still tagged with the deployment"
+  var runsByDefault: Bool { false }
+
+  func actions(for deployment: Deployment) -> [Action] {
+    let name = deployment.name
+    let tagFilter: Argument = .text(
+      #"[{"Key":"# + jsonString(OwnershipTag.deployment) + #","Values":["# + jsonString(name)
+        + "]}]")
+    let tagged = Command.aws(
+      "resourcegroupstaggingapi", "get-resources", "--tag-filters", tagFilter,
+      "--query", "ResourceTagMappingList[].ResourceARN", "--output", "json")
+    let addresses = Command.aws(
+      "ec2", "describe-addresses", "--filters",
+      ec2Filters([("tag:\(OwnershipTag.deployment)", [name])]),
+      "--query", "Addresses[].[AllocationId,PublicIp]", "--output", "json")
+    let prefix = deployment.ecr.repositoryPrefix + "/"
+    let repositories = Command.aws(
+      "ecr", "describe-repositories",
+      "--query", "repositories[?starts_with(repositoryName, '\(prefix)')].repositoryArn",
+      "--output", "json")
+    let roleNames = [deployment.ecs.executionRole, deployment.lambda.roleName]
+    let roles = Command.aws(
+      "iam", "list-roles",
+      "--query",
+      .text("Roles[?" + roleNames.map { "RoleName=='\($0)'" }.joined(separator: " || ") + "].Arn"),
+      "--output", "json")
+    let subnetGroup = deployment.rds.subnetGroupName.lowercased()
+    let subnetGroups = Command.aws(
+      "rds", "describe-db-subnet-groups",
+      "--query", "DBSubnetGroups[?DBSubnetGroupName=='\(subnetGroup)'].DBSubnetGroupArn",
+      "--output", "json")
+    let outline: [Procedure.Line] = [
+      .command(tagged), .command(addresses), .command(repositories), .command(roles),
+      .command(subnetGroups),
+      .note(
+        "then, for what these list: its tags, and whether it is really still there (inactive, deleted, pending deletion)"
+      ),
+    ]
+    let procedure = Procedure(
+      "scan for resources tagged \(OwnershipTag.deployment)=\(name)", outline: outline
+    ) {
+      context in
+      var scan = Scan(context: context, deployment: deployment)
+      // The first looks are independent: all at once.
+      async let taggedText = context.output(tagged)
+      async let addressText = context.output(addresses)
+      async let repositoryText = context.output(repositories)
+      async let roleText = context.output(roles)
+      async let groupText = context.output(subnetGroups)
+      for arn in Scan.parse(try await taggedText) as? [String] ?? [] { scan.found.insert(arn) }
+      for pair in Scan.parse(try await addressText) as? [[String]] ?? [] where pair.count == 2 {
+        scan.found.insert(
+          "arn:aws:ec2:\(context.values[ContextValue.region] ?? ""):\(context.values[ContextValue.account] ?? ""):elastic-ip/\(pair[0]) (\(pair[1]))"
+        )
+      }
+      // Found by name: counted when their own tag names the deployment.
+      let tag = "[?Key=='\(OwnershipTag.deployment)'].Value | [0]"
+      let byName: [([String], (String) -> Command)] = [
+        (
+          Scan.parse(try await repositoryText) as? [String] ?? [],
+          {
+            .aws(
+              "ecr", "list-tags-for-resource", "--resource-arn", .text($0), "--query",
+              .text("tags" + tag), "--output", "text")
+          }
+        ),
+        (
+          Scan.parse(try await roleText) as? [String] ?? [],
+          {
+            .aws(
+              "iam", "list-role-tags", "--role-name",
+              .text(String($0.split(separator: "/").last ?? "")), "--query",
+              .text("Tags" + tag), "--output", "text")
+          }
+        ),
+        (
+          Scan.parse(try await groupText) as? [String] ?? [],
+          {
+            .aws(
+              "rds", "list-tags-for-resource", "--resource-name", .text($0), "--query",
+              .text("TagList" + tag), "--output", "text")
+          }
+        ),
+      ]
+      for (arns, tags) in byName {
+        for arn in arns { try await scan.keepIfTagged(arn, tags(arn)) }
+      }
+      try await scan.dropDeleted()
+      return scan.report()
+    }
+    return [
+      Action(
+        name: "scan",
+        summary: "look for anything still tagged \(OwnershipTag.deployment)=\(name), and its cost",
+        effect: .read, command: tagged, procedure: procedure, repeatable: true)
+    ]
+  }
+}
+
+/// What the scan found, and what it is.
+private struct Scan {
+  let context: ProcedureContext
+  /// ARNs (an Elastic IP: a made-up ARN with its address) of what is tagged with the deployment.
+  var found = Set<String>()
+  /// Deleted, but still listed for a while: shown, not counted.
+  var pending: [String] = []
+  /// Kept on purpose (a final snapshot).
+  var kept: [String] = []
+
+  let deployment: Deployment
+
+  init(context: ProcedureContext, deployment: Deployment) {
+    self.context = context
+    self.deployment = deployment
+  }
+
+  func json(_ command: Command) async throws -> Any { try await context.json(command) }
+
+  static func parse(_ text: String) -> Any {
+    (try? JSONSerialization.jsonObject(with: Data(text.utf8))) ?? NSNull()
+  }
+
+  func strings(_ command: Command) async throws -> [String] {
+    try await context.json(command) as? [String] ?? []
+  }
+
+  /// Counts `arn` when its `runbook:deployment` tag (the command's output) names this deployment.
+  mutating func keepIfTagged(_ arn: String, _ command: Command) async throws {
+    let result = try await context.run(command)
+    if result.succeeded,
+      result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == deployment.name
+    {
+      found.insert(arn)
+    }
+  }
+
+  /// Drops what the tagging API still lists after its deletion, asking each service once.
+  mutating func dropDeleted() async throws {
+    func of(_ kind: String) -> [String] { found.filter { $0.contains(kind) }.sorted() }
+    // ECS: task definitions stay listed when INACTIVE, clusters and services when INACTIVE.
+    if !of(":task-definition/").isEmpty {
+      let active = Set(
+        try await strings(
+          .aws(
+            "ecs", "list-task-definitions", "--status", "ACTIVE", "--query", "taskDefinitionArns",
+            "--output", "json")))
+      for arn in of(":task-definition/") where !active.contains(arn) { found.remove(arn) }
+    }
+    let services = Dictionary(grouping: of(":service/")) { arn -> String in
+      let parts = arn.split(separator: "/")
+      return parts.count >= 3 ? String(parts[parts.count - 2]) : ""
+    }
+    for (cluster, arns) in services {
+      for chunk in stride(from: 0, to: arns.count, by: 10).map({
+        Array(arns[$0..<min($0 + 10, arns.count)])
+      }) {
+        let live = try await pairs(
+          .aws(
+            ["ecs", "describe-services", "--cluster", .text(cluster), "--services"]
+              + chunk.map { Argument.text($0) }
+              + ["--query", "services[].[serviceArn,status]", "--output", "json"]))
+        for arn in chunk where !["ACTIVE", "DRAINING"].contains(live[arn] ?? "") {
+          found.remove(arn)
+        }
+      }
+    }
+    let clusters = of(":cluster/")
+    if !clusters.isEmpty {
+      let live = try await pairs(
+        .aws(
+          ["ecs", "describe-clusters", "--clusters"] + clusters.map { Argument.text($0) }
+            + ["--query", "clusters[].[clusterArn,status]", "--output", "json"]))
+      for arn in clusters where live[arn] != "ACTIVE" { found.remove(arn) }
+    }
+    let gateways = of(":natgateway/")
+    if !gateways.isEmpty {
+      let ids = gateways.map { String($0.split(separator: "/").last ?? "") }
+      let live = try await pairs(
+        .aws(
+          "ec2", "describe-nat-gateways", "--filter", ec2Filters([("nat-gateway-id", ids)]),
+          "--query", "NatGateways[].[NatGatewayId,State]", "--output", "json"))
+      for (arn, id) in zip(gateways, ids)
+      where ["deleted", "deleting", ""].contains(live[id] ?? "") {
+        found.remove(arn)
+      }
+    }
+    let secrets = of(":secretsmanager:")
+    if !secrets.isEmpty {
+      let listed =
+        try await json(
+          .aws(
+            "secretsmanager", "list-secrets", "--include-planned-deletion",
+            "--query", "SecretList[].[ARN,DeletedDate]", "--output", "json")) as? [[Any]] ?? []
+      var deletion: [String: Bool] = [:]
+      for entry in listed {
+        if let arn = entry.first as? String {
+          deletion[arn] = entry.count > 1 && !(entry[1] is NSNull)
+        }
+      }
+      for arn in secrets where deletion[arn] != false {
+        found.remove(arn)
+        if deletion[arn] == true {
+          pending.append("\(arn) (scheduled for deletion; restorable until then)")
+        }
+      }
+    }
+    for arn in of(":snapshot:") {
+      found.remove(arn)
+      kept.append("\(arn) (final snapshot, kept on purpose)")
+    }
+  }
+
+  /// `[[key, value], ...]` output as a dictionary.
+  func pairs(_ command: Command) async throws -> [String: String] {
+    var result: [String: String] = [:]
+    for pair in try await json(command) as? [[Any]] ?? [] where pair.count == 2 {
+      if let key = pair[0] as? String { result[key] = pair[1] as? String ?? "" }
+    }
+    return result
+  }
+
+  /// A command's trimmed output; empty when it fails (the resource is gone).
+  func text(_ command: Command) async throws -> String {
+    let result = try await context.run(command)
+    return result.succeeded ? result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) : ""
+  }
+
+  /// Prints what is left with its monthly cost; returns a one-line summary.
+  func report() -> String {
+    let prices = CostEstimate.load(for: deployment)
+    let hours = prices?.hoursPerMonth ?? 730
+    var total = 0.0
+    if found.isEmpty {
+      context.progress("nothing tagged \(OwnershipTag.deployment)=\(deployment.name) is left")
+    } else {
+      context.progress("still tagged \(OwnershipTag.deployment)=\(deployment.name):")
+    }
+    for arn in found.sorted() {
+      var monthly: Double?
+      if let prices {
+        if arn.contains(":natgateway/") {
+          monthly = prices.natGatewayHour * hours
+        } else if arn.contains(":elastic-ip/") {
+          monthly = prices.publicIPv4Hour * hours
+        } else if arn.contains(":loadbalancer/") {
+          monthly = (prices.loadBalancerHour + prices.loadBalancerCapacityUnitHour) * hours
+        } else if arn.contains(":rds:") && arn.contains(":db:") {
+          let rds = deployment.rds
+          let copies = rds.multiAZ ? 2.0 : 1.0
+          monthly =
+            (prices.databaseInstanceHour[rds.instanceClass] ?? 0) * copies * hours
+            + Double(rds.allocatedStorageGB) * prices.databaseStorageGBMonth * copies
+        } else if arn.contains(":secretsmanager:") {
+          monthly = prices.secretMonth
+        } else if arn.contains(":service/") {
+          let vcpu = (Double(deployment.ecs.cpu) ?? 256) / 1024
+          let memory = (Double(deployment.ecs.memory) ?? 512) / 1024
+          monthly =
+            Double(deployment.ecs.desiredCount)
+            * (vcpu * prices.fargateVCPUHour + memory * prices.fargateGBHour)
+            * hours
+        }
+      }
+      total += monthly ?? 0
+      let cost =
+        monthly.map { String(format: "about %.2f %@ a month", $0, prices?.currency ?? "USD") }
+        ?? "little or no cost"
+      context.progress("  \(arn): \(cost)")
+    }
+    if !pending.isEmpty { context.progress("deleted, but still listed for a while (no cost):") }
+    for line in pending { context.progress("  \(line)") }
+    for line in kept { context.progress("  \(line)") }
+    if !found.isEmpty {
+      context.progress(
+        String(format: "total: about %.2f %@ a month", total, prices?.currency ?? "USD")
+          + "; delete these by hand (they were not in this checkpoint: another checkpoint, or made by hand with the tag)"
+      )
+    }
+    return found.isEmpty ? "nothing left" : "\(found.count) left"
+  }
+}
