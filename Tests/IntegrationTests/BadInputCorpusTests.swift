@@ -218,7 +218,7 @@ final class BadInputCorpusTests: XCTestCase {
   func testUnwritableStateDirectoryIsRejected() async throws {
     let workspace = try Workspace()
     let file = workspace.directory.appendingPathComponent("a-file").path
-    FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+    _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
     let run = try await workspace.runRaw(
       [
         "--config", workspace.configPath, "--state-dir", file + "/state", "--endpoint-url",

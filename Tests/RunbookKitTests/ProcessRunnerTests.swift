@@ -90,7 +90,7 @@ final class ProcessRunnerTests: XCTestCase {
   func testRunnerAvoidsAPIsThatMisbehaveOnLinux() throws {
     let commands = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
       .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("Sources/RunbookKit/Commands")
+      .appendingPathComponent("Sources/RunbookProcess")
     for file in ["ProcessRunner.swift", "SignalWatcher.swift"] {
       let code = try String(
         contentsOf: commands.appendingPathComponent(file), encoding: .utf8

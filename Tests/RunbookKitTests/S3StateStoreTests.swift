@@ -61,7 +61,7 @@ final class FakeS3: CommandRunner {
       }
       // The target file is the positional argument after the key's value.
       let target = argv[(argv.firstIndex(of: key)! + 1)]
-      FileManager.default.createFile(atPath: target, contents: object.data)
+      _ = FileManager.default.createFile(atPath: target, contents: object.data)
       return ok(["ETag": object.eTag])
     case "put-object":
       let data = FileManager.default.contents(atPath: value("--body") ?? "") ?? Data()

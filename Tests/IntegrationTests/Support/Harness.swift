@@ -423,7 +423,7 @@ final class RunningTool {
     process.environment = environment
     output = workspace.directory.appendingPathComponent(
       "background-\(UUID().uuidString.prefix(8)).out")
-    FileManager.default.createFile(atPath: output.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
     handle = try FileHandle(forWritingTo: output)
     process.standardOutput = handle
     process.standardError = handle
