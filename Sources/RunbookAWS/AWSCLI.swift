@@ -3,57 +3,57 @@ import RunbookProcess
 
 extension Command {
   /// An `aws` command: `aws SERVICE OPERATION ARGS...`.
-  public static func aws(_ arguments: Argument...) -> Command {
+  package static func aws(_ arguments: Argument...) -> Command {
     Command(tool: AWSCLI.tool, arguments: arguments)
   }
 
   /// An `aws` command from an array of arguments.
-  public static func aws(_ arguments: [Argument]) -> Command {
+  package static func aws(_ arguments: [Argument]) -> Command {
     Command(tool: AWSCLI.tool, arguments: arguments)
   }
 
   /// The `aws` service and operation (`ec2 create-vpc`), or a other tool's subcommand.
-  public var operation: String {
+  package var operation: String {
     arguments.prefix(tool == AWSCLI.tool ? 2 : 1).map(\.description).joined(separator: " ")
   }
 }
 
 /// The aws CLI as the tool runs it: its name, the options every call gets, how its output reads.
-public enum AWSCLI {
+package enum AWSCLI {
   /// The program.
-  public static let tool = "aws"
+  package static let tool = "aws"
 
   /// The account of the credentials in use: `sts get-caller-identity` prints it alone.
-  public static let callerAccount = Command.aws(
+  package static let callerAccount = Command.aws(
     "sts", "get-caller-identity", "--query", "Account", "--output", "text")
   /// What an account id looks like.
-  public static let accountPattern = #"^[0-9]{12}$"#
+  package static let accountPattern = #"^[0-9]{12}$"#
 
   /// The arguments appended to every aws call (`--region`, `--endpoint-url`, `--profile`).
-  public static func toolArguments(_ settings: AWSSettings) -> [String: [String]] {
+  package static func toolArguments(_ settings: AWSSettings) -> [String: [String]] {
     [tool: settings.globalArguments]
   }
 
   /// The characters of a password RDS accepts for its master user: letters, digits and
   /// `-_.~!#%^*+=`; never `/`, `@`, `"` or a space (CreateDBInstance, MasterUserPassword).
-  public static let rdsPasswordAlphabet =
+  package static let rdsPasswordAlphabet =
     "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.~!#%^*+="
 }
 
 /// How the aws CLI's output reads: `An error occurred (Code) when calling ...`, throttling codes,
 /// connection failures, request ids.
-public struct AWSCLIDialect: OutputDialect {
-  public init() {}
-  public var errorCodeLabel: String { "AWS error" }
-  public func errorCode(in stderr: String) -> String? { awsErrorCode(in: stderr) }
-  public func isThrottling(_ code: String) -> Bool { throttlingErrorCodes.contains(code) }
-  public func explain(_ stderr: String) -> String { explainAWSFailure(stderr) }
-  public func requestID(in text: String) -> String? { awsRequestID(in: text) }
+package struct AWSCLIDialect: OutputDialect {
+  package init() {}
+  package var errorCodeLabel: String { "AWS error" }
+  package func errorCode(in stderr: String) -> String? { awsErrorCode(in: stderr) }
+  package func isThrottling(_ code: String) -> Bool { throttlingErrorCodes.contains(code) }
+  package func explain(_ stderr: String) -> String { explainAWSFailure(stderr) }
+  package func requestID(in text: String) -> String? { awsRequestID(in: text) }
 }
 
 extension Resolver {
   /// A resolver that adds the aws CLI's global options (`settings`) to every aws call.
-  public init(aws settings: AWSSettings, secrets: SecretStore, programs: [String: String] = [:]) {
+  package init(aws settings: AWSSettings, secrets: SecretStore, programs: [String: String] = [:]) {
     self.init(
       toolArguments: AWSCLI.toolArguments(settings), secrets: secrets, programs: programs)
   }

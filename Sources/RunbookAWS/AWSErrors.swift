@@ -2,7 +2,7 @@ import Foundation
 import RunbookProcess
 
 /// Reads the error code from the aws CLI's standard error (`An error occurred (Code) when ...`).
-public func awsErrorCode(in stderr: String) -> String? {
+package func awsErrorCode(in stderr: String) -> String? {
   guard let open = stderr.range(of: "An error occurred ("),
     let close = stderr[open.upperBound...].firstIndex(of: ")")
   else { return nil }
@@ -10,14 +10,14 @@ public func awsErrorCode(in stderr: String) -> String? {
 }
 
 /// Error codes that mean "slow down"; retried with jittered exponential backoff.
-public let throttlingErrorCodes: Set<String> = [
+package let throttlingErrorCodes: Set<String> = [
   "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
   "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
   "SlowDown", "PriorRequestNotComplete", "ProvisionedThroughputExceededException",
 ]
 
 /// The aws CLI's error output as a reason for people: connection failures are named as such.
-public func explainAWSFailure(_ stderr: String) -> String {
+package func explainAWSFailure(_ stderr: String) -> String {
   let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
   if text.isEmpty { return "no error output" }
   if text.contains("Could not connect to the endpoint URL")
@@ -30,7 +30,7 @@ public func explainAWSFailure(_ stderr: String) -> String {
 
 /// The AWS request id in a command's output, when the CLI printed one (`"RequestId": "…"` in some
 /// responses, `Request ID: …` in some error messages; aws CLI v1 prints none for most calls).
-public func awsRequestID(in text: String) -> String? {
+package func awsRequestID(in text: String) -> String? {
   let pattern = #"(?i)"?request[ _-]?id"?\s*[:=]\s*"?([A-Za-z0-9][A-Za-z0-9-]{15,})"#
   return extractedValues(pattern, in: text).first
 }

@@ -2,20 +2,20 @@ import Foundation
 import RunbookProcess
 
 /// Options added to every `aws` call.
-public struct AWSSettings: Sendable, Hashable {
-  public var region: String
+package struct AWSSettings: Sendable, Hashable {
+  package var region: String
   /// Passed as `--endpoint-url` on every call when set (aws-cli v1 ignores AWS_ENDPOINT_URL for some services).
-  public var endpointURL: String?
-  public var profile: String?
+  package var endpointURL: String?
+  package var profile: String?
 
-  public init(region: String, endpointURL: String? = nil, profile: String? = nil) {
+  package init(region: String, endpointURL: String? = nil, profile: String? = nil) {
     self.region = region
     self.endpointURL = endpointURL
     self.profile = profile
   }
 
   /// The global options, appended after the operation's own arguments.
-  public var globalArguments: [String] {
+  package var globalArguments: [String] {
     var arguments = ["--region", region]
     if let endpointURL { arguments += ["--endpoint-url", endpointURL] }
     if let profile { arguments += ["--profile", profile] }
@@ -23,7 +23,7 @@ public struct AWSSettings: Sendable, Hashable {
   }
 
   /// The `--endpoint-url` among an aws call's arguments, if any.
-  public static func endpointURL(in arguments: [String]) -> String? {
+  package static func endpointURL(in arguments: [String]) -> String? {
     guard let index = arguments.firstIndex(of: "--endpoint-url"), index + 1 < arguments.count
     else { return nil }
     return arguments[index + 1]

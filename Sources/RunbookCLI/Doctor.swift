@@ -6,16 +6,16 @@ import RunbookState
 import UniSyncRunbook
 
 /// One line of `runbook doctor`.
-public struct DoctorCheck: Sendable, Hashable {
-  public enum Level: String, Sendable {
+package struct DoctorCheck: Sendable, Hashable {
+  package enum Level: String, Sendable {
     case ok = "OK"
     case warn = "WARN"
     case fail = "FAIL"
   }
-  public var name: String
-  public var level: Level
-  public var detail: String
-  public var fix: String?
+  package var name: String
+  package var level: Level
+  package var detail: String
+  package var fix: String?
 }
 
 /// Checks the machine, the credentials, the configuration and the state directory before a run.

@@ -6,14 +6,14 @@ import RunbookState
 import UniSyncRunbook
 
 /// One command-line option; help texts and the parser are both made from these.
-public struct OptionSpec: Sendable, Hashable {
-  public var long: String
-  public var short: Character?
+package struct OptionSpec: Sendable, Hashable {
+  package var long: String
+  package var short: Character?
   /// The value's name in help (`FILE`), or nil for a flag.
-  public var value: String?
-  public var help: String
+  package var value: String?
+  package var help: String
 
-  public init(_ long: String, short: Character? = nil, value: String? = nil, help: String) {
+  package init(_ long: String, short: Character? = nil, value: String? = nil, help: String) {
     self.long = long
     self.short = short
     self.value = value
@@ -29,16 +29,16 @@ public struct OptionSpec: Sendable, Hashable {
 }
 
 /// One subcommand.
-public struct CommandSpec: Sendable, Hashable {
-  public var name: String
-  public var arguments: String
-  public var summary: String
-  public var options: [OptionSpec]
+package struct CommandSpec: Sendable, Hashable {
+  package var name: String
+  package var arguments: String
+  package var summary: String
+  package var options: [OptionSpec]
 }
 
 /// The whole command-line contract.
-public enum CLISpec {
-  public static let global: [OptionSpec] = [
+package enum CLISpec {
+  package static let global: [OptionSpec] = [
     OptionSpec(
       "config", short: "c", value: "FILE",
       help: "deployment parameters (default: runbooks/unisync-ecs.json)"),
@@ -92,7 +92,7 @@ public enum CLISpec {
       "follow", help: "verify: keep polling (health, services, new log lines) until Ctrl-C"),
   ]
 
-  public static let commands: [CommandSpec] = [
+  package static let commands: [CommandSpec] = [
     CommandSpec(
       name: "plan", arguments: "[STEP...]",
       summary:
@@ -166,9 +166,9 @@ public enum CLISpec {
     usage.count < 26 ? usage.padding(toLength: 26, withPad: " ", startingAt: 0) : usage + "  "
   }
 
-  public static func command(_ name: String) -> CommandSpec? { commands.first { $0.name == name } }
+  package static func command(_ name: String) -> CommandSpec? { commands.first { $0.name == name } }
 
-  public static func mainHelp() -> String {
+  package static func mainHelp() -> String {
     var lines = ["usage: runbook [GLOBAL OPTIONS] COMMAND [ARGS]", "", "global options:"]
     lines += global.map {
       "  " + $0.usage.padding(toLength: 26, withPad: " ", startingAt: 0) + $0.help
@@ -185,7 +185,7 @@ public enum CLISpec {
     return lines.joined(separator: "\n") + "\n"
   }
 
-  public static func help(for spec: CommandSpec) -> String {
+  package static func help(for spec: CommandSpec) -> String {
     var lines = [
       "usage: runbook [GLOBAL OPTIONS] \(spec.name) \(spec.arguments)", "", spec.summary,
     ]
@@ -202,19 +202,19 @@ public enum CLISpec {
 }
 
 /// A parsed command line.
-public struct ParsedCommandLine: Sendable, Hashable {
-  public var command: String?
-  public var arguments: [String] = []
+package struct ParsedCommandLine: Sendable, Hashable {
+  package var command: String?
+  package var arguments: [String] = []
   /// Options by long name; flags map to "true". An option given twice keeps its last value here.
-  public var options: [String: String] = [:]
+  package var options: [String: String] = [:]
   /// Every value of each option, in order (`--service a --service b`).
-  public var values: [String: [String]] = [:]
+  package var values: [String: [String]] = [:]
 
-  public func flag(_ name: String) -> Bool { options[name] != nil }
+  package func flag(_ name: String) -> Bool { options[name] != nil }
 }
 
 /// Parses argv (without the program name). Global options may stand before or after the command.
-public func parseCommandLine(_ argv: [String]) throws -> ParsedCommandLine {
+package func parseCommandLine(_ argv: [String]) throws -> ParsedCommandLine {
   var parsed = ParsedCommandLine()
   var index = 0
   var onlyArguments = false

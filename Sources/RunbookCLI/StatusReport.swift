@@ -6,43 +6,43 @@ import RunbookState
 import UniSyncRunbook
 
 /// The state of every step and action, from the checkpoint alone (no AWS call).
-public struct StatusReport: Sendable {
-  public struct ActionStatus: Codable, Sendable, Hashable {
-    public var name: String
-    public var kind: String
+package struct StatusReport: Sendable {
+  package struct ActionStatus: Codable, Sendable, Hashable {
+    package var name: String
+    package var kind: String
     /// `done`, `pending`, `failed`, `pending-manual` or `skipped`.
-    public var status: String
-    public var outcome: String?
-    public var export: String?
-    public var value: String?
+    package var status: String
+    package var outcome: String?
+    package var export: String?
+    package var value: String?
   }
 
-  public struct StepStatus: Codable, Sendable, Hashable {
-    public var id: String
-    public var section: String
-    public var title: String
+  package struct StepStatus: Codable, Sendable, Hashable {
+    package var id: String
+    package var section: String
+    package var title: String
     /// `done`, `pending`, `partial` or `failed`.
-    public var status: String
-    public var actions: [ActionStatus]
+    package var status: String
+    package var actions: [ActionStatus]
   }
 
-  public struct Document: Codable, Sendable, Hashable {
-    public var schemaVersion: Int
-    public var deployment: String
-    public var region: String
-    public var account: String?
-    public var lineage: String?
-    public var serial: Int
-    public var updatedAt: String?
-    public var steps: [StepStatus]
-    public var exports: [String: String]
-    public var pendingManual: [String]
-    public var lastFailure: FailureRecord?
+  package struct Document: Codable, Sendable, Hashable {
+    package var schemaVersion: Int
+    package var deployment: String
+    package var region: String
+    package var account: String?
+    package var lineage: String?
+    package var serial: Int
+    package var updatedAt: String?
+    package var steps: [StepStatus]
+    package var exports: [String: String]
+    package var pendingManual: [String]
+    package var lastFailure: FailureRecord?
   }
 
-  public var document: Document
+  package var document: Document
 
-  public init(engine: Engine<Deployment>) async throws {
+  package init(engine: Engine<Deployment>) async throws {
     let checkpoint = try await engine.loadCheckpoint()
     let failure = checkpoint?.lastFailure
     var pendingManual: [String] = []
@@ -84,13 +84,13 @@ public struct StatusReport: Sendable {
       pendingManual: pendingManual, lastFailure: failure)
   }
 
-  public func json() -> String {
+  package func json() -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     return String(decoding: (try? encoder.encode(document)) ?? Data(), as: UTF8.self) + "\n"
   }
 
-  public func text(style: Style) -> String {
+  package func text(style: Style) -> String {
     var lines = [
       "deployment \(document.deployment) · region \(document.region) · account \(document.account ?? "(not yet known)") · serial \(document.serial)"
     ]

@@ -5,11 +5,11 @@ import Synchronization
 
 /// The per-run log in `<state-dir>/logs/`: every command (secrets masked), its duration, its status,
 /// and the values it produced. Appended as the run goes, so a killed run leaves its log behind.
-public final class AuditLog: Sendable {
-  public let path: String
+package final class AuditLog: Sendable {
+  package let path: String
   private let handle: Mutex<FileHandle?>
 
-  public init(directory: String, date: Date = Date()) {
+  package init(directory: String, date: Date = Date()) {
     let stamp = date.formatted(
       .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false)
         .timeSeparator(.omitted))
@@ -19,7 +19,7 @@ public final class AuditLog: Sendable {
     handle = Mutex(FileHandle(forWritingAtPath: path))
   }
 
-  public func write(_ line: String) {
+  package func write(_ line: String) {
     let text = "\(timestamp()) \(line)\n"
     handle.withLock { handle in
       handle?.seekToEndOfFile()
@@ -28,7 +28,7 @@ public final class AuditLog: Sendable {
   }
 
   /// The newest log in a folder, if any.
-  public static func latest(in directory: String) -> String? {
+  package static func latest(in directory: String) -> String? {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     let logs = names.filter { $0.hasSuffix(".log") }
     guard

@@ -8,21 +8,21 @@ import Synchronization
 #endif
 
 /// How a run behaves.
-public struct RunOptions: Sendable {
+package struct RunOptions: Sendable {
   /// Never ask; run every write.
-  public var assumeYes: Bool
+  package var assumeYes: Bool
   /// Take over existing resources found by name alone (they are never deleted by `destroy`).
-  public var adopt: Bool
+  package var adopt: Bool
   /// Independent actions running at once (1 in interactive mode).
-  public var jobs: Int
+  package var jobs: Int
   /// The command line, recorded in the lock.
-  public var commandLine: String
-  public var retry: RetryPolicy
+  package var commandLine: String
+  package var retry: RetryPolicy
   /// Run the `overwrite` write of actions that have one, even when they are done: an existing
   /// secret gets this run's value (otherwise it keeps the value it has).
-  public var overwriteSecrets: Bool
+  package var overwriteSecrets: Bool
 
-  public init(
+  package init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
     retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false
   ) {
@@ -38,15 +38,15 @@ public struct RunOptions: Sendable {
 /// What the engine checks before a run creates anything, given by the runbook (the engine knows
 /// no tool): the account of the credentials, programs whose service must answer, where a missing
 /// program comes from.
-public struct Preflight: Sendable {
+package struct Preflight: Sendable {
   /// A program whose service must answer before anything is created, when an action still to
   /// run uses it (the Docker daemon: otherwise a stopped one shows up after the repositories exist).
-  public struct ServiceCheck: Sendable {
-    public var tool: String
-    public var arguments: [String]
+  package struct ServiceCheck: Sendable {
+    package var tool: String
+    package var arguments: [String]
     /// The reason to show, from the last line of the check's error output and the steps' ids.
-    public var failure: @Sendable (_ reason: String, _ steps: [String]) -> String
-    public init(
+    package var failure: @Sendable (_ reason: String, _ steps: [String]) -> String
+    package init(
       tool: String, arguments: [String],
       failure: @escaping @Sendable (_ reason: String, _ steps: [String]) -> String
     ) {
@@ -57,16 +57,16 @@ public struct Preflight: Sendable {
   }
 
   /// The command that prints the account of the credentials in use (pinned in the checkpoint).
-  public var account: Command
+  package var account: Command
   /// What the account looks like (the whole trimmed output must match).
-  public var accountPattern: String
+  package var accountPattern: String
   /// What the account is called in a failure (`the AWS account of these credentials`).
-  public var accountDescription: String
-  public var services: [ServiceCheck]
+  package var accountDescription: String
+  package var services: [ServiceCheck]
   /// Said after a program that is not found (`runbook-health-probe`: built beside runbook).
-  public var toolHints: [String: String]
+  package var toolHints: [String: String]
 
-  public init(
+  package init(
     account: Command, accountPattern: String, accountDescription: String,
     services: [ServiceCheck] = [], toolHints: [String: String] = [:]
   ) {
@@ -79,54 +79,54 @@ public struct Preflight: Sendable {
 }
 
 /// Bounded, jittered exponential backoff for throttling errors.
-public struct RetryPolicy: Sendable {
-  public var attempts: Int
-  public var baseDelaySeconds: Double
-  public var maxDelaySeconds: Double
+package struct RetryPolicy: Sendable {
+  package var attempts: Int
+  package var baseDelaySeconds: Double
+  package var maxDelaySeconds: Double
 
-  public init(attempts: Int = 8, baseDelaySeconds: Double = 0.5, maxDelaySeconds: Double = 20) {
+  package init(attempts: Int = 8, baseDelaySeconds: Double = 0.5, maxDelaySeconds: Double = 20) {
     self.attempts = attempts
     self.baseDelaySeconds = baseDelaySeconds
     self.maxDelaySeconds = maxDelaySeconds
   }
 
   /// The delay before retry number `attempt` (1-based): full jitter over an exponential ceiling.
-  public func delay(attempt: Int) -> Double {
+  package func delay(attempt: Int) -> Double {
     let ceiling = min(maxDelaySeconds, baseDelaySeconds * pow(2, Double(attempt - 1)))
     return Double.random(in: (ceiling / 2)...ceiling)
   }
 }
 
 /// One action as `plan` shows it.
-public struct PlannedAction: Sendable, Hashable {
-  public var name: String
-  public var summary: String
+package struct PlannedAction: Sendable, Hashable {
+  package var name: String
+  package var summary: String
   /// `read`, `write`, `wait` or `manual`.
-  public var kind: String
-  public var command: String
-  public var done: Bool
-  public var export: String?
+  package var kind: String
+  package var command: String
+  package var done: Bool
+  package var export: String?
   /// For a teardown action whose resource stays: why (adopted, existed already, never made).
-  public var kept: String?
+  package var kept: String?
 }
 
 /// One step as `plan` shows it.
-public struct PlannedStep: Sendable, Hashable {
-  public var id: String
-  public var section: String
-  public var title: String
-  public var actions: [PlannedAction]
+package struct PlannedStep: Sendable, Hashable {
+  package var id: String
+  package var section: String
+  package var title: String
+  package var actions: [PlannedAction]
 }
 
 /// What a run did.
-public struct RunSummary: Sendable, Hashable {
-  public var outcomes: [String: ActionOutcome] = [:]
-  public var pendingManual: [String] = []
-  public var nothingToDo = false
+package struct RunSummary: Sendable, Hashable {
+  package var outcomes: [String: ActionOutcome] = [:]
+  package var pendingManual: [String] = []
+  package var nothingToDo = false
 
   /// How many actions ended how (`12 created, 3 read`), outcomes in alphabetical order; only
   /// those of `step` when given.
-  public func tally(step: String? = nil) -> String {
+  package func tally(step: String? = nil) -> String {
     var counts: [ActionOutcome: Int] = [:]
     for (key, outcome) in outcomes where step.map({ key.hasPrefix("\($0)/") }) ?? true {
       counts[outcome, default: 0] += 1
@@ -138,7 +138,7 @@ public struct RunSummary: Sendable, Hashable {
   /// One line per step that did something, in the order given (`network: 17 created, 1 read`):
   /// when steps ran beside each other their lines interleaved, and this sorts them out. Empty
   /// when only one step did something.
-  public func stepTallies(order: [String]) -> [String] {
+  package func stepTallies(order: [String]) -> [String] {
     let active = order.filter { step in outcomes.keys.contains { $0.hasPrefix("\(step)/") } }
     guard active.count > 1 else { return [] }
     let width = active.map(\.count).max() ?? 0
@@ -151,17 +151,17 @@ public struct RunSummary: Sendable, Hashable {
 /// Runs steps: resolves commands, asks, journals, runs, captures, records.
 ///
 /// The only part of the tool that touches the checkpoint. It never prints: everything goes to the reporter.
-public final class Engine<Configuration: RunConfiguration>: Sendable {
-  public let deployment: Configuration
-  public let state: any StateStore
-  public let catalogue: [any Step<Configuration>]
+package final class Engine<Configuration: RunConfiguration>: Sendable {
+  package let deployment: Configuration
+  package let state: any StateStore
+  package let catalogue: [any Step<Configuration>]
   let runner: any CommandRunner
   let reporter: any Reporter
   let prompter: (any Prompter)?
   package let resolver: Resolver
   let options: RunOptions
   /// The region every call goes to (a checkpoint belongs to one).
-  public let region: String
+  package let region: String
   /// How the tools' output reads (error codes, throttling, request ids).
   let dialect: any OutputDialect
   let preflight: Preflight
@@ -179,7 +179,7 @@ public final class Engine<Configuration: RunConfiguration>: Sendable {
   /// - Parameters:
   ///   - toolArguments: arguments appended to every command of a tool (the aws CLI's global options).
   ///   - programs: where some programs are, by the name commands use (``Resolver/programs``).
-  public init(
+  package init(
     configuration: Configuration, state: any StateStore, catalogue: [any Step<Configuration>],
     runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?,
     region: String, toolArguments: [String: [String]], dialect: any OutputDialect,
@@ -203,7 +203,7 @@ public final class Engine<Configuration: RunConfiguration>: Sendable {
 
   /// Asks the engine to stop: no new command starts, and the run ends with ``Interrupted``.
   /// (The caller stops the running children through its runner.)
-  public func interrupt(reason: String) {
+  package func interrupt(reason: String) {
     interruption.withLock { if $0 == nil { $0 = reason } }
   }
 
@@ -217,7 +217,7 @@ public final class Engine<Configuration: RunConfiguration>: Sendable {
   // MARK: - Checkpoint access
 
   /// The checkpoint, validated against this deployment and region; nil when none exists yet.
-  public func loadCheckpoint() async throws -> Checkpoint? {
+  package func loadCheckpoint() async throws -> Checkpoint? {
     guard let checkpoint = try await state.load() else { return nil }
     if checkpoint.deployment != deployment.name {
       throw CheckpointError.foreignDeployment(
@@ -246,12 +246,12 @@ public final class Engine<Configuration: RunConfiguration>: Sendable {
   // MARK: - Plan
 
   /// Every command the steps would run, in order, with placeholders for unknown values. Starts no process.
-  public func plan(_ steps: [any Step<Configuration>]) async throws -> [PlannedStep] {
+  package func plan(_ steps: [any Step<Configuration>]) async throws -> [PlannedStep] {
     try plan(steps, checkpoint: try await loadCheckpoint())
   }
 
   /// ``plan(_:)`` for a checkpoint read already.
-  public func plan(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws -> [PlannedStep] {
+  package func plan(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws -> [PlannedStep] {
     let values = contextValues(checkpoint)
     try checkRequests(steps)
     return steps.map { step in
@@ -304,7 +304,7 @@ public final class Engine<Configuration: RunConfiguration>: Sendable {
   }
 
   /// Checks that every export the steps need exists or is produced by an earlier step of the run.
-  public func checkPrerequisites(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws {
+  package func checkPrerequisites(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws {
     var available = Set((checkpoint?.exports ?? [:]).keys)
     // A teardown uses the exports of what was created; what was never created it leaves alone.
     for step in steps where !(step is TeardownStep<Configuration>) {
@@ -333,7 +333,7 @@ public final class Engine<Configuration: RunConfiguration>: Sendable {
 
   /// Checks that every program the pending actions run (`aws`, `docker`, `zip`...) is on PATH
   /// (or where the resolver's `programs` say it is).
-  public func checkTools(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws {
+  package func checkTools(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws {
     let tools = neededTools(steps, checkpoint: checkpoint)
     let path = environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]
     let missing = tools.filter { findExecutable(resolver.executable($0), path: path) == nil }
@@ -397,7 +397,7 @@ public final class Engine<Configuration: RunConfiguration>: Sendable {
 
   /// Runs the steps in order. Throws ``StepFailure``, ``Interrupted``, ``UsageError``,
   /// ``CheckpointError`` or ``LockHeldError``.
-  public func run(_ steps: [any Step<Configuration>]) async throws -> RunSummary {
+  package func run(_ steps: [any Step<Configuration>]) async throws -> RunSummary {
     // Everything that can be checked without writing is checked first, so bad input creates and
     // changes nothing in the state directory.
     if let holder = try await state.lockHolder() {

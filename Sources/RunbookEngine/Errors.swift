@@ -3,20 +3,20 @@ import RunbookProcess
 import RunbookState
 
 /// A step stopped; everything finished before it is kept and a rerun resumes.
-public struct StepFailure: Error, Sendable, Hashable, CustomStringConvertible {
-  public var step: String
-  public var action: String
+package struct StepFailure: Error, Sendable, Hashable, CustomStringConvertible {
+  package var step: String
+  package var action: String
   /// The command, with exports filled in and secrets masked.
-  public var command: String
-  public var termination: Termination?
+  package var command: String
+  package var termination: Termination?
   /// The error code the command printed (`InvalidSubnet.Conflict`), when it printed one.
-  public var errorCode: String?
+  package var errorCode: String?
   /// What the error code is called when shown (`AWS error`: the ``OutputDialect``'s label).
-  public var errorCodeLabel: String = "error code"
+  package var errorCodeLabel: String = "error code"
   /// The reason, secrets masked.
-  public var reason: String
+  package var reason: String
 
-  public init(
+  package init(
     step: String, action: String, command: String, termination: Termination?,
     errorCode: String? = nil, errorCodeLabel: String = "error code", reason: String
   ) {
@@ -29,7 +29,7 @@ public struct StepFailure: Error, Sendable, Hashable, CustomStringConvertible {
     self.reason = reason
   }
 
-  public var description: String {
+  package var description: String {
     var lines = ["step '\(step)' failed at action '\(action)'"]
     lines.append("  command: \(command)")
     if let termination { lines.append("  \(termination)") }

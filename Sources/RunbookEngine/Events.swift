@@ -3,7 +3,7 @@ import RunbookProcess
 import RunbookState
 
 /// What happened to an action in this run, as the operator sees it.
-public enum ActionOutcome: String, Sendable, Hashable {
+package enum ActionOutcome: String, Sendable, Hashable {
   case created
   case recovered
   case adopted
@@ -23,7 +23,7 @@ public enum ActionOutcome: String, Sendable, Hashable {
 }
 
 /// Everything the engine tells the outside world while it works. The library never prints.
-public enum RunEvent: Sendable, Hashable {
+package enum RunEvent: Sendable, Hashable {
   case stepStarted(step: String, section: String, title: String)
   /// A command is about to run (reads and writes alike).
   case commandStarted(step: String, action: String, command: String)
@@ -41,12 +41,12 @@ public enum RunEvent: Sendable, Hashable {
 }
 
 /// Receives the engine's events; the executable decides how they look.
-public protocol Reporter: Sendable {
+package protocol Reporter: Sendable {
   func report(_ event: RunEvent)
 }
 
 /// The operator's answer to "run this command?".
-public enum Approval: Sendable, Hashable {
+package enum Approval: Sendable, Hashable {
   case yes
   case skip
   /// Yes to this and every later write of the same step.
@@ -55,7 +55,7 @@ public enum Approval: Sendable, Hashable {
 }
 
 /// Asks the operator; given only in interactive mode.
-public protocol Prompter: Sendable {
+package protocol Prompter: Sendable {
   func approve(step: String, action: String, summary: String, command: String) -> Approval
   /// Asks whether a manual action was done; false leaves it pending.
   func confirmManual(step: String, action: String, instructions: String) -> Bool

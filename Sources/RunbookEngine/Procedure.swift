@@ -10,24 +10,24 @@ import Synchronization
 /// ``ProcedureContext``, so every command is shown, written (masked) to the audit log, retried on
 /// throttling and stopped by Ctrl-C like any other. `plan` shows the ``outline``: the commands it
 /// runs, with `<PLACEHOLDERS>` for values it learns on the way, and notes for what is not a command.
-public struct Procedure: Sendable, Hashable {
+package struct Procedure: Sendable, Hashable {
   /// One line of what `plan` shows.
-  public enum Line: Sendable, Hashable {
+  package enum Line: Sendable, Hashable {
     case command(Command)
     /// What the procedure does that is no command (`GET http://<ALB_DNS>/actuator/health`).
     case note(Argument)
   }
 
   /// Names the procedure (equality and plan use it).
-  public var name: String
-  public var outline: [Line]
+  package var name: String
+  package var outline: [Line]
   /// Exports the body reads from ``ProcedureContext/values``; the action runs after their producers.
-  public var requires: [String]
+  package var requires: [String]
   /// The work. Returns the value recorded for the action (its capture's export, when it has one);
   /// throws ``ProcedureFailure`` to fail the action with a reason.
-  public var body: @Sendable (ProcedureContext) async throws -> String?
+  package var body: @Sendable (ProcedureContext) async throws -> String?
 
-  public init(
+  package init(
     _ name: String, outline: [Line], requires: [String] = [],
     body: @escaping @Sendable (ProcedureContext) async throws -> String?
   ) {
@@ -38,29 +38,29 @@ public struct Procedure: Sendable, Hashable {
   }
 
   /// The commands of the outline (their programs must be on PATH).
-  public var commands: [Command] {
+  package var commands: [Command] {
     outline.compactMap { if case .command(let command) = $0 { command } else { nil } }
   }
 
-  public static func == (lhs: Procedure, rhs: Procedure) -> Bool {
+  package static func == (lhs: Procedure, rhs: Procedure) -> Bool {
     lhs.name == rhs.name && lhs.outline == rhs.outline && lhs.requires == rhs.requires
   }
-  public func hash(into hasher: inout Hasher) {
+  package func hash(into hasher: inout Hasher) {
     hasher.combine(name)
     hasher.combine(outline)
   }
 }
 
 /// Why a procedure failed, for the operator (the engine adds the step and action).
-public struct ProcedureFailure: Error, Sendable, Hashable, CustomStringConvertible {
-  public var reason: String
+package struct ProcedureFailure: Error, Sendable, Hashable, CustomStringConvertible {
+  package var reason: String
   /// The command that failed, as shown to people, when a command is the cause.
-  public var command: String?
-  public init(_ reason: String, command: String? = nil) {
+  package var command: String?
+  package init(_ reason: String, command: String? = nil) {
     self.reason = reason
     self.command = command
   }
-  public var description: String { reason }
+  package var description: String { reason }
 }
 
 /// What a procedure needs of the engine running it. (The engine is generic over its runbook's
@@ -81,13 +81,13 @@ extension Engine: ProcedureHost {}
 
 /// What a procedure's body can do: run commands through the engine, report progress, record
 /// values durably in the checkpoint, sleep interruptibly.
-public final class ProcedureContext: Sendable {
-  public let step: String
-  public let action: String
+package final class ProcedureContext: Sendable {
+  package let step: String
+  package let action: String
   /// How many things the procedure may do at once (`--jobs`).
-  public let jobs: Int
+  package let jobs: Int
   /// The arguments every command of a tool carries, by tool (the aws CLI's `--endpoint-url`).
-  public let toolArguments: [String: [String]]
+  package let toolArguments: [String: [String]]
   private let engine: any ProcedureHost
   private let keeper: CheckpointKeeper
   private let audit: AuditLog
@@ -109,25 +109,25 @@ public final class ProcedureContext: Sendable {
   }
 
   /// Exports and context values (`REGION`, `ACCOUNT_ID`...), with what this procedure recorded.
-  public var values: [String: String] {
+  package var values: [String: String] {
     initialValues.merging(recorded.withLock { $0 }) { $1 }
   }
 
   /// Runs a command (throttling retried) and returns what it produced, failed or not.
-  public func run(_ command: Command) async throws -> ProcessOutput {
+  package func run(_ command: Command) async throws -> ProcessOutput {
     try await engine.runCommand(command, values: values, step: step, action: action, audit: audit)
   }
 
   /// Runs a command and returns its standard output; a failure fails the procedure with the
   /// command and its error output.
-  public func output(_ command: Command) async throws -> String {
+  package func output(_ command: Command) async throws -> String {
     let result = try await run(command)
     guard result.succeeded else { throw failure(of: command, result) }
     return result.stdoutText
   }
 
   /// Runs a command and parses its standard output as JSON (an empty output is `{}`).
-  public func json(_ command: Command) async throws -> Any {
+  package func json(_ command: Command) async throws -> Any {
     let text = try await output(command)
     if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return [String: Any]() }
     do {
@@ -140,36 +140,36 @@ public final class ProcedureContext: Sendable {
   }
 
   /// The failure a failed command means: its masked error output, explained.
-  public func failure(of command: Command, _ result: ProcessOutput) -> ProcedureFailure {
+  package func failure(of command: Command, _ result: ProcessOutput) -> ProcedureFailure {
     let stderr = engine.resolver.secrets.mask(result.stderrText)
     return ProcedureFailure(
       "\(result.termination): " + engine.dialect.explain(stderr), command: shown(command))
   }
 
   /// The command as people see it (known values filled in, secrets masked).
-  public func shown(_ command: Command) -> String {
+  package func shown(_ command: Command) -> String {
     engine.resolver.display(command, values: values)
   }
 
   /// One line of progress for the operator.
-  public func progress(_ message: String) {
+  package func progress(_ message: String) {
     engine.reporter.report(.progress(step: step, action: action, message: message))
   }
 
   /// Records an export in the checkpoint now (durably), before the procedure goes on.
-  public func record(export: String, value: String) async throws {
+  package func record(export: String, value: String) async throws {
     recorded.withLock { $0[export] = value }
     try await keeper.setExport(export, value, owner: "\(step)/\(action)")
     audit.write("[\(step)/\(action)] recorded \(export)=\(value)")
   }
 
   /// Sleeps; Ctrl-C ends the sleep (and the run) within a tenth of a second.
-  public func sleep(seconds: Double) async throws {
+  package func sleep(seconds: Double) async throws {
     try await engine.sleepInterruptibly(seconds: seconds)
   }
 
   /// Throws ``Interrupted`` when the run was asked to stop.
-  public func checkInterrupted() throws { try engine.checkInterrupted() }
+  package func checkInterrupted() throws { try engine.checkInterrupted() }
 }
 
 /// One result of ``Swift/Array/concurrentMap(limit:_:)`` and where it goes. (A struct, not a
@@ -181,7 +181,7 @@ struct Indexed<Value: Sendable>: Sendable {
 
 extension Array where Element: Sendable {
   /// `transform` applied to every element with at most `limit` running at once; results in order.
-  public func concurrentMap<T: Sendable>(
+  package func concurrentMap<T: Sendable>(
     limit: Int, _ transform: @escaping @Sendable (Element) async -> T
   ) async -> [T] {
     await withTaskGroup(of: Indexed<T>.self) { group in
@@ -210,7 +210,7 @@ extension Action {
   /// A read that makes no call: the export is `value` with the exports and context values it
   /// references filled in (a queue's ARN follows from its name, the region and the account).
   /// It runs after `after` (the resource the value names exists by then); `plan` shows the rule.
-  public static func derived(
+  package static func derived(
     _ name: String, _ summary: String, export: String, pattern: String, value: Argument,
     after: [String] = []
   ) -> Action {

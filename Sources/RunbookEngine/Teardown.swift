@@ -6,22 +6,22 @@ import RunbookState
 /// ``Step/teardown(for:)``, under the step's own name, so they are journaled and checkpointed like
 /// any others and a killed destroy resumes. When all of them have finished (deleted, kept, or
 /// gone already), the engine forgets the step: a later `run` creates it afresh.
-public struct TeardownStep<Configuration: RunConfiguration>: Step {
-  public let base: any Step<Configuration>
+package struct TeardownStep<Configuration: RunConfiguration>: Step {
+  package let base: any Step<Configuration>
 
-  public init(_ base: any Step<Configuration>) { self.base = base }
+  package init(_ base: any Step<Configuration>) { self.base = base }
 
-  public var id: String { base.id }
-  public var section: String { base.section }
-  public var title: String { "delete " + base.title }
-  public var runsByDefault: Bool { false }
+  package var id: String { base.id }
+  package var section: String { base.section }
+  package var title: String { "delete " + base.title }
+  package var runsByDefault: Bool { false }
 
-  public func actions(for deployment: Configuration) -> [Action] { base.teardown(for: deployment) }
+  package func actions(for deployment: Configuration) -> [Action] { base.teardown(for: deployment) }
 }
 
 extension Action {
   /// This action as part of a teardown: it runs only when `owner` created its resource.
-  public func deleting(_ owner: String) -> Action {
+  package func deleting(_ owner: String) -> Action {
     var copy = self
     copy.deletes = owner
     return copy

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One piece of a command-line argument.
-public enum Fragment: Sendable, Hashable {
+package enum Fragment: Sendable, Hashable {
   /// Literal text, passed exactly as written (no shell ever sees it).
   case text(String)
   /// The value of a named export (`VPC_ID`), known only at run time; `plan` shows `<VPC_ID>`.
@@ -17,28 +17,28 @@ public enum Fragment: Sendable, Hashable {
 ///
 /// String literals are literal text. Interpolating `\(ref: "VPC_ID")` inserts an export reference;
 /// interpolating any other value inserts its description as literal text.
-public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
+package struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
   CustomStringConvertible
 {
-  public var fragments: [Fragment]
+  package var fragments: [Fragment]
 
-  public init(_ fragments: [Fragment]) { self.fragments = fragments }
-  public init(stringLiteral value: String) { fragments = [.text(value)] }
-  public init(stringInterpolation: Interpolation) { fragments = stringInterpolation.fragments }
+  package init(_ fragments: [Fragment]) { self.fragments = fragments }
+  package init(stringLiteral value: String) { fragments = [.text(value)] }
+  package init(stringInterpolation: Interpolation) { fragments = stringInterpolation.fragments }
 
   /// An argument that is exactly one export's value.
-  public static func ref(_ export: String) -> Argument { Argument([.export(export)]) }
+  package static func ref(_ export: String) -> Argument { Argument([.export(export)]) }
   /// An argument that is `file://` plus a temporary file holding the named secret.
-  public static func secretFile(_ secret: String) -> Argument { Argument([.secretFile(secret)]) }
+  package static func secretFile(_ secret: String) -> Argument { Argument([.secretFile(secret)]) }
   /// An argument that is `file://` plus a temporary file holding `contents` (exports filled in).
-  public static func document(_ name: String, _ contents: Argument) -> Argument {
+  package static func document(_ name: String, _ contents: Argument) -> Argument {
     Argument([.document(name: name, contents: contents.fragments)])
   }
   /// Literal text from a value (configuration values are always literal).
-  public static func text(_ value: String) -> Argument { Argument([.text(value)]) }
+  package static func text(_ value: String) -> Argument { Argument([.text(value)]) }
 
   /// The names of every export this argument needs.
-  public var exportReferences: [String] {
+  package var exportReferences: [String] {
     fragments.flatMap { fragment -> [String] in
       switch fragment {
       case .export(let name): [name]
@@ -48,7 +48,7 @@ public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
     }
   }
 
-  public var description: String {
+  package var description: String {
     fragments.map { fragment in
       switch fragment {
       case .text(let text): text
@@ -59,14 +59,14 @@ public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
     }.joined()
   }
 
-  public struct Interpolation: StringInterpolationProtocol {
+  package struct Interpolation: StringInterpolationProtocol {
     var fragments: [Fragment] = []
-    public init(literalCapacity: Int, interpolationCount: Int) {}
-    public mutating func appendLiteral(_ literal: String) { appendText(literal) }
-    public mutating func appendInterpolation(ref export: String) {
+    package init(literalCapacity: Int, interpolationCount: Int) {}
+    package mutating func appendLiteral(_ literal: String) { appendText(literal) }
+    package mutating func appendInterpolation(ref export: String) {
       fragments.append(.export(export))
     }
-    public mutating func appendInterpolation(_ value: some CustomStringConvertible) {
+    package mutating func appendInterpolation(_ value: some CustomStringConvertible) {
       appendText(value.description)
     }
     private mutating func appendText(_ text: String) {
@@ -81,7 +81,7 @@ public struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
 }
 
 /// What a command reads on standard input.
-public enum CommandInput: Sendable, Hashable {
+package enum CommandInput: Sendable, Hashable {
   /// /dev/null.
   case none
   /// A secret's value (never in argv, never printed).
@@ -92,17 +92,17 @@ public enum CommandInput: Sendable, Hashable {
 ///
 /// The same value is printed by `plan`, matched in tests, written (masked) to the audit log and
 /// handed to the runner. Nothing ever turns it into a shell string.
-public struct Command: Sendable, Hashable, CustomStringConvertible {
-  public var tool: String
-  public var arguments: [Argument]
-  public var input: CommandInput
+package struct Command: Sendable, Hashable, CustomStringConvertible {
+  package var tool: String
+  package var arguments: [Argument]
+  package var input: CommandInput
   /// A command that reads this one's standard output (`aws ecr get-login-password | docker login`).
   /// At most one element; an array only because a struct cannot hold itself directly.
-  public var pipedInto: [Command]
+  package var pipedInto: [Command]
   /// The folder it runs in (`zip` stores paths relative to it); nil: the tool's own.
-  public var workingDirectory: Argument?
+  package var workingDirectory: Argument?
 
-  public init(
+  package init(
     tool: String, arguments: [Argument], input: CommandInput = .none, pipedInto: Command? = nil,
     workingDirectory: Argument? = nil
   ) {
@@ -114,27 +114,27 @@ public struct Command: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// This command with more arguments at the end.
-  public func appending(_ more: [Argument]) -> Command {
+  package func appending(_ more: [Argument]) -> Command {
     var copy = self
     copy.arguments += more
     return copy
   }
 
   /// This command piping its standard output into `consumer`.
-  public func piped(into consumer: Command) -> Command {
+  package func piped(into consumer: Command) -> Command {
     var copy = self
     copy.pipedInto = [consumer]
     return copy
   }
 
   /// Every export this command (and the command it pipes into) needs.
-  public var exportReferences: [String] {
+  package var exportReferences: [String] {
     (workingDirectory?.exportReferences ?? []) + arguments.flatMap(\.exportReferences)
       + pipedInto.flatMap(\.exportReferences)
   }
 
   /// Every secret this command uses, by name.
-  public var secretReferences: [String] {
+  package var secretReferences: [String] {
     var names: [String] = arguments.flatMap { argument in
       argument.fragments.compactMap { if case .secretFile(let name) = $0 { name } else { nil } }
     }
@@ -143,7 +143,7 @@ public struct Command: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The command as an operator would type it, with `<EXPORT>` placeholders and masked secrets.
-  public var description: String {
+  package var description: String {
     var words = [tool] + arguments.map { shellQuoted($0.description) }
     if case .secret(let name) = input { words.append("<<< <secret:\(name)>") }
     var line = words.joined(separator: " ")
@@ -154,7 +154,7 @@ public struct Command: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Quotes a word for display the way a POSIX shell would need it; display only, never executed.
-public func shellQuoted(_ word: String) -> String {
+package func shellQuoted(_ word: String) -> String {
   if !word.isEmpty, word.unicodeScalars.allSatisfy(isShellSafe),
     !(word.hasPrefix("<") && !word.hasSuffix(">"))
   {
@@ -176,7 +176,7 @@ private func isShellSafe(_ scalar: Unicode.Scalar) -> Bool {
 extension Argument {
   /// The text with every export filled in from `values`; nil when one is unknown or the argument
   /// holds a secret (a secret's value is never rendered outside its temporary file).
-  public func text(values: [String: String]) -> String? {
+  package func text(values: [String: String]) -> String? {
     var text = ""
     for fragment in fragments {
       switch fragment {
@@ -195,7 +195,7 @@ extension Argument {
 }
 
 /// Arguments one after the other, as one argument.
-public func joined(_ parts: [Argument]) -> Argument {
+package func joined(_ parts: [Argument]) -> Argument {
   var fragments: [Fragment] = []
   for fragment in parts.flatMap(\.fragments) {
     if case .text(let next) = fragment, case .text(let previous) = fragments.last {
@@ -208,5 +208,5 @@ public func joined(_ parts: [Argument]) -> Argument {
 }
 
 extension Argument {
-  public static func + (lhs: Argument, rhs: Argument) -> Argument { joined([lhs, rhs]) }
+  package static func + (lhs: Argument, rhs: Argument) -> Argument { joined([lhs, rhs]) }
 }

@@ -5,14 +5,14 @@ import Foundation
 #endif
 
 /// A file that could not be written (a secret's temporary file, the checkpoint).
-public struct FileWriteError: Error, Sendable, Hashable, CustomStringConvertible {
-  public var path: String
-  public var reason: String
-  public init(path: String, reason: String) {
+package struct FileWriteError: Error, Sendable, Hashable, CustomStringConvertible {
+  package var path: String
+  package var reason: String
+  package init(path: String, reason: String) {
     self.path = path
     self.reason = reason
   }
-  public var description: String { "\(path): cannot be written (\(reason))" }
+  package var description: String { "\(path): cannot be written (\(reason))" }
 }
 
 /// Writes `data` to a new file (mode 0600) and fsyncs it.

@@ -3,7 +3,7 @@ import Foundation
 /// How to read what the tools print, for code that runs commands without knowing any tool (the
 /// engine): the error code of a failure, whether it means "slow down", a reason for people, a
 /// request id. The aws CLI's is ``AWSCLIDialect`` in the AWS layer.
-public protocol OutputDialect: Sendable {
+package protocol OutputDialect: Sendable {
   /// What an error code is called when shown (`AWS error`).
   var errorCodeLabel: String { get }
   /// The error code in a failed command's standard error (`InvalidSubnet.Conflict`), if any.
@@ -17,14 +17,14 @@ public protocol OutputDialect: Sendable {
 }
 
 /// Output with no error codes: failures are their error output as it is.
-public struct PlainOutputDialect: OutputDialect {
-  public init() {}
-  public var errorCodeLabel: String { "error code" }
-  public func errorCode(in stderr: String) -> String? { nil }
-  public func isThrottling(_ code: String) -> Bool { false }
-  public func explain(_ stderr: String) -> String {
+package struct PlainOutputDialect: OutputDialect {
+  package init() {}
+  package var errorCodeLabel: String { "error code" }
+  package func errorCode(in stderr: String) -> String? { nil }
+  package func isThrottling(_ code: String) -> Bool { false }
+  package func explain(_ stderr: String) -> String {
     let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
     return text.isEmpty ? "no error output" : text
   }
-  public func requestID(in text: String) -> String? { nil }
+  package func requestID(in text: String) -> String? { nil }
 }

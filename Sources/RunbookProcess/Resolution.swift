@@ -6,16 +6,16 @@ import Synchronization
 #endif
 
 /// Secret values known to this run, by name. Held in memory only; used to deliver and to mask.
-public final class SecretStore: Sendable {
+package final class SecretStore: Sendable {
   private let values = Mutex<[String: String]>([:])
 
-  public init() {}
+  package init() {}
 
-  public func set(_ name: String, _ value: String) { values.withLock { $0[name] = value } }
-  public func value(_ name: String) -> String? { values.withLock { $0[name] } }
+  package func set(_ name: String, _ value: String) { values.withLock { $0[name] = value } }
+  package func value(_ name: String) -> String? { values.withLock { $0[name] } }
 
   /// `text` with every known secret value (of at least 4 characters) replaced by `***`.
-  public func mask(_ text: String) -> String {
+  package func mask(_ text: String) -> String {
     let secrets = values.withLock { Array($0.values) }.filter { $0.count >= 4 }
       .sorted { $0.count > $1.count }
     return secrets.reduce(text) { $0.replacingOccurrences(of: $1, with: "***") }
@@ -23,26 +23,26 @@ public final class SecretStore: Sendable {
 }
 
 /// An export, secret or tool that a command needs but this run does not have.
-public struct MissingValue: Error, Sendable, Hashable, CustomStringConvertible {
-  public var name: String
-  public var isSecret: Bool
-  public var description: String {
+package struct MissingValue: Error, Sendable, Hashable, CustomStringConvertible {
+  package var name: String
+  package var isSecret: Bool
+  package var description: String {
     isSecret
       ? "the secret '\(name)' has no value in this run" : "the export \(name) is not known yet"
   }
 }
 
 /// Turns command values into something to show or something to run.
-public struct Resolver: Sendable {
+package struct Resolver: Sendable {
   /// Arguments appended to every command of a tool, by tool (the aws CLI's global options).
-  public var toolArguments: [String: [String]]
-  public var secrets: SecretStore
+  package var toolArguments: [String: [String]]
+  package var secrets: SecretStore
   /// Where some programs are, by the name commands use (`runbook-health-probe`: beside `runbook`).
   /// Commands keep the bare name, so what `plan` shows does not depend on the installation; a
   /// program not listed is looked up on PATH when it starts.
-  public var programs: [String: String]
+  package var programs: [String: String]
 
-  public init(
+  package init(
     toolArguments: [String: [String]], secrets: SecretStore, programs: [String: String] = [:]
   ) {
     self.toolArguments = toolArguments
@@ -51,10 +51,10 @@ public struct Resolver: Sendable {
   }
 
   /// What to start for a command's tool: its listed path, else the name (found on PATH).
-  public func executable(_ tool: String) -> String { programs[tool] ?? tool }
+  package func executable(_ tool: String) -> String { programs[tool] ?? tool }
 
   /// The full argv as shown to people: known exports filled in, unknown ones as `<NAME>`, secrets masked.
-  public func display(_ command: Command, values: [String: String]) -> String {
+  package func display(_ command: Command, values: [String: String]) -> String {
     let filled = fill(command, values: values)
     var text = filled.description
     for argument in filled.arguments + filled.pipedInto.flatMap(\.arguments) {
@@ -67,12 +67,12 @@ public struct Resolver: Sendable {
 
   /// Text made of fragments (a manual action's instructions) with known exports filled in, unknown
   /// ones as `<NAME>`.
-  public func display(_ argument: Argument, values: [String: String]) -> String {
+  package func display(_ argument: Argument, values: [String: String]) -> String {
     Argument(fillFragments(argument.fragments, values: values)).description
   }
 
   /// The command with every known export replaced by its value and aws's global options added.
-  public func fill(_ command: Command, values: [String: String]) -> Command {
+  package func fill(_ command: Command, values: [String: String]) -> Command {
     var copy = command
     copy.arguments = command.arguments.map { argument in
       Argument(fillFragments(argument.fragments, values: values))
@@ -121,7 +121,7 @@ public struct Resolver: Sendable {
   }
 
   /// A runnable invocation. Secret files are created under `scratch` (0600) and must be removed by the caller.
-  public func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles) throws
+  package func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles) throws
     -> Invocation
   {
     var arguments = try command.arguments.map {
@@ -143,11 +143,11 @@ public struct Resolver: Sendable {
 }
 
 /// Temporary files holding secrets for one command: a private 0700 folder, each file 0600, all removed after.
-public final class ScratchFiles: @unchecked Sendable {
+package final class ScratchFiles: @unchecked Sendable {
   private var directory: String?
   private var count = 0
 
-  public init() {}
+  package init() {}
 
   package func write(_ value: String) throws -> String {
     if directory == nil {
@@ -165,7 +165,7 @@ public final class ScratchFiles: @unchecked Sendable {
   }
 
   /// Removes every file written.
-  public func removeAll() {
+  package func removeAll() {
     guard let directory else { return }
     try? FileManager.default.removeItem(atPath: directory)
     self.directory = nil

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The first group of every match of `expression` in `text` (the whole match when it has no group).
-public func extractedValues(_ expression: String, in text: String) -> [String] {
+package func extractedValues(_ expression: String, in text: String) -> [String] {
   guard let regex = try? NSRegularExpression(pattern: expression) else { return [] }
   let whole = NSRange(text.startIndex..., in: text)
   return regex.matches(in: text, range: whole).compactMap { match in

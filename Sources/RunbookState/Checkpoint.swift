@@ -3,27 +3,27 @@ import RunbookAWS
 import RunbookProcess
 
 /// Everything a deployment has learned and finished, as kept in `<state-dir>/state.json`.
-public struct Checkpoint: Codable, Sendable, Hashable {
-  public static let currentFormatVersion = 1
+package struct Checkpoint: Codable, Sendable, Hashable {
+  package static let currentFormatVersion = 1
 
-  public var formatVersion: Int
+  package var formatVersion: Int
   /// A random id fixed when the checkpoint is first written; carried in a tag by every resource.
-  public var lineage: String
+  package var lineage: String
   /// Grows by one with every write.
-  public var serial: Int
-  public var deployment: String
+  package var serial: Int
+  package var deployment: String
   /// The AWS account the resources live in; pinned by the first run that asked AWS.
-  public var account: String?
-  public var region: String
-  public var exports: [String: String]
-  public var actions: [String: ActionRecord]
-  public var lastFailure: FailureRecord?
+  package var account: String?
+  package var region: String
+  package var exports: [String: String]
+  package var actions: [String: ActionRecord]
+  package var lastFailure: FailureRecord?
   /// Exports a procedure recorded on its way (`ROLLBACK_TASK_DEF_API_GATEWAY`), by the
   /// `step/action` that recorded them, so forgetting the step forgets them too.
-  public var exportOwners: [String: String]?
-  public var updatedAt: String
+  package var exportOwners: [String: String]?
+  package var updatedAt: String
 
-  public init(deployment: String, region: String, lineage: String = UUID().uuidString.lowercased())
+  package init(deployment: String, region: String, lineage: String = UUID().uuidString.lowercased())
   {
     formatVersion = Self.currentFormatVersion
     self.lineage = lineage
@@ -38,12 +38,12 @@ public struct Checkpoint: Codable, Sendable, Hashable {
   }
 
   /// The record of one action, by `step/action` key.
-  public func record(_ step: String, _ action: String) -> ActionRecord? {
+  package func record(_ step: String, _ action: String) -> ActionRecord? {
     actions["\(step)/\(action)"]
   }
 
   /// Forgets every action and export of a step (the resources are left alone).
-  public mutating func forget(step: String) {
+  package mutating func forget(step: String) {
     for (key, record) in actions where key.hasPrefix("\(step)/") {
       if let export = record.export { exports[export] = nil }
       actions[key] = nil
@@ -58,8 +58,8 @@ public struct Checkpoint: Codable, Sendable, Hashable {
 }
 
 /// What happened to one action.
-public struct ActionRecord: Codable, Sendable, Hashable {
-  public enum Status: String, Codable, Sendable {
+package struct ActionRecord: Codable, Sendable, Hashable {
+  package enum Status: String, Codable, Sendable {
     /// Finished; never run again.
     case done
     /// A manual action the operator has not confirmed yet.
@@ -69,7 +69,7 @@ public struct ActionRecord: Codable, Sendable, Hashable {
   }
 
   /// How a done action got done.
-  public enum Outcome: String, Codable, Sendable {
+  package enum Outcome: String, Codable, Sendable {
     /// This tool created it now.
     case created
     /// Found by this deployment's tags after an interrupted run: created by this tool earlier.
@@ -88,14 +88,14 @@ public struct ActionRecord: Codable, Sendable, Hashable {
     case deleted
   }
 
-  public var status: Status
-  public var outcome: Outcome?
+  package var status: Status
+  package var outcome: Outcome?
   /// The captured id (also stored under `export` in the exports when the action has one).
-  public var value: String?
-  public var export: String?
-  public var finishedAt: String
+  package var value: String?
+  package var export: String?
+  package var finishedAt: String
 
-  public init(status: Status, outcome: Outcome?, value: String?, export: String?) {
+  package init(status: Status, outcome: Outcome?, value: String?, export: String?) {
     self.status = status
     self.outcome = outcome
     self.value = value
@@ -105,13 +105,13 @@ public struct ActionRecord: Codable, Sendable, Hashable {
 }
 
 /// The last failure, kept so `status` can show it until the action succeeds.
-public struct FailureRecord: Codable, Sendable, Hashable {
-  public var step: String
-  public var action: String
-  public var message: String
-  public var at: String
+package struct FailureRecord: Codable, Sendable, Hashable {
+  package var step: String
+  package var action: String
+  package var message: String
+  package var at: String
 
-  public init(step: String, action: String, message: String, at: String) {
+  package init(step: String, action: String, message: String, at: String) {
     self.step = step
     self.action = action
     self.message = message

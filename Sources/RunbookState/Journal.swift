@@ -7,8 +7,8 @@ import RunbookProcess
 #endif
 
 /// One line of the write-ahead journal (`journal.jsonl`).
-public struct JournalEntry: Codable, Sendable, Hashable {
-  public enum Event: String, Codable, Sendable {
+package struct JournalEntry: Codable, Sendable, Hashable {
+  package enum Event: String, Codable, Sendable {
     /// About to run a write; appended and fsynced before the command starts.
     case intent
     /// The write finished and this is what it produced.
@@ -19,17 +19,17 @@ public struct JournalEntry: Codable, Sendable, Hashable {
     case reset
   }
 
-  public var at: String
-  public var lineage: String
-  public var event: Event
+  package var at: String
+  package var lineage: String
+  package var event: Event
   /// `step/action`, or the step alone for `reset`.
-  public var action: String
+  package var action: String
   /// The command, secrets masked (intents only).
-  public var command: String?
-  public var value: String?
-  public var outcome: ActionRecord.Outcome?
+  package var command: String?
+  package var value: String?
+  package var outcome: ActionRecord.Outcome?
 
-  public init(
+  package init(
     lineage: String, event: Event, action: String, command: String? = nil, value: String? = nil,
     outcome: ActionRecord.Outcome? = nil
   ) {
@@ -44,13 +44,13 @@ public struct JournalEntry: Codable, Sendable, Hashable {
 }
 
 /// The append-only journal of write intents and results.
-public struct Journal: Sendable {
-  public let path: String
+package struct Journal: Sendable {
+  package let path: String
 
-  public init(path: String) { self.path = path }
+  package init(path: String) { self.path = path }
 
   /// Appends one entry and fsyncs it before returning.
-  public func append(_ entry: JournalEntry) throws {
+  package func append(_ entry: JournalEntry) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let line = try encoder.encode(entry) + Data("\n".utf8)
@@ -72,7 +72,7 @@ public struct Journal: Sendable {
   }
 
   /// Every readable entry of `lineage`, in order. A torn last line (a kill during the write) is ignored.
-  public func entries(lineage: String) -> [JournalEntry] {
+  package func entries(lineage: String) -> [JournalEntry] {
     guard let data = FileManager.default.contents(atPath: path) else { return [] }
     let decoder = JSONDecoder()
     return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
@@ -84,7 +84,7 @@ public struct Journal: Sendable {
   }
 
   /// The last entry that counts for each action of the lineage (entries before a step's reset do not).
-  public func latest(lineage: String) -> [String: JournalEntry] {
+  package func latest(lineage: String) -> [String: JournalEntry] {
     var latest: [String: JournalEntry] = [:]
     for entry in entries(lineage: lineage) {
       if entry.event == .reset {

@@ -8,13 +8,13 @@ import Synchronization
 #endif
 
 /// `s3://BUCKET/PREFIX`, parsed.
-public struct S3Location: Sendable, Hashable, CustomStringConvertible {
-  public var bucket: String
+package struct S3Location: Sendable, Hashable, CustomStringConvertible {
+  package var bucket: String
   /// Without leading or trailing `/`; may be empty.
-  public var prefix: String
+  package var prefix: String
 
   /// Parses `s3://BUCKET[/PREFIX]`, or says why the text is not one.
-  public static func parse(_ text: String) -> Result<S3Location, UsageError> {
+  package static func parse(_ text: String) -> Result<S3Location, UsageError> {
     guard text.hasPrefix("s3://") else {
       return .failure(UsageError("'\(text)' is not an s3://BUCKET/PREFIX location"))
     }
@@ -34,14 +34,14 @@ public struct S3Location: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// This location, with `name` appended to the prefix.
-  public func appending(_ name: String) -> S3Location {
+  package func appending(_ name: String) -> S3Location {
     S3Location(bucket: bucket, prefix: prefix.isEmpty ? name : prefix + "/" + name)
   }
 
   /// The key of an object under the prefix.
   func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "/" + name }
 
-  public var description: String { "s3://\(bucket)" + (prefix.isEmpty ? "" : "/" + prefix) }
+  package var description: String { "s3://\(bucket)" + (prefix.isEmpty ? "" : "/" + prefix) }
 }
 
 /// A deployment's state in S3: `state.json` (the same bytes as locally), a `lock` object with a
@@ -52,13 +52,13 @@ public struct S3Location: Sendable, Hashable, CustomStringConvertible {
 /// `--if-none-match '*'`. A `PreconditionFailed` means another writer came in between: the
 /// write is dropped and ``StateConflictError`` or ``LockHeldError`` is thrown. Every call is an
 /// `aws s3api` command run through the ``CommandRunner``, with the run's region and endpoint.
-public final class S3StateStore: StateStore {
-  public let root: S3Location
+package final class S3StateStore: StateStore {
+  package let root: S3Location
   let runner: any CommandRunner
   package let resolver: Resolver
-  public let logsDirectory: String
+  package let logsDirectory: String
   /// How long a lock stays valid without renewal; it is renewed every third of that.
-  public let leaseSeconds: Double
+  package let leaseSeconds: Double
   private let stateVersion = Mutex<StateVersion>(.unknown)
   private let lockVersion = Mutex<String?>(nil)
   /// Why the lock this process held is no longer its own (then nothing more is written).
@@ -71,7 +71,7 @@ public final class S3StateStore: StateStore {
     case etag(String)
   }
 
-  public init(
+  package init(
     root: S3Location, runner: any CommandRunner, aws: AWSSettings, logsDirectory: String,
     leaseSeconds: Double = 120
   ) {
@@ -82,10 +82,10 @@ public final class S3StateStore: StateStore {
     self.leaseSeconds = max(1, leaseSeconds)
   }
 
-  public var location: String { root.description }
-  public var stateFile: String { location + "/state.json" }
-  public var lockFile: String { location + "/lock" }
-  public var journal: any JournalStore { S3Journal(store: self) }
+  package var location: String { root.description }
+  package var stateFile: String { location + "/state.json" }
+  package var lockFile: String { location + "/lock" }
+  package var journal: any JournalStore { S3Journal(store: self) }
 
   // MARK: - aws s3api
 
@@ -173,7 +173,7 @@ public final class S3StateStore: StateStore {
 
   // MARK: - Checkpoint
 
-  public func load() async throws -> Checkpoint? {
+  package func load() async throws -> Checkpoint? {
     guard let (data, eTag) = try await read("state.json") else {
       stateVersion.withLock { $0 = .absent }
       return nil
@@ -183,7 +183,7 @@ public final class S3StateStore: StateStore {
     return checkpoint
   }
 
-  public func prepare() async throws {
+  package func prepare() async throws {
     do {
       try FileManager.default.createDirectory(
         atPath: logsDirectory, withIntermediateDirectories: true,
@@ -193,7 +193,7 @@ public final class S3StateStore: StateStore {
     }
   }
 
-  public func save(_ checkpoint: Checkpoint) async throws {
+  package func save(_ checkpoint: Checkpoint) async throws {
     if let reason = lockLost.withLock({ $0 }) {
       throw StateConflictError(object: lockFile, detail: reason + "; nothing more was written")
     }
@@ -228,7 +228,7 @@ public final class S3StateStore: StateStore {
     return ((try? encoder.encode(record)) ?? Data()) + Data("\n".utf8)
   }
 
-  public func acquireLock(command: String) async throws -> any HeldLock {
+  package func acquireLock(command: String) async throws -> any HeldLock {
     let record = newLockRecord(command: command, startedAt: timestamp())
     guard
       let eTag = try await write(
@@ -240,7 +240,7 @@ public final class S3StateStore: StateStore {
     return S3Lock(store: self, record: record, eTag: eTag)
   }
 
-  public func lockHolder() async throws -> LockRecord? {
+  package func lockHolder() async throws -> LockRecord? {
     guard let (data, eTag) = try await read("lock") else {
       lockVersion.withLock { $0 = nil }
       return nil
@@ -254,7 +254,7 @@ public final class S3StateStore: StateStore {
 
   /// Deletes the lock object read last by ``lockHolder()``, only if it is still that version
   /// (`runbook unlock`). False when it changed in between (nothing was deleted).
-  public func removeLock() async throws -> Bool {
+  package func removeLock() async throws -> Bool {
     guard let eTag = lockVersion.withLock({ $0 }) else { return true }
     return try await delete("lock", eTag: eTag)
   }
@@ -272,7 +272,7 @@ public final class S3StateStore: StateStore {
   }
 
   /// Whether the bucket keeps old versions (`doctor`): "Enabled", "Suspended" or nil (never enabled).
-  public func versioning() async throws -> String? {
+  package func versioning() async throws -> String? {
     let reply = try await call("get-bucket-versioning", ["--output", "json"])
     guard reply.output.succeeded else {
       throw CheckpointError.unreadable(path: "s3://\(root.bucket)", reason: explain(reply))

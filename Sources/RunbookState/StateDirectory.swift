@@ -7,7 +7,7 @@ import RunbookProcess
 #endif
 
 /// Why the checkpoint cannot be used. Nothing is ever written when one of these is thrown.
-public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible {
+package enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible {
   case corrupt(file: String, reason: String)
   case unknownFormat(file: String, version: Int)
   case foreignDeployment(file: String, checkpoint: String, configuration: String)
@@ -16,7 +16,7 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
   case unwritable(path: String, reason: String)
   case unreadable(path: String, reason: String)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .corrupt(let file, let reason):
       "\(file): not a usable checkpoint (\(reason)); it was left as it is, and the previous version is in \(file).bak"
@@ -37,16 +37,16 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
 }
 
 /// Another run holds the state directory's lock.
-public struct LockHeldError: Error, Sendable, Hashable, CustomStringConvertible {
-  public var path: String
-  public var holder: LockRecord?
+package struct LockHeldError: Error, Sendable, Hashable, CustomStringConvertible {
+  package var path: String
+  package var holder: LockRecord?
 
-  public init(path: String, holder: LockRecord?) {
+  package init(path: String, holder: LockRecord?) {
     self.path = path
     self.holder = holder
   }
 
-  public var description: String {
+  package var description: String {
     guard let holder else { return "\(path): another run holds the lock" }
     var text =
       "\(path): another run holds the lock (pid \(holder.pid) on \(holder.host)"
@@ -65,17 +65,17 @@ public struct LockHeldError: Error, Sendable, Hashable, CustomStringConvertible 
 }
 
 /// Who holds (or last held) a lock.
-public struct LockRecord: Codable, Sendable, Hashable {
-  public var pid: Int32
-  public var host: String
-  public var startedAt: String
-  public var command: String
+package struct LockRecord: Codable, Sendable, Hashable {
+  package var pid: Int32
+  package var host: String
+  package var startedAt: String
+  package var command: String
   /// The operator's login name (S3 locks).
-  public var user: String?
+  package var user: String?
   /// Until when the holder's lease runs; renewed while it works (S3 locks).
-  public var expiresAt: String?
+  package var expiresAt: String?
 
-  public init(
+  package init(
     pid: Int32, host: String, startedAt: String, command: String, user: String? = nil,
     expiresAt: String? = nil
   ) {
@@ -88,26 +88,26 @@ public struct LockRecord: Codable, Sendable, Hashable {
   }
 
   /// Whether the lease ran out before `now` (never for a lock without a lease).
-  public func expired(now: Date = Date()) -> Bool {
+  package func expired(now: Date = Date()) -> Bool {
     guard let expiresAt, let date = parseTimestamp(expiresAt) else { return false }
     return date < now
   }
 }
 
 /// The files of one deployment's state: checkpoint, backup, journal, lock and logs.
-public struct StateDirectory: Sendable {
-  public let path: String
+package struct StateDirectory: Sendable {
+  package let path: String
 
-  public init(path: String) { self.path = path }
+  package init(path: String) { self.path = path }
 
-  public var stateFile: String { path + "/state.json" }
-  public var backupFile: String { path + "/state.json.bak" }
-  public var journalFile: String { path + "/journal.jsonl" }
-  public var lockFile: String { path + "/lock" }
-  public var logsDirectory: String { path + "/logs" }
+  package var stateFile: String { path + "/state.json" }
+  package var backupFile: String { path + "/state.json.bak" }
+  package var journalFile: String { path + "/journal.jsonl" }
+  package var lockFile: String { path + "/lock" }
+  package var logsDirectory: String { path + "/logs" }
 
   /// Reads the checkpoint; nil when there is none yet. Never writes.
-  public func load() throws -> Checkpoint? {
+  package func load() throws -> Checkpoint? {
     guard let data = FileManager.default.contents(atPath: stateFile) else {
       if FileManager.default.fileExists(atPath: stateFile) {
         throw CheckpointError.corrupt(file: stateFile, reason: "cannot be read")
@@ -161,7 +161,7 @@ public struct StateDirectory: Sendable {
   }
 
   /// Creates the directory (0700) when missing and checks that it can be written.
-  public func prepare() throws {
+  package func prepare() throws {
     do {
       try FileManager.default.createDirectory(
         atPath: logsDirectory, withIntermediateDirectories: true,
@@ -175,7 +175,7 @@ public struct StateDirectory: Sendable {
   }
 
   /// Writes the checkpoint atomically: temp file, fsync, keep the old one as `.bak`, rename, fsync the folder.
-  public func save(_ checkpoint: Checkpoint) throws {
+  package func save(_ checkpoint: Checkpoint) throws {
     let data = try Self.encode(checkpoint, file: stateFile)
     let temporary = "\(stateFile).tmp-\(getpid())"
     try writeDurably(data, to: temporary)
@@ -198,7 +198,7 @@ public struct StateDirectory: Sendable {
 
   /// Takes the lock, or throws ``LockHeldError`` at once. A record left by a dead process is returned
   /// as `previous` so the caller can warn that it was taken over.
-  public func lock(command: String) throws -> StateLock {
+  package func lock(command: String) throws -> StateLock {
     let fd = open(lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
       throw CheckpointError.unwritable(path: lockFile, reason: String(cString: strerror(errno)))
@@ -219,7 +219,7 @@ public struct StateDirectory: Sendable {
   }
 
   /// Who holds the lock now, if anyone (for `status` and `doctor`).
-  public func lockHolder() -> LockRecord? {
+  package func lockHolder() -> LockRecord? {
     let fd = open(lockFile, O_RDWR | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -239,17 +239,17 @@ public struct StateDirectory: Sendable {
 }
 
 /// A held lock; released (and its record cleared) by ``release()`` or by the process ending.
-public final class StateLock: @unchecked Sendable {
+package final class StateLock: @unchecked Sendable {
   private var fd: Int32
   /// The record of a run that died holding the lock, if this lock took it over.
-  public let previous: LockRecord?
+  package let previous: LockRecord?
 
   init(fd: Int32, previous: LockRecord?) {
     self.fd = fd
     self.previous = previous
   }
 
-  public func release() {
+  package func release() {
     guard fd >= 0 else { return }
     ftruncate(fd, 0)
     flock(fd, LOCK_UN)

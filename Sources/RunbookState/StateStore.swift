@@ -4,7 +4,7 @@ import RunbookProcess
 
 /// Where one deployment's checkpoint, journal and lock live: a local folder (``StateDirectory``)
 /// or an S3 prefix (``S3StateStore``). The engine sees only this.
-public protocol StateStore: Sendable {
+package protocol StateStore: Sendable {
   /// The folder or `s3://BUCKET/PREFIX`, as shown to people.
   var location: String { get }
   /// The checkpoint's name in messages (`<folder>/state.json`, `s3://BUCKET/PREFIX/state.json`).
@@ -30,7 +30,7 @@ public protocol StateStore: Sendable {
 }
 
 /// A held lock.
-public protocol HeldLock: Sendable {
+package protocol HeldLock: Sendable {
   /// The record of a run that died holding the lock, if this lock took it over.
   var previous: LockRecord? { get }
   /// Gives the lock back (a released lock stays released).
@@ -38,7 +38,7 @@ public protocol HeldLock: Sendable {
 }
 
 /// The write-ahead journal of a state store.
-public protocol JournalStore: Sendable {
+package protocol JournalStore: Sendable {
   /// Adds one entry durably before returning.
   func append(_ entry: JournalEntry) async throws
   /// The last entry that counts for `action` in `lineage` (entries before a reset of its step do not).
@@ -46,28 +46,28 @@ public protocol JournalStore: Sendable {
 }
 
 /// Someone else changed the state between this run's read and its write; nothing was overwritten.
-public struct StateConflictError: Error, Sendable, Hashable, CustomStringConvertible {
-  public var object: String
-  public var detail: String
+package struct StateConflictError: Error, Sendable, Hashable, CustomStringConvertible {
+  package var object: String
+  package var detail: String
 
-  public init(object: String, detail: String) {
+  package init(object: String, detail: String) {
     self.object = object
     self.detail = detail
   }
 
-  public var description: String { "\(object): \(detail)" }
+  package var description: String { "\(object): \(detail)" }
 }
 
 extension StateDirectory: StateStore {
-  public var location: String { path }
-  public func acquireLock(command: String) throws -> any HeldLock { try lock(command: command) }
-  public var journal: any JournalStore { Journal(path: journalFile) }
+  package var location: String { path }
+  package func acquireLock(command: String) throws -> any HeldLock { try lock(command: command) }
+  package var journal: any JournalStore { Journal(path: journalFile) }
 }
 
 extension StateLock: HeldLock {}
 
 extension Journal: JournalStore {
-  public func latest(lineage: String, action: String) -> JournalEntry? {
+  package func latest(lineage: String, action: String) -> JournalEntry? {
     latest(lineage: lineage)[action]
   }
 }

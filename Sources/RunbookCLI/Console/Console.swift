@@ -20,8 +20,8 @@ public protocol TextOutput: Sendable {
 /// A file descriptor as a text output; writes go straight to the descriptor (no buffering, so
 /// our lines never fall behind a child's).
 public struct FileOutput: TextOutput {
-  public let descriptor: Int32
-  public init(descriptor: Int32) { self.descriptor = descriptor }
+  package let descriptor: Int32
+  package init(descriptor: Int32) { self.descriptor = descriptor }
   public static let standardOutput = FileOutput(descriptor: STDOUT_FILENO)
   public static let standardError = FileOutput(descriptor: STDERR_FILENO)
 
@@ -45,26 +45,26 @@ public struct FileOutput: TextOutput {
 }
 
 /// Collects text in memory (tests).
-public final class BufferOutput: TextOutput {
+package final class BufferOutput: TextOutput {
   private let buffer = Mutex("")
-  public let isTerminal: Bool
-  public init(isTerminal: Bool = false) { self.isTerminal = isTerminal }
-  public func write(_ text: String) { buffer.withLock { $0 += text } }
-  public var text: String { buffer.withLock { $0 } }
+  package let isTerminal: Bool
+  package init(isTerminal: Bool = false) { self.isTerminal = isTerminal }
+  package func write(_ text: String) { buffer.withLock { $0 += text } }
+  package var text: String { buffer.withLock { $0 } }
 }
 
 /// Colour and live-line choices for one output.
-public struct Style: Sendable {
-  public var color: Bool
-  public var live: Bool
+package struct Style: Sendable {
+  package var color: Bool
+  package var live: Bool
 
-  public init(color: Bool, live: Bool) {
+  package init(color: Bool, live: Bool) {
     self.color = color
     self.live = live
   }
 
   /// Colour only on a terminal whose TERM is not `dumb`, and never with NO_COLOR or --no-color.
-  public static func detect(output: TextOutput, environment: [String: String], noColor: Bool)
+  package static func detect(output: TextOutput, environment: [String: String], noColor: Bool)
     -> Style
   {
     let terminal = output.isTerminal && environment["TERM"] != "dumb"
@@ -84,7 +84,7 @@ public struct Style: Sendable {
 
 /// Renders run events: a header per step, a line per action, a live line for waits on a terminal,
 /// plain timestamped lines otherwise.
-public final class ConsoleReporter: Reporter {
+package final class ConsoleReporter: Reporter {
   let output: TextOutput
   let errors: TextOutput
   let style: Style
@@ -94,14 +94,14 @@ public final class ConsoleReporter: Reporter {
   private static let spinner = ["|", "/", "-", "\\"]
   private let frame = Mutex(0)
 
-  public init(output: TextOutput, errors: TextOutput, style: Style, verbose: Bool) {
+  package init(output: TextOutput, errors: TextOutput, style: Style, verbose: Bool) {
     self.output = output
     self.errors = errors
     self.style = style
     self.verbose = verbose
   }
 
-  public func report(_ event: RunEvent) {
+  package func report(_ event: RunEvent) {
     switch event {
     case .stepStarted(let step, let section, let title):
       line(style.bold("\(section) \(title) (\(step))"))
@@ -184,12 +184,12 @@ public final class ConsoleReporter: Reporter {
 }
 
 /// Asks on the terminal: `[y]es / [n]o, skip / [a]ll in this step / [q]uit`.
-public final class TerminalPrompter: Prompter {
+package final class TerminalPrompter: Prompter {
   let output: TextOutput
   let style: Style
   let readLine: @Sendable () -> String?
 
-  public init(
+  package init(
     output: TextOutput, style: Style,
     readLine: @escaping @Sendable () -> String? = { Swift.readLine() }
   ) {
@@ -198,7 +198,7 @@ public final class TerminalPrompter: Prompter {
     self.readLine = readLine
   }
 
-  public func approve(step: String, action: String, summary: String, command: String) -> Approval {
+  package func approve(step: String, action: String, summary: String, command: String) -> Approval {
     output.write("\n  \(style.bold("\(step)/\(action)")): \(summary)\n    \(command)\n")
     while true {
       output.write("  run it? [y]es / [n]o, skip / [a]ll in this step / [q]uit: ")
@@ -215,7 +215,7 @@ public final class TerminalPrompter: Prompter {
     }
   }
 
-  public func confirmManual(step: String, action: String, instructions: String) -> Bool {
+  package func confirmManual(step: String, action: String, instructions: String) -> Bool {
     while true {
       output.write("  done by hand? [y]es, done / [n]o, later: ")
       guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else {
@@ -232,7 +232,7 @@ public final class TerminalPrompter: Prompter {
 
 extension TerminalPrompter {
   /// Reads a line from the terminal with echo turned off.
-  public func secret(prompt: String) -> String? {
+  package func secret(prompt: String) -> String? {
     output.write("  \(prompt) (input hidden): ")
     var saved = termios()
     let hasTerminal = tcgetattr(STDIN_FILENO, &saved) == 0

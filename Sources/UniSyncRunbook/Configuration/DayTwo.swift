@@ -7,19 +7,19 @@ import RunbookState
 /// What a run was asked for on the command line, beyond the configuration (never read from the
 /// configuration file): which services `update` touches, a rollback, `verify --follow`, and the
 /// choices `destroy` offers.
-public struct RunRequest: Sendable, Hashable {
+package struct RunRequest: Sendable, Hashable {
   /// `--service NAME`, in the order given; empty: every service.
-  public var services: [String]
+  package var services: [String]
   /// `run update --rollback`: back to the task definition recorded before the last update.
-  public var rollback: Bool
+  package var rollback: Bool
   /// `run verify --follow`: keep polling until Ctrl-C.
-  public var follow: Bool
+  package var follow: Bool
   /// `destroy --skip-final-snapshot`: delete the RDS instance without a final snapshot.
-  public var skipFinalSnapshot: Bool
+  package var skipFinalSnapshot: Bool
   /// `destroy --force-delete-without-recovery`: delete secrets at once, without a recovery window.
-  public var deleteSecretsWithoutRecovery: Bool
+  package var deleteSecretsWithoutRecovery: Bool
 
-  public init(
+  package init(
     services: [String] = [], rollback: Bool = false, follow: Bool = false,
     skipFinalSnapshot: Bool = false, deleteSecretsWithoutRecovery: Bool = false
   ) {
@@ -33,26 +33,26 @@ public struct RunRequest: Sendable, Hashable {
 
 extension Deployment {
   /// Bounds and intervals of the day-two operations (`operations` in the configuration).
-  public struct Operations: Sendable, Hashable {
+  package struct Operations: Sendable, Hashable {
     /// `verify`: how long the health probe keeps retrying before it gives up.
-    public var healthCheckTimeoutSeconds: Int = 120
+    package var healthCheckTimeoutSeconds: Int = 120
     /// `verify`: the pause between two probes, and the longest one request may take.
-    public var healthCheckIntervalSeconds: Int = 5
+    package var healthCheckIntervalSeconds: Int = 5
     /// `verify`: how many recent log lines to show per service.
-    public var logLines: Int = 20
+    package var logLines: Int = 20
     /// `verify --follow`: the pause between two rounds.
-    public var followIntervalSeconds: Int = 10
+    package var followIntervalSeconds: Int = 10
     /// `update`: the pause between two looks at a rollout (`describe-services`).
-    public var deploymentPollSeconds: Int = 15
+    package var deploymentPollSeconds: Int = 15
     /// `destroy`: how long a delete refused with `DependencyViolation` (or "in use") is retried
     /// while what depends on it finishes deleting.
-    public var dependencyRetrySeconds: Int = 900
+    package var dependencyRetrySeconds: Int = 900
 
-    public init() {}
+    package init() {}
   }
 
   /// The services `update` works on: `--service` names, else all of them.
-  public var requestedServices: [Service] {
+  package var requestedServices: [Service] {
     request.services.isEmpty ? services : services.filter { request.services.contains($0.name) }
   }
 }

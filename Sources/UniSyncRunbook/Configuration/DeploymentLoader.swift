@@ -5,18 +5,18 @@ import RunbookProcess
 import RunbookState
 
 /// A configuration file that cannot be used; every problem is listed.
-public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
-  public var file: String
-  public var problems: [String]
+package struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+  package var file: String
+  package var problems: [String]
 
-  public var description: String {
+  package var description: String {
     problems.map { "\(file): \($0)" }.joined(separator: "\n")
   }
 }
 
 extension Deployment {
   /// Reads and validates a deployment file; throws ``ConfigurationError`` listing every problem.
-  public static func load(from path: String) throws -> Deployment {
+  package static func load(from path: String) throws -> Deployment {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw ConfigurationError(file: path, problems: ["cannot be read (missing or not readable)"])
     }
@@ -32,7 +32,7 @@ extension Deployment {
   }
 
   /// Validates an already parsed document (used by `load` and by tests).
-  public static func parse(_ root: JSONValue, file: String, baseDirectory: String) throws
+  package static func parse(_ root: JSONValue, file: String, baseDirectory: String) throws
     -> Deployment
   {
     let problems = ProblemList()
@@ -50,7 +50,7 @@ extension Deployment {
           name: s.string("name", check: Validate.tagValue),
           cidr: s.string("cidr", check: Validate.cidr),
           zone: s.string("zone", check: Validate.zone(in: region)),
-          isPublic: s.string("tier", check: Validate.oneOf(["public", "private"])) == "public")
+          isPublic: s.string("tier", check: Validate.oneOf(["package", "private"])) == "package")
       }
       let nat = n.object("natGateway") { g in
         (
@@ -60,7 +60,7 @@ extension Deployment {
       }
       let tables = n.object("routeTables") { t in
         (
-          t.string("public", check: Validate.tagValue),
+          t.string("package", check: Validate.tagValue),
           t.string("private", check: Validate.tagValue)
         )
       }
@@ -303,14 +303,14 @@ extension Deployment {
         || !network.subnets.isEmpty
     else { return }
     if !network.subnets.contains(where: { $0.isPublic }) {
-      problems.add("network.subnets", "needs at least one public subnet")
+      problems.add("network.subnets", "needs at least one package subnet")
     }
     if !network.subnets.contains(where: { !$0.isPublic }) {
       problems.add("network.subnets", "needs at least one private subnet")
     }
     if let nat = network.subnets.first(where: { $0.id == network.natSubnet }) {
       if !nat.isPublic {
-        problems.add("network.natGateway.subnet", "'\(nat.id)' is not a public subnet")
+        problems.add("network.natGateway.subnet", "'\(nat.id)' is not a package subnet")
       }
     } else {
       problems.add("network.natGateway.subnet", "'\(network.natSubnet)' is not a subnet id")
@@ -328,11 +328,11 @@ private func jsonErrorSummary(_ error: Error) -> String {
 }
 
 /// An IPv4 network in CIDR notation.
-public struct IPv4CIDR: Sendable, Hashable {
-  public var address: UInt32
-  public var prefixLength: Int
+package struct IPv4CIDR: Sendable, Hashable {
+  package var address: UInt32
+  package var prefixLength: Int
 
-  public init?(_ text: String) {
+  package init?(_ text: String) {
     let parts = text.split(separator: "/", omittingEmptySubsequences: false)
     guard parts.count == 2, let length = Int(parts[1]), (0...32).contains(length),
       parts[1].allSatisfy(\.isNumber)
@@ -355,11 +355,11 @@ public struct IPv4CIDR: Sendable, Hashable {
 
   var mask: UInt32 { prefixLength == 0 ? 0 : ~UInt32(0) << (32 - UInt32(prefixLength)) }
 
-  public func contains(_ other: IPv4CIDR) -> Bool {
+  package func contains(_ other: IPv4CIDR) -> Bool {
     other.prefixLength >= prefixLength && other.address & mask == address
   }
 
-  public func overlaps(_ other: IPv4CIDR) -> Bool { contains(other) || other.contains(self) }
+  package func overlaps(_ other: IPv4CIDR) -> Bool { contains(other) || other.contains(self) }
 }
 
 /// Field checks: each returns the reason a value is rejected, or nil.

@@ -10,12 +10,12 @@ import RunbookState
 /// reference to an export or a context value (`${RDS_ENDPOINT}`, `${REGION}`), filled at run time
 /// and shown as `<RDS_ENDPOINT>` by `plan`. Placeholders stand inside JSON strings, or alone where
 /// a number goes (`"containerPort": ${PORT}`).
-public struct DocumentTemplate: Sendable, Hashable {
+package struct DocumentTemplate: Sendable, Hashable {
   /// The file, as the configuration names it.
-  public var path: String
-  public var text: String
+  package var path: String
+  package var text: String
 
-  public init(path: String, text: String) {
+  package init(path: String, text: String) {
     self.path = path
     self.text = text
   }
@@ -23,14 +23,14 @@ public struct DocumentTemplate: Sendable, Hashable {
   static let placeholderPattern = #"\$\{([A-Za-z_][A-Za-z0-9_]*)\}"#
 
   /// Every placeholder name, in order of first use.
-  public var placeholders: [String] {
+  package var placeholders: [String] {
     var seen = Set<String>()
     return extractedValues(Self.placeholderPattern, in: text).filter { seen.insert($0).inserted }
   }
 
   /// The document with `variables` filled in (their literal text JSON-escaped, as they stand in
   /// JSON strings) and every other placeholder left as an export reference.
-  public func render(_ variables: [String: Argument]) -> Argument {
+  package func render(_ variables: [String: Argument]) -> Argument {
     guard let regex = try? NSRegularExpression(pattern: Self.placeholderPattern) else {
       return .text(text)
     }

@@ -5,7 +5,7 @@ import RunbookProcess
 import RunbookState
 
 /// A parsed JSON document that keeps the difference between numbers, booleans and strings.
-public enum JSONValue: Sendable, Hashable, Decodable {
+package enum JSONValue: Sendable, Hashable, Decodable {
   case null
   case bool(Bool)
   case number(Double)
@@ -13,7 +13,7 @@ public enum JSONValue: Sendable, Hashable, Decodable {
   case array([JSONValue])
   case object([String: JSONValue])
 
-  public init(from decoder: Decoder) throws {
+  package init(from decoder: Decoder) throws {
     let container = try decoder.singleValueContainer()
     if container.decodeNil() {
       self = .null
@@ -31,7 +31,7 @@ public enum JSONValue: Sendable, Hashable, Decodable {
   }
 
   /// The kind of value, as an error message names it.
-  public var kindName: String {
+  package var kindName: String {
     switch self {
     case .null: "null"
     case .bool: "a boolean"

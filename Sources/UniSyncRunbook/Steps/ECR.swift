@@ -17,22 +17,22 @@ import RunbookState
 /// - Each pushed digest is recorded (`IMAGE_DIGEST_<SERVICE>`). A push interrupted before it was
 ///   recorded is looked up in the registry (`docker manifest inspect`, which works against ECR and
 ///   any registry docker can log in to), so a tag once pushed is not pushed again with other content.
-public struct ECRStep: Step {
-  public let id = "ecr"
-  public let section = "5"
-  public let title = "ECR and Docker images"
+package struct ECRStep: Step {
+  package let id = "ecr"
+  package let section = "5"
+  package let title = "ECR and Docker images"
 
-  public init() {}
+  package init() {}
 
   /// `REPO_URI_API_GATEWAY` for `api-gateway`.
-  public static func repositoryExport(_ service: String) -> String {
+  package static func repositoryExport(_ service: String) -> String {
     "REPO_URI_" + exportSuffix(service)
   }
   /// `IMAGE_DIGEST_API_GATEWAY` for `api-gateway`.
-  public static func digestExport(_ service: String) -> String {
+  package static func digestExport(_ service: String) -> String {
     "IMAGE_DIGEST_" + exportSuffix(service)
   }
-  public static let tagExport = "IMAGE_TAG"
+  package static let tagExport = "IMAGE_TAG"
   /// The image's digest in `docker manifest inspect --verbose` (its first `digest`).
   static let manifestDigest = #""digest": "(sha256:[0-9a-f]{64})""#
 
@@ -57,7 +57,7 @@ public struct ECRStep: Step {
     "\(deployment.ecr.repositoryPrefix)/\(service)"
   }
 
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     var actions: [Action] = []
 
     // 5.1 One ECR repository per service.
@@ -212,7 +212,7 @@ public struct ECRStep: Step {
 extension ECRStep {
   /// Each repository deleted with its images (`--force`). Images pushed to a registry of the
   /// configuration's own (`registry`) stay there: that registry is not AWS's.
-  public func teardown(for deployment: Deployment) -> [Action] {
+  package func teardown(for deployment: Deployment) -> [Action] {
     deployment.services.map { service in
       let name = Self.repositoryName(deployment, service.name)
       return Action(

@@ -17,15 +17,15 @@ import RunbookState
 ///   latest active revision (a family the listing of active families leaves out has none), the
 ///   ALB, target group and listener are looked up before they are created, and an existing
 ///   service is updated to the new revision, never created again.
-public struct ECSStep: Step {
-  public let id = "ecs"
-  public let section = "6"
-  public let title = "ECS cluster, task definitions, load balancer and services"
+package struct ECSStep: Step {
+  package let id = "ecs"
+  package let section = "6"
+  package let title = "ECS cluster, task definitions, load balancer and services"
 
-  public init() {}
+  package init() {}
 
   /// `TASK_DEF_API_GATEWAY` for `api-gateway`.
-  public static func taskDefinitionExport(_ service: String) -> String {
+  package static func taskDefinitionExport(_ service: String) -> String {
     "TASK_DEF_" + exportSuffix(service)
   }
 
@@ -34,7 +34,7 @@ public struct ECSStep: Step {
     "\(deployment.ecs.familyPrefix)-\(service)"
   }
 
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     let ecs = deployment.ecs
     var actions: [Action] = []
 
@@ -212,7 +212,7 @@ public struct ECSStep: Step {
     let newVPC = Settlement.nothingToFind(whenCreated: "vpc", inStep: "network")
     return [
       Action(
-        name: "load-balancer", summary: "create ALB \(ecs.loadBalancer) in the public subnets",
+        name: "load-balancer", summary: "create ALB \(ecs.loadBalancer) in the package subnets",
         effect: .write,
         command: .aws(
           ["elbv2", "create-load-balancer", "--name", .text(ecs.loadBalancer), "--subnets"]
@@ -443,7 +443,7 @@ extension ECSStep {
   /// the target group; every revision of each task definition family that carries this
   /// deployment's tag (`update` registers more) deregistered; the log groups; the cluster, once its
   /// services are gone; the execution role with its policies.
-  public func teardown(for deployment: Deployment) -> [Action] {
+  package func teardown(for deployment: Deployment) -> [Action] {
     let ecs = deployment.ecs
     var actions: [Action] = []
     let gone = [

@@ -17,18 +17,18 @@ import RunbookState
 /// handler copied in, then zipped. So that the same sources give the same zip (and its SHA-256 can
 /// be compared with the function's `CodeSha256`), every file gets the same permissions and a fixed
 /// time before zipping, and `zip -X` leaves out owners and extra timestamps.
-public struct LambdaStep: Step {
-  public let id = "lambda"
-  public let section = "7"
-  public let title = "Lambda function"
+package struct LambdaStep: Step {
+  package let id = "lambda"
+  package let section = "7"
+  package let title = "Lambda function"
 
-  public init() {}
+  package init() {}
 
   /// The time every packaged file gets (zip stores local time: a local time stays the same
   /// whatever the machine's time zone).
   static let packageTime = "1980-01-02T00:00:00"
 
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     var actions: [Action] = []
 
     // 7.1 Create the Lambda execution role.
@@ -227,7 +227,7 @@ public struct LambdaStep: Step {
 extension LambdaStep {
   /// The function, then its role. The function's network interfaces in the private subnets take
   /// a while to go away after it: the security and network teardowns retry until they have.
-  public func teardown(for deployment: Deployment) -> [Action] {
+  package func teardown(for deployment: Deployment) -> [Action] {
     [
       Action(
         name: "delete-function", summary: "delete function \(deployment.lambda.functionName)",

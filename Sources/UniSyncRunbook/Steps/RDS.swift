@@ -14,14 +14,14 @@ import RunbookState
 /// is no `unisync/rds-password` secret to keep in step with it. The services read it from that
 /// secret: its ARN is exported as `RDS_SECRET_ARN`, the password is its JSON key `password`
 /// (the user name is under `username`).
-public struct RDSStep: Step {
-  public let id = "rds"
-  public let section = "3"
-  public let title = "RDS MySQL"
+package struct RDSStep: Step {
+  package let id = "rds"
+  package let section = "3"
+  package let title = "RDS MySQL"
 
-  public init() {}
+  package init() {}
 
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     let rds = deployment.rds
     // AWS keeps DB identifiers and subnet group names in lower case.
     let groupName = rds.subnetGroupName.lowercased()
@@ -183,7 +183,7 @@ extension RDSStep {
   /// The instance deleted with a final snapshot (`destroy --skip-final-snapshot` goes without),
   /// waited for until it is gone, then its subnet group. The secret RDS kept the master password
   /// in goes with the instance.
-  public func teardown(for deployment: Deployment) -> [Action] {
+  package func teardown(for deployment: Deployment) -> [Action] {
     let rds = deployment.rds
     let instance = rds.instanceIdentifier.lowercased()
     let groupName = rds.subnetGroupName.lowercased()

@@ -7,19 +7,19 @@ import RunbookState
 /// Guide 8: the SQS queues. The guide creates `assignment-events-queue-dlq` but never links it to
 /// anything; here the dead-letter queue is created first and its source queue gets a redrive
 /// policy pointing at it.
-public struct SQSStep: Step {
-  public let id = "sqs"
-  public let section = "8"
-  public let title = "SQS queues"
+package struct SQSStep: Step {
+  package let id = "sqs"
+  package let section = "8"
+  package let title = "SQS queues"
 
-  public init() {}
+  package init() {}
 
   /// `QUEUE_URL_ASSIGNMENT_EVENTS_QUEUE` for `assignment-events-queue`.
-  public static func urlExport(_ queue: String) -> String { "QUEUE_URL_" + exportSuffix(queue) }
+  package static func urlExport(_ queue: String) -> String { "QUEUE_URL_" + exportSuffix(queue) }
   /// `QUEUE_ARN_ASSIGNMENT_EVENTS_QUEUE` for `assignment-events-queue`.
-  public static func arnExport(_ queue: String) -> String { "QUEUE_ARN_" + exportSuffix(queue) }
+  package static func arnExport(_ queue: String) -> String { "QUEUE_ARN_" + exportSuffix(queue) }
 
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     let sqs = deployment.sqs
     let deadLetter = sqs.deadLetterQueue.isEmpty ? nil : sqs.deadLetterQueue
     // The DLQ first: its ARN goes into the redrive policy of its source queue.
@@ -91,7 +91,7 @@ public struct SQSStep: Step {
 extension SQSStep {
   /// Each queue deleted. `create-queue` returns a queue that exists already as if it had made it,
   /// so the queue's tags decide too: one that does not carry this deployment's tag is left alone.
-  public func teardown(for deployment: Deployment) -> [Action] {
+  package func teardown(for deployment: Deployment) -> [Action] {
     let sqs = deployment.sqs
     var queues = sqs.queues
     if !sqs.deadLetterQueue.isEmpty, !queues.contains(sqs.deadLetterQueue) {

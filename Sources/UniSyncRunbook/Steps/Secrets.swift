@@ -21,12 +21,12 @@ import RunbookState
 /// The guide's `unisync/rds-password` is not created: RDS manages the master password itself
 /// (`--manage-master-user-password`, see ``RDSStep``), in a secret whose ARN the rds step exports as
 /// `RDS_SECRET_ARN` (the password is its key `password`). The tool never sees that password.
-public struct SecretsStep: Step {
-  public let id = "secrets"
-  public let section = "4"
-  public let title = "Secrets Manager"
+package struct SecretsStep: Step {
+  package let id = "secrets"
+  package let section = "4"
+  package let title = "Secrets Manager"
 
-  public init() {}
+  package init() {}
 
   /// One secret of the guide: its name in Secrets Manager, the export of its ARN, where its value comes from.
   struct Entry {
@@ -74,12 +74,12 @@ public struct SecretsStep: Step {
     ]
   }
 
-  public func secretInputs(for deployment: Deployment) -> [SecretInput] {
+  package func secretInputs(for deployment: Deployment) -> [SecretInput] {
     entries(deployment).map(\.input)
   }
 
   /// One create per secret; they are independent and run at once.
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     entries(deployment).map { entry in
       let name = entry.secretName
       // `runbook destroy` keeps secrets for a recovery window; until it ends the name is taken.
@@ -125,7 +125,7 @@ extension SecretsStep {
   /// Each secret scheduled for deletion after the configured recovery window (restorable until
   /// then with `aws secretsmanager restore-secret`), or deleted at once with
   /// `destroy --force-delete-without-recovery`. A secret scheduled already counts as done.
-  public func teardown(for deployment: Deployment) -> [Action] {
+  package func teardown(for deployment: Deployment) -> [Action] {
     let window: [Argument] =
       deployment.request.deleteSecretsWithoutRecovery
       ? ["--force-delete-without-recovery"]

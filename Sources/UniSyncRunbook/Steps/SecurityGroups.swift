@@ -6,14 +6,14 @@ import RunbookState
 
 /// Guide 2.2: the three security groups, chained so that only the ALB is open to the internet,
 /// only the ALB reaches the ECS tasks, and only the ECS tasks reach the database.
-public struct SecurityGroupsStep: Step {
-  public let id = "security"
-  public let section = "2.2"
-  public let title = "Security groups"
+package struct SecurityGroupsStep: Step {
+  package let id = "security"
+  package let section = "2.2"
+  package let title = "Security groups"
 
-  public init() {}
+  package init() {}
 
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     let groups = deployment.securityGroups
     var actions: [Action] = []
 
@@ -157,7 +157,7 @@ extension SecurityGroupsStep {
   /// left as it was found, and no group still points at another), then the groups are deleted,
   /// the RDS group first (it references the ECS group), the ALB group last. A group still used by
   /// a network interface (a load balancer or task being deleted) is retried while it goes away.
-  public func teardown(for deployment: Deployment) -> [Action] {
+  package func teardown(for deployment: Deployment) -> [Action] {
     let groups = deployment.securityGroups
     let retry = dependencyRetry(deployment)
     var actions = rules(deployment).map { rule in

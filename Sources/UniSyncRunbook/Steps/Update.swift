@@ -26,20 +26,20 @@ import RunbookState
 /// `runbook run update --rollback [--service NAME]...` does the going back on request. Services
 /// update side by side (at most `--jobs` at once), each line prefixed with the service's name;
 /// a table of what happened to each ends the run.
-public struct UpdateStep: Step {
-  public let id = "update"
-  public let section = "10"
-  public let title = "Deploy an update"
-  public var runsByDefault: Bool { false }
+package struct UpdateStep: Step {
+  package let id = "update"
+  package let section = "10"
+  package let title = "Deploy an update"
+  package var runsByDefault: Bool { false }
 
-  public init() {}
+  package init() {}
 
   /// `ROLLBACK_TASK_DEF_API_GATEWAY`: the task definition `api-gateway` ran before the last update.
-  public static func rollbackExport(_ service: String) -> String {
+  package static func rollbackExport(_ service: String) -> String {
     "ROLLBACK_TASK_DEF_" + exportSuffix(service)
   }
 
-  public func usageProblem(for deployment: Deployment) -> String? {
+  package func usageProblem(for deployment: Deployment) -> String? {
     if deployment.request.rollback {
       return deployment.imageTag == nil
         ? nil : "'update --rollback' goes back to the recorded task definitions: it takes no --tag"
@@ -48,7 +48,7 @@ public struct UpdateStep: Step {
       ? "'update' needs --tag TAG (the image tag to build, push and deploy), or --rollback" : nil
   }
 
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     let services = deployment.requestedServices
     let rollout = rolloutAction(deployment, services.map(\.name))
     guard !deployment.request.rollback else { return [rollout] }

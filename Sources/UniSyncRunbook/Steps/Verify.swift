@@ -20,18 +20,18 @@ import RunbookState
 /// `run verify --follow` keeps polling (health, services, new log lines) until Ctrl-C.
 /// Against a local emulator (a loopback `--endpoint-url`) the load balancer's DNS name is fake:
 /// only a loopback `healthCheckUrl` is probed, never another host.
-public struct VerifyStep: Step {
-  public let id = "verify"
-  public let section = "9"
-  public let title = "Verify the deployment"
-  public var runsByDefault: Bool { false }
+package struct VerifyStep: Step {
+  package let id = "verify"
+  package let section = "9"
+  package let title = "Verify the deployment"
+  package var runsByDefault: Bool { false }
 
-  public init() {}
+  package init() {}
 
   /// How far back the log lines go.
   static let logWindowMinutes = 15
 
-  public func actions(for deployment: Deployment) -> [Action] {
+  package func actions(for deployment: Deployment) -> [Action] {
     let services = deployment.requestedServices.map(\.name)
     let url: Argument =
       deployment.healthCheckUrl.map { .text($0) }

@@ -4,25 +4,25 @@ import RunbookProcess
 import RunbookState
 
 /// A step of this runbook: its actions are made from a ``Deployment``.
-public typealias GuideStep = Step<Deployment>
+package typealias GuideStep = Step<Deployment>
 
 /// The steps of the guide, in guide order.
-public enum Catalogue {
+package enum Catalogue {
   /// Every step, in guide order.
-  public static let steps: [any GuideStep] = [
+  package static let steps: [any GuideStep] = [
     NetworkStep(), SecurityGroupsStep(), RDSStep(), SecretsStep(), ECRStep(), ECSStep(),
     LambdaStep(),
     SQSStep(), VerifyStep(), UpdateStep(),
   ]
 
   /// What `destroy` runs last when every step goes: a scan for anything still tagged with the deployment.
-  public static let leftoverScan: any GuideStep = LeftoverScanStep()
+  package static let leftoverScan: any GuideStep = LeftoverScanStep()
 
   /// Every step name of the guide, in its order (a test checks each has its step).
-  public static let guideOrder = [
+  package static let guideOrder = [
     "network", "security", "rds", "secrets", "ecr", "ecs", "lambda", "sqs", "verify", "update",
   ]
 
   /// The step called `id`.
-  public static func step(_ id: String) -> (any GuideStep)? { steps.first { $0.id == id } }
+  package static func step(_ id: String) -> (any GuideStep)? { steps.first { $0.id == id } }
 }

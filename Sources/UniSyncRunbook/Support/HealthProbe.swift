@@ -12,22 +12,22 @@ import RunbookState
 /// (and libcurl with its TLS, LDAP and Kerberos libraries), which every start of every command
 /// would pay. Like every other command, the probe is a ``Command`` value: `plan` shows it, the
 /// engine runs it (audit log, Ctrl-C) and tests match it.
-public enum HealthProbe {
+package enum HealthProbe {
   /// The program's name; ``programPath(besides:path:)`` finds it.
-  public static let tool = "runbook-health-probe"
+  package static let tool = "runbook-health-probe"
 
   /// Its exit statuses (the program's usage text says the same).
-  public enum Exit {
+  package enum Exit {
     /// An HTTP answer came, whatever its status.
-    public static let answered: Int32 = 0
+    package static let answered: Int32 = 0
     /// No HTTP answer: refused, timed out, not resolvable (the line says which).
-    public static let noAnswer: Int32 = 1
+    package static let noAnswer: Int32 = 1
     /// The arguments were wrong; nothing was fetched.
-    public static let usage: Int32 = 2
+    package static let usage: Int32 = 2
   }
 
   /// One GET of `url`, waiting at most `timeout` seconds.
-  public static func command(url: Argument, timeout: Double) -> Command {
+  package static func command(url: Argument, timeout: Double) -> Command {
     Command(tool: tool, arguments: ["--timeout", .text(seconds(timeout)), url])
   }
 
@@ -41,31 +41,31 @@ public enum HealthProbe {
   /// Where the program is: beside the running `runbook` (`directory`, the folder of
   /// `/proc/self/exe`), where `swift build` and an installation put both; else the first one on
   /// PATH; nil when there is none.
-  public static func programPath(besides directory: String?, path: String?) -> String? {
+  package static func programPath(besides directory: String?, path: String?) -> String? {
     if let directory, let found = findExecutable(directory + "/" + tool) { return found }
     return findExecutable(tool, path: path)
   }
 
   /// What one GET produced.
-  public struct Answer: Sendable, Hashable {
+  package struct Answer: Sendable, Hashable {
     /// The HTTP status, or nil when no answer came (refused, timed out, not resolvable).
-    public var status: Int?
-    public var milliseconds: Int
+    package var status: Int?
+    package var milliseconds: Int
     /// The body's first 200 characters on one line, or why no answer came.
-    public var excerpt: String
+    package var excerpt: String
 
-    public init(status: Int?, milliseconds: Int, excerpt: String) {
+    package init(status: Int?, milliseconds: Int, excerpt: String) {
       self.status = status
       self.milliseconds = milliseconds
       self.excerpt = excerpt
     }
 
-    public var isUp: Bool {
+    package var isUp: Bool {
       status == 200
         && excerpt.range(of: #""status"\s*:\s*"UP""#, options: .regularExpression) != nil
     }
 
-    public var line: String {
+    package var line: String {
       let code = status.map { "HTTP \($0)" } ?? "no answer"
       return "\(code) in \(milliseconds) ms: \(excerpt)"
     }
@@ -81,7 +81,7 @@ public enum HealthProbe {
   }
 
   /// The answer in the program's output (its last line), or nil when there is no such line.
-  public static func answer(fromOutput text: String) -> Answer? {
+  package static func answer(fromOutput text: String) -> Answer? {
     guard
       let line = text.split(whereSeparator: \.isNewline).last(where: {
         !$0.allSatisfy(\.isWhitespace)

@@ -8,7 +8,7 @@ extension Deployment: RunConfiguration {}
 
 extension Command {
   /// A `docker` command.
-  public static func docker(_ arguments: Argument...) -> Command {
+  package static func docker(_ arguments: Argument...) -> Command {
     Command(tool: "docker", arguments: arguments)
   }
 }
@@ -16,7 +16,7 @@ extension Command {
 extension Preflight {
   /// This runbook's checks before a run: the AWS account of the credentials, the Docker daemon
   /// when images are still to be built, and where verify's probe comes from.
-  public static let unisync = Preflight(
+  package static let unisync = Preflight(
     account: AWSCLI.callerAccount, accountPattern: AWSCLI.accountPattern,
     accountDescription: "the AWS account of these credentials",
     services: [
@@ -30,7 +30,7 @@ extension Preflight {
 
 extension Engine where Configuration == Deployment {
   /// An engine for this runbook: its steps, the aws CLI's options and output, its preflight.
-  public convenience init(
+  package convenience init(
     deployment: Deployment, state: any StateStore, catalogue: [any GuideStep] = Catalogue.steps,
     runner: any CommandRunner, reporter: any Reporter, prompter: (any Prompter)?, aws: AWSSettings,
     secrets: SecretStore = SecretStore(), options: RunOptions,

@@ -5,10 +5,10 @@ import RunbookProcess
 import RunbookState
 
 /// Tags that prove a resource was made by this tool for this deployment.
-public enum OwnershipTag {
-  public static let deployment = "runbook:deployment"
-  public static let lineage = "runbook:lineage"
-  public static let action = "runbook:action"
+package enum OwnershipTag {
+  package static let deployment = "runbook:deployment"
+  package static let lineage = "runbook:lineage"
+  package static let action = "runbook:action"
 }
 
 extension Deployment {
