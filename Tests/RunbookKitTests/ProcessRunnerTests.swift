@@ -91,7 +91,9 @@ final class ProcessRunnerTests: XCTestCase {
     let commands = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
       .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("Sources/RunbookProcess")
-    for file in ["ProcessRunner.swift", "SignalWatcher.swift"] {
+    for file in [
+      "ProcessRunner.swift", "ChildProcesses.swift", "Pipes.swift", "SignalWatcher.swift",
+    ] {
       let code = try String(
         contentsOf: commands.appendingPathComponent(file), encoding: .utf8
       )

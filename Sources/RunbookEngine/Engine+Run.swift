@@ -1,0 +1,216 @@
+import Foundation
+import RunbookProcess
+import RunbookState
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+extension Engine {
+  // MARK: - Run
+
+  /// Runs the steps in order. Throws ``StepFailure``, ``Interrupted``, ``UsageError``,
+  /// ``CheckpointError`` or ``LockHeldError``.
+  package func run(_ steps: [any Step<Configuration>]) async throws -> RunSummary {
+    // Everything that can be checked without writing is checked first, so bad input creates and
+    // changes nothing in the state directory.
+    if let holder = try await state.lockHolder() {
+      throw LockHeldError(path: state.lockFile, holder: holder)
+    }
+    let preliminary = try await loadCheckpoint()
+    try checkRequests(steps)
+    // A teardown of a step the checkpoint knows nothing of has nothing to do.
+    let steps = steps.filter { step in
+      !(step is TeardownStep<Configuration>)
+        || preliminary?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
+    }
+    try checkPrerequisites(steps, checkpoint: preliminary)
+    guard hasWork(steps, checkpoint: preliminary) else {
+      var summary = RunSummary()
+      summary.nothingToDo = true
+      summary.pendingManual = pendingManual(steps, preliminary)
+      return summary
+    }
+    try checkTools(steps, checkpoint: preliminary)
+    try gatherSecrets(steps, checkpoint: preliminary, environment: environment)
+    let account = try await callerAccount()
+    try await checkServices(steps, checkpoint: preliminary)
+    if let pinned = preliminary?.account, pinned != account {
+      throw CheckpointError.foreignAccount(
+        file: state.stateFile, checkpoint: pinned, credentials: account)
+    }
+
+    try await state.prepare()
+    let lock = try await state.acquireLock(command: options.commandLine)
+    do {
+      let summary = try await runLocked(steps, lock: lock, account: account)
+      await lock.release()
+      return summary
+    } catch {
+      await lock.release()
+      throw error
+    }
+  }
+
+  /// The part of ``run(_:)`` that runs under the lock.
+  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String) async throws
+    -> RunSummary
+  {
+    if let previous = lock.previous {
+      reporter.report(
+        .warning(
+          "took over the lock left by pid \(previous.pid) on \(previous.host) (started \(previous.startedAt)), which is no longer running"
+        ))
+    }
+    // Read again under the lock: another run may have finished in between.
+    let existing = try await loadCheckpoint()
+    let audit = AuditLog(directory: state.logsDirectory)
+    audit.write("run: \(options.commandLine)")
+    audit.write("account \(account), region \(region)")
+    var checkpoint =
+      existing ?? Checkpoint(deployment: deployment.name, region: region)
+    if let pinned = checkpoint.account, pinned != account {
+      throw CheckpointError.foreignAccount(
+        file: state.stateFile, checkpoint: pinned, credentials: account)
+    }
+    if checkpoint.account == nil {
+      checkpoint.account = account
+      checkpoint.serial += 1
+      checkpoint.updatedAt = timestamp()
+      try await state.save(checkpoint)
+    }
+    let scratch = try makeRunDirectory()
+    runDirectory.withLock { $0 = scratch }
+    defer {
+      runDirectory.withLock { $0 = nil }
+      try? FileManager.default.removeItem(atPath: scratch)
+    }
+    let keeper = CheckpointKeeper(checkpoint, directory: state)
+    let journal = state.journal
+    var summary = RunSummary()
+    halted.withLock { $0 = false }
+    createdThisRun.withLock { $0 = [] }
+    let slots = ActionSlots(prompter == nil ? options.jobs : 1)
+    let concurrent =
+      prompter == nil && options.jobs > 1 && !steps.contains { $0 is TeardownStep<Configuration> }
+    if concurrent {
+      summary.outcomes = try await runConcurrently(
+        steps, keeper: keeper, journal: journal, audit: audit, slots: slots)
+    } else {
+      for step in steps {
+        try checkInterrupted()
+        let execution = StepRun(
+          engine: self, step: step, keeper: keeper, journal: journal, audit: audit, slots: slots)
+        let outcomes = try await execution.run()
+        for (name, outcome) in outcomes { summary.outcomes["\(step.id)/\(name)"] = outcome }
+        if step is TeardownStep<Configuration>, !outcomes.values.contains(.skipped) {
+          // Everything the step made is gone: a later run starts the step afresh.
+          try await journal.append(
+            JournalEntry(lineage: await keeper.current.lineage, event: .reset, action: step.id))
+          try await keeper.forget(step: step.id)
+          reporter.report(.note("  forgot step '\(step.id)': what it created is deleted"))
+        }
+      }
+    }
+    summary.pendingManual = pendingManual(steps, await keeper.current)
+    return summary
+  }
+
+  /// For each step of a run (by index), the earlier steps of the run it waits for: those that
+  /// produce an export it uses. An operation (verify, update) waits for every earlier step.
+  func stepDependencies(_ steps: [any Step<Configuration>]) -> [Set<Int>] {
+    let produced = steps.map { Set($0.producedExports(for: deployment)) }
+    return steps.indices.map { index in
+      let step = steps[index]
+      let required = Set(step.requiredExports(for: deployment))
+      return Set(
+        (0..<index).filter { earlier in
+          !step.runsByDefault || !produced[earlier].isDisjoint(with: required)
+        })
+    }
+  }
+
+  /// Runs the steps that do not need each other at once (the secrets, the images and the queues
+  /// while the network is made), each as soon as the steps producing its exports have finished;
+  /// `slots` bounds the actions running at once across them (`--jobs`). After a failure no new
+  /// step starts and the running ones start no new action; the first real failure is thrown.
+  private func runConcurrently(
+    _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, journal: any JournalStore, audit: AuditLog,
+    slots: ActionSlots
+  ) async throws -> [String: ActionOutcome] {
+    let needs = stepDependencies(steps)
+    var outcomes: [String: ActionOutcome] = [:]
+    var started = Set<Int>()
+    var finished = Set<Int>()
+    var firstError: Error?
+    await withTaskGroup(of: StepCompletion.self) { group in
+      var running = 0
+      while true {
+        if firstError == nil {
+          do { try checkInterrupted() } catch { firstError = error }
+        }
+        if firstError == nil {
+          for index in steps.indices
+          where !started.contains(index) && needs[index].isSubset(of: finished) {
+            started.insert(index)
+            running += 1
+            let step = steps[index]
+            group.addTask {
+              let execution = StepRun(
+                engine: self, step: step, keeper: keeper, journal: journal, audit: audit,
+                slots: slots)
+              do {
+                return StepCompletion(index: index, result: .success(try await execution.run()))
+              } catch {
+                return StepCompletion(index: index, result: .failure(error))
+              }
+            }
+          }
+        }
+        guard running > 0, let completion = await group.next() else { break }
+        running -= 1
+        switch completion.result {
+        case .success(let stepOutcomes):
+          finished.insert(completion.index)
+          for (name, outcome) in stepOutcomes {
+            outcomes["\(steps[completion.index].id)/\(name)"] = outcome
+          }
+        case .failure(let error):
+          halted.withLock { $0 = true }
+          // A real failure explains more than the halt or interruption it caused elsewhere.
+          if firstError == nil || firstError is HaltedBesideAFailure
+            || (firstError is Interrupted
+              && !(error is Interrupted || error is HaltedBesideAFailure))
+          {
+            firstError = error
+          }
+        }
+      }
+    }
+    if let firstError { throw firstError }
+    return outcomes
+  }
+
+  /// Whether this run puts new values into `action`'s resource even when it is done (`--overwrite-secrets`).
+  func overwrites(_ action: Action) -> Bool { options.overwriteSecrets && action.overwrite != nil }
+
+  func pendingManual(_ steps: [any Step<Configuration>], _ checkpoint: Checkpoint?) -> [String] {
+    steps.flatMap { step in
+      step.actions(for: deployment).compactMap { action in
+        checkpoint?.record(step.id, action.name)?.status == .pendingManual
+          ? "\(step.id)/\(action.name)" : nil
+      }
+    }
+  }
+
+  /// A new private (0700) temporary folder for this run's files.
+  private func makeRunDirectory() throws -> String {
+    var template = Array((NSTemporaryDirectory() + "/runbook-run-XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else {
+      throw CheckpointError.unwritable(
+        path: NSTemporaryDirectory(), reason: "cannot create a temporary folder for this run")
+    }
+    return String(cString: made)
+  }
+}

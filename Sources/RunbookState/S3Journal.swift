@@ -1,0 +1,153 @@
+import Foundation
+import RunbookAWS
+import RunbookProcess
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The journal in S3: one object per entry, `journal/<lineage>/<sequence>.<event>.<action>`
+/// (`/` in the action written as `+`), created with `--if-none-match '*'` (S3 has no append).
+///
+/// The keys alone say which entry counts for an action; the body (the same JSON line as in a
+/// local `journal.jsonl`) is read only for a result whose value is needed. The listing is read
+/// once per run, under the lock, and kept up to date by this run's own appends.
+package struct S3Journal: JournalStore {
+  let store: S3StateStore
+
+  /// The listing and the bodies known to this process, kept by the store.
+  final class Cache: Sendable {
+    /// Entry names by lineage, in order, once listed.
+    let index = Mutex<[String: [String]]>([:])
+    /// Entries whose bodies are known (written or read by this process), by name.
+    let bodies = Mutex<[String: JournalEntry]>([:])
+    let lastSequence = Mutex<UInt64>(0)
+  }
+
+  var root: S3Location { store.root }
+
+  struct Key {
+    var sequence: UInt64
+    var event: JournalEntry.Event
+    var action: String
+
+    init?(_ name: String) {
+      let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
+      guard parts.count == 3, let sequence = UInt64(parts[0]),
+        let event = JournalEntry.Event(rawValue: parts[1])
+      else { return nil }
+      self.sequence = sequence
+      self.event = event
+      action = parts[2].replacingOccurrences(of: "+", with: "/")
+    }
+
+    static func name(sequence: UInt64, event: JournalEntry.Event, action: String) -> String {
+      String(format: "%020llu", sequence) + ".\(event.rawValue)."
+        + action.replacingOccurrences(of: "/", with: "+")
+    }
+  }
+
+  private func folder(_ lineage: String) -> String { "journal/\(lineage)/" }
+
+  /// The entry names of a lineage, in order (listed once).
+  func names(lineage: String) async throws -> [String] {
+    if let known = store.journalCache.index.withLock({ $0[lineage] }) { return known }
+    let reply = try await store.call(
+      "list-objects-v2",
+      ["--prefix", root.key(folder(lineage)), "--query", "Contents[].Key", "--output", "json"])
+    guard reply.output.succeeded else {
+      throw CheckpointError.unreadable(
+        path: "\(store.location)/\(folder(lineage))", reason: reply.reason)
+    }
+    let keys =
+      (try? JSONSerialization.jsonObject(with: reply.output.standardOutput) as? [String]) ?? []
+    let names = keys.map { String($0.split(separator: "/").last ?? "") }.filter { Key($0) != nil }
+      .sorted()
+    if let last = names.last.flatMap(Key.init) {
+      store.journalCache.lastSequence.withLock { $0 = max($0, last.sequence) }
+    }
+    return store.journalCache.index.withLock { known in
+      if known[lineage] == nil { known[lineage] = names }
+      return known[lineage]!
+    }
+  }
+
+  package func append(_ entry: JournalEntry) async throws {
+    if let reason = store.lockLost.withLock({ $0 }) {
+      throw StateConflictError(
+        object: store.lockFile, detail: reason + "; nothing more was written")
+    }
+    _ = try await names(lineage: entry.lineage)
+    let now = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+    let sequence = store.journalCache.lastSequence.withLock { last -> UInt64 in
+      last = max(last + 1, now)
+      return last
+    }
+    let name = Key.name(sequence: sequence, event: entry.event, action: entry.action)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    let line = try encoder.encode(entry) + Data("\n".utf8)
+    guard
+      try await store.write(
+        folder(entry.lineage) + name, line, condition: ["--if-none-match", "*"]) != nil
+    else {
+      throw StateConflictError(
+        object: "\(store.location)/\(folder(entry.lineage))\(name)",
+        detail:
+          "PreconditionFailed: another writer created this journal entry; nothing was overwritten")
+    }
+    store.journalCache.bodies.withLock { $0[name] = entry }
+    store.journalCache.index.withLock { $0[entry.lineage, default: []].append(name) }
+  }
+
+  /// The names that count, last one per action (entries before a step's reset do not count).
+  func latestNames(lineage: String) async throws -> [String: String] {
+    var latest: [String: String] = [:]
+    for name in try await names(lineage: lineage) {
+      guard let key = Key(name) else { continue }
+      if key.event == .reset {
+        latest = latest.filter { !$0.key.hasPrefix(key.action + "/") }
+      } else {
+        latest[key.action] = name
+      }
+    }
+    return latest
+  }
+
+  package func latest(lineage: String, action: String) async throws -> JournalEntry? {
+    guard let name = try await latestNames(lineage: lineage)[action], let key = Key(name) else {
+      return nil
+    }
+    return try await entry(name, key: key, lineage: lineage)
+  }
+
+  /// Every entry that counts, one per action (for `state push` and `state pull`).
+  package func latestEntries(lineage: String) async throws -> [JournalEntry] {
+    var entries: [JournalEntry] = []
+    for (_, name) in try await latestNames(lineage: lineage).sorted(by: { $0.value < $1.value }) {
+      guard let key = Key(name) else { continue }
+      entries.append(try await entry(name, key: key, lineage: lineage, full: true))
+    }
+    return entries
+  }
+
+  /// An entry: from memory, from its key alone (intents and failures, unless `full`), or read.
+  private func entry(_ name: String, key: Key, lineage: String, full: Bool = false) async throws
+    -> JournalEntry
+  {
+    if let known = store.journalCache.bodies.withLock({ $0[name] }) { return known }
+    if key.event != .result && !full {
+      return JournalEntry(lineage: lineage, event: key.event, action: key.action)
+    }
+    guard let (data, _) = try await store.read(folder(lineage) + name),
+      let entry = try? JSONDecoder().decode(
+        JournalEntry.self, from: data.split(separator: UInt8(ascii: "\n")).first ?? Data())
+    else {
+      throw CheckpointError.unreadable(
+        path: "\(root)/\(folder(lineage))\(name)", reason: "not a journal entry")
+    }
+    store.journalCache.bodies.withLock { $0[name] = entry }
+    return entry
+  }
+}
