@@ -98,7 +98,7 @@ extension Frontend {
       verbose: parsed.flag("verbose"))
     let options = RunOptions(
       assumeYes: true, jobs: jobs,
-      commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "))
+      commandLine: commandLine(argv))
     let engine = context.engine(
       runner: runner, reporter: reporter, prompter: nil, options: options, request: request)
     currentEngine.withLock { $0 = engine }

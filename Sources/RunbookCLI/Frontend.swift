@@ -266,6 +266,11 @@ public final class Frontend: Sendable {
     }
   }
 
+  /// The command line as the lock and the audit log record it (shell-quoted for display).
+  func commandLine(_ argv: [String]) -> String {
+    (["runbook"] + argv).map(shellQuoted).joined(separator: " ")
+  }
+
   /// `--jobs N` (default 4).
   func jobs(_ parsed: ParsedCommandLine) throws -> Int {
     guard let text = parsed.options["jobs"] else { return 4 }
@@ -293,7 +298,7 @@ public final class Frontend: Sendable {
       output: environment.output, style: style, readLine: environment.readLine)
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
-      commandLine: (["runbook"] + argv).map(shellQuoted).joined(separator: " "),
+      commandLine: commandLine(argv),
       overwriteSecrets: parsed.flag("overwrite-secrets"))
     let engine = context.engine(
       runner: runner, reporter: reporter, prompter: prompter, options: options,
@@ -339,10 +344,9 @@ public final class Frontend: Sendable {
       }
       try await state.journal.append(
         JournalEntry(lineage: checkpoint.lineage, event: .reset, action: step))
+      let previous = checkpoint
       checkpoint.forget(step: step)
-      checkpoint.serial += 1
-      checkpoint.updatedAt = timestamp()
-      try await state.save(checkpoint)
+      try await state.save(checkpoint.succeeding(previous))
     } catch {
       await lock.release()
       throw error

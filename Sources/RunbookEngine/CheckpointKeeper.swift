@@ -12,76 +12,63 @@ actor CheckpointKeeper {
   private(set) var current: Checkpoint
   let directory: any StateStore
 
-  /// Whether a change is being written; changes wait their turn (writing suspends the actor,
-  /// and each change must start from the checkpoint the previous one wrote).
-  private var writing = false
-  private var waiting: [CheckedContinuation<Void, Never>] = []
+  /// Changes wait their turn: writing suspends the actor, and each change must start from the
+  /// checkpoint the previous one wrote.
+  private let turns = FIFOSemaphore(1)
 
   init(_ checkpoint: Checkpoint, directory: any StateStore) {
     current = checkpoint
     self.directory = directory
   }
 
-  private func takeTurn() async {
-    if writing {
-      await withCheckedContinuation { waiting.append($0) }
-    } else {
-      writing = true
-    }
-  }
-
-  private func endTurn() {
-    if waiting.isEmpty { writing = false } else { waiting.removeFirst().resume() }
-  }
-
   func record(_ key: String, _ record: ActionRecord) async throws {
-    await takeTurn()
-    defer { endTurn() }
-    var next = current
-    next.actions[key] = record
-    if let export = record.export, let value = record.value, record.status == .done {
-      next.exports[export] = value
+    try await change { next in
+      next.actions[key] = record
+      if let export = record.export, let value = record.value, record.status == .done {
+        next.exports[export] = value
+      }
+      if next.lastFailure.map({ "\($0.step)/\($0.action)" }) == key { next.lastFailure = nil }
     }
-    if next.lastFailure.map({ "\($0.step)/\($0.action)" }) == key { next.lastFailure = nil }
-    try await save(next)
   }
 
   /// Sets one export (a procedure's value recorded before it goes on).
   func setExport(_ name: String, _ value: String, owner: String) async throws {
-    await takeTurn()
-    defer { endTurn() }
-    var next = current
-    next.exports[name] = value
-    // An export an action captures belongs to that action's step; a new one to the procedure's.
-    if !next.actions.values.contains(where: { $0.export == name }), next.exportOwners?[name] == nil
-    {
-      next.exportOwners = (next.exportOwners ?? [:]).merging([name: owner]) { $1 }
+    try await change { next in
+      next.exports[name] = value
+      // An export an action captures belongs to that action's step; a new one to the procedure's.
+      if !next.actions.values.contains(where: { $0.export == name }),
+        next.exportOwners?[name] == nil
+      {
+        next.exportOwners = (next.exportOwners ?? [:]).merging([name: owner]) { $1 }
+      }
     }
-    try await save(next)
   }
 
   /// Forgets a step's records and exports (its teardown finished: what it made is gone).
   func forget(step: String) async throws {
-    await takeTurn()
-    defer { endTurn() }
-    var next = current
-    next.forget(step: step)
-    try await save(next)
+    try await change { next in next.forget(step: step) }
   }
 
   func fail(step: String, action: String, message: String) async throws {
-    await takeTurn()
-    defer { endTurn() }
-    var next = current
-    next.lastFailure = FailureRecord(step: step, action: action, message: message, at: timestamp())
-    try await save(next)
+    try await change { next in
+      next.lastFailure = FailureRecord(
+        step: step, action: action, message: message, at: timestamp())
+    }
   }
 
-  private func save(_ next: Checkpoint) async throws {
-    var next = next
-    next.serial = current.serial + 1
-    next.updatedAt = timestamp()
-    try await directory.save(next)
-    current = next
+  /// Applies `edit` to the current checkpoint in its turn, and saves the result as the next version.
+  private func change(_ edit: (inout Checkpoint) -> Void) async throws {
+    await turns.acquire()
+    do {
+      var next = current
+      edit(&next)
+      next = next.succeeding(current)
+      try await directory.save(next)
+      current = next
+      await turns.release()
+    } catch {
+      await turns.release()
+      throw error
+    }
   }
 }

@@ -75,9 +75,9 @@ extension Engine {
         file: state.stateFile, checkpoint: pinned, credentials: account)
     }
     if checkpoint.account == nil {
+      let previous = checkpoint
       checkpoint.account = account
-      checkpoint.serial += 1
-      checkpoint.updatedAt = timestamp()
+      checkpoint = checkpoint.succeeding(previous)
       try await state.save(checkpoint)
     }
     let scratch = try makeRunDirectory()

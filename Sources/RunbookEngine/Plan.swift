@@ -53,12 +53,7 @@ extension Engine {
           if case .manual(let instructions) = action.effect {
             command = resolver.display(instructions, values: values)
           } else if let procedure = action.procedure {
-            command = procedure.outline.map { line in
-              switch line {
-              case .command(let command): resolver.display(command, values: values)
-              case .note(let note): resolver.display(note, values: values)
-              }
-            }.joined(separator: "\n")
+            command = resolver.display(procedure.outline, values: values)
           } else {
             command = resolver.display(action.command, values: values)
           }

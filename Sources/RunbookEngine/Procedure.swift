@@ -228,3 +228,16 @@ extension Action {
       capture: Capture(export: export, pattern: pattern), after: after, procedure: procedure)
   }
 }
+
+extension Resolver {
+  /// A procedure's outline as shown to people (`plan`, the prompt): one line per command or note,
+  /// known values filled in.
+  func display(_ outline: [Procedure.Line], values: [String: String]) -> String {
+    outline.map { line in
+      switch line {
+      case .command(let command): display(command, values: values)
+      case .note(let note): display(note, values: values)
+      }
+    }.joined(separator: "\n")
+  }
+}

@@ -12,12 +12,7 @@ extension StepRun {
     async throws -> ActionOutcome
   {
     let checkpoint = await keeper.current
-    let shown = procedure.outline.map { line -> String in
-      switch line {
-      case .command(let command): engine.resolver.display(command, values: values)
-      case .note(let note): engine.resolver.display(note, values: values)
-      }
-    }.joined(separator: "\n")
+    let shown = engine.resolver.display(procedure.outline, values: values)
     if action.isWrite {
       guard try approved(action, summary: action.summary, shown: shown) else { return .skipped }
       try await journal.append(

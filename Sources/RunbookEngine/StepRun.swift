@@ -155,29 +155,6 @@ struct HaltedBesideAFailure: Error, Sendable {
   let step: String
 }
 
-/// At most `limit` actions running at once, across the steps of a run (`--jobs`).
-actor ActionSlots {
-  private var free: Int
-  private var waiting: [CheckedContinuation<Void, Never>] = []
-
-  init(_ limit: Int) { free = max(1, limit) }
-
-  func acquire() async {
-    if free > 0 {
-      free -= 1
-      return
-    }
-    await withCheckedContinuation { waiting.append($0) }
-  }
-
-  func release() {
-    if waiting.isEmpty {
-      free += 1
-    } else {
-      waiting.removeFirst().resume()
-    }
-  }
-}
 
 /// The answers of a step's reads in one run (``StepExecution``).
 struct AnsweredReads: Sendable {

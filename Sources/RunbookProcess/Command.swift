@@ -71,11 +71,7 @@ package struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
     }
     private mutating func appendText(_ text: String) {
       guard !text.isEmpty else { return }
-      if case .text(let previous) = fragments.last {
-        fragments[fragments.count - 1] = .text(previous + text)
-      } else {
-        fragments.append(.text(text))
-      }
+      fragments.appendMerging(.text(text))
     }
   }
 }
@@ -177,17 +173,30 @@ extension Argument {
   /// The text with every export filled in from `values`; nil when one is unknown or the argument
   /// holds a secret (a secret's value is never rendered outside its temporary file).
   package func text(values: [String: String]) -> String? {
+    struct Unknown: Error {}
+    return try? render(
+      export: { name in
+        guard let value = values[name] else { throw Unknown() }
+        return value
+      },
+      secretFile: { _ in throw Unknown() }, document: { $0 })
+  }
+
+  /// The argument as text: literal text as it is, each reference as `export` and `secretFile`
+  /// say, and a document as `document` says of its own rendered text.
+  package func render(
+    export: (String) throws -> String, secretFile: (String) throws -> String,
+    document: (String) throws -> String
+  ) throws -> String {
     var text = ""
     for fragment in fragments {
       switch fragment {
       case .text(let literal): text += literal
-      case .export(let name):
-        guard let value = values[name] else { return nil }
-        text += value
+      case .export(let name): text += try export(name)
+      case .secretFile(let name): text += try secretFile(name)
       case .document(_, let contents):
-        guard let inner = Argument(contents).text(values: values) else { return nil }
-        text += inner
-      case .secretFile: return nil
+        text += try document(
+          Argument(contents).render(export: export, secretFile: secretFile, document: document))
       }
     }
     return text
@@ -197,16 +206,22 @@ extension Argument {
 /// Arguments one after the other, as one argument.
 package func joined(_ parts: [Argument]) -> Argument {
   var fragments: [Fragment] = []
-  for fragment in parts.flatMap(\.fragments) {
-    if case .text(let next) = fragment, case .text(let previous) = fragments.last {
-      fragments[fragments.count - 1] = .text(previous + next)
-    } else {
-      fragments.append(fragment)
-    }
-  }
+  for fragment in parts.flatMap(\.fragments) { fragments.appendMerging(fragment) }
   return Argument(fragments)
 }
 
 extension Argument {
   package static func + (lhs: Argument, rhs: Argument) -> Argument { joined([lhs, rhs]) }
+}
+
+extension [Fragment] {
+  /// Appends `fragment`, merged into the last one when both are literal text (an argument keeps
+  /// one text fragment between two references).
+  package mutating func appendMerging(_ fragment: Fragment) {
+    if case .text(let next) = fragment, case .text(let previous) = last {
+      self[count - 1] = .text(previous + next)
+    } else {
+      append(fragment)
+    }
+  }
 }

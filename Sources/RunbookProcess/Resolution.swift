@@ -100,24 +100,18 @@ package struct Resolver: Sendable {
   package func text(_ fragments: [Fragment], values: [String: String], scratch: ScratchFiles) throws
     -> String
   {
-    var text = ""
-    for fragment in fragments {
-      switch fragment {
-      case .text(let literal): text += literal
-      case .export(let name):
+    try Argument(fragments).render(
+      export: { name in
         guard let value = values[name] else { throw MissingValue(name: name, isSecret: false) }
-        text += value
-      case .secretFile(let name):
+        return value
+      },
+      secretFile: { name in
         guard let value = secrets.value(name) else {
           throw MissingValue(name: name, isSecret: true)
         }
-        text += "file://" + (try scratch.write(value))
-      case .document(_, let contents):
-        text +=
-          "file://" + (try scratch.write(try self.text(contents, values: values, scratch: scratch)))
-      }
-    }
-    return text
+        return "file://" + (try scratch.write(value))
+      },
+      document: { contents in "file://" + (try scratch.write(contents)) })
   }
 
   /// A runnable invocation. Secret files are created under `scratch` (0600) and must be removed by the caller.

@@ -37,6 +37,15 @@ package struct Checkpoint: Codable, Sendable, Hashable {
     updatedAt = timestamp()
   }
 
+  /// This checkpoint as the next version of `previous` (its serial after `previous`'s, stamped
+  /// now): every save writes one.
+  package func succeeding(_ previous: Checkpoint) -> Checkpoint {
+    var next = self
+    next.serial = previous.serial + 1
+    next.updatedAt = timestamp()
+    return next
+  }
+
   /// The record of one action, by `step/action` key.
   package func record(_ step: String, _ action: String) -> ActionRecord? {
     actions["\(step)/\(action)"]

@@ -85,12 +85,24 @@ package struct Journal: Sendable {
 
   /// The last entry that counts for each action of the lineage (entries before a step's reset do not).
   package func latest(lineage: String) -> [String: JournalEntry] {
-    var latest: [String: JournalEntry] = [:]
-    for entry in entries(lineage: lineage) {
-      if entry.event == .reset {
-        latest = latest.filter { !$0.key.hasPrefix(entry.action + "/") }
+    JournalEntry.latest(entries(lineage: lineage)) { ($0.event, $0.action) }
+  }
+}
+
+extension JournalEntry {
+  /// The last item that counts for each action, in journal order: an item of a `reset` event
+  /// takes back every earlier one of its step. `describe` gives an item's event and action (an
+  /// entry, or the key an entry is stored under).
+  package static func latest<Item>(
+    _ items: [Item], _ describe: (Item) -> (event: Event, action: String)
+  ) -> [String: Item] {
+    var latest: [String: Item] = [:]
+    for item in items {
+      let (event, action) = describe(item)
+      if event == .reset {
+        latest = latest.filter { !$0.key.hasPrefix(action + "/") }
       } else {
-        latest[entry.action] = entry
+        latest[action] = item
       }
     }
     return latest

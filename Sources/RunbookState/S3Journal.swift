@@ -103,16 +103,8 @@ package struct S3Journal: JournalStore {
 
   /// The names that count, last one per action (entries before a step's reset do not count).
   func latestNames(lineage: String) async throws -> [String: String] {
-    var latest: [String: String] = [:]
-    for name in try await names(lineage: lineage) {
-      guard let key = Key(name) else { continue }
-      if key.event == .reset {
-        latest = latest.filter { !$0.key.hasPrefix(key.action + "/") }
-      } else {
-        latest[key.action] = name
-      }
-    }
-    return latest
+    let keys = try await names(lineage: lineage).compactMap { name in Key(name).map { (name, $0) } }
+    return JournalEntry.latest(keys) { ($0.1.event, $0.1.action) }.mapValues(\.0)
   }
 
   package func latest(lineage: String, action: String) async throws -> JournalEntry? {

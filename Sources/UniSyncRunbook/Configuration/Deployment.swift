@@ -43,7 +43,7 @@ package struct Deployment: Sendable, Hashable {
     package var internetGatewayName: String
     package var elasticIpName: String
     package var natGatewayName: String
-    /// The `id` of the package subnet that holds the NAT gateway.
+    /// The `id` of the public subnet that holds the NAT gateway.
     package var natSubnet: String
     package var natWaitTimeoutSeconds: Int
     package var publicRouteTableName: String
@@ -51,7 +51,7 @@ package struct Deployment: Sendable, Hashable {
   }
 
   package struct Subnet: Sendable, Hashable {
-    /// Short id (`package-2a`); the export is `SUBNET_PUBLIC_2A`.
+    /// Short id (`public-2a`); the export is `SUBNET_PUBLIC_2A`.
     package var id: String
     package var name: String
     package var cidr: String

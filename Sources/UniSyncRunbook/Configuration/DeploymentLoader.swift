@@ -50,7 +50,7 @@ extension Deployment {
           name: s.string("name", check: Validate.tagValue),
           cidr: s.string("cidr", check: Validate.cidr),
           zone: s.string("zone", check: Validate.zone(in: region)),
-          isPublic: s.string("tier", check: Validate.oneOf(["package", "private"])) == "package")
+          isPublic: s.string("tier", check: Validate.oneOf(["public", "private"])) == "public")
       }
       let nat = n.object("natGateway") { g in
         (
@@ -60,7 +60,7 @@ extension Deployment {
       }
       let tables = n.object("routeTables") { t in
         (
-          t.string("package", check: Validate.tagValue),
+          t.string("public", check: Validate.tagValue),
           t.string("private", check: Validate.tagValue)
         )
       }
@@ -303,14 +303,14 @@ extension Deployment {
         || !network.subnets.isEmpty
     else { return }
     if !network.subnets.contains(where: { $0.isPublic }) {
-      problems.add("network.subnets", "needs at least one package subnet")
+      problems.add("network.subnets", "needs at least one public subnet")
     }
     if !network.subnets.contains(where: { !$0.isPublic }) {
       problems.add("network.subnets", "needs at least one private subnet")
     }
     if let nat = network.subnets.first(where: { $0.id == network.natSubnet }) {
       if !nat.isPublic {
-        problems.add("network.natGateway.subnet", "'\(nat.id)' is not a package subnet")
+        problems.add("network.natGateway.subnet", "'\(nat.id)' is not a public subnet")
       }
     } else {
       problems.add("network.natGateway.subnet", "'\(network.natSubnet)' is not a subnet id")

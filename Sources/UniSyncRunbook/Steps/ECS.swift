@@ -212,7 +212,7 @@ package struct ECSStep: Step {
     let newVPC = Settlement.nothingToFind(whenCreated: "vpc", inStep: "network")
     return [
       Action(
-        name: "load-balancer", summary: "create ALB \(ecs.loadBalancer) in the package subnets",
+        name: "load-balancer", summary: "create ALB \(ecs.loadBalancer) in the public subnets",
         effect: .write,
         command: .aws(
           ["elbv2", "create-load-balancer", "--name", .text(ecs.loadBalancer), "--subnets"]

@@ -147,7 +147,7 @@ package struct NetworkStep: Step {
 
     // What the guide forgot: route tables. Public: 0.0.0.0/0 to the internet gateway.
     actions += routeTable(
-      deployment, key: "package", name: network.publicRouteTableName, export: "PUBLIC_RT_ID",
+      deployment, key: "public", name: network.publicRouteTableName, export: "PUBLIC_RT_ID",
       target: ("--gateway-id", "IGW_ID"), after: "attach-internet-gateway",
       subnets: network.subnets.filter(\.isPublic))
     // Private: 0.0.0.0/0 to the NAT gateway, once it is available.
@@ -263,11 +263,11 @@ extension NetworkStep {
         transientErrors: retry, deletes: "elastic-ip"),
     ]
     for (key, name) in [
-      ("package", network.publicRouteTableName), ("private", network.privateRouteTableName),
+      ("public", network.publicRouteTableName), ("private", network.privateRouteTableName),
     ] {
       actions.append(
         deleteRouteTable(
-          key: key, name: name, export: key == "package" ? "PUBLIC_RT_ID" : "PRIVATE_RT_ID"))
+          key: key, name: name, export: key == "public" ? "PUBLIC_RT_ID" : "PRIVATE_RT_ID"))
     }
     actions += [
       Action(
@@ -277,7 +277,7 @@ extension NetworkStep {
           "ec2", "detach-internet-gateway", "--internet-gateway-id", .ref("IGW_ID"), "--vpc-id",
           .ref("VPC_ID")),
         alreadyDoneErrors: ["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"],
-        after: ["release-elastic-ip", "delete-package-route-table"], transientErrors: retry,
+        after: ["release-elastic-ip", "delete-public-route-table"], transientErrors: retry,
         deletes: "attach-internet-gateway"),
       Action(
         name: "delete-internet-gateway",
@@ -296,7 +296,7 @@ extension NetworkStep {
           command: .aws("ec2", "delete-subnet", "--subnet-id", .ref(subnet.export)),
           alreadyDoneErrors: ["InvalidSubnetID.NotFound"],
           after: [
-            "nat-gateway-deleted", "delete-package-route-table", "delete-private-route-table",
+            "nat-gateway-deleted", "delete-public-route-table", "delete-private-route-table",
           ],
           transientErrors: retry, deletes: "subnet-\(subnet.id)"))
     }

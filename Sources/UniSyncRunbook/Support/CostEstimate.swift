@@ -47,7 +47,7 @@ package struct CostEstimate {
       lines.append(
         Line(item: "NAT gateway (1, hourly charge)", monthly: prices.natGatewayHour * hours))
       lines.append(
-        Line(item: "Elastic IP (package IPv4 address)", monthly: prices.publicIPv4Hour * hours))
+        Line(item: "Elastic IP (public IPv4 address)", monthly: prices.publicIPv4Hour * hours))
     }
     if steps.contains("rds") {
       let rds = deployment.rds
