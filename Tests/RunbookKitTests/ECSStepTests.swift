@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Guide 6: the commands the ecs step runs, without running them.
 final class ECSStepArgvTests: XCTestCase {
@@ -399,7 +399,7 @@ final class ECSStepArgvTests: XCTestCase {
     XCTAssertFalse(jsonContains(["a": 1, "b": [1, 2, 3]], ["b": [2, 1]]))
     XCTAssertFalse(jsonContains(["a": "1"], ["a": 1]))
     XCTAssertTrue(
-      jsonContains(["a": 1], ["b": [Any]()]), "an empty list AWS leaves out is the same")
+      jsonContains(["a": 1], ["b": []]), "an empty list AWS leaves out is the same")
     XCTAssertFalse(jsonContains(["a": 1], ["b": [1]]))
   }
 }

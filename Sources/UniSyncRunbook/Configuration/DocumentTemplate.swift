@@ -37,24 +37,14 @@ package struct DocumentTemplate: Sendable, Hashable {
     var fragments: [Fragment] = []
     var position = text.startIndex
     func append(_ fragment: Fragment) {
-      if case .text(let next) = fragment, case .text(let previous) = fragments.last {
-        fragments[fragments.count - 1] = .text(previous + next)
-      } else if fragment != .text("") {
-        fragments.append(fragment)
-      }
+      if fragment != .text("") { fragments.appendMerging(fragment) }
     }
     for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
       guard let whole = Range(match.range, in: text), let name = Range(match.range(at: 1), in: text)
       else { continue }
       append(.text(String(text[position..<whole.lowerBound])))
       if let value = variables[String(text[name])] {
-        for fragment in value.fragments {
-          if case .text(let literal) = fragment {
-            append(.text(String(jsonString(literal).dropFirst().dropLast())))
-          } else {
-            append(fragment)
-          }
-        }
+        jsonEscaped(value).fragments.forEach(append)
       } else {
         append(.export(String(text[name])))
       }
@@ -66,7 +56,9 @@ package struct DocumentTemplate: Sendable, Hashable {
 
   /// Reads `path` (relative to `base`) and checks that it is a JSON object once every placeholder
   /// stands for a value. Returns the template, or the reason it cannot be used.
-  package static func load(_ path: String, base: String) -> Result<DocumentTemplate, TemplateProblem> {
+  package static func load(_ path: String, base: String) -> Result<
+    DocumentTemplate, TemplateProblem
+  > {
     let absolute = path.hasPrefix("/") ? path : base + "/" + path
     guard let data = FileManager.default.contents(atPath: absolute),
       let text = String(data: data, encoding: .utf8)

@@ -174,14 +174,13 @@ package struct ECSStep: Step {
     -> String?
   {
     guard let text = wanted.text(values: values),
-      let mine = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-      let theirs = try? JSONSerialization.jsonObject(with: Data(described.utf8)) as? [String: Any],
-      theirs["status"] as? String ?? "ACTIVE" == "ACTIVE",
-      let arn = theirs["taskDefinitionArn"] as? String
+      var mine = JSONValue(parsing: text)?.objectValue,
+      let theirs = JSONValue(parsing: described), theirs.objectValue != nil,
+      theirs["status"]?.stringValue ?? "ACTIVE" == "ACTIVE",
+      let arn = theirs["taskDefinitionArn"]?.stringValue
     else { return nil }
-    var compared = mine
-    compared["tags"] = nil
-    return jsonContains(theirs, compared) ? arn : nil
+    mine["tags"] = nil
+    return jsonContains(theirs, .object(mine)) ? arn : nil
   }
 
   // MARK: - 6.4 Load balancer
@@ -409,32 +408,6 @@ package struct ECSStep: Step {
     ]
   }
 }
-
-/// Whether `actual` has everything `wanted` has: the same values for its keys (more keys are
-/// fine), arrays of the same length whose elements match in any order.
-func jsonContains(_ actual: Any?, _ wanted: Any) -> Bool {
-  switch wanted {
-  case let wanted as [String: Any]:
-    guard let actual = actual as? [String: Any] else { return actual == nil && wanted.isEmpty }
-    return wanted.allSatisfy { key, value in jsonContains(actual[key], value) }
-  case let wanted as [Any]:
-    guard let actual = actual as? [Any] else { return actual == nil && wanted.isEmpty }
-    guard actual.count == wanted.count else { return false }
-    var unused = actual
-    for item in wanted {
-      guard let index = unused.firstIndex(where: { jsonContains($0, item) }) else { return false }
-      unused.remove(at: index)
-    }
-    return true
-  case let wanted as String:
-    return actual as? String == wanted
-  case let wanted as NSNumber:
-    return (actual as? NSNumber).map { $0 == wanted } ?? false
-  default:
-    return wanted is NSNull && (actual == nil || actual is NSNull)
-  }
-}
-
 
 // MARK: - Teardown (runbook destroy)
 

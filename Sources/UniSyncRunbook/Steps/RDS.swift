@@ -51,7 +51,7 @@ package struct RDSStep: Step {
               "--tags", deployment.tagList(name: groupName, action: "rds/subnet-group"),
               "--query", "DBSubnetGroup.DBSubnetGroupName", "--output", "text",
             ]),
-        capture: Capture(export: nil, pattern: exactly(groupName)),
+        capture: Capture(export: nil, pattern: exactPattern(groupName)),
         lookup: Lookup(findGroup),
         alreadyDoneErrors: ["DBSubnetGroupAlreadyExists"],
         precheck: Precheck(findGroup, rule: "a subnet group of this name exists in the VPC") {
@@ -82,7 +82,8 @@ package struct RDSStep: Step {
           "--query", "DBInstance.DBInstanceArn", "--output", "text"),
         capture: Capture(
           export: nil,
-          pattern: #"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:"# + exactly(instance).dropFirst()),
+          pattern: #"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:"#
+            + exactPattern(instance).dropFirst()),
         lookup: Lookup(
           .aws(
             "rds", "describe-db-instances",
@@ -170,11 +171,6 @@ package struct RDSStep: Step {
       "rds", "describe-db-instances", "--db-instance-identifier", .text(instance),
       "--query", "DBInstances[0].\(field)", "--output", "text")
   }
-}
-
-/// A pattern matching exactly `text`.
-private func exactly(_ text: String) -> String {
-  "^" + NSRegularExpression.escapedPattern(for: text) + "$"
 }
 
 // MARK: - Teardown (runbook destroy)

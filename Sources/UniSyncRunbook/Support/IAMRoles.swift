@@ -87,8 +87,7 @@ extension Deployment {
           rule: "\(role.name) has this \(role.inlinePolicyName) document"
         ) { output, values in
           guard let text = document.text(values: values),
-            let wanted = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
-            let actual = try? JSONSerialization.jsonObject(with: Data(output.utf8)),
+            let wanted = JSONValue(parsing: text), let actual = JSONValue(parsing: output),
             jsonContains(actual, wanted), jsonContains(wanted, actual)
           else { return nil }
           return role.inlinePolicyName
@@ -124,32 +123,6 @@ func policyDocument(_ statements: [(actions: [String], resources: [Argument])]) 
   }
   parts.append("]}")
   return joined(parts)
-}
-
-/// A JSON array of strings.
-func jsonArray(_ items: [String]) -> String {
-  "[" + items.map(jsonString).joined(separator: ",") + "]"
-}
-
-/// A JSON array of strings that may reference exports.
-func jsonArray(_ items: [Argument]) -> Argument {
-  var parts: [Argument] = ["["]
-  for (index, item) in items.enumerated() {
-    if index > 0 { parts.append(",") }
-    parts.append(jsonQuoted(item))
-  }
-  parts.append("]")
-  return joined(parts)
-}
-
-/// A JSON string literal of an argument: its literal text escaped, export values (ids, ARNs,
-/// host names) left as they are.
-func jsonQuoted(_ argument: Argument) -> Argument {
-  let inner: [Fragment] = argument.fragments.map {
-    if case .text(let text) = $0 { return .text(String(jsonString(text).dropFirst().dropLast())) }
-    return $0
-  }
-  return joined([.text("\""), Argument(inner), .text("\"")])
 }
 
 extension Deployment {

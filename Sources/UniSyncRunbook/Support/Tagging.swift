@@ -77,13 +77,6 @@ private func jsonTag(_ key: String, _ value: String) -> String {
   "{\"Key\":\(jsonString(key)),\"Value\":\(jsonString(value))}"
 }
 
-/// A JSON string literal for `text`.
-func jsonString(_ text: String) -> String {
-  let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
-  let array = data.map { String(decoding: $0, as: UTF8.self) } ?? "[\"\"]"
-  return String(array.dropFirst().dropLast())
-}
-
 extension Deployment {
   /// ECS `--tags`: the same tags as ``tagList(name:action:)`` with ECS's lower-case `key`/`value`.
   func ecsTagList(name: String, action: String) -> Argument {
