@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Guide 10's pieces that need no AWS: the request it needs, its actions, the derived task
 /// definition and the difference printed.
@@ -53,7 +53,7 @@ final class UpdateStepTests: XCTestCase {
       UpdateStep().actions(for: try deployment(tag: nil, rollback: true)).map(\.name), ["rollback"])
   }
 
-  nonisolated(unsafe) static let described: [String: Any] = [
+  static let described: [String: JSONValue] = [
     "taskDefinitionArn":
       "arn:aws:ecs:ap-northeast-2:123456789012:task-definition/unisync-user-service:4",
     "family": "unisync-user-service", "revision": 4, "status": "ACTIVE",
@@ -87,9 +87,9 @@ final class UpdateStepTests: XCTestCase {
       [
         "containerDefinitions[user-service].image: repo/unisync/user-service:v1 -> repo/unisync/user-service:v2"
       ])
-    let containers = derived["containerDefinitions"] as? [[String: Any]] ?? []
+    let containers = derived["containerDefinitions"]?.arrayValue ?? []
     XCTAssertEqual(
-      containers.last?["image"] as? String, "repo/sidecar:3", "other containers are left alone")
+      containers.last?["image"]?.stringValue, "repo/sidecar:3", "other containers are left alone")
     // The same image: nothing differs, so nothing is registered.
     let same = try Rollout.derive(
       Self.described, container: "user-service", image: "repo/unisync/user-service:v1")
@@ -105,11 +105,11 @@ final class UpdateStepTests: XCTestCase {
   }
 
   func testDifferencesNameTheFieldsThatChanged() {
-    let old: [String: Any] = [
+    let old: [String: JSONValue] = [
       "cpu": "256", "containerDefinitions": [["name": "a", "image": "x:1", "cpu": 0]],
       "volumes": [],
     ]
-    let new: [String: Any] = [
+    let new: [String: JSONValue] = [
       "cpu": "512", "containerDefinitions": [["name": "a", "image": "x:2", "cpu": 0]],
       "pidMode": "task",
     ]
