@@ -29,9 +29,14 @@ package struct ECSStep: Step {
     "TASK_DEF_" + exportSuffix(service)
   }
 
-  /// `unisync-api-gateway`: the task definition family, and the log group `/ecs/<family>`.
+  /// `unisync-api-gateway`: the task definition family of a service.
   static func family(_ deployment: Deployment, _ service: String) -> String {
     "\(deployment.ecs.familyPrefix)-\(service)"
+  }
+
+  /// `/ecs/unisync-api-gateway`, where the awslogs driver of the service's task definition writes.
+  static func logGroup(_ deployment: Deployment, _ service: String) -> String {
+    "/ecs/" + family(deployment, service)
   }
 
   package func actions(for deployment: Deployment) -> [Action] {
@@ -46,8 +51,7 @@ package struct ECSStep: Step {
       "--query", "clusters[?status=='ACTIVE'].clusterArn", "--output", "text")
     var cluster = Action.create(
       "cluster", "create ECS cluster \(ecs.cluster)", export: "CLUSTER_ARN",
-      pattern: #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/"#
-        + NSRegularExpression.escapedPattern(for: ecs.cluster) + "$",
+      pattern: arnPattern("ecs", "cluster/", name: ecs.cluster),
       command: .aws(
         "ecs", "create-cluster", "--cluster-name", .text(ecs.cluster),
         "--tags", deployment.ecsTagList(name: ecs.cluster, action: "\(id)/cluster"),
@@ -105,82 +109,35 @@ package struct ECSStep: Step {
 
   private func taskDefinition(_ deployment: Deployment, _ service: Deployment.Service) -> [Action] {
     let family = Self.family(deployment, service.name)
-    let logGroup = "/ecs/\(family)"
     let name = service.name
-    let findLogGroup = { (condition: String) in
-      Command.aws(
-        "logs", "describe-log-groups", "--log-group-name-prefix", .text(logGroup),
-        "--query", "logGroups[?logGroupName=='\(logGroup)'\(condition)].logGroupName", "--output",
-        "text")
-    }
-    var logGroupAction = Action(
-      name: "log-group-\(name)", summary: "create log group \(logGroup)", effect: .write,
+    let document = TaskDefinitions.document(deployment, service)
+    // The log group the awslogs driver writes to (the guide does not create it), with a retention.
+    let logGroup = deployment.logGroupActions(
+      Self.logGroup(deployment, name), suffix: name, step: id,
+      retentionDays: deployment.ecs.logRetentionDays)
+    let register = Action(
+      name: "task-definition-\(name)",
+      summary: "register task definition \(family) from \(service.taskDefinition.path)",
+      effect: .write,
       command: .aws(
-        "logs", "create-log-group", "--log-group-name", .text(logGroup),
-        "--tags", deployment.tagMap(name: logGroup, action: "\(id)/log-group-\(name)")),
-      lookup: Lookup(findLogGroup(""), pattern: exactPattern(logGroup)))
-    logGroupAction.alreadyDoneErrors = ["ResourceAlreadyExistsException"]
-
-    var variables: [String: Argument] = [
-      "FAMILY": .text(family), "SERVICE": .text(name), "PORT": .text("\(service.port)"),
-      "CPU": .text(deployment.ecs.cpu), "MEMORY": .text(deployment.ecs.memory),
-      "IMAGE": ECRStep.taggedImage(deployment, name), "LOG_GROUP": .text(logGroup),
-      "DB_PORT": .text("\(deployment.securityGroups.rdsPort)"),
-    ]
-    if let database = service.database { variables["DATABASE"] = .text(database) }
-    let document = service.taskDefinition.render(variables)
-    let export = Self.taskDefinitionExport(name)
-    let arnPattern =
-      #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/"#
-      + NSRegularExpression.escapedPattern(for: family) + ":[0-9]+$"
-    return [
-      logGroupAction,
-      Action(
-        name: "log-retention-\(name)",
-        summary: "keep \(logGroup) for \(deployment.ecs.logRetentionDays) days", effect: .write,
-        command: .aws(
-          "logs", "put-retention-policy", "--log-group-name", .text(logGroup),
-          "--retention-in-days", "\(deployment.ecs.logRetentionDays)"),
-        lookup: Lookup(
-          findLogGroup(" && retentionInDays==`\(deployment.ecs.logRetentionDays)`"),
-          pattern: exactPattern(logGroup)),
-        idempotent: true, after: ["log-group-\(name)"]),
-      Action(
-        name: "task-definition-\(name)",
-        summary: "register task definition \(family) from \(service.taskDefinition.path)",
-        effect: .write,
-        command: .aws(
-          "ecs", "register-task-definition", "--cli-input-json",
-          .document("\(family)-task.json", document),
-          "--tags", deployment.ecsTagList(name: family, action: "\(id)/task-definition-\(name)"),
-          "--query", "taskDefinition.taskDefinitionArn", "--output", "text"),
-        capture: Capture(export: export, pattern: arnPattern),
-        precheck: Precheck(
-          .aws(
-            "ecs", "describe-task-definition", "--task-definition", .text(family),
-            "--query", "taskDefinition", "--output", "json"),
-          rule: "the latest active revision of \(family) has the same settings"
-        ) { output, values in
-          Self.sameTaskDefinition(wanted: document, values: values, described: output)
-        },
-        after: ["log-group-\(name)"],
-        settledBy: .nothingToFind(unlessListedBy: "task-definition-families", name: family)),
-    ]
-  }
-
-  /// The ARN of the described revision when it has every setting of `wanted` (AWS adds defaults,
-  /// so only the settings the document gives are compared); nil when it differs.
-  static func sameTaskDefinition(wanted: Argument, values: [String: String], described: String)
-    -> String?
-  {
-    guard let text = wanted.text(values: values),
-      var mine = JSONValue(parsing: text)?.objectValue,
-      let theirs = JSONValue(parsing: described), theirs.objectValue != nil,
-      theirs["status"]?.stringValue ?? "ACTIVE" == "ACTIVE",
-      let arn = theirs["taskDefinitionArn"]?.stringValue
-    else { return nil }
-    mine["tags"] = nil
-    return jsonContains(theirs, .object(mine)) ? arn : nil
+        "ecs", "register-task-definition", "--cli-input-json",
+        .document("\(family)-task.json", document),
+        "--tags", deployment.ecsTagList(name: family, action: "\(id)/task-definition-\(name)"),
+        "--query", "taskDefinition.taskDefinitionArn", "--output", "text"),
+      capture: Capture(
+        export: Self.taskDefinitionExport(name),
+        pattern: arnPattern("ecs", "task-definition/", name: family, suffix: ":[0-9]+")),
+      precheck: Precheck(
+        .aws(
+          "ecs", "describe-task-definition", "--task-definition", .text(family),
+          "--query", "taskDefinition", "--output", "json"),
+        rule: "the latest active revision of \(family) has the same settings"
+      ) { output, values in
+        TaskDefinitions.sameSettings(wanted: document, values: values, described: output)
+      },
+      after: ["log-group-\(name)"],
+      settledBy: .nothingToFind(unlessListedBy: "task-definition-families", name: family))
+    return logGroup + [register]
   }
 
   // MARK: - 6.4 Load balancer
@@ -191,15 +148,12 @@ package struct ECSStep: Step {
       Argument.ref($0.export)
     }
     let gateway = deployment.services.first(where: \.loadBalanced) ?? deployment.services.first
-    let albPattern =
-      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:loadbalancer/app/"#
-      + NSRegularExpression.escapedPattern(for: ecs.loadBalancer) + "/[0-9a-f]+$"
-    let tgPattern =
-      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/"#
-      + NSRegularExpression.escapedPattern(for: ecs.targetGroup) + "/[0-9a-f]+$"
-    let listenerPattern =
-      #"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/"#
-      + NSRegularExpression.escapedPattern(for: ecs.loadBalancer) + "/[0-9a-f]+/[0-9a-f]+$"
+    let elb = "elasticloadbalancing"
+    let albPattern = arnPattern(
+      elb, "loadbalancer/app/", name: ecs.loadBalancer, suffix: "/[0-9a-f]+")
+    let tgPattern = arnPattern(elb, "targetgroup/", name: ecs.targetGroup, suffix: "/[0-9a-f]+")
+    let listenerPattern = arnPattern(
+      elb, "listener/app/", name: ecs.loadBalancer, suffix: "/[0-9a-f]+/[0-9a-f]+")
     let port =
       deployment.securityGroups.albPorts.contains(80)
       ? 80 : deployment.securityGroups.albPorts.first ?? 80
@@ -363,11 +317,7 @@ package struct ECSStep: Step {
       "--tags", deployment.ecsTagList(name: name, action: "\(id)/service-\(name)"),
       "--query", "service.serviceArn", "--output", "text",
     ]
-    let pattern =
-      #"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:service/([^/]+/)?"#
-      + NSRegularExpression.escapedPattern(for: name) + "$"
-    // Deleted services stay listed as INACTIVE: only an ACTIVE one counts.
-    let active = "services[?status=='ACTIVE']"
+    let pattern = arnPattern("ecs", "service/([^/]+/)?", name: name)
     return [
       Action(
         name: "service-\(name)",
@@ -376,9 +326,7 @@ package struct ECSStep: Step {
         effect: .write, command: .aws(command),
         capture: Capture(export: nil, pattern: pattern),
         precheck: .exists(
-          .aws(
-            "ecs", "describe-services", "--cluster", .ref("CLUSTER_ARN"), "--services", .text(name),
-            "--query", "\(active).serviceArn", "--output", "text"),
+          .activeECSService(name, fields: "serviceArn"),
           rule: "service \(name) exists in the cluster", pattern: pattern),
         after: after,
         transientErrors: TransientErrors(
@@ -389,15 +337,15 @@ package struct ECSStep: Step {
       Action(
         name: "service-revision-\(name)", summary: "run \(name) on the registered task definition",
         effect: .write,
-        command: .aws(
-          "ecs", "update-service", "--cluster", .ref("CLUSTER_ARN"), "--service", .text(name),
-          "--task-definition", .ref(Self.taskDefinitionExport(name)),
-          "--query", "service.serviceArn", "--output", "text"),
+        command: .ecsService(
+          "update-service", name,
+          [
+            "--task-definition", .ref(Self.taskDefinitionExport(name)), "--query",
+            "service.serviceArn", "--output", "text",
+          ]),
         capture: Capture(export: nil, pattern: pattern), idempotent: true,
         precheck: Precheck(
-          .aws(
-            "ecs", "describe-services", "--cluster", .ref("CLUSTER_ARN"), "--services", .text(name),
-            "--query", "\(active).[serviceArn,taskDefinition]", "--output", "text"),
+          .activeECSService(name, fields: "[serviceArn,taskDefinition]"),
           rule: "service \(name) runs the registered task definition"
         ) { output, values in
           let words = output.split(whereSeparator: \.isWhitespace).map(String.init)
@@ -427,19 +375,17 @@ extension ECSStep {
         Action(
           name: "scale-down-\(service.name)", summary: "scale \(service.name) to 0 tasks",
           effect: .write,
-          command: .aws(
-            "ecs", "update-service", "--cluster", .ref("CLUSTER_ARN"), "--service",
-            .text(service.name),
-            "--desired-count", "0", "--query", "service.desiredCount", "--output", "text"),
+          command: .ecsService(
+            "update-service", service.name,
+            ["--desired-count", "0", "--query", "service.desiredCount", "--output", "text"]),
           alreadyDoneErrors: Set(gone), deletes: "service-\(service.name)"))
       actions.append(
         Action(
           name: "delete-service-\(service.name)", summary: "delete service \(service.name)",
           effect: .write,
-          command: .aws(
-            "ecs", "delete-service", "--cluster", .ref("CLUSTER_ARN"), "--service",
-            .text(service.name),
-            "--force", "--query", "service.status", "--output", "text"),
+          command: .ecsService(
+            "delete-service", service.name,
+            ["--force", "--query", "service.status", "--output", "text"]),
           alreadyDoneErrors: Set(gone), after: ["scale-down-\(service.name)"],
           deletes: "service-\(service.name)"))
     }
@@ -464,15 +410,10 @@ extension ECSStep {
         transientErrors: dependencyRetry(deployment, ["ResourceInUse"]), deletes: "target-group"),
     ]
     for service in deployment.services {
-      actions.append(deregisterTaskDefinitions(deployment, service.name, after: services))
-      let logGroup = "/ecs/\(Self.family(deployment, service.name))"
+      actions.append(TaskDefinitions.deregisterRevisions(deployment, service.name, after: services))
       actions.append(
-        Action(
-          name: "delete-log-group-\(service.name)", summary: "delete log group \(logGroup)",
-          effect: .write,
-          command: .aws("logs", "delete-log-group", "--log-group-name", .text(logGroup)),
-          alreadyDoneErrors: ["ResourceNotFoundException"], after: services,
-          deletes: "log-group-\(service.name)"))
+        deployment.logGroupTeardown(
+          Self.logGroup(deployment, service.name), suffix: service.name, after: services))
     }
     actions.append(
       Action(
@@ -498,66 +439,5 @@ extension ECSStep {
         deletes: "cluster"))
     actions += deployment.roleTeardown(Self.executionRole(deployment), after: services)
     return actions
-  }
-
-  /// Deregisters every active revision of a family that carries this deployment's tag. The tag
-  /// stays on a deregistered revision, so the revisions are those both tagged and active: a
-  /// destroy resumed after an interruption goes on from the first revision still active.
-  private func deregisterTaskDefinitions(
-    _ deployment: Deployment, _ service: String, after: [String]
-  ) -> Action {
-    let family = Self.family(deployment, service)
-    let list = Command.aws(
-      "resourcegroupstaggingapi", "get-resources", "--resource-type-filters", "ecs:task-definition",
-      "--tag-filters",
-      .text(
-        #"[{"Key":"# + jsonString(OwnershipTag.deployment) + #","Values":["#
-          + jsonString(deployment.name) + "]}]"),
-      "--query", "ResourceTagMappingList[].ResourceARN", "--output", "text")
-    let active = Command.aws(
-      "ecs", "list-task-definitions", "--family-prefix", .text(family), "--status", "ACTIVE",
-      "--query", "taskDefinitionArns", "--output", "text")
-    let deregister = Command.aws(
-      "ecs", "deregister-task-definition", "--task-definition", .ref("TASK_DEFINITION_ARN"),
-      "--query", "taskDefinition.status", "--output", "text")
-    let procedure = Procedure(
-      "deregister the task definitions of \(family)",
-      outline: [.command(list), .command(active), .command(deregister)]
-    ) { context in
-      func words(_ command: Command) async throws -> [String] {
-        try await context.output(command).split(whereSeparator: \.isWhitespace).map(String.init)
-      }
-      let stillActive = Set(try await words(active))
-      let arns = try await words(list).filter {
-        $0.contains(":task-definition/\(family):") && stillActive.contains($0)
-      }
-      for arn in arns {
-        let command = Command.aws(
-          "ecs", "deregister-task-definition", "--task-definition", .text(arn),
-          "--query", "taskDefinition.status", "--output", "text")
-        let result = try await context.run(command)
-        if result.succeeded {
-          context.progress("deregistered \(arn.split(separator: "/").last ?? "")")
-          continue
-        }
-        // Deregistered already (an earlier, interrupted destroy): nothing to do.
-        let status = try await context.run(
-          .aws(
-            "ecs", "describe-task-definition", "--task-definition", .text(arn), "--query",
-            "taskDefinition.status", "--output", "text"))
-        if status.succeeded,
-          status.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) != "ACTIVE"
-        {
-          continue
-        }
-        throw context.failure(of: command, result)
-      }
-      return "\(arns.count) revision(s)"
-    }
-    return Action(
-      name: "deregister-task-definitions-\(service)",
-      summary: "deregister the revisions of \(family)",
-      effect: .write, command: deregister, after: after, procedure: procedure,
-      deletes: "task-definition-\(service)")
   }
 }

@@ -145,9 +145,7 @@ package struct LambdaStep: Step {
     }
     let environment = lambda.environment.sorted { $0.key < $1.key }
       .map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
-    let pattern =
-      #"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:"#
-      + NSRegularExpression.escapedPattern(for: name) + "$"
+    let pattern = arnPattern("lambda", "function:", name: name)
     return [
       Action(
         name: "function",

@@ -82,8 +82,7 @@ package struct RDSStep: Step {
           "--query", "DBInstance.DBInstanceArn", "--output", "text"),
         capture: Capture(
           export: nil,
-          pattern: #"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:"#
-            + exactPattern(instance).dropFirst()),
+          pattern: arnPattern("rds", "db:", name: instance)),
         lookup: Lookup(
           .aws(
             "rds", "describe-db-instances",

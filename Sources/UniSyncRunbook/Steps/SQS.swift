@@ -75,8 +75,7 @@ package struct SQSStep: Step {
   private func arn(_ queue: String) -> Action {
     .derived(
       "queue-arn-\(queue)", "the ARN of \(queue), from its name", export: Self.arnExport(queue),
-      pattern: #"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:"#
-        + NSRegularExpression.escapedPattern(for: queue) + "$",
+      pattern: arnPattern("sqs", "", name: queue),
       value: Self.queueARN(queue), after: ["queue-\(queue)"])
   }
 

@@ -96,8 +96,7 @@ package struct SecretsStep: Step {
           "--query", "ARN", "--output", "text"),
         capture: Capture(
           export: entry.export,
-          pattern: #"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:"#
-            + NSRegularExpression.escapedPattern(for: name) + "-[A-Za-z0-9]{6}$"),
+          pattern: arnPattern("secretsmanager", "secret:", name: name, suffix: "-[A-Za-z0-9]{6}")),
         // Succeeds (empty) when there is none, so it also serves a run interrupted before the create.
         // Secrets scheduled for deletion are not listed: such a name is reported, not used.
         lookup: Lookup(

@@ -50,7 +50,8 @@ package struct VerifyStep: Step {
     ]
     for service in services {
       outline.append(
-        .command(Self.logEvents(Self.logGroup(deployment, service), since: .ref("START_TIME_MS"))))
+        .command(
+          Self.logEvents(ECSStep.logGroup(deployment, service), since: .ref("START_TIME_MS"))))
     }
     outline.append(
       .note(
@@ -117,11 +118,6 @@ package struct VerifyStep: Step {
 
   static func tail(_ group: String) -> Command {
     .aws("logs", "tail", .text(group), "--since", "\(logWindowMinutes)m", "--format", "short")
-  }
-
-  /// `/ecs/<family>`, where the awslogs driver of the service's task definition writes.
-  static func logGroup(_ deployment: Deployment, _ service: String) -> String {
-    "/ecs/" + ECSStep.family(deployment, service)
   }
 
   // MARK: - Diagnosis

@@ -31,8 +31,7 @@ extension Deployment {
       + jsonString(role.principal) + #"},"Action":"sts:AssumeRole"}]}"#
     var create = Action.create(
       role.key, "create IAM role \(role.name) (trusted by \(role.principal))", export: role.export,
-      pattern: #"^arn:aws[a-z-]*:iam::[0-9]{12}:role/([^/]+/)*"#
-        + NSRegularExpression.escapedPattern(for: role.name) + "$",
+      pattern: arnPattern("iam", "role/([^/]+/)*", name: role.name, regional: false),
       command: .aws(
         "iam", "create-role", "--role-name", .text(role.name),
         "--assume-role-policy-document", .document("\(role.key)-trust-policy", .text(trust)),

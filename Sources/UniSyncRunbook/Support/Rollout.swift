@@ -53,9 +53,8 @@ struct Rollout: Sendable {
   }
 
   static func updateService(_ service: String, to taskDefinition: Argument) -> Command {
-    .aws(
-      "ecs", "update-service", "--cluster", .ref("CLUSTER_ARN"), "--service", .text(service),
-      "--task-definition", taskDefinition, "--output", "json")
+    .ecsService(
+      "update-service", service, ["--task-definition", taskDefinition, "--output", "json"])
   }
 
   // MARK: All services

@@ -88,11 +88,6 @@ extension Deployment {
   }
 }
 
-/// A pattern matching exactly `text`.
-func exactPattern(_ text: String) -> String {
-  "^" + NSRegularExpression.escapedPattern(for: text) + "$"
-}
-
 /// `api-gateway` → `API_GATEWAY`: the suffix of per-service exports (`REPO_URI_API_GATEWAY`).
 func exportSuffix(_ name: String) -> String {
   name.uppercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(

@@ -255,7 +255,7 @@ final class Verification: @unchecked Sendable {
     let window = VerifyStep.logWindowMinutes
     // One read per service, all at once; printed in the services' order.
     let reads = services.map { service -> LogRead in
-      let group = VerifyStep.logGroup(deployment, service)
+      let group = ECSStep.logGroup(deployment, service)
       if useTail && logPositions[group] == nil {
         return LogRead(service: service, group: group, command: VerifyStep.tail(group))
       }
