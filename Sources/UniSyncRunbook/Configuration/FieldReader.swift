@@ -5,7 +5,8 @@ final class FieldReader {
   let path: String
   private let fields: [String: JSONValue]
   private var used: Set<String> = []
-  private let problems: ProblemList
+  /// Where every problem goes, also those a section finds across its fields.
+  let problems: ProblemList
 
   init(_ value: JSONValue, path: String, problems: ProblemList) {
     self.path = path
