@@ -129,6 +129,10 @@ package struct Deployment: Sendable, Hashable {
   }
 
   package struct ECS: Sendable, Hashable {
+    /// A task's CPU units and memory when the configuration gives none: Fargate's smallest size.
+    static let defaultCPUUnits = 256
+    static let defaultMemoryMiB = 512
+
     package var cluster: String
     /// Task definition families and log groups are `<prefix>-<service>` and `/ecs/<prefix>-<service>`.
     package var familyPrefix: String

@@ -79,6 +79,11 @@ extension KeyedDecodingContainer {
   }
 }
 
+/// Any JSON answer, for the reads that pick their fields with `--query`.
+extension JSONValue: AWSAnswer {
+  init() { self = .object([:]) }
+}
+
 // MARK: - ECS
 
 /// `ecs describe-services`: the services found, and a failure for each one that was not.

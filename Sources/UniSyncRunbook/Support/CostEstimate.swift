@@ -42,26 +42,20 @@ package struct CostEstimate {
 
   package init(prices: Prices, deployment: Deployment, steps: [String]) {
     self.prices = prices
-    let hours = prices.hoursPerMonth
     if steps.contains("network") {
-      lines.append(
-        Line(item: "NAT gateway (1, hourly charge)", monthly: prices.natGatewayHour * hours))
-      lines.append(
-        Line(item: "Elastic IP (public IPv4 address)", monthly: prices.publicIPv4Hour * hours))
+      lines.append(Line(item: "NAT gateway (1, hourly charge)", monthly: prices.natGatewayMonth))
+      lines.append(Line(item: "Elastic IP (public IPv4 address)", monthly: prices.publicIPv4Month))
     }
     if steps.contains("rds") {
       let rds = deployment.rds
-      let copies = rds.multiAZ ? 2.0 : 1.0
-      if let hourly = prices.databaseInstanceHour[rds.instanceClass] {
+      if let monthly = prices.databaseInstanceMonth(rds) {
         lines.append(
-          Line(
-            item: "RDS \(rds.instanceClass)\(rds.multiAZ ? " Multi-AZ" : "")",
-            monthly: hourly * copies * hours))
+          Line(item: "RDS \(rds.instanceClass)\(rds.multiAZ ? " Multi-AZ" : "")", monthly: monthly))
       }
       lines.append(
         Line(
           item: "RDS storage \(rds.allocatedStorageGB) GB\(rds.multiAZ ? " x2 (Multi-AZ)" : "")",
-          monthly: Double(rds.allocatedStorageGB) * prices.databaseStorageGBMonth * copies))
+          monthly: prices.databaseStorageMonth(rds)))
       lines.append(Line(item: "RDS-managed master password secret", monthly: prices.secretMonth))
     }
     if steps.contains("secrets") {
@@ -71,16 +65,14 @@ package struct CostEstimate {
     if steps.contains("ecs") {
       lines.append(
         Line(
-          item: "Application Load Balancer (1 capacity unit)",
-          monthly: (prices.loadBalancerHour + prices.loadBalancerCapacityUnitHour) * hours))
-      let vcpu = (Double(deployment.ecs.cpu) ?? 256) / 1024
-      let memory = (Double(deployment.ecs.memory) ?? 512) / 1024
-      let tasks = Double(deployment.services.count * deployment.ecs.desiredCount)
-      fargate = tasks * (vcpu * prices.fargateVCPUHour + memory * prices.fargateGBHour) * hours
+          item: "Application Load Balancer (1 capacity unit)", monthly: prices.loadBalancerMonth))
+      let size = FargateTaskSize(deployment.ecs)
+      fargate = prices.fargateMonth(
+        tasks: deployment.services.count * deployment.ecs.desiredCount, of: size)
       lines.append(
         Line(
           item:
-            "Fargate: \(deployment.services.count) services x \(deployment.ecs.desiredCount) tasks at \(vcpu) vCPU / \(memory) GB",
+            "Fargate: \(deployment.services.count) services x \(deployment.ecs.desiredCount) tasks at \(size.vcpu) vCPU / \(size.memoryGB) GB",
           monthly: fargate))
     }
     if fargate > 0 {
@@ -95,7 +87,7 @@ package struct CostEstimate {
       tips.append(
         "one NAT gateway for both zones (as configured) instead of one per zone saves "
           + String(
-            format: "%.2f %@ a month per zone", prices.natGatewayHour * hours, prices.currency)
+            format: "%.2f %@ a month per zone", prices.natGatewayMonth, prices.currency)
           + "; VPC endpoints for ECR, S3, SQS and Secrets Manager cut NAT data processing")
     }
     if steps.contains("ecs") {
@@ -124,5 +116,47 @@ package struct CostEstimate {
       text += "savings:\n" + tips.map { "  - \($0)\n" }.joined()
     }
     return text
+  }
+}
+
+// What a month of each kind of resource costs: the one place of the formulas, for the estimate
+// before a run and for what a destroy leaves.
+extension CostEstimate.Prices {
+  var natGatewayMonth: Double { natGatewayHour * hoursPerMonth }
+
+  var publicIPv4Month: Double { publicIPv4Hour * hoursPerMonth }
+
+  /// An Application Load Balancer with one capacity unit.
+  var loadBalancerMonth: Double {
+    (loadBalancerHour + loadBalancerCapacityUnitHour) * hoursPerMonth
+  }
+
+  /// The DB instance, two with Multi-AZ; nil when the table has no price for its class.
+  func databaseInstanceMonth(_ rds: Deployment.RDS) -> Double? {
+    databaseInstanceHour[rds.instanceClass].map { $0 * Self.copies(rds) * hoursPerMonth }
+  }
+
+  /// The DB instance's storage, twice with Multi-AZ.
+  func databaseStorageMonth(_ rds: Deployment.RDS) -> Double {
+    Double(rds.allocatedStorageGB) * databaseStorageGBMonth * Self.copies(rds)
+  }
+
+  /// `tasks` Fargate tasks of one size, running all month.
+  func fargateMonth(tasks: Int, of size: FargateTaskSize) -> Double {
+    Double(tasks) * (size.vcpu * fargateVCPUHour + size.memoryGB * fargateGBHour) * hoursPerMonth
+  }
+
+  private static func copies(_ rds: Deployment.RDS) -> Double { rds.multiAZ ? 2 : 1 }
+}
+
+/// The size of one Fargate task, from the configuration's `ecs.cpu` (CPU units) and `ecs.memory`
+/// (MiB); a value that is no number counts as the configuration's default.
+struct FargateTaskSize {
+  var vcpu: Double
+  var memoryGB: Double
+
+  init(_ ecs: Deployment.ECS) {
+    vcpu = (Double(ecs.cpu) ?? Double(Deployment.ECS.defaultCPUUnits)) / 1024
+    memoryGB = (Double(ecs.memory) ?? Double(Deployment.ECS.defaultMemoryMiB)) / 1024
   }
 }

@@ -65,17 +65,17 @@ struct LeftoverScanStep: Step {
       async let repositoryText = context.output(repositories)
       async let roleText = context.output(roles)
       async let groupText = context.output(subnetGroups)
-      for arn in Scan.parse(try await taggedText) as? [String] ?? [] { scan.found.insert(arn) }
-      for pair in Scan.parse(try await addressText) as? [[String]] ?? [] where pair.count == 2 {
+      for arn in Scan.strings(JSONValue(parsing: try await taggedText)) { scan.found.insert(arn) }
+      for pair in Scan.lists(JSONValue(parsing: try await addressText)) where pair.count == 2 {
         scan.found.insert(
-          "arn:aws:ec2:\(context.values[ContextValue.region] ?? ""):\(context.values[ContextValue.account] ?? ""):elastic-ip/\(pair[0]) (\(pair[1]))"
+          "arn:aws:ec2:\(context.values[ContextValue.region] ?? ""):\(context.values[ContextValue.account] ?? ""):elastic-ip/\(pair[0].stringValue ?? "") (\(pair[1].stringValue ?? ""))"
         )
       }
       // Found by name: counted when their own tag names the deployment.
       let tag = "[?Key=='\(OwnershipTag.deployment)'].Value | [0]"
       let byName: [([String], (String) -> Command)] = [
         (
-          Scan.parse(try await repositoryText) as? [String] ?? [],
+          Scan.strings(JSONValue(parsing: try await repositoryText)),
           {
             .aws(
               "ecr", "list-tags-for-resource", "--resource-arn", .text($0), "--query",
@@ -83,7 +83,7 @@ struct LeftoverScanStep: Step {
           }
         ),
         (
-          Scan.parse(try await roleText) as? [String] ?? [],
+          Scan.strings(JSONValue(parsing: try await roleText)),
           {
             .aws(
               "iam", "list-role-tags", "--role-name",
@@ -92,7 +92,7 @@ struct LeftoverScanStep: Step {
           }
         ),
         (
-          Scan.parse(try await groupText) as? [String] ?? [],
+          Scan.strings(JSONValue(parsing: try await groupText)),
           {
             .aws(
               "rds", "list-tags-for-resource", "--resource-name", .text($0), "--query",
@@ -132,14 +132,23 @@ private struct Scan {
     self.deployment = deployment
   }
 
-  func json(_ command: Command) async throws -> Any { try await context.json(command) }
+  /// A command's JSON answer (its failure, or an output that is not JSON, fails the scan).
+  func json(_ command: Command) async throws -> JSONValue {
+    try await context.answer(JSONValue.self, of: command)
+  }
 
-  static func parse(_ text: String) -> Any {
-    (try? JSONSerialization.jsonObject(with: Data(text.utf8))) ?? NSNull()
+  /// The strings of a JSON list (`--query 'Things[].Arn'`).
+  static func strings(_ value: JSONValue?) -> [String] {
+    value?.arrayValue?.compactMap(\.stringValue) ?? []
+  }
+
+  /// The lists of a JSON list of lists (`--query 'Things[].[Id,State]'`).
+  static func lists(_ value: JSONValue?) -> [[JSONValue]] {
+    value?.arrayValue?.compactMap(\.arrayValue) ?? []
   }
 
   func strings(_ command: Command) async throws -> [String] {
-    try await context.json(command) as? [String] ?? []
+    Self.strings(try await json(command))
   }
 
   /// Counts `arn` when its `runbook:deployment` tag (the command's output) names this deployment.
@@ -204,15 +213,15 @@ private struct Scan {
     }
     let secrets = of(":secretsmanager:")
     if !secrets.isEmpty {
-      let listed =
+      let listed = Self.lists(
         try await json(
           .aws(
             "secretsmanager", "list-secrets", "--include-planned-deletion",
-            "--query", "SecretList[].[ARN,DeletedDate]", "--output", "json")) as? [[Any]] ?? []
+            "--query", "SecretList[].[ARN,DeletedDate]", "--output", "json")))
       var deletion: [String: Bool] = [:]
       for entry in listed {
-        if let arn = entry.first as? String {
-          deletion[arn] = entry.count > 1 && !(entry[1] is NSNull)
+        if let arn = entry.first?.stringValue {
+          deletion[arn] = entry.count > 1 && entry[1] != .null
         }
       }
       for arn in secrets where deletion[arn] != false {
@@ -231,8 +240,8 @@ private struct Scan {
   /// `[[key, value], ...]` output as a dictionary.
   func pairs(_ command: Command) async throws -> [String: String] {
     var result: [String: String] = [:]
-    for pair in try await json(command) as? [[Any]] ?? [] where pair.count == 2 {
-      if let key = pair[0] as? String { result[key] = pair[1] as? String ?? "" }
+    for pair in Self.lists(try await json(command)) where pair.count == 2 {
+      if let key = pair[0].stringValue { result[key] = pair[1].stringValue ?? "" }
     }
     return result
   }
@@ -246,7 +255,6 @@ private struct Scan {
   /// Prints what is left with its monthly cost; returns a one-line summary.
   func report() -> String {
     let prices = CostEstimate.load(for: deployment)
-    let hours = prices?.hoursPerMonth ?? 730
     var total = 0.0
     if found.isEmpty {
       context.progress("nothing tagged \(OwnershipTag.deployment)=\(deployment.name) is left")
@@ -254,31 +262,7 @@ private struct Scan {
       context.progress("still tagged \(OwnershipTag.deployment)=\(deployment.name):")
     }
     for arn in found.sorted() {
-      var monthly: Double?
-      if let prices {
-        if arn.contains(":natgateway/") {
-          monthly = prices.natGatewayHour * hours
-        } else if arn.contains(":elastic-ip/") {
-          monthly = prices.publicIPv4Hour * hours
-        } else if arn.contains(":loadbalancer/") {
-          monthly = (prices.loadBalancerHour + prices.loadBalancerCapacityUnitHour) * hours
-        } else if arn.contains(":rds:") && arn.contains(":db:") {
-          let rds = deployment.rds
-          let copies = rds.multiAZ ? 2.0 : 1.0
-          monthly =
-            (prices.databaseInstanceHour[rds.instanceClass] ?? 0) * copies * hours
-            + Double(rds.allocatedStorageGB) * prices.databaseStorageGBMonth * copies
-        } else if arn.contains(":secretsmanager:") {
-          monthly = prices.secretMonth
-        } else if arn.contains(":service/") {
-          let vcpu = (Double(deployment.ecs.cpu) ?? 256) / 1024
-          let memory = (Double(deployment.ecs.memory) ?? 512) / 1024
-          monthly =
-            Double(deployment.ecs.desiredCount)
-            * (vcpu * prices.fargateVCPUHour + memory * prices.fargateGBHour)
-            * hours
-        }
-      }
+      let monthly = prices.flatMap { monthlyCost(of: arn, $0) }
       total += monthly ?? 0
       let cost =
         monthly.map { String(format: "about %.2f %@ a month", $0, prices?.currency ?? "USD") }
@@ -295,5 +279,23 @@ private struct Scan {
       )
     }
     return found.isEmpty ? "nothing left" : "\(found.count) left"
+  }
+
+  /// What the resource of `arn` costs a month, by its kind; nil for what costs little or nothing.
+  func monthlyCost(of arn: String, _ prices: CostEstimate.Prices) -> Double? {
+    let rds = deployment.rds
+    if arn.contains(":natgateway/") { return prices.natGatewayMonth }
+    if arn.contains(":elastic-ip/") { return prices.publicIPv4Month }
+    if arn.contains(":loadbalancer/") { return prices.loadBalancerMonth }
+    if arn.contains(":rds:") && arn.contains(":db:") {
+      return (prices.databaseInstanceMonth(rds) ?? 0) + prices.databaseStorageMonth(rds)
+    }
+    if arn.contains(":secretsmanager:") { return prices.secretMonth }
+    if arn.contains(":service/") {
+      // One service's tasks.
+      return prices.fargateMonth(
+        tasks: deployment.ecs.desiredCount, of: FargateTaskSize(deployment.ecs))
+    }
+    return nil
   }
 }
