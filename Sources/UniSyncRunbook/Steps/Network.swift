@@ -52,11 +52,7 @@ package struct NetworkStep: Step {
             "ec2", "describe-subnets", "--filters", deployment.ownedFilters(action: action),
             "--query", "Subnets[].SubnetId", "--output", "text"),
           adoptLookup: .aws(
-            "ec2", "describe-subnets", "--filters",
-            Argument([
-              .text(#"[{"Name":"vpc-id","Values":[""#), .export("VPC_ID"),
-              .text(#""]},{"Name":"cidr-block","Values":["# + jsonString(subnet.cidr) + "]}]"),
-            ]),
+            "ec2", "describe-subnets", "--filters", inTheVPC("cidr-block", subnet.cidr),
             "--query", "Subnets[].SubnetId", "--output", "text")))
     }
 
@@ -158,6 +154,15 @@ package struct NetworkStep: Step {
     return actions
   }
 
+  /// EC2 `--filters` for what an adopted resource must be: in the VPC (`VPC_ID`), and with
+  /// `value` for the filter `name`.
+  private func inTheVPC(_ name: String, _ value: String) -> Argument {
+    Argument([
+      .text(#"[{"Name":"vpc-id","Values":[""#), .export("VPC_ID"),
+      .text(#""]},{"Name":"# + jsonString(name) + #","Values":["# + jsonString(value) + "]}]"),
+    ])
+  }
+
   /// A route table, its default route and its subnet associations.
   private func routeTable(
     _ deployment: Deployment, key: String, name: String, export: String,
@@ -177,11 +182,7 @@ package struct NetworkStep: Step {
           "ec2", "describe-route-tables", "--filters", deployment.ownedFilters(action: action),
           "--query", "RouteTables[].RouteTableId", "--output", "text"),
         adoptLookup: .aws(
-          "ec2", "describe-route-tables", "--filters",
-          Argument([
-            .text(#"[{"Name":"vpc-id","Values":[""#), .export("VPC_ID"),
-            .text(#""]},{"Name":"tag:Name","Values":["# + jsonString(name) + "]}]"),
-          ]),
+          "ec2", "describe-route-tables", "--filters", inTheVPC("tag:Name", name),
           "--query", "RouteTables[].RouteTableId", "--output", "text")),
       Action(
         name: "\(key)-default-route", summary: "route 0.0.0.0/0 of \(name) to \(target.export)",
@@ -351,11 +352,4 @@ extension NetworkStep {
       effect: .write,
       command: delete, procedure: procedure, deletes: "\(key)-route-table")
   }
-}
-
-/// `DependencyViolation` and "in use" refusals of deletes, retried while dependents go away.
-func dependencyRetry(_ deployment: Deployment, _ more: [String] = []) -> TransientErrors {
-  TransientErrors(
-    ["DependencyViolation", "InvalidIPAddress.InUse"] + more,
-    seconds: Double(deployment.operations.dependencyRetrySeconds), intervalSeconds: 5)
 }
