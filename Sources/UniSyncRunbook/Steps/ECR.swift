@@ -194,7 +194,7 @@ package struct ECRStep: Step {
       // Pushed only when `latest` is not this image already.
       Action(
         name: "push-latest-\(service.name)", summary: "push \(service.name) as latest",
-        effect: .write, command: .docker("push", latest), idempotent: true,
+        effect: .write, command: .docker("push", latest),
         precheck: Precheck(
           Command(tool: "docker", arguments: Array(inspect.dropLast()) + [latest]),
           rule: "latest is this image already"

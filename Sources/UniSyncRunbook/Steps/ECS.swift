@@ -59,7 +59,6 @@ package struct ECSStep: Step {
       lookup: findCluster)
     cluster.precheck = .exists(
       findCluster, rule: "cluster \(ecs.cluster) exists", pattern: cluster.capture?.pattern ?? "")
-    cluster.idempotent = true
     actions.append(cluster)
 
     // 6.2 Create the task execution role: pull images, write logs, read the secrets.
@@ -233,8 +232,7 @@ package struct ECSStep: Step {
             "--query",
             "Attributes[?Key=='deregistration_delay.timeout_seconds' && Value=='\(ecs.deregistrationDelaySeconds)'].Value",
             "--output", "text"),
-          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)")),
-        idempotent: true),
+          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)"))),
       Action(
         name: "listener", summary: "create the HTTP \(port) listener of \(ecs.loadBalancer)",
         effect: .write,
@@ -262,7 +260,6 @@ package struct ECSStep: Step {
           "--default-actions", #"[{"Type":"forward","TargetGroupArn":"\#(ref: "TG_ARN")"}]"#,
           "--query", "Listeners[0].ListenerArn", "--output", "text"),
         capture: Capture(export: nil, pattern: listenerPattern),
-        idempotent: true,
         precheck: Precheck(
           .aws(
             "elbv2", "describe-listeners", "--listener-arns", .ref("LISTENER_ARN"),
@@ -343,7 +340,7 @@ package struct ECSStep: Step {
             "--task-definition", .ref(Self.taskDefinitionExport(name)), "--query",
             "service.serviceArn", "--output", "text",
           ]),
-        capture: Capture(export: nil, pattern: pattern), idempotent: true,
+        capture: Capture(export: nil, pattern: pattern),
         precheck: Precheck(
           .activeECSService(name, fields: "[serviceArn,taskDefinition]"),
           rule: "service \(name) runs the registered task definition"

@@ -200,7 +200,7 @@ package struct LambdaStep: Step {
           "lambda", "update-function-code", "--function-name", .text(name), "--zip-file",
           "fileb://" + zip,
           "--query", "CodeSha256", "--output", "text"),
-        capture: Capture(export: nil, pattern: #"^[A-Za-z0-9+/]{43}=$"#), idempotent: true,
+        capture: Capture(export: nil, pattern: #"^[A-Za-z0-9+/]{43}=$"#),
         precheck: Precheck(
           .aws(
             "lambda", "get-function", "--function-name", .text(name),

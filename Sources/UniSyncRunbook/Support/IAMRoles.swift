@@ -65,7 +65,7 @@ extension Deployment {
               "iam", "list-attached-role-policies", "--role-name", .text(role.name),
               "--query", "AttachedPolicies[?PolicyArn=='\(policy)'].PolicyArn", "--output", "text"),
             pattern: exactPattern(policy)),
-          idempotent: true, after: [role.key]))
+          after: [role.key]))
     }
     // Put only when the role does not have this very document (a changed configuration updates it).
     let document = role.inlinePolicy
@@ -77,7 +77,6 @@ extension Deployment {
           "iam", "put-role-policy", "--role-name", .text(role.name),
           "--policy-name", .text(role.inlinePolicyName),
           "--policy-document", .document(role.inlinePolicyName, document)),
-        idempotent: true,
         precheck: Precheck(
           .aws(
             "iam", "get-role-policy", "--role-name", .text(role.name),

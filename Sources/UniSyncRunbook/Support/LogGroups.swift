@@ -32,7 +32,7 @@ extension Deployment {
           "--retention-in-days", "\(retentionDays)"),
         lookup: Lookup(
           find(" && retentionInDays==`\(retentionDays)`"), pattern: exactPattern(group)),
-        idempotent: true, after: ["log-group-\(suffix)"]),
+        after: ["log-group-\(suffix)"]),
     ]
   }
 
