@@ -91,8 +91,7 @@ package struct UpdateStep: Step {
           "the same task definition with the image of container \(service) set to \(image), read-only fields dropped"
         ),
         .command(
-          Rollout.describeTaskDefinition(
-            .text("\(deployment.ecs.familyPrefix)-\(service)"), tags: false)),
+          Rollout.describeTaskDefinition(.text(ECSStep.family(deployment, service)), tags: false)),
         .note("when no revision has exactly that content:"),
         .command(
           Rollout.register(

@@ -160,6 +160,7 @@ struct ECSTask: Decodable {
   var stoppedReason: String?
   @EmptyWhenMissing var containers: [Container] = []
 
+  /// One container of the task, and how it ended.
   struct Container: Decodable {
     var name: String?
     var reason: String?
@@ -190,6 +191,7 @@ struct TargetHealthAnswer: AWSAnswer {
     }
   }
 
+  /// Where the load balancer sends requests (for ip targets, a task's address).
   struct Target: Decodable {
     var id: String?
     var port: Int?
@@ -200,6 +202,7 @@ struct TargetHealthAnswer: AWSAnswer {
     }
   }
 
+  /// What the load balancer's health checks make of the target.
   struct Health: Decodable {
     /// `healthy`, `unhealthy`, `initial`, `unused`, `draining`, `unavailable`.
     var state: String?
@@ -223,6 +226,7 @@ struct TargetHealthAnswer: AWSAnswer {
 struct LogEventsAnswer: AWSAnswer {
   @EmptyWhenMissing var events: [Event] = []
 
+  /// One log line.
   struct Event: Decodable {
     var eventId: String?
     /// Milliseconds since 1970.
