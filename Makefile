@@ -2,6 +2,7 @@
 #
 #   make build       swift build
 #   make unit        unit tests only (no emulator)
+#   make check-layers  the layers: Package.swift's arrows and every import (scripts/check-layers.py)
 #   make test        all tests; starts moto_server, dockerd, a registry and the aws CLI loaded once
 #                    (scripts/local-aws.sh, scripts/docker-env.sh, scripts/aws-forkserver.sh; set
 #                    RUNBOOK_AWS_FORK=0 to start every aws call afresh) and stops them afterwards, by pid
@@ -34,7 +35,7 @@ CONFIG ?= runbooks/local.json
 SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/aws-forkserver.sh scripts/demo-health.sh scripts/guide-by-hand.sh .ci/run \
 	Tests/Fixtures/bin/aws Tests/Fixtures/bin/docker Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
 
-.PHONY: build test crash-all unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
+.PHONY: build test check-layers crash-all unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
 
 build:
 	swift build
@@ -42,7 +43,10 @@ build:
 unit:
 	swift test --filter RunbookKitTests
 
-test:
+check-layers:
+	python3 scripts/check-layers.py
+
+test: check-layers
 	swift build --build-tests
 	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
 	trap 'scripts/aws-forkserver.sh stop "$$RUNBOOK_TEST_DIR"; for dir in $(TEST_EMULATOR_DIRS); do RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh stop; done; scripts/docker-env.sh stop' EXIT; \
