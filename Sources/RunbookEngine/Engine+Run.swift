@@ -54,7 +54,8 @@ extension Engine {
   }
 
   /// The part of ``run(_:)`` that runs under the lock.
-  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String) async throws
+  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String)
+    async throws
     -> RunSummary
   {
     if let previous = lock.previous {
@@ -91,6 +92,7 @@ extension Engine {
     var summary = RunSummary()
     halted.withLock { $0 = false }
     createdThisRun.withLock { $0 = [] }
+    exportsCreatedThisRun.withLock { $0 = [] }
     let slots = ActionSlots(prompter == nil ? options.jobs : 1)
     let concurrent =
       prompter == nil && options.jobs > 1 && !steps.contains { $0 is TeardownStep<Configuration> }
@@ -136,7 +138,8 @@ extension Engine {
   /// `slots` bounds the actions running at once across them (`--jobs`). After a failure no new
   /// step starts and the running ones start no new action; the first real failure is thrown.
   private func runConcurrently(
-    _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, journal: any JournalStore, audit: AuditLog,
+    _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, journal: any JournalStore,
+    audit: AuditLog,
     slots: ActionSlots
   ) async throws -> [String: ActionOutcome] {
     let needs = stepDependencies(steps)

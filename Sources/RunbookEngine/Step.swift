@@ -184,7 +184,6 @@ package struct Capture: Sendable, Hashable {
   }
 }
 
-
 /// A read that finds what a write action would create, if it exists already.
 package struct Lookup: Sendable, Hashable {
   package var command: Command

@@ -168,7 +168,8 @@ extension StepRun {
       .trimmingCharacters(in: .whitespacesAndNewlines)
     var reason = engine.dialect.explain(stderr)
     let advice = [
-      explanation, engine.dialect.errorCode(in: output.stderrText).flatMap { action.errorAdvice[$0] },
+      explanation,
+      engine.dialect.errorCode(in: output.stderrText).flatMap { action.errorAdvice[$0] },
     ]
     .compactMap { $0 }
     if !advice.isEmpty { reason = advice.joined(separator: "; ") + "\n" + reason }
@@ -201,11 +202,11 @@ extension StepRun {
         status: .done, outcome: recordOutcome, value: value, export: action.capture?.export))
     reporter.report(
       .actionFinished(
-        step: step.id, action: action.name, outcome: outcome, detail: StepExecution.detail(action, value)))
+        step: step.id, action: action.name, outcome: outcome,
+        detail: StepExecution.detail(action, value)))
     return outcome
   }
 }
-
 
 extension StepRun {
   func finishRecorded(

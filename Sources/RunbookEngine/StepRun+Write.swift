@@ -101,7 +101,9 @@ extension StepRun {
     let output = try await runRetryingTransient(action, action.command, values: values)
     if !output.succeeded {
       var explanation: String?
-      if let code = engine.dialect.errorCode(in: output.stderrText), action.alreadyDoneErrors.contains(code) {
+      if let code = engine.dialect.errorCode(in: output.stderrText),
+        action.alreadyDoneErrors.contains(code)
+      {
         var value: String?
         if let lookup = action.existingLookup ?? action.lookup {
           value = try await find(action, lookup, values: values)
@@ -149,6 +151,9 @@ extension StepRun {
     try await journal.append(
       JournalEntry(lineage: lineage, event: .result, action: key, value: value, outcome: outcome))
     if outcome == .created { engine.createdThisRun.withLock { _ = $0.insert(key) } }
+    if outcome == .created || outcome == .recovered, let export = action.capture?.export {
+      engine.exportsCreatedThisRun.withLock { _ = $0.insert(export) }
+    }
     return try await finishRecorded(action, key: key, outcome: outcome, value: value)
   }
 
