@@ -91,13 +91,19 @@ package struct Precheck: Sendable, Hashable {
   /// Names the rule (plan shows it; equality uses it).
   package var rule: String
   package var upToDate: @Sendable (_ output: String, _ values: [String: String]) -> String?
+  /// Why the write must not run at all, from the same read (a resource of that name exists, and
+  /// the create would hand it over as if it were new): the step stops with this reason before the
+  /// write. Nil: nothing refuses it.
+  package var refusal: (@Sendable (_ output: String, _ values: [String: String]) -> String?)?
 
   package init(
     _ command: Command, rule: String,
+    refusal: (@Sendable (_ output: String, _ values: [String: String]) -> String?)? = nil,
     upToDate: @escaping @Sendable (_ output: String, _ values: [String: String]) -> String?
   ) {
     self.command = command
     self.rule = rule
+    self.refusal = refusal
     self.upToDate = upToDate
   }
 
@@ -268,10 +274,13 @@ package struct Settlement: Sendable, Hashable {
     Settlement(action: action, consequence: .nothingToFind, unlisted: name)
   }
 
-  /// Whether `answer`, the output of the listing read, leaves `name` out.
+  /// Whether `answer`, the output of the listing read, leaves `name` out. A listed word names it
+  /// when it is the name, or a path (a URL, an ARN) whose last part is the name.
   func leavesOut(of answer: String) -> Bool {
     guard let unlisted else { return false }
-    return !answer.split(whereSeparator: \.isWhitespace).contains(Substring(unlisted))
+    return !answer.split(whereSeparator: \.isWhitespace).contains {
+      $0 == unlisted || $0.hasSuffix("/" + unlisted)
+    }
   }
 }
 

@@ -49,7 +49,12 @@ extension StepRun {
     } catch let failure as StepFailure where failure.termination == nil {
       return nil
     }
-    return output.succeeded ? precheck.upToDate(output.stdoutText, values) : nil
+    guard output.succeeded else { return nil }
+    if let reason = precheck.refusal?(output.stdoutText, values) {
+      let shown = engine.resolver.display(precheck.command, values: values)
+      throw try await failure(action, shown: shown, output: output, explanation: reason)
+    }
+    return precheck.upToDate(output.stdoutText, values)
   }
 
   /// Runs `command`; while it fails with one of the action's transient errors, runs it again, for

@@ -206,6 +206,9 @@ extension Deployment {
           "deploymentTimeoutSeconds", default: 1_800, range: 1...86_400),
         logRetentionDays: e.int("logRetentionDays", default: 7, range: 1...3_653))
     }
+    if let ecs, let problem = FargateTaskSize.problem(cpu: ecs.cpu, memory: ecs.memory) {
+      problems.add(problem.field, problem.message)
+    }
     if let days = ecs?.logRetentionDays, !Validate.logRetentionDays.contains(days) {
       problems.add(
         "ecs.logRetentionDays",

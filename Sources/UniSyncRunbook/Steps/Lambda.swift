@@ -225,16 +225,33 @@ package struct LambdaStep: Step {
 // MARK: - Teardown (runbook destroy)
 
 extension LambdaStep {
-  /// The function, then its role. The function's network interfaces in the private subnets take
-  /// a while to go away after it: the security and network teardowns retry until they have.
+  /// The function, then its role. Lambda keeps the function's network interfaces in the private
+  /// subnets for a while after the function is deleted ("Deleting a Lambda function" in
+  /// https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html: deleting the subnets or
+  /// security groups meanwhile fails with DependencyViolation): the teardown waits until none is
+  /// left, then removes the role (the interfaces' cleanup uses it), so the security and network
+  /// teardowns find nothing in the way.
   package func teardown(for deployment: Deployment) -> [Action] {
-    [
+    let name = deployment.lambda.functionName
+    let interfaces = Command.aws(
+      "ec2", "describe-network-interfaces", "--filters",
+      ec2Filters(
+        [("description", ["AWS Lambda VPC ENI-\(name)*"])], exports: [("group-id", "ECS_SG")]),
+      "--query", "length(NetworkInterfaces)", "--output", "text")
+    return [
       Action(
-        name: "delete-function", summary: "delete function \(deployment.lambda.functionName)",
+        name: "delete-function", summary: "delete function \(name)",
         effect: .write,
-        command: .aws(
-          "lambda", "delete-function", "--function-name", .text(deployment.lambda.functionName)),
-        alreadyDoneErrors: ["ResourceNotFoundException"], deletes: "function")
-    ] + deployment.roleTeardown(Self.role(deployment), after: ["delete-function"])
+        command: .aws("lambda", "delete-function", "--function-name", .text(name)),
+        alreadyDoneErrors: ["ResourceNotFoundException"], deletes: "function"),
+      Action(
+        name: "function-interfaces-gone",
+        summary: "wait until Lambda has removed the function's network interfaces",
+        effect: .read, command: interfaces,
+        wait: Wait(
+          interfaces, until: ["0"], failOn: [],
+          timeoutSeconds: Double(deployment.operations.dependencyRetrySeconds)),
+        after: ["delete-function"], deletes: "function"),
+    ] + deployment.roleTeardown(Self.role(deployment), after: ["function-interfaces-gone"])
   }
 }
