@@ -594,7 +594,8 @@ class Layer:
         self.log("reset: memory cleared, start-up configuration")
 
     def within(self, since, name):
-        return since is not None and self.clock.now() - since < self.config.delay(name)
+        """True while the delay of `name` since `since` runs (a microsecond of float slack)."""
+        return since is not None and self.clock.now() - since < self.config.delay(name) - 1e-6
 
     # -- upstream
 
@@ -621,9 +622,9 @@ class Layer:
         finally:
             conn.close()
 
-    def internal(self, call, service, action, params=None, target=None, payload=None):
-        """A call of the layer's own to moto (region and credentials of the call it serves)."""
-        auth = (f"AWS4-HMAC-SHA256 Credential=testing/20240101/{call.region}/{service}/aws4_request, "
+    def internal(self, region, service, action, params=None, target=None, payload=None):
+        """A call of the layer's own to moto, in the region of the call it serves."""
+        auth = (f"AWS4-HMAC-SHA256 Credential=testing/20240101/{region}/{service}/aws4_request, "
                 "SignedHeaders=host, Signature=strict")
         if target:
             headers = [("Authorization", auth), ("X-Amz-Target", target),
@@ -641,12 +642,12 @@ class Layer:
         with self.lock:
             due = [r for r in self.memory.lambda_enis
                    if r["deleted"] is not None
-                   and self.clock.now() - r["deleted"] >= self.config.delay("lambda-eni")]
+                   and not self.within(r["deleted"], "lambda-eni")]
             for record in due:
                 self.memory.lambda_enis.remove(record)
         for record in due:
             for eni in record["enis"]:
-                status, _, _ = self.internal(record["call"], "ec2", "DeleteNetworkInterface",
+                status, _, _ = self.internal(record["region"], "ec2", "DeleteNetworkInterface",
                                              [("NetworkInterfaceId", eni)])
                 self.log(f"lambda-eni: {record['function']}: {eni} deleted ({status})")
 
@@ -883,7 +884,7 @@ class Layer:
             body = self.after_alb(call, status, body)
         elif service == "lambda":
             body = self.after_lambda(call, status, body)
-        elif service == "sqs" and action == "DeleteQueue" and ok:
+        elif service == "sqs" and action == "DeleteQueue" and ok and c.on("sqs-deleted-recently"):
             url = (call.json or {}).get("QueueUrl") if call.protocol == "json" else call.param("QueueUrl")
             if url:
                 name = url.rstrip("/").rsplit("/", 1)[-1]
@@ -892,7 +893,7 @@ class Layer:
         elif (service == "secretsmanager" and action == "CreateSecret" and status == 400
               and c.on("secret-scheduled-deletion") and b"ResourceExistsException" in body):
             name = (call.json or {}).get("Name")
-            s, _, described = self.internal(call, "secretsmanager", "DescribeSecret",
+            s, _, described = self.internal(call.region, "secretsmanager", "DescribeSecret",
                                             target="secretsmanager.DescribeSecret",
                                             payload={"SecretId": name})
             try:
@@ -910,24 +911,23 @@ class Layer:
         c = self.config
         action = call.action
         ok = status == 200
-        if ok and action in CREATES:
+        if ok and action in CREATES and c.on("ec2-consistency"):
             root, ns = parse_xml(body)
             element = find_local(root, CREATES[action]) if root is not None else None
             if element is not None and element.text:
                 with self.lock:
                     self.memory.fresh_ids[element.text] = self.clock.now()
-        if ok and action == "CreateNatGateway":
+        if ok and action == "CreateNatGateway" and c.on("nat-pending"):
             root, ns = parse_xml(body)
             gateway = find_local(root, "natGateway") if root is not None else None
             element = child(gateway, ns, "natGatewayId") if gateway is not None else None
             if element is not None:
                 with self.lock:
                     self.memory.nat[element.text] = self.clock.now()
-                if c.on("nat-pending"):
-                    state = child(gateway, ns, "state")
-                    if state is not None:
-                        state.text = "pending"
-                        body = to_bytes(root, ns)
+                state = child(gateway, ns, "state")
+                if state is not None:
+                    state.text = "pending"
+                    body = to_bytes(root, ns)
         if ok and action == "DescribeNatGateways" and c.on("nat-pending"):
             body = self.rewrite_nat(call, body)
         if ok and action == "DescribeNetworkInterfaces" and c.on("lambda-eni"):
@@ -996,7 +996,8 @@ class Layer:
         return to_bytes(root, ns)
 
     def after_rds(self, call, status, body):
-        if status != 200 or call.action not in ("CreateDBInstance", "DescribeDBInstances"):
+        if (status != 200 or call.action not in ("CreateDBInstance", "DescribeDBInstances")
+                or not self.config.on("rds-creating")):
             return body
         root, ns = parse_xml(body)
         if root is None:
@@ -1006,8 +1007,6 @@ class Layer:
             if ident is not None:
                 with self.lock:
                     self.memory.rds[ident.text] = self.clock.now()
-        if not self.config.on("rds-creating"):
-            return body
         changed = False
         with self.lock:
             created = dict(self.memory.rds)
@@ -1033,7 +1032,7 @@ class Layer:
         return to_bytes(root, ns) if changed else body
 
     def after_alb(self, call, status, body):
-        if status != 200:
+        if status != 200 or not self.config.on("alb-provisioning"):
             return body
         root, ns = parse_xml(body)
         if root is None:
@@ -1042,8 +1041,6 @@ class Layer:
             with self.lock:
                 for arn in root.iter(q(ns, "LoadBalancerArn")):
                     self.memory.alb.setdefault(arn.text, self.clock.now())
-        if not self.config.on("alb-provisioning"):
-            return body
         with self.lock:
             created = dict(self.memory.alb)
         changed = False
@@ -1069,12 +1066,12 @@ class Layer:
             except ValueError:
                 return body
             name = data.get("FunctionName") or call.function
-            with self.lock:
-                self.memory.functions[name] = self.clock.now()
             vpc = (call.json or {}).get("VpcConfig") or {}
             if self.config.on("lambda-eni") and vpc.get("SubnetIds"):
                 self.attach_enis(call, name, vpc)
             if self.config.on("lambda-pending"):
+                with self.lock:
+                    self.memory.functions[name] = self.clock.now()
                 data.update(State="Pending", StateReason="The function is being created.",
                             StateReasonCode="Creating")
                 return json.dumps(data).encode()
@@ -1107,12 +1104,12 @@ class Layer:
 
     def attach_enis(self, call, name, vpc):
         groups = list(vpc.get("SecurityGroupIds") or [])
-        record = {"function": name, "call": call, "enis": [], "subnets": list(vpc["SubnetIds"]),
+        record = {"function": name, "region": call.region, "enis": [], "subnets": list(vpc["SubnetIds"]),
                   "groups": groups, "deleted": None}
         for subnet in vpc["SubnetIds"]:
             params = [("SubnetId", subnet), ("Description", f"AWS Lambda VPC ENI-{name}")]
             params += [(f"SecurityGroupId.{i + 1}", g) for i, g in enumerate(groups)]
-            status, _, answer = self.internal(call, "ec2", "CreateNetworkInterface", params)
+            status, _, answer = self.internal(call.region, "ec2", "CreateNetworkInterface", params)
             root, _ = parse_xml(answer)
             element = find_local(root, "networkInterfaceId") if root is not None else None
             if status == 200 and element is not None:
