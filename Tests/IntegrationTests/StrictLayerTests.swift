@@ -53,6 +53,8 @@ final class StrictLayerTests: XCTestCase {
   // MARK: 1. EC2 eventual consistency
 
   func testFreshEC2IdsAreNotFoundForAWhile() throws {
+    try layer.configure([])
+    let lenient = try layer.ec2("CreateVpc", ["CidrBlock": "10.21.0.0/16"], "vpcId")
     try layer.configure(["ec2-consistency"])
     let vpc = try layer.value(["ec2", "create-vpc", "--cidr-block", "10.20.0.0/16"], "Vpc.VpcId")
     layer.assertError(
@@ -71,35 +73,37 @@ final class StrictLayerTests: XCTestCase {
 
     try layer.advance(0.1)  // 1.8 s: the window is over
     // Made through the layer (it records them as any create), not by the aws CLI: setup only.
-    let subnet = try layer.ec2("CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.20.1.0/24"], "subnetId")
+    let subnet = try layer.ec2(
+      "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.20.1.0/24"], "subnetId")
     let group = try layer.ec2(
-      "CreateSecurityGroup", ["GroupName": "strict", "GroupDescription": "d", "VpcId": vpc], "groupId")
+      "CreateSecurityGroup", ["GroupName": "strict", "GroupDescription": "d", "VpcId": vpc],
+      "groupId")
     let gateway = try layer.ec2("CreateInternetGateway", [:], "internetGatewayId")
     let table = try layer.ec2("CreateRouteTable", ["VpcId": vpc], "routeTableId")
     let allocation = try layer.ec2("AllocateAddress", ["Domain": "vpc"], "allocationId")
     let described = try layer.awsAll([
-      ["ec2", "describe-vpcs", "--vpc-ids", vpc, "--query", "Vpcs[].VpcId"],
+      ["ec2", "describe-vpcs", "--vpc-ids", vpc, lenient, "--query", "Vpcs[].VpcId"],
       ["ec2", "describe-subnets", "--subnet-ids", subnet],
       ["ec2", "describe-security-groups", "--group-ids", group],
       ["ec2", "describe-internet-gateways", "--internet-gateway-ids", gateway],
       ["ec2", "describe-route-tables", "--route-table-ids", table],
       ["ec2", "describe-addresses", "--allocation-ids", allocation],
     ])
-    XCTAssertEqual(try described[0].json() as? [String], [vpc])
-    layer.assertError(described[1], "InvalidSubnetID.NotFound", "The subnet ID '\(subnet)' does not exist")
-    layer.assertError(described[2], "InvalidGroup.NotFound", "The security group '\(group)' does not exist")
+    XCTAssertEqual(
+      Set(try described[0].json() as? [String] ?? []), [vpc, lenient],
+      "the window is over; moto knew the VPC made with the behaviour off at once")
+    layer.assertError(
+      described[1], "InvalidSubnetID.NotFound", "The subnet ID '\(subnet)' does not exist")
+    layer.assertError(
+      described[2], "InvalidGroup.NotFound", "The security group '\(group)' does not exist")
     layer.assertError(
       described[3], "InvalidInternetGatewayID.NotFound",
       "The internetGateway ID '\(gateway)' does not exist")
     layer.assertError(
       described[4], "InvalidRouteTableID.NotFound", "The routeTable ID '\(table)' does not exist")
     layer.assertError(
-      described[5], "InvalidAllocationID.NotFound", "The allocation ID '\(allocation)' does not exist")
-
-    try layer.configure([])
-    let plain = try layer.value(["ec2", "create-vpc", "--cidr-block", "10.21.0.0/16"], "Vpc.VpcId")
-    let run = try layer.aws(["ec2", "describe-vpcs", "--vpc-ids", plain])
-    XCTAssertEqual(try run.string("Vpcs[0].VpcId"), plain, "moto knows a new id at once")
+      described[5], "InvalidAllocationID.NotFound",
+      "The allocation ID '\(allocation)' does not exist")
   }
 
   // MARK: 2. Readiness
@@ -107,12 +111,13 @@ final class StrictLayerTests: XCTestCase {
   func testNATGatewayIsPendingBeforeAvailable() throws {
     try layer.configure([])
     let vpc = try layer.ec2("CreateVpc", ["CidrBlock": "10.22.0.0/16"], "vpcId")
-    let subnet = try layer.ec2("CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.22.1.0/24"], "subnetId")
-    let addresses = try (0..<2).map { _ in try layer.ec2("AllocateAddress", ["Domain": "vpc"], "allocationId") }
-    let lenient = try layer.aws([
-      "ec2", "create-nat-gateway", "--subnet-id", subnet, "--allocation-id", addresses[0],
-    ])
-    XCTAssertEqual(try lenient.string("NatGateway.State"), "available", "moto: available at once")
+    let subnet = try layer.ec2(
+      "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.22.1.0/24"], "subnetId")
+    let addresses = try (0..<2).map { _ in
+      try layer.ec2("AllocateAddress", ["Domain": "vpc"], "allocationId")
+    }
+    let lenient = try layer.ec2(
+      "CreateNatGateway", ["SubnetId": subnet, "AllocationId": addresses[0]], "natGatewayId")
 
     try layer.configure(["nat-pending"])
     let created = try layer.aws([
@@ -120,47 +125,54 @@ final class StrictLayerTests: XCTestCase {
     ])
     XCTAssertEqual(try created.string("NatGateway.State"), "pending")
     let nat = try created.string("NatGateway.NatGatewayId")
-    let state = ["ec2", "describe-nat-gateways", "--nat-gateway-ids", nat, "--query", "NatGateways[0].State"]
+    let state = [
+      "ec2", "describe-nat-gateways", "--nat-gateway-ids", nat, "--query", "NatGateways[0].State",
+    ]
     let early = try layer.awsAll([
       state,
-      ["ec2", "describe-nat-gateways", "--filter", "Name=state,Values=available",
-       "--query", "NatGateways[].NatGatewayId"],
+      [
+        "ec2", "describe-nat-gateways", "--filter", "Name=state,Values=available",
+        "--query", "NatGateways[].NatGatewayId",
+      ],
     ])
     XCTAssertEqual(try early[0].json() as? String, "pending")
     XCTAssertEqual(
-      try early[1].json() as? [String], [try lenient.string("NatGateway.NatGatewayId")],
-      "a state filter sees the state AWS reports")
+      try early[1].json() as? [String], [lenient],
+      "a state filter sees the state AWS reports; moto made the other one available at once")
     try layer.advance(1.2)
     XCTAssertEqual(try layer.aws(state).json() as? String, "available")
   }
 
   func testDBInstanceIsCreatingThenBackingUpWithoutEndpoint() throws {
-    func create(_ name: String) -> [String] {
-      [
-        "rds", "create-db-instance", "--db-instance-identifier", name, "--db-instance-class",
-        "db.t3.micro", "--engine", "mysql", "--master-username", "admin",
-        "--master-user-password", "strict-password", "--allocated-storage", "20",
-        "--query", "DBInstance.[DBInstanceStatus, Endpoint.Address]",
-      ]
-    }
-    try layer.configure([])
-    let lenient = try layer.aws(create("strict-lenient")).strings()
-    XCTAssertEqual(lenient.first, "available", "moto: available at once")
-    XCTAssertNotNil(lenient.last ?? nil)
-    try layer.configure(["rds-creating"])
-    XCTAssertEqual(try layer.aws(create("strict-db")).strings(), ["creating", nil])
-    let describe = [
-      "rds", "describe-db-instances", "--db-instance-identifier", "strict-db", "--query",
-      "DBInstances[0].[DBInstanceStatus, Endpoint.Address]",
+    let common = [
+      "DBInstanceClass": "db.t3.micro", "Engine": "mysql", "MasterUsername": "admin",
+      "MasterUserPassword": "strict-password", "AllocatedStorage": "20",
     ]
-    try layer.advance(2.9)
-    XCTAssertEqual(try layer.aws(describe).strings(), ["creating", nil])
-    try layer.advance(0.1)
-    XCTAssertEqual(try layer.aws(describe).strings(), ["backing-up", nil])
+    try layer.configure([])
+    _ = try layer.query(
+      "rds", "CreateDBInstance", "2014-10-31",
+      common.merging(["DBInstanceIdentifier": "strict-lenient"]) { $1 })
+    try layer.configure(["rds-creating"])
+    let created = try layer.aws([
+      "rds", "create-db-instance", "--db-instance-identifier", "strict-db", "--db-instance-class",
+      "db.t3.micro", "--engine", "mysql", "--master-username", "admin",
+      "--master-user-password", "strict-password", "--allocated-storage", "20",
+      "--query", "DBInstance.[DBInstanceStatus, Endpoint.Address]",
+    ])
+    XCTAssertEqual(try created.strings(), ["creating", nil])
+    let describe = [
+      "rds", "describe-db-instances", "--output", "text", "--query",
+      "DBInstances[].[DBInstanceIdentifier, DBInstanceStatus, to_string(Endpoint.Address != null)]",
+    ]
     try layer.advance(3)
-    let ready = try layer.aws(describe).strings()
-    XCTAssertEqual(ready.first, "available")
-    XCTAssertNotNil(ready.last ?? nil, "the endpoint comes with available")
+    XCTAssertEqual(
+      try layer.aws(describe).lines,
+      ["strict-lenient\tavailable\ttrue", "strict-db\tbacking-up\tfalse"],
+      "moto: available at once, with its endpoint")
+    try layer.advance(3)
+    XCTAssertEqual(
+      try layer.aws(describe).lines,
+      ["strict-lenient\tavailable\ttrue", "strict-db\tavailable\ttrue"])
   }
 
   func testLoadBalancerIsProvisioningBeforeActive() throws {
@@ -169,22 +181,27 @@ final class StrictLayerTests: XCTestCase {
     let subnets = try ["a", "c"].enumerated().map { index, zone in
       try layer.ec2(
         "CreateSubnet",
-        ["VpcId": vpc, "CidrBlock": "10.23.\(index + 1).0/24", "AvailabilityZone": "ap-northeast-2\(zone)"],
+        [
+          "VpcId": vpc, "CidrBlock": "10.23.\(index + 1).0/24",
+          "AvailabilityZone": "ap-northeast-2\(zone)",
+        ],
         "subnetId")
     }
-    let create = { (name: String) in
-      ["elbv2", "create-load-balancer", "--name", name, "--subnets"] + subnets
-        + ["--query", "LoadBalancers[0].State.Code"]
-    }
-    XCTAssertEqual(try layer.aws(create("strict-lenient")).json() as? String, "provisioning")
-    let states = ["elbv2", "describe-load-balancers", "--query", "LoadBalancers[].[LoadBalancerName, State.Code]"]
-    XCTAssertEqual(try layer.aws(states).json() as? [[String]], [["strict-lenient", "active"]], "moto: active at once")
-
+    _ = try layer.query(
+      "elasticloadbalancing", "CreateLoadBalancer", "2015-12-01",
+      ["Name": "strict-lenient", "Subnets.member.1": subnets[0], "Subnets.member.2": subnets[1]])
     try layer.configure(["alb-provisioning"])
-    XCTAssertEqual(try layer.aws(create("strict-alb")).json() as? String, "provisioning")
+    let created = try layer.aws(
+      ["elbv2", "create-load-balancer", "--name", "strict-alb", "--subnets"] + subnets
+        + ["--query", "LoadBalancers[0].State.Code"])
+    XCTAssertEqual(try created.json() as? String, "provisioning")
+    let states = [
+      "elbv2", "describe-load-balancers", "--query",
+      "LoadBalancers[].[LoadBalancerName, State.Code]",
+    ]
     XCTAssertEqual(
       try layer.aws(states).json() as? [[String]],
-      [["strict-lenient", "active"], ["strict-alb", "provisioning"]])
+      [["strict-lenient", "active"], ["strict-alb", "provisioning"]], "moto: active at once")
     try layer.advance(1.8)
     XCTAssertEqual(
       try layer.aws(states).json() as? [[String]],
@@ -194,24 +211,34 @@ final class StrictLayerTests: XCTestCase {
   func testFunctionIsPendingBeforeActive() throws {
     let role = try layer.lambdaRole()
     try layer.configure([])
-    func create(_ name: String) throws -> StrictAWSRun {
-      try layer.createFunction(name, role: role, query: "[State, StateReasonCode]")
-    }
-    XCTAssertEqual(try create("strict-lenient").strings(), ["Active", nil], "moto: active at once")
+    try layer.createFunctionDirectly("strict-lenient", role: role)
     try layer.configure(["lambda-pending"])
-    XCTAssertEqual(try create("strict-fn").strings(), ["Pending", "Creating"])
+    let created = try layer.createFunction(
+      "strict-fn", role: role, query: "[State, StateReasonCode]")
+    XCTAssertEqual(try created.strings(), ["Pending", "Creating"])
     let early = try layer.awsAll([
-      ["lambda", "get-function-configuration", "--function-name", "strict-fn"],
-      ["lambda", "update-function-configuration", "--function-name", "strict-fn", "--timeout", "10"],
+      ["lambda", "get-function-configuration", "--function-name", "strict-fn", "--query", "State"],
+      [
+        "lambda", "update-function-configuration", "--function-name", "strict-fn", "--timeout",
+        "10",
+      ],
+      [
+        "lambda", "get-function-configuration", "--function-name", "strict-lenient", "--query",
+        "State",
+      ],
     ])
-    XCTAssertEqual(try early[0].string("State"), "Pending")
+    XCTAssertEqual(try early[0].json() as? String, "Pending")
     layer.assertError(
       early[1], "ResourceConflictException",
       "The function is currently in the following state: Pending")
+    XCTAssertEqual(try early[2].json() as? String, "Active", "moto: active at once")
     try layer.advance(0.6)
     let later = try layer.awsAll([
       ["lambda", "get-function", "--function-name", "strict-fn", "--query", "Configuration.State"],
-      ["lambda", "update-function-configuration", "--function-name", "strict-fn", "--timeout", "10"],
+      [
+        "lambda", "update-function-configuration", "--function-name", "strict-fn", "--timeout",
+        "10",
+      ],
     ])
     XCTAssertEqual(try later[0].json() as? String, "Active")
     XCTAssertEqual(later[1].status, 0, later[1].stderr)
@@ -223,14 +250,15 @@ final class StrictLayerTests: XCTestCase {
     let create = ["sqs", "create-queue", "--queue-name", "strict-queue", "--query", "QueueUrl"]
     try layer.configure([])
     let url = try layer.sqs("CreateQueue", ["QueueName": "strict-queue"], "QueueUrl")
-    _ = try layer.sqs("DeleteQueue", ["QueueUrl": url])
+    try layer.sqs("DeleteQueue", ["QueueUrl": url])
     XCTAssertEqual(try layer.aws(create).json() as? String, url, "moto: the name is free at once")
 
     try layer.configure(["sqs-deleted-recently"])
-    _ = try layer.sqs("DeleteQueue", ["QueueUrl": url])
+    try layer.sqs("DeleteQueue", ["QueueUrl": url])
     layer.assertError(
       try layer.aws(create), "AWS.SimpleQueueService.QueueDeletedRecently",
-      "You must wait 60 seconds after deleting a queue before you can create another with the same name.")
+      "You must wait 60 seconds after deleting a queue before you can create another with the same name."
+    )
     try layer.advance(0.6)
     XCTAssertEqual(try layer.aws(create).json() as? String, url)
   }
@@ -240,7 +268,8 @@ final class StrictLayerTests: XCTestCase {
   func testClientTokenIsRememberedWithItsParameters() throws {
     try layer.configure([])
     let vpc = try layer.ec2("CreateVpc", ["CidrBlock": "10.24.0.0/16"], "vpcId")
-    let subnet = try layer.ec2("CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.24.1.0/24"], "subnetId")
+    let subnet = try layer.ec2(
+      "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.24.1.0/24"], "subnetId")
     let allocation = try layer.ec2("AllocateAddress", ["Domain": "vpc"], "allocationId")
     let create = [
       "ec2", "create-nat-gateway", "--subnet-id", subnet, "--allocation-id", allocation,
@@ -269,16 +298,22 @@ final class StrictLayerTests: XCTestCase {
 
   func testSecretScheduledForDeletionBlocksItsName() throws {
     try layer.configure([])
-    _ = try layer.json("secretsmanager", "secretsmanager.CreateSecret", ["Name": "strict/secret", "SecretString": "a"])
-    _ = try layer.json(
-      "secretsmanager", "secretsmanager.DeleteSecret", ["SecretId": "strict/secret", "RecoveryWindowInDays": 7])
-    let create = ["secretsmanager", "create-secret", "--name", "strict/secret", "--secret-string", "b"]
+    try layer.json(
+      "secretsmanager", "secretsmanager.CreateSecret",
+      ["Name": "strict/secret", "SecretString": "a"])
+    try layer.json(
+      "secretsmanager", "secretsmanager.DeleteSecret",
+      ["SecretId": "strict/secret", "RecoveryWindowInDays": 7])
+    let create = [
+      "secretsmanager", "create-secret", "--name", "strict/secret", "--secret-string", "b",
+    ]
     // moto refuses the name too, but as if the secret were live.
     layer.assertError(try layer.aws(create), "ResourceExistsException")
     try layer.configure(["secret-scheduled-deletion"])
     layer.assertError(
       try layer.aws(create), "InvalidRequestException",
-      "You can't create this secret because a secret with this name is already scheduled for deletion.")
+      "You can't create this secret because a secret with this name is already scheduled for deletion."
+    )
   }
 
   // MARK: 6. Lambda keeps its VPC network interfaces after DeleteFunction
@@ -287,53 +322,64 @@ final class StrictLayerTests: XCTestCase {
     let role = try layer.lambdaRole()
     try layer.configure([])
     let vpc = try layer.ec2("CreateVpc", ["CidrBlock": "10.25.0.0/16"], "vpcId")
-    let subnet = try layer.ec2("CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.25.1.0/24"], "subnetId")
-    let lenientSubnet = try layer.ec2("CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.25.2.0/24"], "subnetId")
-    let (group, lenientGroup) = try (
-      layer.ec2("CreateSecurityGroup", ["GroupName": "strict-fn", "GroupDescription": "d", "VpcId": vpc], "groupId"),
-      layer.ec2("CreateSecurityGroup", ["GroupName": "strict-lenient", "GroupDescription": "d", "VpcId": vpc], "groupId")
-    )
-    let interfaces = { (function: String) in
-      [
-        "ec2", "describe-network-interfaces", "--filters",
-        "Name=description,Values=AWS Lambda VPC ENI-\(function)*", "--query",
-        "NetworkInterfaces[].[NetworkInterfaceId, Status, SubnetId, Groups[0].GroupId]",
-      ]
-    }
-
-    // moto: no interface, and the subnet and group go as soon as the function does.
-    _ = try layer.createFunction("strict-lenient", role: role, subnet: lenientSubnet, group: lenientGroup)
-    XCTAssertEqual(try layer.aws(interfaces("strict-lenient")).json() as? [[String]], [])
-    _ = try layer.aws(["lambda", "delete-function", "--function-name", "strict-lenient"])
-    let lenient = try layer.awsAll([
-      ["ec2", "delete-subnet", "--subnet-id", lenientSubnet],
-      ["ec2", "delete-security-group", "--group-id", lenientGroup],
-    ])
-    XCTAssertEqual(lenient.map(\.status), [0, 0], lenient.map(\.stderr).joined())
+    let subnet = try layer.ec2(
+      "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.25.1.0/24"], "subnetId")
+    let lenientSubnet = try layer.ec2(
+      "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.25.2.0/24"], "subnetId")
+    let group = try layer.ec2(
+      "CreateSecurityGroup", ["GroupName": "strict-fn", "GroupDescription": "d", "VpcId": vpc],
+      "groupId")
+    let lenientGroup = try layer.ec2(
+      "CreateSecurityGroup",
+      ["GroupName": "strict-lenient", "GroupDescription": "d", "VpcId": vpc], "groupId")
+    // With the behaviour off: a function in the other subnet and group, deleted at once.
+    try layer.createFunctionDirectly(
+      "strict-lenient", role: role, subnet: lenientSubnet, group: lenientGroup)
+    try layer.deleteFunctionDirectly("strict-lenient")
 
     try layer.configure(["lambda-eni"])
-    _ = try layer.createFunction("strict-fn", role: role, subnet: subnet, group: group)
-    let listed = try XCTUnwrap(try layer.aws(interfaces("strict-fn")).json() as? [[String]])
-    XCTAssertEqual(listed.count, 1, "one interface for the function's subnet")
-    XCTAssertEqual(Array(listed.first?.dropFirst() ?? []), ["in-use", subnet, group])
+    try layer.createFunctionDirectly("strict-fn", role: role, subnet: subnet, group: group)
+    let interfaces = [
+      "ec2", "describe-network-interfaces", "--filters",
+      "Name=description,Values=AWS Lambda VPC ENI-*",
+      "--query",
+      "NetworkInterfaces[].[NetworkInterfaceId, Status, SubnetId, Groups[0].GroupId, Description]",
+    ]
+    let listed = try XCTUnwrap(try layer.aws(interfaces).json() as? [[String]])
+    XCTAssertEqual(
+      listed.count, 1,
+      "one interface for the function's subnet, none for the other (moto makes none)")
+    XCTAssertEqual(
+      Array(listed.first?.dropFirst() ?? []),
+      ["in-use", subnet, group, "AWS Lambda VPC ENI-strict-fn"])
     let interface = try XCTUnwrap(listed.first?.first)
 
-    _ = try layer.aws(["lambda", "delete-function", "--function-name", "strict-fn"])
+    try layer.deleteFunctionDirectly("strict-fn")
     let blocked = try layer.awsAll([
       ["ec2", "delete-subnet", "--subnet-id", subnet],
       ["ec2", "delete-security-group", "--group-id", group],
       ["ec2", "delete-network-interface", "--network-interface-id", interface],
-      ["ec2", "describe-network-interfaces", "--filters", "Name=group-id,Values=\(group)",
-       "--query", "NetworkInterfaces[].NetworkInterfaceId"],
+      [
+        "ec2", "describe-network-interfaces", "--filters", "Name=group-id,Values=\(group)",
+        "--query", "NetworkInterfaces[].NetworkInterfaceId",
+      ],
+      ["ec2", "delete-subnet", "--subnet-id", lenientSubnet],
+      ["ec2", "delete-security-group", "--group-id", lenientGroup],
     ])
-    layer.assertError(blocked[0], "DependencyViolation", "The subnet '\(subnet)' has dependencies and cannot be deleted.")
+    layer.assertError(
+      blocked[0], "DependencyViolation",
+      "The subnet '\(subnet)' has dependencies and cannot be deleted.")
     layer.assertError(blocked[1], "DependencyViolation", "resource \(group) has a dependent object")
     layer.assertError(blocked[2], "InvalidParameterValue", "is currently in use")
-    XCTAssertEqual(try blocked[3].json() as? [String], [interface], "a tool can wait for them to go")
+    XCTAssertEqual(
+      try blocked[3].json() as? [String], [interface], "a tool can wait for them to go")
+    XCTAssertEqual(
+      blocked[4...].map(\.status), [0, 0],
+      "moto: the subnet and group of a deleted function go at once: \(blocked[4...].map(\.stderr))")
 
     try layer.advance(3)
     let released = try layer.awsAll([
-      interfaces("strict-fn"),
+      interfaces,
       ["ec2", "delete-subnet", "--subnet-id", subnet],
       ["ec2", "delete-security-group", "--group-id", group],
     ])
@@ -346,20 +392,25 @@ final class StrictLayerTests: XCTestCase {
   func testFargateRefusesSizesItDoesNotOffer() throws {
     func register(cpu: String, memory: String) -> [String] {
       [
-        "ecs", "register-task-definition", "--family", "strict", "--requires-compatibilities", "FARGATE",
+        "ecs", "register-task-definition", "--family", "strict", "--requires-compatibilities",
+        "FARGATE",
         "--network-mode", "awsvpc", "--cpu", cpu, "--memory", memory, "--container-definitions",
         #"[{"name": "app", "image": "app:1"}]"#, "--query", "taskDefinition.[cpu, memory]",
       ]
     }
     try layer.configure([])
-    XCTAssertEqual(try layer.aws(register(cpu: "256", memory: "4096")).strings(), ["256", "4096"], "moto takes any pair")
+    XCTAssertEqual(
+      try layer.aws(register(cpu: "256", memory: "4096")).strings(), ["256", "4096"],
+      "moto takes any pair")
     try layer.configure(["fargate-sizes"])
     let runs = try layer.awsAll([
       register(cpu: "256", memory: "4096"), register(cpu: "512", memory: "1536"),
       register(cpu: "1 vCPU", memory: "2 GB"), register(cpu: "4096", memory: "30720"),
     ])
-    layer.assertError(runs[0], "ClientException", "No Fargate configuration exists for given values.")
-    layer.assertError(runs[1], "ClientException", "No Fargate configuration exists for given values.")
+    layer.assertError(
+      runs[0], "ClientException", "No Fargate configuration exists for given values.")
+    layer.assertError(
+      runs[1], "ClientException", "No Fargate configuration exists for given values.")
     XCTAssertEqual(runs[2].status, 0, runs[2].stderr)
     XCTAssertEqual(runs[3].status, 0, runs[3].stderr)
   }
@@ -369,14 +420,19 @@ final class StrictLayerTests: XCTestCase {
   func testDescribeVpcsKnowsOnlyEC2sFilterNames() throws {
     let vpc = try layer.ec2("CreateVpc", ["CidrBlock": "10.26.0.0/16"], "vpcId")
     let query = ["--query", "Vpcs[].VpcId"]
-    let unknown = ["ec2", "describe-vpcs", "--filters", "Name=cidr-block,Values=10.26.0.0/16"] + query
+    let unknown =
+      ["ec2", "describe-vpcs", "--filters", "Name=cidr-block,Values=10.26.0.0/16"] + query
     try layer.configure([])
-    XCTAssertEqual(try layer.aws(unknown).json() as? [String], [vpc], "moto takes the name EC2 refuses")
+    XCTAssertEqual(
+      try layer.aws(unknown).json() as? [String], [vpc], "moto takes the name EC2 refuses")
     try layer.configure(["vpc-filters"])
     let runs = try layer.awsAll([
       unknown,
       ["ec2", "describe-vpcs", "--filters", "Name=cidr,Values=10.26.0.0/16"] + query,
-      ["ec2", "describe-vpcs", "--filters", "Name=cidr-block-association.cidr-block,Values=10.26.0.0/16"] + query,
+      [
+        "ec2", "describe-vpcs", "--filters",
+        "Name=cidr-block-association.cidr-block,Values=10.26.0.0/16",
+      ] + query,
     ])
     layer.assertError(runs[0], "InvalidParameterValue", "The filter 'cidr-block' is invalid")
     XCTAssertEqual(try runs[1].json() as? [String], [vpc])
@@ -389,13 +445,19 @@ final class StrictLayerTests: XCTestCase {
   /// JSON output): an account-wide list that does not fit one page prints one line per page.
   func testListsComeInPagesAndTextOutputQueriesEachPage() throws {
     for name in ["a", "b", "c"] {
-      _ = try layer.json("logs", "Logs_20140328.CreateLogGroup", ["logGroupName": "/strict/\(name)"])
+      try layer.json("logs", "Logs_20140328.CreateLogGroup", ["logGroupName": "/strict/\(name)"])
     }
     for cidr in ["10.27.0.0/16", "10.28.0.0/16"] {
       _ = try layer.ec2("CreateVpc", ["CidrBlock": cidr], "vpcId")
     }
-    let first = ["logs", "describe-log-groups", "--log-group-name-prefix", "/strict/", "--query", "logGroups[0].logGroupName"]
-    let count = ["logs", "describe-log-groups", "--log-group-name-prefix", "/strict/", "--query", "length(logGroups)"]
+    let first = [
+      "logs", "describe-log-groups", "--log-group-name-prefix", "/strict/", "--query",
+      "logGroups[0].logGroupName",
+    ]
+    let count = [
+      "logs", "describe-log-groups", "--log-group-name-prefix", "/strict/", "--query",
+      "length(logGroups)",
+    ]
     let vpcs = ["ec2", "describe-vpcs", "--query", "length(Vpcs)", "--output", "text"]
     try layer.configure([])
     let lenient = try layer.awsAll([first + ["--output", "text"], count + ["--output", "text"]])
@@ -433,7 +495,8 @@ struct StrictLayer {
   static func forThisProcess() throws -> StrictLayer {
     let environment = ProcessInfo.processInfo.environment
     let claimed = try Emulator.endpoint()
-    let words = { (name: String) in (environment[name] ?? "").split(separator: " ").map(String.init) }
+    let words = { (name: String) in (environment[name] ?? "").split(separator: " ").map(String.init)
+    }
     let plain = words("RUNBOOK_TEST_ENDPOINTS")
     let strict = words("RUNBOOK_TEST_STRICT_ENDPOINTS")
     if let index = plain.firstIndex(of: claimed), index < strict.count {
@@ -466,7 +529,8 @@ struct StrictLayer {
 
   func config() throws -> [String: Any] {
     let (status, body) = try http("GET", "/strict-api/config")
-    guard status == 200, let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+    guard status == 200,
+      let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
     else { throw StrictLayerError("config answered \(status): \(body)") }
     return object
   }
@@ -483,7 +547,8 @@ struct StrictLayer {
   /// An EC2 call; returns the first `<element>` of the answer.
   func ec2(_ action: String, _ parameters: [String: String], _ element: String) throws -> String {
     let (status, body) = try http(
-      "POST", "/", form: Self.form(["Action": action, "Version": "2016-11-15"].merging(parameters) { $1 }),
+      "POST", "/",
+      form: Self.form(["Action": action, "Version": "2016-11-15"].merging(parameters) { $1 }),
       service: "ec2")
     guard status == 200, let value = Self.element(element, in: body) else {
       throw StrictLayerError("\(action) answered \(status): \(body)")
@@ -491,18 +556,64 @@ struct StrictLayer {
     return value
   }
 
+  /// A query-protocol call (rds, elasticloadbalancing, iam); returns the answer.
+  @discardableResult
+  func query(_ service: String, _ action: String, _ version: String, _ parameters: [String: String])
+    throws
+    -> String
+  {
+    let (status, body) = try http(
+      "POST", "/",
+      form: Self.form(["Action": action, "Version": version].merging(parameters) { $1 }),
+      service: service)
+    guard status == 200 else { throw StrictLayerError("\(action) answered \(status): \(body)") }
+    return body
+  }
+
+  /// CreateFunction (Lambda's REST API) of an empty zip archive, without the aws CLI.
+  func createFunctionDirectly(
+    _ name: String, role: String, subnet: String? = nil, group: String? = nil
+  )
+    throws
+  {
+    var payload: [String: Any] = [
+      "FunctionName": name, "Runtime": "python3.11", "Handler": "handler.handle", "Role": role,
+      "Code": ["ZipFile": Data(Self.emptyZip).base64EncodedString()],
+    ]
+    if let subnet, let group {
+      payload["VpcConfig"] = ["SubnetIds": [subnet], "SecurityGroupIds": [group]]
+    }
+    let (status, body) = try http("POST", "/2015-03-31/functions", json: payload, service: "lambda")
+    guard status == 201 else {
+      throw StrictLayerError("CreateFunction answered \(status): \(body)")
+    }
+  }
+
+  func deleteFunctionDirectly(_ name: String) throws {
+    let (status, body) = try http("DELETE", "/2015-03-31/functions/\(name)", service: "lambda")
+    guard status == 204 || status == 200 else {
+      throw StrictLayerError("DeleteFunction answered \(status): \(body)")
+    }
+  }
+
+  /// An empty zip archive: moto neither runs nor unpacks a function's code.
+  static let emptyZip: [UInt8] = [0x50, 0x4b, 0x05, 0x06] + [UInt8](repeating: 0, count: 18)
+
   /// An SQS call (JSON protocol); returns `key` of the answer when asked.
   @discardableResult
   func sqs(_ action: String, _ payload: [String: Any], _ key: String? = nil) throws -> String {
     let answer = try json("sqs", "AmazonSQS.\(action)", payload, version: "1.0")
     guard let key else { return "" }
-    guard let value = answer[key] as? String else { throw StrictLayerError("\(action): no \(key) in \(answer)") }
+    guard let value = answer[key] as? String else {
+      throw StrictLayerError("\(action): no \(key) in \(answer)")
+    }
     return value
   }
 
   /// A JSON-protocol call (X-Amz-Target).
   @discardableResult
-  func json(_ service: String, _ target: String, _ payload: [String: Any], version: String = "1.1") throws
+  func json(_ service: String, _ target: String, _ payload: [String: Any], version: String = "1.1")
+    throws
     -> [String: Any]
   {
     let (status, body) = try http(
@@ -542,7 +653,8 @@ struct StrictLayer {
     }
     if let form {
       request.httpBody = Data(form.utf8)
-      request.setValue("application/x-www-form-urlencoded; charset=utf-8", forHTTPHeaderField: "Content-Type")
+      request.setValue(
+        "application/x-www-form-urlencoded; charset=utf-8", forHTTPHeaderField: "Content-Type")
     }
     if let service {
       request.setValue(
@@ -591,12 +703,15 @@ struct StrictLayer {
     _ run: StrictAWSRun, _ code: String, _ message: String? = nil, file: StaticString = #filePath,
     line: UInt = #line
   ) {
-    XCTAssertEqual(run.status, 255, "\(run.arguments): \(run.stdout)\(run.stderr)", file: file, line: line)
+    XCTAssertEqual(
+      run.status, 255, "\(run.arguments): \(run.stdout)\(run.stderr)", file: file, line: line)
     XCTAssertTrue(
-      run.stderr.contains("An error occurred (\(code))"), "\(run.arguments): \(run.stderr)", file: file,
+      run.stderr.contains("An error occurred (\(code))"), "\(run.arguments): \(run.stderr)",
+      file: file,
       line: line)
     if let message {
-      XCTAssertTrue(run.stderr.contains(message), "\(run.arguments): \(run.stderr)", file: file, line: line)
+      XCTAssertTrue(
+        run.stderr.contains(message), "\(run.arguments): \(run.stderr)", file: file, line: line)
     }
   }
 
@@ -618,12 +733,13 @@ struct StrictLayer {
     return arn
   }
 
-  /// `aws lambda create-function` of an empty zip archive (moto neither runs nor unpacks the code).
+  /// `aws lambda create-function` of an empty zip archive.
   func createFunction(
     _ name: String, role: String, subnet: String? = nil, group: String? = nil, query: String? = nil
   ) throws -> StrictAWSRun {
-    let zip = FileManager.default.temporaryDirectory.appendingPathComponent("strict-\(UUID().uuidString).zip")
-    try Data([0x50, 0x4b, 0x05, 0x06] + [UInt8](repeating: 0, count: 18)).write(to: zip)
+    let zip = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "strict-\(UUID().uuidString).zip")
+    try Data(Self.emptyZip).write(to: zip)
     defer { try? FileManager.default.removeItem(at: zip) }
     var arguments = [
       "lambda", "create-function", "--function-name", name, "--runtime", "python3.11", "--handler",
@@ -657,7 +773,9 @@ struct StrictAWSRun {
 
   /// A JSON array of strings and nulls.
   func strings() throws -> [String?] {
-    guard let array = try json() as? [Any] else { throw StrictLayerError("\(arguments): not an array: \(stdout)") }
+    guard let array = try json() as? [Any] else {
+      throw StrictLayerError("\(arguments): not an array: \(stdout)")
+    }
     return array.map { $0 as? String }
   }
 
@@ -677,7 +795,9 @@ struct StrictAWSRun {
         index = Int(part[part.index(after: open)..<part.index(before: part.endIndex)])
       }
       if !name.isEmpty { value = (value as? [String: Any])?[String(name)] }
-      if let index { value = (value as? [Any]).flatMap { $0.indices.contains(index) ? $0[index] : nil } }
+      if let index {
+        value = (value as? [Any]).flatMap { $0.indices.contains(index) ? $0[index] : nil }
+      }
     }
     guard let text = value as? String else {
       throw StrictLayerError("\(arguments): no string at \(path) in \(stdout)")
@@ -710,7 +830,10 @@ final class StrictAWSProcess {
     ] {
       environment[name] = value
     }
-    for name in ["RUNBOOK_AWS_LOG", "RUNBOOK_CRASH_AT", "RUNBOOK_FAULT_RATE", "RUNBOOK_KILL_MATCH", "AWS_PROFILE"] {
+    for name in [
+      "RUNBOOK_AWS_LOG", "RUNBOOK_CRASH_AT", "RUNBOOK_FAULT_RATE", "RUNBOOK_KILL_MATCH",
+      "AWS_PROFILE",
+    ] {
       environment[name] = nil
     }
     process.executableURL = shims.appendingPathComponent("aws")
