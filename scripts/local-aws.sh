@@ -230,7 +230,7 @@ start_strict() {
   py="$(resolve_bin python3)" || die "python3 is not installed (the strict layer needs it)"
   # RUNBOOK_AWS_STRICT=0 starts the layer with nothing on: url names moto, strict-url the layer.
   RUNBOOK_AWS_STRICT="$STRICT" "$py" "$STRICT_PY" --upstream "http://127.0.0.1:$moto_port" \
-    --port-file "$STRICT_PORT_FILE" --log "$STRICT_LOG_FILE" </dev/null >>"$STRICT_LOG_FILE" 2>&1 &
+    --port-file "$STRICT_PORT_FILE" </dev/null >>"$STRICT_LOG_FILE" 2>&1 &
   pid=$!
   printf '%s\n' "$pid" >"$STRICT_PID_FILE"
   deadline=$((SECONDS + START_TIMEOUT))

@@ -581,10 +581,13 @@ class Layer:
     # -- bookkeeping
 
     def log(self, message):
+        line = f"{time.strftime('%H:%M:%S')} {message}\n"
         if self.log_file:
-            stamp = time.strftime("%H:%M:%S")
             with open(self.log_file, "a") as out:
-                out.write(f"{stamp} {message}\n")
+                out.write(line)
+        else:
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
     def reset(self):
         with self.lock:
@@ -827,7 +830,9 @@ class Layer:
                 data = json.loads(body)
             except ValueError:
                 return body
-            items = data.get(entry["result"]) or []
+            if not isinstance(data.get(entry["result"]), list):
+                return body  # moto left the list out (nothing to list): so does AWS
+            items = data[entry["result"]]
             data[entry["result"]] = items[offset:offset + size]
             if offset + size < len(items):
                 data[entry["token_out"]] = make_token(offset + size)
@@ -1339,7 +1344,7 @@ def main(argv=None):
     parser.add_argument("--upstream", required=True, help="moto_server's URL")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free)")
     parser.add_argument("--port-file", help="write the port here once listening")
-    parser.add_argument("--log", help="append one line per strict answer here")
+    parser.add_argument("--log", help="append one line per strict answer here (default: stderr)")
     args = parser.parse_args(argv)
     try:
         behaviours = parse_behaviours(os.environ.get("RUNBOOK_AWS_STRICT", "1"))
