@@ -23,7 +23,8 @@
 #   RUNBOOK_AWS_STRICT   1 (default): url and env name the strict layer, with every behaviour on;
 #                        0: they name moto_server itself (the layer still runs, applying nothing
 #                        until told through its control API: the strict tests use it that way);
-#                        or a comma list of behaviours (aws-strict.py's header lists them)
+#                        or a comma list of behaviours (aws-strict.py's header lists them).
+#                        start records it (strict.mode): url and env without it follow start
 #   RUNBOOK_AWS_STRICT_SCALE  the layer's one time setting: real AWS seconds x this (default
 #                        0.01), each delay kept between 0.5 and 3 s; never 0
 #   RUNBOOK_FORCE_VENV=1 ignore aws/moto_server on PATH and use <repo>/.venv (created from PyPI)
@@ -46,7 +47,10 @@ STRICT_PY="$ROOT/Tests/Fixtures/aws-strict.py"
 STRICT_PID_FILE="$STATE/strict.pid"
 STRICT_PORT_FILE="$STATE/strict.port"
 STRICT_LOG_FILE="$STATE/strict.log"
-STRICT="${RUNBOOK_AWS_STRICT:-1}"
+STRICT_MODE_FILE="$STATE/strict.mode"
+# What `start` was told, for url and env run later without RUNBOOK_AWS_STRICT (make env-up, then
+# eval "$(scripts/local-aws.sh env)" in a shell of one's own).
+STRICT="${RUNBOOK_AWS_STRICT:-$(cat "$STRICT_MODE_FILE" 2>/dev/null || echo 1)}"
 
 die() {
   printf 'local-aws: %s\n' "$*" >&2
@@ -228,6 +232,7 @@ start_strict() {
   fi
   rm -f "$STRICT_PID_FILE" "$STRICT_PORT_FILE"
   py="$(resolve_bin python3)" || die "python3 is not installed (the strict layer needs it)"
+  printf '%s\n' "$STRICT" >"$STRICT_MODE_FILE"
   # RUNBOOK_AWS_STRICT=0 starts the layer with nothing on: url names moto, strict-url the layer.
   RUNBOOK_AWS_STRICT="$STRICT" "$py" "$STRICT_PY" --upstream "http://127.0.0.1:$moto_port" \
     --port-file "$STRICT_PORT_FILE" </dev/null >>"$STRICT_LOG_FILE" 2>&1 &
@@ -248,6 +253,10 @@ start_strict() {
 
 cmd_start() {
   if running; then
+    # A layer started with other behaviours is started again with these.
+    if [[ -n "${RUNBOOK_AWS_STRICT:-}" && "$(cat "$STRICT_MODE_FILE" 2>/dev/null)" != "$STRICT" ]]; then
+      rm -f "$STRICT_PORT_FILE"
+    fi
     start_strict "$(<"$PORT_FILE")"
     cmd_url
     return 0
@@ -300,7 +309,7 @@ cmd_stop() {
   if pid="$(strict_pid)"; then
     stop_pid "$pid" is_strict
   fi
-  rm -f "$STRICT_PID_FILE" "$STRICT_PORT_FILE"
+  rm -f "$STRICT_PID_FILE" "$STRICT_PORT_FILE" "$STRICT_MODE_FILE"
   if pid="$(recorded_pid)"; then
     stop_pid "$pid"
   fi
