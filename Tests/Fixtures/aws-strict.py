@@ -48,10 +48,16 @@ the names below; `readiness` stands for its four parts):
 |                          | for given values."                                                 |                                   |                  |     |
 | vpc-filters              | DescribeVpcs with a filter name EC2 does not know (e.g.            | none                              | -                | [11] |
 |                          | `cidr-block`): InvalidParameterValue "The filter 'cidr-block' is   |                                   |                  |     |
-|                          | invalid" (moto answers an empty list or HTTP 500)                  |                                   |                  |     |
+|                          | invalid" (moto takes `cidr-block` as `cidr`, and answers HTTP 500 |                                   |                  |     |
+|                          | to other unknown names)                                            |                                   |                  |     |
 | pagination               | list/describe answers come in pages of 2 with a token (a page may  | none                              | -                | [12] |
 |                          | hold fewer items than asked); EC2 describe calls and SQS ListQueues|                                   |                  |     |
 |                          | page only when MaxResults is given, as those services do           |                                   |                  |     |
+
+Durations: the SQS 60 s and the Secrets Manager window are in the pages; the EC2 page prescribes
+back-off "up to a few minutes" without a figure; the NAT, RDS and ALB figures are issue 16's (the
+state pages give none); Lambda's Pending time is an estimate (the page gives none); the 20 minutes
+of Lambda's interfaces come from AWS Support.
 
 [1] https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
     (error format: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html)
