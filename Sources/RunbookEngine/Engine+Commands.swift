@@ -37,7 +37,7 @@ extension Engine {
     var attempt = 1
     let firstStarted = Date()
     let fresh = Set(command.exportReferences + command.pipedInto.flatMap(\.exportReferences))
-      .intersection(exportsCreatedThisRun.withLock { $0 })
+      .intersection(freshExports.withLock { $0 })
     while true {
       try checkInterrupted()
       let scratch = ScratchFiles()

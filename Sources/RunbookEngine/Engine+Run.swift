@@ -92,7 +92,9 @@ extension Engine {
     var summary = RunSummary()
     halted.withLock { $0 = false }
     createdThisRun.withLock { $0 = [] }
-    exportsCreatedThisRun.withLock { $0 = [] }
+    let fresh = Self.freshExports(
+      in: await keeper.current, within: options.retry.notVisibleYetSeconds)
+    freshExports.withLock { $0 = fresh }
     let slots = ActionSlots(prompter == nil ? options.jobs : 1)
     let concurrent =
       prompter == nil && options.jobs > 1 && !steps.contains { $0 is TeardownStep<Configuration> }
@@ -117,6 +119,21 @@ extension Engine {
     }
     summary.pendingManual = pendingManual(steps, await keeper.current)
     return summary
+  }
+
+  /// The exports of resources the checkpoint records as created (or recovered) less than
+  /// `seconds` ago.
+  static func freshExports(in checkpoint: Checkpoint, within seconds: Double, now: Date = Date())
+    -> Set<String>
+  {
+    Set(
+      checkpoint.actions.values.compactMap { record in
+        guard record.outcome == .created || record.outcome == .recovered,
+          let export = record.export, let finished = parseTimestamp(record.finishedAt),
+          now.timeIntervalSince(finished) < seconds
+        else { return nil }
+        return export
+      })
   }
 
   /// For each step of a run (by index), the earlier steps of the run it waits for: those that

@@ -91,6 +91,10 @@ package struct Precheck: Sendable, Hashable {
   /// Names the rule (plan shows it; equality uses it).
   package var rule: String
   package var upToDate: @Sendable (_ output: String, _ values: [String: String]) -> String?
+  /// Whether what the rule finds is proved this deployment's own (its lineage tag): it is then
+  /// recorded `recovered`, so that `destroy` deletes it, instead of `already done`, which
+  /// `destroy` leaves alone.
+  package var provesOwnership = false
   /// Why the write must not run at all, from the same read (a resource of that name exists, and
   /// the create would hand it over as if it were new): the step stops with this reason before the
   /// write. Nil: nothing refuses it.
@@ -272,6 +276,11 @@ package struct Settlement: Sendable, Hashable {
   /// The precheck cannot find `name` when the read `action` of this run did not list it.
   package static func nothingToFind(unlessListedBy action: String, name: String) -> Settlement {
     Settlement(action: action, consequence: .nothingToFind, unlisted: name)
+  }
+  /// There is nothing to do for `name` when the read `action` of this run did not list it (a
+  /// secret to restore that is not scheduled for deletion).
+  package static func nothingToDo(unlessListedBy action: String, name: String) -> Settlement {
+    Settlement(action: action, consequence: .nothingToDo, unlisted: name)
   }
 
   /// Whether `answer`, the output of the listing read, leaves `name` out. A listed word names it

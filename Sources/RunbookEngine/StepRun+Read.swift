@@ -190,6 +190,9 @@ extension StepRun {
   func finish(_ action: Action, key: String, outcome: ActionOutcome, value: String?)
     async throws -> ActionOutcome
   {
+    if outcome == .created || outcome == .recovered, let export = action.capture?.export {
+      engine.freshExports.withLock { _ = $0.insert(export) }
+    }
     let recordOutcome: ActionRecord.Outcome =
       switch outcome {
       case .created: .created

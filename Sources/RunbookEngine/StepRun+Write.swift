@@ -85,7 +85,8 @@ extension StepRun {
     if settled != .nothingToFind, let value = try await precheckValue(action, values: values) {
       // After an intent without a result, what the precheck finds is what that run made.
       let outcome: ActionOutcome =
-        last?.event == .intent && action.deletes == nil ? .recovered : .alreadyDone
+        (last?.event == .intent || action.precheck?.provesOwnership == true)
+          && action.deletes == nil ? .recovered : .alreadyDone
       if outcome == .recovered {
         try await journal.append(
           JournalEntry(
@@ -151,9 +152,6 @@ extension StepRun {
     try await journal.append(
       JournalEntry(lineage: lineage, event: .result, action: key, value: value, outcome: outcome))
     if outcome == .created { engine.createdThisRun.withLock { _ = $0.insert(key) } }
-    if outcome == .created || outcome == .recovered, let export = action.capture?.export {
-      engine.exportsCreatedThisRun.withLock { _ = $0.insert(export) }
-    }
     return try await finishRecorded(action, key: key, outcome: outcome, value: value)
   }
 

@@ -282,7 +282,11 @@ final class EngineRunTests: XCTestCase {
     fixture.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
     let first = TestStep("s", [createAction("a", export: "A_ID")])
     _ = try await fixture.engine([first]).run([first])
-    // A later run: the id comes from the checkpoint, and "not found" means it is gone.
+    // A later run: the id comes from a checkpoint written an hour ago, and "not found" means
+    // it is gone.
+    var checkpoint = try fixture.checkpoint()
+    checkpoint.actions["s/a"]?.finishedAt = timestamp(Date().addingTimeInterval(-3_600))
+    try fixture.state.save(checkpoint)
     fixture.runner.on(
       "aws", "test", "create-b",
       reply: .awsError(
@@ -300,6 +304,30 @@ final class EngineRunTests: XCTestCase {
     XCTAssertEqual(failure?.errorCode, "InvalidVpcID.NotFound")
     XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b").count, 1)
     XCTAssertTrue(fixture.reporter.retries.isEmpty)
+  }
+
+  /// A run killed right after a create: the next run, moments later, still meets a service that
+  /// does not see the id everywhere, and retries.
+  func testAnIDARunCreatedMomentsAgoThatIsNotVisibleYetIsRetried() async throws {
+    let fixture = try EngineFixture(test: self)
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
+    let first = TestStep("s", [createAction("a", export: "A_ID")])
+    _ = try await fixture.engine([first]).run([first])
+    let notYet = ScriptedRunner.Reply.awsError(
+      "InvalidSubnetID.NotFound", operation: "CreateRoute",
+      message: "The subnet ID 'a-1' does not exist")
+    fixture.runner.on(
+      ["aws", "test", "create-b"], replies: [notYet, .ok("b-1")], repeatLast: false)
+    let second = TestStep(
+      "s",
+      [
+        createAction("a", export: "A_ID"),
+        createAction("b", export: "B_ID", arguments: [.ref("A_ID")]),
+      ])
+    let summary = try await fixture.engine([second]).run([second])
+    XCTAssertEqual(summary.outcomes["s/b"], .created)
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b").count, 2)
   }
 
   func testANotVisibleYetErrorIsRetriedOnlyForItsWindow() async throws {
