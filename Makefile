@@ -2,7 +2,9 @@
 #
 #   make build       swift build
 #   make unit        unit tests only (no emulator)
-#   make test        all tests; starts moto_server, dockerd, a registry and the aws CLI loaded once
+#   make check-layers  the layers: Package.swift's arrows and every import (scripts/check-layers.py)
+#   make test        all tests; starts moto_server (with the strict layer in front), dockerd, a
+#                    registry and the aws CLI loaded once
 #                    (scripts/local-aws.sh, scripts/docker-env.sh, scripts/aws-forkserver.sh; set
 #                    RUNBOOK_AWS_FORK=0 to start every aws call afresh) and stops them afterwards, by pid
 #   make crash-all   the crash tests, interrupting after every write instead of a sample
@@ -14,12 +16,19 @@
 #   make clean       stop local services, remove .build and .test-env (distclean: .venv too)
 #
 # SWIFT_TEST_FLAGS is passed to swift test, e.g. make test SWIFT_TEST_FLAGS='--filter Network'.
+#
+# The strict layer (Tests/Fixtures/aws-strict.py, docs/reliability.md "Strict layer") runs in front
+# of every emulator. RUNBOOK_AWS_STRICT says whether the tests, the demo and env-up talk to it or
+# to moto_server directly: 1 (every behaviour), 0, or a comma list of behaviours. It is 0 here while
+# the tool does not yet handle what the layer reproduces; StrictLayerTests always use the layer
+# (RUNBOOK_TEST_STRICT_ENDPOINTS) whatever this says. Setting it to 1 sends every test through it.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
 
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+export RUNBOOK_AWS_STRICT ?= 0
 # make test uses its own state dir, so it never stops an emulator started by env-up or demo.
 TEST_DIR ?= $(ROOT)/.test-env/make-test
 SWIFT_TEST_FLAGS ?=
@@ -34,7 +43,7 @@ CONFIG ?= runbooks/local.json
 SH_SCRIPTS := scripts/local-aws.sh scripts/docker-env.sh scripts/aws-forkserver.sh scripts/demo-health.sh scripts/guide-by-hand.sh .ci/run \
 	Tests/Fixtures/bin/aws Tests/Fixtures/bin/docker Tests/Fixtures/bin-fake/aws Tests/Fixtures/bin-fake/docker
 
-.PHONY: build test crash-all unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
+.PHONY: build test check-layers crash-all unit env-up env-down demo demo-stop bench format lint lint-sh clean distclean
 
 build:
 	swift build
@@ -42,18 +51,23 @@ build:
 unit:
 	swift test --filter RunbookKitTests
 
-test:
+check-layers:
+	python3 scripts/check-layers.py
+
+test: check-layers
 	swift build --build-tests
 	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
 	trap 'scripts/aws-forkserver.sh stop "$$RUNBOOK_TEST_DIR"; for dir in $(TEST_EMULATOR_DIRS); do RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh stop; done; scripts/docker-env.sh stop' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
-	endpoints=""; \
+	endpoints=""; strict_endpoints=""; \
 	for dir in $(TEST_EMULATOR_DIRS); do \
 	  RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh start >/dev/null; \
 	  endpoints="$$endpoints $$(RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh url)"; \
+	  strict_endpoints="$$strict_endpoints $$(RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh strict-url)"; \
 	done; \
 	eval "$$(scripts/local-aws.sh env)"; \
 	export RUNBOOK_TEST_ENDPOINTS="$${endpoints# }"; \
+	export RUNBOOK_TEST_STRICT_ENDPOINTS="$${strict_endpoints# }"; \
 	export RUNBOOK_AWS_FORK_SOCKET="$$(scripts/aws-forkserver.sh start '$(TEST_DIR)')"; \
 	echo "aws fork server: $${RUNBOOK_AWS_FORK_SOCKET:-none (every aws call starts afresh)}"; \
 	export RUNBOOK_TEST_LOCK_DIR='$(TEST_DIR)'; \
@@ -65,7 +79,7 @@ test:
 	fi; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	export RUNBOOK_TEST_BIN='$(ROOT)/.build/debug/runbook'; \
-	echo "emulators: $$RUNBOOK_TEST_ENDPOINTS (state: $$RUNBOOK_TEST_DIR)"; \
+	echo "emulators: $$RUNBOOK_TEST_ENDPOINTS (state: $$RUNBOOK_TEST_DIR); strict layer: $$RUNBOOK_TEST_STRICT_ENDPOINTS (RUNBOOK_AWS_STRICT=$$RUNBOOK_AWS_STRICT)"; \
 	status=0; rm -f '$(TEST_DIR)/xunit.xml'; \
 	swift test --parallel --num-workers $(TEST_WORKERS) --disable-swift-testing \
 	  --xunit-output '$(TEST_DIR)/xunit.xml' $(SWIFT_TEST_FLAGS) || status=$$?; \

@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Local AWS emulator for tests: moto_server on 127.0.0.1, driven by the real aws CLI (v1).
+# Local AWS emulator for tests: moto_server on 127.0.0.1, driven by the real aws CLI (v1), with
+# the strict layer in front of it (Tests/Fixtures/aws-strict.py: a loopback proxy that makes moto
+# answer as real AWS documents; docs/reliability.md, "Strict layer").
 #
-#   scripts/local-aws.sh start   start moto_server (idempotent), print its URL
-#   scripts/local-aws.sh stop    stop it by recorded pid
-#   scripts/local-aws.sh url     print http://127.0.0.1:PORT
-#   scripts/local-aws.sh env     print shell lines for: eval "$(scripts/local-aws.sh env)"
-#   scripts/local-aws.sh tools   resolve (and install if needed) aws + moto_server, print their paths
+#   scripts/local-aws.sh start       start moto_server and the strict layer (idempotent), print url
+#   scripts/local-aws.sh stop        stop both by recorded pid
+#   scripts/local-aws.sh url         print the URL the tests use: the strict layer's, or moto's
+#                                    when RUNBOOK_AWS_STRICT=0
+#   scripts/local-aws.sh strict-url  print the strict layer's URL (whatever RUNBOOK_AWS_STRICT says)
+#   scripts/local-aws.sh plain-url   print moto_server's own URL
+#   scripts/local-aws.sh env         print shell lines for: eval "$(scripts/local-aws.sh env)"
+#   scripts/local-aws.sh tools       resolve (and install if needed) aws + moto_server, print their paths
 #
 # Between tests, reset all emulated state with:
 #   curl --noproxy '*' -fsS -X POST "$RUNBOOK_TEST_ENDPOINT/moto-api/reset"
-# (answers {"status": "ok"}; AWS managed IAM policies are loaded again after a reset).
+# (answers {"status": "ok"}; AWS managed IAM policies are loaded again after a reset). Through the
+# strict layer the reset also clears what the layer remembers and its test settings.
 #
 # Environment:
 #   RUNBOOK_TEST_DIR     state directory (default: <repo>/.test-env); holds moto.pid, moto.port,
-#                        moto.log, aws.path, moto.path
+#                        moto.log, aws.path, moto.path, strict.pid, strict.port, strict.log
+#   RUNBOOK_AWS_STRICT   1 (default): url and env name the strict layer, with every behaviour on;
+#                        0: they name moto_server itself (the layer still runs, applying nothing
+#                        until told through its control API: the strict tests use it that way);
+#                        or a comma list of behaviours (aws-strict.py's header lists them).
+#                        start records it (strict.mode): url and env without it follow start
+#   RUNBOOK_AWS_STRICT_SCALE  the layer's one time setting: real AWS seconds x this (default
+#                        0.01), each delay kept between 0.5 and 3 s; never 0
 #   RUNBOOK_FORCE_VENV=1 ignore aws/moto_server on PATH and use <repo>/.venv (created from PyPI)
 #   RUNBOOK_VENV_DIR     virtualenv location (default: <repo>/.venv)
 #   RUNBOOK_MOTO_START_TIMEOUT  seconds to wait for moto to answer (default 30)
@@ -30,6 +43,14 @@ START_TIMEOUT="${RUNBOOK_MOTO_START_TIMEOUT:-30}"
 PID_FILE="$STATE/moto.pid"
 PORT_FILE="$STATE/moto.port"
 LOG_FILE="$STATE/moto.log"
+STRICT_PY="$ROOT/Tests/Fixtures/aws-strict.py"
+STRICT_PID_FILE="$STATE/strict.pid"
+STRICT_PORT_FILE="$STATE/strict.port"
+STRICT_LOG_FILE="$STATE/strict.log"
+STRICT_MODE_FILE="$STATE/strict.mode"
+# What `start` was told, for url and env run later without RUNBOOK_AWS_STRICT (make env-up, then
+# eval "$(scripts/local-aws.sh env)" in a shell of one's own).
+STRICT="${RUNBOOK_AWS_STRICT:-$(cat "$STRICT_MODE_FILE" 2>/dev/null || echo 1)}"
 
 die() {
   printf 'local-aws: %s\n' "$*" >&2
@@ -155,9 +176,16 @@ running() {
   pid_alive "$pid" && is_moto "$pid" && answers "$port"
 }
 
+# A recorded pid of the strict layer: only touch it if it is the layer.
+is_strict() {
+  local args
+  args="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+  [[ "$args" == *aws-strict.py* ]]
+}
+
 stop_pid() {
-  local pid="$1" i
-  pid_alive "$pid" && is_moto "$pid" || return 0
+  local pid="$1" check="${2:-is_moto}" i
+  pid_alive "$pid" && "$check" "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
     pid_alive "$pid" || return 0
@@ -171,9 +199,66 @@ stop_pid() {
   log "pid $pid did not exit"
 }
 
+strict_pid() {
+  local pid
+  [[ -f "$STRICT_PID_FILE" ]] || return 1
+  pid="$(<"$STRICT_PID_FILE")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+strict_answers() {
+  curl --noproxy '*' -fsS --max-time 2 "http://127.0.0.1:$1/strict-api/config" 2>/dev/null
+}
+
+# The strict layer runs, answers, and forwards to the moto_server running now.
+strict_running() {
+  local pid port moto_port
+  pid="$(strict_pid)" || return 1
+  [[ -f "$STRICT_PORT_FILE" && -f "$PORT_FILE" ]] || return 1
+  port="$(<"$STRICT_PORT_FILE")"
+  moto_port="$(<"$PORT_FILE")"
+  pid_alive "$pid" && is_strict "$pid" || return 1
+  strict_answers "$port" | grep -q "\"upstream\": \"http://127.0.0.1:$moto_port\""
+}
+
+start_strict() {
+  local moto_port="$1" old py pid deadline
+  if strict_running; then
+    return 0
+  fi
+  if old="$(strict_pid)"; then
+    stop_pid "$old" is_strict
+  fi
+  rm -f "$STRICT_PID_FILE" "$STRICT_PORT_FILE"
+  py="$(resolve_bin python3)" || die "python3 is not installed (the strict layer needs it)"
+  printf '%s\n' "$STRICT" >"$STRICT_MODE_FILE"
+  # RUNBOOK_AWS_STRICT=0 starts the layer with nothing on: url names moto, strict-url the layer.
+  RUNBOOK_AWS_STRICT="$STRICT" "$py" "$STRICT_PY" --upstream "http://127.0.0.1:$moto_port" \
+    --port-file "$STRICT_PORT_FILE" </dev/null >>"$STRICT_LOG_FILE" 2>&1 &
+  pid=$!
+  printf '%s\n' "$pid" >"$STRICT_PID_FILE"
+  deadline=$((SECONDS + START_TIMEOUT))
+  while pid_alive "$pid" && ((SECONDS < deadline)); do
+    if [[ -f "$STRICT_PORT_FILE" ]] && strict_answers "$(<"$STRICT_PORT_FILE")" >/dev/null; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  stop_pid "$pid" is_strict
+  rm -f "$STRICT_PID_FILE" "$STRICT_PORT_FILE"
+  tail -n 20 "$STRICT_LOG_FILE" >&2 || true
+  die "the strict layer did not start (log: $STRICT_LOG_FILE)"
+}
+
 cmd_start() {
   if running; then
-    printf 'http://127.0.0.1:%s\n' "$(<"$PORT_FILE")"
+    # A layer started with other behaviours is started again with these.
+    if [[ -n "${RUNBOOK_AWS_STRICT:-}" && "$(cat "$STRICT_MODE_FILE" 2>/dev/null)" != "$STRICT" ]]; then
+      rm -f "$STRICT_PORT_FILE"
+    fi
+    start_strict "$(<"$PORT_FILE")"
+    cmd_url
     return 0
   fi
   resolve_tools
@@ -196,7 +281,8 @@ cmd_start() {
     deadline=$((SECONDS + START_TIMEOUT))
     while pid_alive "$pid" && ((SECONDS < deadline)); do
       if answers "$port"; then
-        printf 'http://127.0.0.1:%s\n' "$port"
+        start_strict "$port"
+        cmd_url
         return 0
       fi
       sleep 0.05
@@ -220,22 +306,43 @@ cmd_start() {
 
 cmd_stop() {
   local pid
+  if pid="$(strict_pid)"; then
+    stop_pid "$pid" is_strict
+  fi
+  rm -f "$STRICT_PID_FILE" "$STRICT_PORT_FILE" "$STRICT_MODE_FILE"
   if pid="$(recorded_pid)"; then
     stop_pid "$pid"
   fi
   rm -f "$PID_FILE" "$PORT_FILE"
 }
 
-cmd_url() {
+cmd_plain_url() {
   running || die "moto_server is not running (scripts/local-aws.sh start)"
   printf 'http://127.0.0.1:%s\n' "$(<"$PORT_FILE")"
 }
 
+cmd_strict_url() {
+  running || die "moto_server is not running (scripts/local-aws.sh start)"
+  strict_running || die "the strict layer is not running (scripts/local-aws.sh start)"
+  printf 'http://127.0.0.1:%s\n' "$(<"$STRICT_PORT_FILE")"
+}
+
+cmd_url() {
+  if [[ "$STRICT" == 0 ]]; then
+    cmd_plain_url
+  else
+    cmd_strict_url
+  fi
+}
+
 cmd_env() {
   running || die "moto_server is not running (scripts/local-aws.sh start)"
-  local aws_bin var
+  local aws_bin var url strict_url
   aws_bin="$(<"$STATE/aws.path")"
-  printf 'export RUNBOOK_TEST_ENDPOINT=%q\n' "http://127.0.0.1:$(<"$PORT_FILE")"
+  url="$(cmd_url)"
+  strict_url="$(cmd_strict_url)"
+  printf 'export RUNBOOK_TEST_ENDPOINT=%q\n' "$url"
+  printf 'export RUNBOOK_TEST_STRICT_ENDPOINT=%q\n' "$strict_url"
   printf 'export RUNBOOK_REAL_AWS=%q\n' "$aws_bin"
   printf 'export RUNBOOK_TEST_DIR=%q\n' "$STATE"
   printf 'export AWS_ACCESS_KEY_ID=testing\n'
@@ -263,10 +370,12 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   url) cmd_url ;;
+  strict-url) cmd_strict_url ;;
+  plain-url) cmd_plain_url ;;
   env) cmd_env ;;
   tools) cmd_tools ;;
   *)
-    printf 'usage: %s start|stop|url|env|tools\n' "$0" >&2
+    printf 'usage: %s start|stop|url|strict-url|plain-url|env|tools\n' "$0" >&2
     exit 64
     ;;
 esac

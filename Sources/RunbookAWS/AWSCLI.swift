@@ -47,6 +47,7 @@ package struct AWSCLIDialect: OutputDialect {
   package var errorCodeLabel: String { "AWS error" }
   package func errorCode(in stderr: String) -> String? { awsErrorCode(in: stderr) }
   package func isThrottling(_ code: String) -> Bool { throttlingErrorCodes.contains(code) }
+  package func isNotVisibleYet(_ code: String) -> Bool { notVisibleYetErrorCodes.contains(code) }
   package func explain(_ stderr: String) -> String { explainAWSFailure(stderr) }
   package func requestID(in text: String) -> String? { awsRequestID(in: text) }
 }

@@ -16,6 +16,18 @@ package let throttlingErrorCodes: Set<String> = [
   "SlowDown", "PriorRequestNotComplete", "ProvisionedThroughputExceededException",
 ]
 
+/// Error codes EC2 answers for an id it has not propagated yet: right after a create, a call that
+/// names the new id can fail this way for a few seconds. "Eventual consistency in the Amazon EC2
+/// API" (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html) says to retry
+/// with exponential back-off, from a couple of seconds up to a few minutes. Retried only for ids
+/// created in the same run: an id from an old checkpoint that is not found is really gone.
+package let notVisibleYetErrorCodes: Set<String> = [
+  "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
+  "InvalidAllocationID.NotFound", "InvalidInternetGatewayID.NotFound",
+  "InvalidRouteTableID.NotFound", "InvalidNatGatewayID.NotFound", "NatGatewayNotFound",
+  "InvalidNetworkInterfaceID.NotFound", "InvalidAssociationID.NotFound",
+]
+
 /// The aws CLI's error output as a reason for people: connection failures are named as such.
 package func explainAWSFailure(_ stderr: String) -> String {
   let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -35,6 +35,9 @@ extension Engine {
     let shown = resolver.display(command, values: values)
     reporter.report(.commandStarted(step: step, action: action, command: shown))
     var attempt = 1
+    let firstStarted = Date()
+    let fresh = Set(command.exportReferences + command.pipedInto.flatMap(\.exportReferences))
+      .intersection(freshExports.withLock { $0 })
     while true {
       try checkInterrupted()
       let scratch = ScratchFiles()
@@ -70,12 +73,26 @@ extension Engine {
           + (output.succeeded
             ? "" : " stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"))
       if case .signaled = output.termination { try checkInterrupted() }
-      guard !output.succeeded, let code = dialect.errorCode(in: output.stderrText),
-        dialect.isThrottling(code), attempt < options.retry.attempts
-      else { return output }
-      let delay = options.retry.delay(attempt: attempt)
+      guard !output.succeeded, let code = dialect.errorCode(in: output.stderrText) else {
+        return output
+      }
+      let delay: Double
+      let reason: String
+      if dialect.isThrottling(code), attempt < options.retry.attempts {
+        delay = options.retry.delay(attempt: attempt)
+        reason = code
+      } else if dialect.isNotVisibleYet(code), !fresh.isEmpty,
+        Date().timeIntervalSince(firstStarted) < options.retry.notVisibleYetSeconds
+      {
+        delay = options.retry.notVisibleYetDelay(attempt: attempt)
+        reason =
+          "\(code): \(fresh.sorted().joined(separator: ", ")) created a moment ago, not visible everywhere yet"
+      } else {
+        return output
+      }
       reporter.report(
-        .retrying(step: step, action: action, reason: code, attempt: attempt, delaySeconds: delay))
+        .retrying(step: step, action: action, reason: reason, attempt: attempt, delaySeconds: delay)
+      )
       audit?.write(
         "[\(step)/\(action)] retry \(attempt) after \(code), waiting \(String(format: "%.2f", delay))s"
       )

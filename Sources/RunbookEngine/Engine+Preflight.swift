@@ -16,7 +16,9 @@ extension Engine {
   }
 
   /// Checks that every export the steps need exists or is produced by an earlier step of the run.
-  package func checkPrerequisites(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws {
+  package func checkPrerequisites(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?)
+    throws
+  {
     var available = Set((checkpoint?.exports ?? [:]).keys)
     // A teardown uses the exports of what was created; what was never created it leaves alone.
     for step in steps where !(step is TeardownStep<Configuration>) {

@@ -54,7 +54,8 @@ extension Engine {
   }
 
   /// The part of ``run(_:)`` that runs under the lock.
-  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String) async throws
+  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String)
+    async throws
     -> RunSummary
   {
     if let previous = lock.previous {
@@ -91,6 +92,9 @@ extension Engine {
     var summary = RunSummary()
     halted.withLock { $0 = false }
     createdThisRun.withLock { $0 = [] }
+    let fresh = Self.freshExports(
+      in: await keeper.current, within: options.retry.notVisibleYetSeconds)
+    freshExports.withLock { $0 = fresh }
     let slots = ActionSlots(prompter == nil ? options.jobs : 1)
     let concurrent =
       prompter == nil && options.jobs > 1 && !steps.contains { $0 is TeardownStep<Configuration> }
@@ -117,6 +121,21 @@ extension Engine {
     return summary
   }
 
+  /// The exports of resources the checkpoint records as created (or recovered) less than
+  /// `seconds` ago.
+  static func freshExports(in checkpoint: Checkpoint, within seconds: Double, now: Date = Date())
+    -> Set<String>
+  {
+    Set(
+      checkpoint.actions.values.compactMap { record in
+        guard record.outcome == .created || record.outcome == .recovered,
+          let export = record.export, let finished = parseTimestamp(record.finishedAt),
+          now.timeIntervalSince(finished) < seconds
+        else { return nil }
+        return export
+      })
+  }
+
   /// For each step of a run (by index), the earlier steps of the run it waits for: those that
   /// produce an export it uses. An operation (verify, update) waits for every earlier step.
   func stepDependencies(_ steps: [any Step<Configuration>]) -> [Set<Int>] {
@@ -136,7 +155,8 @@ extension Engine {
   /// `slots` bounds the actions running at once across them (`--jobs`). After a failure no new
   /// step starts and the running ones start no new action; the first real failure is thrown.
   private func runConcurrently(
-    _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, journal: any JournalStore, audit: AuditLog,
+    _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, journal: any JournalStore,
+    audit: AuditLog,
     slots: ActionSlots
   ) async throws -> [String: ActionOutcome] {
     let needs = stepDependencies(steps)

@@ -34,6 +34,11 @@ package final class Engine<Configuration: RunConfiguration>: Sendable {
   /// The actions (`step/action`) whose command created their resource in this run
   /// (``Settlement``).
   let createdThisRun = Mutex<Set<String>>([])
+  /// The exports whose resources this run created or recovered, or a run that ended moments ago
+  /// did (killed right after a create): a command naming one may meet a service that does not see
+  /// it yet (``RetryPolicy/notVisibleYetSeconds``). An id recorded longer ago is not in it: not
+  /// found, it is really gone.
+  let freshExports = Mutex<Set<String>>([])
 
   /// - Parameters:
   ///   - toolArguments: arguments appended to every command of a tool (the aws CLI's global options).

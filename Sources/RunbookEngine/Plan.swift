@@ -36,7 +36,9 @@ extension Engine {
   }
 
   /// ``plan(_:)`` for a checkpoint read already.
-  package func plan(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws -> [PlannedStep] {
+  package func plan(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws
+    -> [PlannedStep]
+  {
     let values = contextValues(checkpoint)
     try checkRequests(steps)
     return steps.map { step in

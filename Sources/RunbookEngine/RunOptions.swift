@@ -83,11 +83,28 @@ package struct RetryPolicy: Sendable {
   package var attempts: Int
   package var baseDelaySeconds: Double
   package var maxDelaySeconds: Double
+  /// How long a command naming a resource created in this run is retried while the service says
+  /// it does not exist yet (``OutputDialect/isNotVisibleYet(_:)``).
+  package var notVisibleYetSeconds: Double
+  /// The first wait of those retries; each next one doubles, up to 30 s.
+  package var notVisibleYetFirstDelaySeconds: Double
 
-  package init(attempts: Int = 8, baseDelaySeconds: Double = 0.5, maxDelaySeconds: Double = 20) {
+  package init(
+    attempts: Int = 8, baseDelaySeconds: Double = 0.5, maxDelaySeconds: Double = 20,
+    notVisibleYetSeconds: Double = 300, notVisibleYetFirstDelaySeconds: Double = 1
+  ) {
+    self.notVisibleYetFirstDelaySeconds = notVisibleYetFirstDelaySeconds
     self.attempts = attempts
     self.baseDelaySeconds = baseDelaySeconds
     self.maxDelaySeconds = maxDelaySeconds
+    self.notVisibleYetSeconds = notVisibleYetSeconds
+  }
+
+  /// The wait before retry number `attempt` of a command naming a resource the service does not
+  /// see yet: exponential from the first delay, at most 30 s ("a couple of seconds up to a few
+  /// minutes" in all, as EC2's eventual-consistency page advises).
+  package func notVisibleYetDelay(attempt: Int) -> Double {
+    min(30, notVisibleYetFirstDelaySeconds * pow(2, Double(attempt - 1)))
   }
 
   /// The delay before retry number `attempt` (1-based): full jitter over an exponential ceiling.

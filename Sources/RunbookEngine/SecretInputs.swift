@@ -6,7 +6,9 @@ extension Engine {
   /// Gathers every secret the steps still need, before any call: generated ones are made here,
   /// supplied ones come from the environment, a file, or a prompt. Throws ``UsageError`` naming
   /// what is missing when there is no terminal to ask on.
-  func gatherSecrets(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?, environment: [String: String])
+  func gatherSecrets(
+    _ steps: [any Step<Configuration>], checkpoint: Checkpoint?, environment: [String: String]
+  )
     throws
   {
     for step in steps {

@@ -91,13 +91,23 @@ package struct Precheck: Sendable, Hashable {
   /// Names the rule (plan shows it; equality uses it).
   package var rule: String
   package var upToDate: @Sendable (_ output: String, _ values: [String: String]) -> String?
+  /// Whether what the rule finds is proved this deployment's own (its lineage tag): it is then
+  /// recorded `recovered`, so that `destroy` deletes it, instead of `already done`, which
+  /// `destroy` leaves alone.
+  package var provesOwnership = false
+  /// Why the write must not run at all, from the same read (a resource of that name exists, and
+  /// the create would hand it over as if it were new): the step stops with this reason before the
+  /// write. Nil: nothing refuses it.
+  package var refusal: (@Sendable (_ output: String, _ values: [String: String]) -> String?)?
 
   package init(
     _ command: Command, rule: String,
+    refusal: (@Sendable (_ output: String, _ values: [String: String]) -> String?)? = nil,
     upToDate: @escaping @Sendable (_ output: String, _ values: [String: String]) -> String?
   ) {
     self.command = command
     self.rule = rule
+    self.refusal = refusal
     self.upToDate = upToDate
   }
 
@@ -184,7 +194,6 @@ package struct Capture: Sendable, Hashable {
   }
 }
 
-
 /// A read that finds what a write action would create, if it exists already.
 package struct Lookup: Sendable, Hashable {
   package var command: Command
@@ -268,11 +277,19 @@ package struct Settlement: Sendable, Hashable {
   package static func nothingToFind(unlessListedBy action: String, name: String) -> Settlement {
     Settlement(action: action, consequence: .nothingToFind, unlisted: name)
   }
+  /// There is nothing to do for `name` when the read `action` of this run did not list it (a
+  /// secret to restore that is not scheduled for deletion).
+  package static func nothingToDo(unlessListedBy action: String, name: String) -> Settlement {
+    Settlement(action: action, consequence: .nothingToDo, unlisted: name)
+  }
 
-  /// Whether `answer`, the output of the listing read, leaves `name` out.
+  /// Whether `answer`, the output of the listing read, leaves `name` out. A listed word names it
+  /// when it is the name, or a path (a URL, an ARN) whose last part is the name.
   func leavesOut(of answer: String) -> Bool {
     guard let unlisted else { return false }
-    return !answer.split(whereSeparator: \.isWhitespace).contains(Substring(unlisted))
+    return !answer.split(whereSeparator: \.isWhitespace).contains {
+      $0 == unlisted || $0.hasSuffix("/" + unlisted)
+    }
   }
 }
 

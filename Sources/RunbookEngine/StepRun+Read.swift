@@ -49,7 +49,12 @@ extension StepRun {
     } catch let failure as StepFailure where failure.termination == nil {
       return nil
     }
-    return output.succeeded ? precheck.upToDate(output.stdoutText, values) : nil
+    guard output.succeeded else { return nil }
+    if let reason = precheck.refusal?(output.stdoutText, values) {
+      let shown = engine.resolver.display(precheck.command, values: values)
+      throw try await failure(action, shown: shown, output: output, explanation: reason)
+    }
+    return precheck.upToDate(output.stdoutText, values)
   }
 
   /// Runs `command`; while it fails with one of the action's transient errors, runs it again, for
@@ -168,7 +173,8 @@ extension StepRun {
       .trimmingCharacters(in: .whitespacesAndNewlines)
     var reason = engine.dialect.explain(stderr)
     let advice = [
-      explanation, engine.dialect.errorCode(in: output.stderrText).flatMap { action.errorAdvice[$0] },
+      explanation,
+      engine.dialect.errorCode(in: output.stderrText).flatMap { action.errorAdvice[$0] },
     ]
     .compactMap { $0 }
     if !advice.isEmpty { reason = advice.joined(separator: "; ") + "\n" + reason }
@@ -184,6 +190,9 @@ extension StepRun {
   func finish(_ action: Action, key: String, outcome: ActionOutcome, value: String?)
     async throws -> ActionOutcome
   {
+    if outcome == .created || outcome == .recovered, let export = action.capture?.export {
+      engine.freshExports.withLock { _ = $0.insert(export) }
+    }
     let recordOutcome: ActionRecord.Outcome =
       switch outcome {
       case .created: .created
@@ -201,11 +210,11 @@ extension StepRun {
         status: .done, outcome: recordOutcome, value: value, export: action.capture?.export))
     reporter.report(
       .actionFinished(
-        step: step.id, action: action.name, outcome: outcome, detail: StepExecution.detail(action, value)))
+        step: step.id, action: action.name, outcome: outcome,
+        detail: StepExecution.detail(action, value)))
     return outcome
   }
 }
-
 
 extension StepRun {
   func finishRecorded(

@@ -85,7 +85,8 @@ extension StepRun {
     if settled != .nothingToFind, let value = try await precheckValue(action, values: values) {
       // After an intent without a result, what the precheck finds is what that run made.
       let outcome: ActionOutcome =
-        last?.event == .intent && action.deletes == nil ? .recovered : .alreadyDone
+        (last?.event == .intent || action.precheck?.provesOwnership == true)
+          && action.deletes == nil ? .recovered : .alreadyDone
       if outcome == .recovered {
         try await journal.append(
           JournalEntry(
@@ -101,7 +102,9 @@ extension StepRun {
     let output = try await runRetryingTransient(action, action.command, values: values)
     if !output.succeeded {
       var explanation: String?
-      if let code = engine.dialect.errorCode(in: output.stderrText), action.alreadyDoneErrors.contains(code) {
+      if let code = engine.dialect.errorCode(in: output.stderrText),
+        action.alreadyDoneErrors.contains(code)
+      {
         var value: String?
         if let lookup = action.existingLookup ?? action.lookup {
           value = try await find(action, lookup, values: values)

@@ -22,7 +22,8 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
   let slots: ActionSlots?
 
   init(
-    engine: Engine<Configuration>, step: any Step<Configuration>, keeper: CheckpointKeeper, journal: any JournalStore,
+    engine: Engine<Configuration>, step: any Step<Configuration>, keeper: CheckpointKeeper,
+    journal: any JournalStore,
     audit: AuditLog, slots: ActionSlots? = nil
   ) {
     self.slots = slots
@@ -155,7 +156,6 @@ struct HaltedBesideAFailure: Error, Sendable {
   let step: String
 }
 
-
 /// The answers of a step's reads in one run (``StepExecution``).
 struct AnsweredReads: Sendable {
   /// By the command as shown (its values filled in).
@@ -163,4 +163,3 @@ struct AnsweredReads: Sendable {
   /// The standard output of each read action that ran, by action name (``Settlement/unlisted``).
   var byAction: [String: String] = [:]
 }
-

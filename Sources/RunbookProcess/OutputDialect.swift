@@ -10,6 +10,9 @@ package protocol OutputDialect: Sendable {
   func errorCode(in stderr: String) -> String?
   /// Whether the error code means the service asks to slow down (retried with back-off).
   func isThrottling(_ code: String) -> Bool
+  /// Whether the error code can mean "not visible yet" for a resource created a moment ago
+  /// (eventual consistency): retried with back-off while the command names such a resource.
+  func isNotVisibleYet(_ code: String) -> Bool
   /// A failed command's error output as a reason for people.
   func explain(_ stderr: String) -> String
   /// The request id in a command's output, for the audit log.
@@ -22,6 +25,7 @@ package struct PlainOutputDialect: OutputDialect {
   package var errorCodeLabel: String { "error code" }
   package func errorCode(in stderr: String) -> String? { nil }
   package func isThrottling(_ code: String) -> Bool { false }
+  package func isNotVisibleYet(_ code: String) -> Bool { false }
   package func explain(_ stderr: String) -> String {
     let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
     return text.isEmpty ? "no error output" : text

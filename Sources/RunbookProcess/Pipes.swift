@@ -43,8 +43,7 @@ func closeDescriptor(_ fd: Int32) {
 ///
 /// Glibc's `pipe2` is not visible from Swift, so close-on-exec is set right after `pipe`, under
 /// the launch lock: no launch of ours can happen in between.
-func makePipe(name: String, nonBlocking: Bool = false) throws -> (read: Int32, write: Int32)
-{
+func makePipe(name: String, nonBlocking: Bool = false) throws -> (read: Int32, write: Int32) {
   let fds = launchLock.withLock { _ -> [Int32]? in
     var fds: [Int32] = [-1, -1]
     guard pipe(&fds) == 0 else { return nil }

@@ -115,7 +115,8 @@ package struct Resolver: Sendable {
   }
 
   /// A runnable invocation. Secret files are created under `scratch` (0600) and must be removed by the caller.
-  package func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles) throws
+  package func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles)
+    throws
     -> Invocation
   {
     var arguments = try command.arguments.map {

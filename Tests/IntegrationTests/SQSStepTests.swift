@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// Guide 8 against the real aws CLI and the local emulator.
@@ -55,9 +55,10 @@ final class SQSStepTests: XCTestCase {
       "each resumed run should have found the earlier write")
   }
 
-  /// The guide's plain `create-queue` run by hand earlier: the queue lacks the redrive policy, and
-  /// the step stops rather than change it.
-  func testQueueWithOtherAttributesStopsTheStep() async throws {
+  /// The guide's plain `create-queue` run by hand earlier (or someone else's queue of the same
+  /// name, in a shared account): CreateQueue would hand it over as if it were new, so the step
+  /// stops before creating anything over it, and says how to take it over.
+  func testQueueThatExistsAlreadyStopsTheStep() async throws {
     let workspace = try Workspace()
     let created = try await workspace.aws([
       "sqs", "create-queue", "--queue-name", "assignment-events-queue",
@@ -70,15 +71,19 @@ final class SQSStepTests: XCTestCase {
     XCTAssertTrue(
       run.stderr.contains("failed at action 'queue-assignment-events-queue'"), run.stderr)
     XCTAssertTrue(
-      run.stderr.contains("queue 'assignment-events-queue' already exists with other attributes"),
+      run.stderr.contains(
+        "queue 'assignment-events-queue' exists already, and this deployment did not create it"),
       run.stderr)
-    XCTAssertTrue(run.stderr.contains("the tool will not change a live queue"), run.stderr)
-    XCTAssertTrue(run.stderr.contains("QueueAlreadyExists"), run.stderr)
+    XCTAssertTrue(run.stderr.contains("pass --adopt to use it as it is"), run.stderr)
     let attributes = try await workspace.aws([
       "sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All",
     ])
     XCTAssertNil(
       ((attributes as? [String: Any])?["Attributes"] as? [String: Any])?["RedrivePolicy"])
+    let tags = try await workspace.aws(["sqs", "list-queue-tags", "--queue-url", url])
+    XCTAssertEqual(
+      (tags as? [String: Any])?["Tags"] as? [String: String] ?? [:], [:],
+      "the queue got no tags of this deployment")
     XCTAssertNil(try workspace.checkpoint().exports["QUEUE_URL_ASSIGNMENT_EVENTS_QUEUE"])
     let listed = try await workspace.aws(["sqs", "list-queues"])
     XCTAssertEqual(
@@ -86,6 +91,40 @@ final class SQSStepTests: XCTestCase {
         $0.split(separator: "/").last ?? ""
       }.sorted(),
       ["assignment-events-queue", "assignment-events-queue-dlq"])
+  }
+
+  /// Someone else's queue, with a message in it: `--adopt` uses it as it is (no tag, no setting
+  /// of this deployment's), and `destroy` leaves it whole, message and all.
+  func testAdoptedQueueOfSomeoneElseSurvivesDestroyWithItsMessages() async throws {
+    let workspace = try Workspace()
+    let created = try await workspace.aws([
+      "sqs", "create-queue", "--queue-name", "task-creation-queue",
+      "--attributes", #"{"VisibilityTimeout":"45"}"#,
+    ])
+    let url = try XCTUnwrap((created as? [String: Any])?["QueueUrl"] as? String)
+    _ = try await workspace.aws([
+      "sqs", "send-message", "--queue-url", url, "--message-body", "someone else's work",
+    ])
+
+    let run = try await workspace.run(["run", "sqs", "--yes", "--adopt"])
+    XCTAssertEqual(run.status, 0, run.summary)
+    XCTAssertEqual(
+      try workspace.checkpoint().actions["sqs/queue-task-creation-queue"]?.outcome, .adopted)
+    let tags = try await workspace.aws(["sqs", "list-queue-tags", "--queue-url", url])
+    XCTAssertEqual(
+      (tags as? [String: Any])?["Tags"] as? [String: String] ?? [:], [:],
+      "an adopted queue gets no tags")
+
+    let destroy = try await workspace.run(["destroy", "--yes", "--force"])
+    XCTAssertEqual(destroy.status, 0, destroy.summary)
+    let remaining = try await sqsInventory(workspace)
+    XCTAssertEqual(remaining.map(\.name), ["task-creation-queue"])
+    let attributes = try await workspace.aws([
+      "sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All",
+    ])
+    let kept = (attributes as? [String: Any])?["Attributes"] as? [String: Any]
+    XCTAssertEqual(kept?["VisibilityTimeout"] as? String, "45")
+    XCTAssertEqual(kept?["ApproximateNumberOfMessages"] as? String, "1")
   }
 
   /// Each export names its queue; the source queue redrives to the DLQ after the configured count.

@@ -82,6 +82,27 @@ final class ConfigurationTests: XCTestCase {
     XCTAssertNil(IPv4CIDR("10..0.0/16"))
   }
 
+  /// Fargate runs only the documented cpu/memory pairs: the loader refuses another pair before
+  /// `register-task-definition` would, naming the field and the sizes that cpu accepts.
+  func testCPUAndMemoryMustBeAFargateSize() throws {
+    try assertProblems(
+      {
+        edit(&$0, ["ecs", "cpu"]) { $0 = "1024" }
+        edit(&$0, ["ecs", "memory"]) { $0 = "512" }
+      },
+      [
+        "ecs.memory: '512' is not a Fargate memory size for cpu 1024: use one of 2048, 3072, 4096, 5120, 6144, 7168, 8192 (MiB)"
+      ])
+    try assertProblems(
+      { edit(&$0, ["ecs", "cpu"]) { $0 = "300" } },
+      [
+        "ecs.cpu: '300' is not a Fargate CPU value: use one of 256, 512, 1024, 2048, 4096, 8192, 16384 (1024 = 1 vCPU)"
+      ])
+    XCTAssertNil(FargateTaskSize.problem(cpu: "0.5 vCPU", memory: "1 GB"))
+    XCTAssertNil(FargateTaskSize.problem(cpu: "8192", memory: "20480"))
+    XCTAssertNotNil(FargateTaskSize.problem(cpu: "8192", memory: "17408"))
+  }
+
   func testSubnetOutsideTheVPC() throws {
     try assertProblems(
       { edit(&$0, ["network", "subnets", 3, "cidr"]) { $0 = "10.1.12.0/24" } },

@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// The engine with a scripted runner: order, exports, resuming, AWS errors, retries and failures.
 final class EngineRunTests: XCTestCase {
@@ -248,6 +248,108 @@ final class EngineRunTests: XCTestCase {
     XCTAssertEqual(fixture.runner.calls("aws", "test", "create-a").count, 3)
     XCTAssertEqual(fixture.reporter.retries.map(\.reason), ["Throttling", "Throttling"])
     XCTAssertEqual(try fixture.checkpoint().exports, ["A_ID": "a-1"])
+  }
+
+  // MARK: - Eventual consistency
+
+  func testAnIDCreatedInThisRunThatIsNotVisibleYetIsRetried() async throws {
+    let fixture = try EngineFixture(test: self)
+    let notYet = ScriptedRunner.Reply.awsError(
+      "InvalidVpcID.NotFound", operation: "CreateSubnet",
+      message: "The vpc ID 'a-1' does not exist")
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
+    fixture.runner.on(
+      ["aws", "test", "create-b"], replies: [notYet, notYet, .ok("b-1")], repeatLast: false)
+    let step = TestStep(
+      "s",
+      [
+        createAction("a", export: "A_ID"),
+        createAction("b", export: "B_ID", arguments: [.ref("A_ID")]),
+      ])
+    let summary = try await fixture.engine([step]).run([step])
+    XCTAssertEqual(summary.outcomes, ["s/a": .created, "s/b": .created])
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b").count, 3)
+    XCTAssertEqual(fixture.reporter.retries.count, 2)
+    XCTAssertTrue(
+      fixture.reporter.retries.allSatisfy { $0.reason.hasPrefix("InvalidVpcID.NotFound: A_ID") },
+      "\(fixture.reporter.retries.map(\.reason))")
+  }
+
+  func testAnIDFromAnEarlierRunThatIsNotFoundIsNotRetried() async throws {
+    let fixture = try EngineFixture(test: self)
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
+    let first = TestStep("s", [createAction("a", export: "A_ID")])
+    _ = try await fixture.engine([first]).run([first])
+    // A later run: the id comes from a checkpoint written an hour ago, and "not found" means
+    // it is gone.
+    var checkpoint = try fixture.checkpoint()
+    checkpoint.actions["s/a"]?.finishedAt = timestamp(Date().addingTimeInterval(-3_600))
+    try fixture.state.save(checkpoint)
+    fixture.runner.on(
+      "aws", "test", "create-b",
+      reply: .awsError(
+        "InvalidVpcID.NotFound", operation: "CreateSubnet",
+        message: "The vpc ID 'a-1' does not exist"))
+    let second = TestStep(
+      "s",
+      [
+        createAction("a", export: "A_ID"),
+        createAction("b", export: "B_ID", arguments: [.ref("A_ID")]),
+      ])
+    let failure = await assertThrows(StepFailure.self) {
+      try await fixture.engine([second]).run([second])
+    }
+    XCTAssertEqual(failure?.errorCode, "InvalidVpcID.NotFound")
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b").count, 1)
+    XCTAssertTrue(fixture.reporter.retries.isEmpty)
+  }
+
+  /// A run killed right after a create: the next run, moments later, still meets a service that
+  /// does not see the id everywhere, and retries.
+  func testAnIDARunCreatedMomentsAgoThatIsNotVisibleYetIsRetried() async throws {
+    let fixture = try EngineFixture(test: self)
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
+    let first = TestStep("s", [createAction("a", export: "A_ID")])
+    _ = try await fixture.engine([first]).run([first])
+    let notYet = ScriptedRunner.Reply.awsError(
+      "InvalidSubnetID.NotFound", operation: "CreateRoute",
+      message: "The subnet ID 'a-1' does not exist")
+    fixture.runner.on(
+      ["aws", "test", "create-b"], replies: [notYet, .ok("b-1")], repeatLast: false)
+    let second = TestStep(
+      "s",
+      [
+        createAction("a", export: "A_ID"),
+        createAction("b", export: "B_ID", arguments: [.ref("A_ID")]),
+      ])
+    let summary = try await fixture.engine([second]).run([second])
+    XCTAssertEqual(summary.outcomes["s/b"], .created)
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b").count, 2)
+  }
+
+  func testANotVisibleYetErrorIsRetriedOnlyForItsWindow() async throws {
+    let fixture = try EngineFixture(test: self)
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
+    fixture.runner.on(
+      "aws", "test", "create-b",
+      reply: .awsError(
+        "InvalidGroup.NotFound", operation: "AuthorizeSecurityGroupIngress",
+        message: "The security group 'a-1' does not exist"))
+    let step = TestStep(
+      "s",
+      [
+        createAction("a", export: "A_ID"),
+        createAction("b", export: "B_ID", arguments: [.ref("A_ID")]),
+      ])
+    let failure = await assertThrows(StepFailure.self) {
+      try await fixture.engine([step]).run([step])
+    }
+    XCTAssertEqual(failure?.errorCode, "InvalidGroup.NotFound")
+    XCTAssertGreaterThan(fixture.runner.calls("aws", "test", "create-b").count, 2)
   }
 
   func testThrottlingGivesUpAfterTheLastAttempt() async throws {

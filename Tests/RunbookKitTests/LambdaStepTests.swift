@@ -30,7 +30,8 @@ final class LambdaStepArgvTests: XCTestCase {
         "role", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
         "role-SQSAndSecretsManagerAccess", "package-dependencies", "package-handler-folder",
         "package-handler",
-        "package-permissions", "package-times", "package-zip", "function", "function-active",
+        "package-permissions", "package-times", "package-zip", "package-size", "function",
+        "function-active",
         "function-code",
       ])
     let deployment = try configuredDeployment()
@@ -82,7 +83,8 @@ final class LambdaStepArgvTests: XCTestCase {
       try argv("package-dependencies"),
       [
         "python3", "-m", "pip", "install", "--no-compile", "--disable-pip-version-check",
-        "--no-input", "--requirement",
+        "--no-input", "--platform", "manylinux2014_x86_64", "--implementation", "cp",
+        "--python-version", "3.11", "--only-binary=:all:", "--requirement",
         source + "/requirements.txt", "--target", "/tmp/run/package",
       ])
     XCTAssertEqual(try argv("package-handler-folder"), ["mkdir", "-p", "/tmp/run/package/src"])
@@ -131,7 +133,7 @@ final class LambdaStepArgvTests: XCTestCase {
     XCTAssertEqual(
       Set(create.after),
       [
-        "package-zip", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
+        "package-size", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
         "role-SQSAndSecretsManagerAccess",
       ])
     let transient = try XCTUnwrap(create.transientErrors)

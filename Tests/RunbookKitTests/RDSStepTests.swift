@@ -167,6 +167,7 @@ final class RDSStepUnitTests: XCTestCase {
       "--allocated-storage 20", "--db-subnet-group-name unisync-db-subnet-group",
       "--vpc-security-group-ids <RDS_SG>",
       "--no-publicly-accessible", "--backup-retention-period 7", "--multi-az",
+      "--storage-encrypted", "--copy-tags-to-snapshot",
     ] {
       XCTAssertTrue(create.contains(part), "\(part) missing from \(create)")
     }

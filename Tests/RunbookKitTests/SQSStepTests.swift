@@ -21,7 +21,7 @@ final class SQSStepArgvTests: XCTestCase {
     let step = SQSStep()
     XCTAssertEqual(
       step.actions(for: deployment).map(\.name),
-      Self.queues.flatMap { ["queue-\($0)", "queue-arn-\($0)"] })
+      ["existing-queues"] + Self.queues.flatMap { ["queue-\($0)", "queue-arn-\($0)"] })
     XCTAssertEqual(step.requiredExports(for: deployment), [])
     XCTAssertEqual(
       Set(step.producedExports(for: deployment)),
@@ -58,15 +58,18 @@ final class SQSStepArgvTests: XCTestCase {
   func testQueuesWithoutDeadLetterAreIndependent() throws {
     let actions = SQSStep().actions(for: try configuredDeployment())
     let needs = StepExecution.dependencies(of: actions)
+    // Every create waits for the one listing of the queues that exist (someone else's queue of
+    // the same name is not created over), and nothing else but its dead-letter queue's ARN.
     XCTAssertEqual(
-      needs["queue-assignment-events-queue"], ["queue-arn-assignment-events-queue-dlq"])
+      needs["queue-assignment-events-queue"],
+      ["queue-arn-assignment-events-queue-dlq", "existing-queues"])
     XCTAssertEqual(
       needs["queue-arn-assignment-events-queue-dlq"], ["queue-assignment-events-queue-dlq"])
     for queue in [
       "assignment-events-queue-dlq", "submission-events-queue", "task-creation-queue",
       "llm-analysis-queue",
     ] {
-      XCTAssertEqual(needs["queue-\(queue)"], [], queue)
+      XCTAssertEqual(needs["queue-\(queue)"], ["existing-queues"], queue)
     }
     let withAttributes = actions.filter { $0.command.argument(after: "--attributes") != nil }.map(
       \.name)

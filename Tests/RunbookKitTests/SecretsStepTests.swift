@@ -17,14 +17,24 @@ final class SecretsStepUnitTests: XCTestCase {
   func testValuesTravelOnlyAsFilesAndTheEncryptionKeyIsNeverOverwritten() throws {
     let deployment = try Deployment.load(from: Self.configuration.path)
     let step = SecretsStep()
-    let actions = step.actions(for: deployment)
-    XCTAssertEqual(actions.map(\.name), ["encryption-key", "canvas-api-token", "cognito-config"])
+    let all = step.actions(for: deployment)
+    // One listing of what a destroy scheduled for deletion, a restore before each create.
+    XCTAssertEqual(
+      all.map(\.name),
+      [
+        "secrets-scheduled-for-deletion", "restore-encryption-key", "encryption-key",
+        "restore-canvas-api-token", "canvas-api-token", "restore-cognito-config", "cognito-config",
+      ])
+    let actions = all.filter { $0.capture != nil }
     XCTAssertEqual(
       actions.compactMap(\.capture?.export),
       ["ENCRYPTION_KEY_SECRET_ARN", "CANVAS_TOKEN_SECRET_ARN", "COGNITO_SECRET_ARN"])
-    XCTAssertEqual(
-      StepExecution.dependencies(of: actions).values.map(\.count), [0, 0, 0],
-      "the three run at once")
+    let needs = StepExecution.dependencies(of: all)
+    for action in actions {
+      XCTAssertEqual(
+        needs[action.name], ["restore-\(action.name)", "secrets-scheduled-for-deletion"],
+        "the three creates wait for nothing of each other")
+    }
     for action in actions {
       XCTAssertEqual(action.command.secretReferences, [action.name])
       XCTAssertTrue(

@@ -46,6 +46,9 @@ extension Deployment {
     let services = top.objects("services") { Service(reading: $0, baseDirectory: baseDirectory) }
     validateServices(services, problems: problems)
     let ecs = top.object("ecs", ECS.init(reading:))
+    if let ecs, let problem = FargateTaskSize.problem(cpu: ecs.cpu, memory: ecs.memory) {
+      problems.add(problem.field, problem.message)
+    }
     if let days = ecs?.logRetentionDays, !Validate.logRetentionDays.contains(days) {
       problems.add(
         "ecs.logRetentionDays",

@@ -95,13 +95,19 @@ package struct LambdaStep: Step {
       )
     }
     return [
-      // pip install -r requirements.txt -t package/ (no .pyc: they hold build times)
+      // pip install -r requirements.txt -t package/ (no .pyc: they hold build times). Wheels for
+      // the function's platform and Python, not the operator's machine's: what pip would build
+      // or pick for a laptop may not load in Lambda ("Working with .zip file archives for Python
+      // Lambda functions" in the Lambda developer guide).
       local(
         "package-dependencies", "install \(source)/requirements.txt into a fresh folder",
         Command(
           tool: "python3",
           arguments: [
             "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-input",
+            "--platform", .text(Self.wheelPlatform), "--implementation", "cp",
+            "--python-version", .text(Self.pythonVersion(deployment.lambda.runtime)),
+            "--only-binary=:all:",
             "--requirement", .text(source + "/requirements.txt"), "--target", folder,
           ]), after: []),
       local(
@@ -133,7 +139,43 @@ package struct LambdaStep: Step {
           tool: "zip", arguments: ["-X", "-D", "-r", "-q", Self.zipPath(deployment), "."],
           workingDirectory: folder),
         after: ["package-times"]),
+      Self.packageSize(deployment),
     ]
+  }
+
+  /// The platform of the function's wheels (x86_64, Amazon Linux 2 and 2023).
+  static let wheelPlatform = "manylinux2014_x86_64"
+
+  /// `3.11` for the runtime `python3.11`.
+  static func pythonVersion(_ runtime: String) -> String {
+    runtime.hasPrefix("python") ? String(runtime.dropFirst("python".count)) : runtime
+  }
+
+  /// Lambda takes a .zip of at most 50 MB in a direct upload (`--zip-file`): "Lambda quotas",
+  /// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html. A larger package is
+  /// refused here, before the function is created, rather than by AWS halfway.
+  static let uploadLimitBytes = 50 * 1024 * 1024
+
+  private static func packageSize(_ deployment: Deployment) -> Action {
+    let zip = zipPath(deployment)
+    let procedure = Procedure(
+      "check the package's size", outline: [.note("the size of " + zip + " is at most 50 MB")]
+    ) { context in
+      guard let path = zip.text(values: context.values),
+        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+      else { throw ProcedureFailure("the package \(zip) was not built") }
+      guard size <= uploadLimitBytes else {
+        throw ProcedureFailure(
+          "the package is \(size / 1_048_576) MB, over Lambda's 50 MB limit for a .zip uploaded directly (Lambda quotas): "
+            + "remove what the function does not need from requirements.txt, or move dependencies to a layer")
+      }
+      return "\(size)"
+    }
+    return Action(
+      name: "package-size", summary: "check that the package fits Lambda's 50 MB upload limit",
+      effect: .read, command: Command(tool: "", arguments: []),
+      capture: Capture(export: nil, pattern: "^[0-9]+$"), after: ["package-zip"],
+      ephemeral: true, procedure: procedure)
   }
 
   private func function(_ deployment: Deployment) -> [Action] {
@@ -174,7 +216,7 @@ package struct LambdaStep: Step {
             "--output", "text")),
         alreadyDoneErrors: ["ResourceConflictException"],
         after: [
-          "package-zip", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
+          "package-size", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
           "role-SQSAndSecretsManagerAccess",
         ],
         // A role made a moment ago is not usable everywhere yet (IAM is eventually consistent).
@@ -213,7 +255,7 @@ package struct LambdaStep: Step {
           else { return nil }
           return SHA256.digest(data).base64EncodedString() == deployed ? deployed : nil
         },
-        after: ["package-zip", "function-active"],
+        after: ["package-size", "function-active"],
         // A function created in this run runs this very package.
         settledBy: .nothingToDo(whenCreated: "function")),
     ]
@@ -223,16 +265,33 @@ package struct LambdaStep: Step {
 // MARK: - Teardown (runbook destroy)
 
 extension LambdaStep {
-  /// The function, then its role. The function's network interfaces in the private subnets take
-  /// a while to go away after it: the security and network teardowns retry until they have.
+  /// The function, then its role. Lambda keeps the function's network interfaces in the private
+  /// subnets for a while after the function is deleted ("Deleting a Lambda function" in
+  /// https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html: deleting the subnets or
+  /// security groups meanwhile fails with DependencyViolation): the teardown waits until none is
+  /// left, then removes the role (the interfaces' cleanup uses it), so the security and network
+  /// teardowns find nothing in the way.
   package func teardown(for deployment: Deployment) -> [Action] {
-    [
+    let name = deployment.lambda.functionName
+    let interfaces = Command.aws(
+      "ec2", "describe-network-interfaces", "--filters",
+      ec2Filters(
+        [("description", ["AWS Lambda VPC ENI-\(name)*"])], exports: [("group-id", "ECS_SG")]),
+      "--query", "length(NetworkInterfaces)", "--output", "text")
+    return [
       Action(
-        name: "delete-function", summary: "delete function \(deployment.lambda.functionName)",
+        name: "delete-function", summary: "delete function \(name)",
         effect: .write,
-        command: .aws(
-          "lambda", "delete-function", "--function-name", .text(deployment.lambda.functionName)),
-        alreadyDoneErrors: ["ResourceNotFoundException"], deletes: "function")
-    ] + deployment.roleTeardown(Self.role(deployment), after: ["delete-function"])
+        command: .aws("lambda", "delete-function", "--function-name", .text(name)),
+        alreadyDoneErrors: ["ResourceNotFoundException"], deletes: "function"),
+      Action(
+        name: "function-interfaces-gone",
+        summary: "wait until Lambda has removed the function's network interfaces",
+        effect: .read, command: interfaces,
+        wait: Wait(
+          interfaces, until: ["0"], failOn: [],
+          timeoutSeconds: Double(deployment.operations.dependencyRetrySeconds)),
+        after: ["delete-function"], deletes: "function"),
+    ] + deployment.roleTeardown(Self.role(deployment), after: ["function-interfaces-gone"])
   }
 }

@@ -32,7 +32,8 @@ package struct NetworkStep: Step {
           "--query", "Vpcs[].VpcId", "--output", "text"),
         adoptLookup: .aws(
           "ec2", "describe-vpcs", "--filters",
-          ec2Filters([("tag:Name", [network.vpcName]), ("cidr-block", [network.vpcCidr])]),
+          // `cidr` is DescribeVpcs' filter for the primary IPv4 block (it has no `cidr-block`).
+          ec2Filters([("tag:Name", [network.vpcName]), ("cidr", [network.vpcCidr])]),
           "--query", "Vpcs[].VpcId", "--output", "text")))
 
     // Public subnets (for the ALB), private subnets (for ECS and RDS).
@@ -119,7 +120,10 @@ package struct NetworkStep: Step {
         command: .aws(
           "ec2", "create-nat-gateway", "--subnet-id", .ref(natSubnet), "--allocation-id",
           .ref("EIP_ID"),
-          "--client-token", "\(ref: ContextValue.lineage)-nat",
+          // Unique to this creation, stable across a resume of it: EC2 remembers a token with its
+          // parameters ("Ensuring idempotency" in the EC2 API reference), so after destroy a new
+          // gateway (on a new Elastic IP) needs a new token, or IdempotentParameterMismatch.
+          "--client-token", "runbook-nat-\(ref: "EIP_ID")",
           "--tag-specifications",
           deployment.tagSpecifications(
             "natgateway", name: network.natGatewayName, action: "network/nat-gateway"),

@@ -26,22 +26,36 @@ package struct SQSStep: Step {
     var queues = deadLetter.map { [$0] } ?? []
     for queue in sqs.queues where !queues.contains(queue) { queues.append(queue) }
 
-    return queues.flatMap { queue -> [Action] in
-      var redrive: Argument?
-      if let deadLetter, queue == sqs.deadLetterSource {
-        // RedrivePolicy is itself a JSON string inside the attribute map.
-        let target = Self.arnExport(deadLetter)
-        redrive = .document(
-          "attributes-\(queue)",
-          #"{"RedrivePolicy":"{\"deadLetterTargetArn\":\"\#(ref: target)\",\"maxReceiveCount\":\"\#(sqs.maxReceiveCount)\"}"}"#
-        )
+    // CreateQueue answers with a queue of that name that exists already as if it had made it
+    // (someone else's, in a shared account): one listing tells which names exist, and only those
+    // are looked at before the create.
+    let existing = Action(
+      name: "existing-queues", summary: "list the queues of the account and region",
+      effect: .read,
+      command: .aws("sqs", "list-queues", "--query", "QueueUrls[]", "--output", "text"))
+    return [existing]
+      + queues.flatMap { queue -> [Action] in
+        var redrive: Argument?
+        if let deadLetter, queue == sqs.deadLetterSource {
+          // RedrivePolicy is itself a JSON string inside the attribute map.
+          let target = Self.arnExport(deadLetter)
+          redrive = .document(
+            "attributes-\(queue)",
+            #"{"RedrivePolicy":"{\"deadLetterTargetArn\":\"\#(ref: target)\",\"maxReceiveCount\":\"\#(sqs.maxReceiveCount)\"}"}"#
+          )
+        }
+        return [create(deployment, queue: queue, attributes: redrive), arn(queue)]
       }
-      return [create(deployment, queue: queue, attributes: redrive), arn(queue)]
-    }
   }
 
   /// `create-queue`. Repeating it with the same attributes returns the same queue, so it is safe to
   /// run again; a queue of that name with other attributes makes it fail, and the step stops there.
+  /// A queue of that name that exists already (listed by `existing-queues`) and that this run did
+  /// not start creating is not created over: the step stops, and `--adopt` takes it over as it is
+  /// (no settings applied; `destroy` leaves it).
+  /// A name deleted less than 60 seconds ago cannot be created again yet
+  /// (`AWS.SimpleQueueService.QueueDeletedRecently`, "CreateQueue" in the SQS API reference):
+  /// the create waits that out.
   private func create(_ deployment: Deployment, queue: String, attributes: Argument?) -> Action {
     var command: [Argument] = ["sqs", "create-queue", "--queue-name", .text(queue)]
     if let attributes { command += ["--attributes", attributes] }
@@ -59,8 +73,25 @@ package struct SQSStep: Step {
         "sqs", "get-queue-url", "--queue-name", .text(queue), "--query", "QueueUrl", "--output",
         "text"))
     action.idempotent = true
+    action.precheck = Precheck(
+      .aws(
+        "sqs", "get-queue-url", "--queue-name", .text(queue), "--query", "QueueUrl", "--output",
+        "text"),
+      rule: "a queue named \(queue) exists already: not this deployment's to create over",
+      refusal: { output, _ in
+        output.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("/" + queue)
+          ? "queue '\(queue)' exists already, and this deployment did not create it (CreateQueue would hand it over as if it were new): "
+            + "pass --adopt to use it as it is (destroy then leaves it), or delete or rename it"
+          : nil
+      }
+    ) { _, _ in nil }
+    action.settledBy = .nothingToFind(unlessListedBy: "existing-queues", name: queue)
+    action.transientErrors = TransientErrors(
+      ["QueueDeletedRecently"], seconds: Self.deletedRecentlySeconds, intervalSeconds: 5)
     // A run killed between its intent and create-queue made nothing: the lookup finds no queue.
     action.lookup?.notFoundErrors = ["NonExistentQueue", "QueueDoesNotExist"]
+    // --adopt: a queue of that name, someone else's, is used as it is.
+    action.adoptLookup = action.lookup
     action.errorAdvice = [
       "QueueAlreadyExists":
         "queue '\(queue)' already exists with other attributes than this step gives it; the tool will not change a live queue: "
@@ -78,6 +109,9 @@ package struct SQSStep: Step {
       pattern: arnPattern("sqs", "", name: queue),
       value: Self.queueARN(queue), after: ["queue-\(queue)"])
   }
+
+  /// How long a create waits out `QueueDeletedRecently`: AWS asks for 60 seconds after a delete.
+  static let deletedRecentlySeconds: Double = 75
 
   /// `arn:aws:sqs:<REGION>:<ACCOUNT_ID>:QUEUE`.
   static func queueARN(_ queue: String) -> Argument {

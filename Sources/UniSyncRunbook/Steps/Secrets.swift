@@ -78,43 +78,101 @@ package struct SecretsStep: Step {
     entries(deployment).map(\.input)
   }
 
-  /// One create per secret; they are independent and run at once.
+  /// One create per secret; they are independent and run at once. Before them, the secrets of
+  /// this deployment's lineage that a `destroy` scheduled for deletion are restored (a secret
+  /// scheduled for deletion keeps its name until its recovery window ends: "DeleteSecret" in the
+  /// Secrets Manager API reference); the create then finds the restored secret, recorded as this
+  /// deployment's own. A secret of that name that is not this lineage's stops the step with
+  /// what to do.
   package func actions(for deployment: Deployment) -> [Action] {
-    entries(deployment).map { entry in
-      let name = entry.secretName
-      // `runbook destroy` keeps secrets for a recovery window; until it ends the name is taken.
-      let scheduled =
-        "if \(name) is scheduled for deletion (a destroy keeps secrets for its recovery window), restore it with "
-        + "'aws secretsmanager restore-secret --secret-id \(name)' and run again: the restored secret is used as it is "
-        + "(add --overwrite-secrets for a new value)"
-      var action = Action(
-        name: entry.key, summary: "store \(entry.input.label) in \(name)", effect: .write,
-        command: .aws(
-          "secretsmanager", "create-secret", "--name", .text(name), "--secret-string",
-          .secretFile(entry.key),
-          "--tags", deployment.tagList(name: name, action: "secrets/\(entry.key)"),
-          "--query", "ARN", "--output", "text"),
-        capture: Capture(
-          export: entry.export,
-          pattern: arnPattern("secretsmanager", "secret:", name: name, suffix: "-[A-Za-z0-9]{6}")),
-        // Succeeds (empty) when there is none, so it also serves a run interrupted before the create.
-        // Secrets scheduled for deletion are not listed: such a name is reported, not used.
-        lookup: Lookup(
-          .aws(
-            "secretsmanager", "list-secrets", "--filters",
-            .text(#"[{"Key":"name","Values":["# + jsonString(name) + "]}]"),
-            "--query", "SecretList[?Name=='\(name)'].ARN", "--output", "text")),
-        alreadyDoneErrors: ["ResourceExistsException"],
-        overwrite: entry.overwritable
-          ? .aws(
-            "secretsmanager", "put-secret-value", "--secret-id", .text(name),
-            "--secret-string", .secretFile(entry.key), "--query", "ARN", "--output", "text")
-          : nil)
-      action.errorAdvice = [
-        "ResourceExistsException": scheduled, "InvalidRequestException": scheduled,
-      ]
-      return action
+    [restorable(deployment)]
+      + entries(deployment).flatMap { entry in
+        [restore(entry), create(deployment, entry)]
+      }
+  }
+
+  /// One listing: the names of this deployment's secrets, of this checkpoint's lineage, that are
+  /// scheduled for deletion. A fresh deployment finds none, and restores nothing.
+  private func restorable(_ deployment: Deployment) -> Action {
+    let names = entries(deployment).map(\.secretName)
+    return Action(
+      name: "secrets-scheduled-for-deletion",
+      summary: "list this deployment's secrets that a destroy scheduled for deletion",
+      effect: .read,
+      command: .aws(
+        "secretsmanager", "list-secrets", "--include-planned-deletion", "--filters",
+        .text(#"[{"Key":"name","Values":"# + jsonArray(names) + "}]"),
+        "--query",
+        "SecretList[?DeletedDate && Tags[?Key=='\(OwnershipTag.lineage)' && Value=='\(ref: ContextValue.lineage)']].Name",
+        "--output", "text"))
+  }
+
+  /// `restore-secret` of a secret this lineage made and a destroy scheduled for deletion; nothing
+  /// to do (no call) for a name the listing left out.
+  private func restore(_ entry: Entry) -> Action {
+    Action(
+      name: "restore-\(entry.key)",
+      summary: "restore \(entry.secretName) if a destroy scheduled it for deletion",
+      effect: .write,
+      command: .aws(
+        "secretsmanager", "restore-secret", "--secret-id", .text(entry.secretName), "--query",
+        "ARN", "--output", "text"),
+      // Restoring a secret that is not scheduled for deletion changes nothing: a resumed run may
+      // repeat it.
+      idempotent: true,
+      settledBy: .nothingToDo(
+        unlessListedBy: "secrets-scheduled-for-deletion", name: entry.secretName))
+  }
+
+  private func create(_ deployment: Deployment, _ entry: Entry) -> Action {
+    let name = entry.secretName
+    // `runbook destroy` keeps secrets for a recovery window; until it ends the name is taken.
+    let scheduled =
+      "if \(name) is scheduled for deletion (a destroy keeps secrets for its recovery window), restore it with "
+      + "'aws secretsmanager restore-secret --secret-id \(name)' and run again: the restored secret is used as it is "
+      + "(add --overwrite-secrets for a new value)"
+    var action = Action(
+      name: entry.key, summary: "store \(entry.input.label) in \(name)", effect: .write,
+      command: .aws(
+        "secretsmanager", "create-secret", "--name", .text(name), "--secret-string",
+        .secretFile(entry.key),
+        "--tags", deployment.tagList(name: name, action: "secrets/\(entry.key)"),
+        "--query", "ARN", "--output", "text"),
+      capture: Capture(
+        export: entry.export,
+        pattern: arnPattern("secretsmanager", "secret:", name: name, suffix: "-[A-Za-z0-9]{6}")),
+      // Succeeds (empty) when there is none, so it also serves a run interrupted before the create.
+      // Secrets scheduled for deletion are not listed: such a name is reported, not used.
+      lookup: Lookup(
+        .aws(
+          "secretsmanager", "list-secrets", "--filters",
+          .text(#"[{"Key":"name","Values":["# + jsonString(name) + "]}]"),
+          "--query", "SecretList[?Name=='\(name)'].ARN", "--output", "text")),
+      alreadyDoneErrors: ["ResourceExistsException"],
+      overwrite: entry.overwritable
+        ? .aws(
+          "secretsmanager", "put-secret-value", "--secret-id", .text(name),
+          "--secret-string", .secretFile(entry.key), "--query", "ARN", "--output", "text")
+        : nil)
+    action.errorAdvice = [
+      "ResourceExistsException": scheduled, "InvalidRequestException": scheduled,
+    ]
+    // Restored in this run: it is this lineage's own secret, found by name with its tag.
+    action.precheck = Precheck(
+      .aws(
+        "secretsmanager", "describe-secret", "--secret-id", .text(name), "--query",
+        "[ARN, Tags[?Key=='\(OwnershipTag.lineage)'].Value | [0]]", "--output", "text"),
+      rule: "the restored secret carries this checkpoint's lineage"
+    ) { output, values in
+      let words = output.split(whereSeparator: \.isWhitespace).map(String.init)
+      guard words.count == 2, words[1] == values[ContextValue.lineage] else { return nil }
+      return words[0]
     }
+    action.precheck?.provesOwnership = true
+    action.settledBy = .nothingToFind(
+      unlessListedBy: "secrets-scheduled-for-deletion", name: name)
+    action.after = ["restore-\(entry.key)"]
+    return action
   }
 }
 

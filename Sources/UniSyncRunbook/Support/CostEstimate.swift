@@ -66,13 +66,12 @@ package struct CostEstimate {
       lines.append(
         Line(
           item: "Application Load Balancer (1 capacity unit)", monthly: prices.loadBalancerMonth))
-      let size = FargateTaskSize(deployment.ecs)
-      fargate = prices.fargateMonth(
-        tasks: deployment.services.count * deployment.ecs.desiredCount, of: size)
+      let ecs = deployment.ecs
+      fargate = prices.fargateMonth(tasks: deployment.services.count * ecs.desiredCount, of: ecs)
       lines.append(
         Line(
           item:
-            "Fargate: \(deployment.services.count) services x \(deployment.ecs.desiredCount) tasks at \(size.vcpu) vCPU / \(size.memoryGB) GB",
+            "Fargate: \(deployment.services.count) services x \(deployment.ecs.desiredCount) tasks at \(ecs.taskVCPU) vCPU / \(ecs.taskMemoryGB) GB",
           monthly: fargate))
     }
     if fargate > 0 {
@@ -141,22 +140,21 @@ extension CostEstimate.Prices {
     Double(rds.allocatedStorageGB) * databaseStorageGBMonth * Self.copies(rds)
   }
 
-  /// `tasks` Fargate tasks of one size, running all month.
-  func fargateMonth(tasks: Int, of size: FargateTaskSize) -> Double {
-    Double(tasks) * (size.vcpu * fargateVCPUHour + size.memoryGB * fargateGBHour) * hoursPerMonth
+  /// `tasks` Fargate tasks of the configured size, running all month.
+  func fargateMonth(tasks: Int, of ecs: Deployment.ECS) -> Double {
+    Double(tasks) * (ecs.taskVCPU * fargateVCPUHour + ecs.taskMemoryGB * fargateGBHour)
+      * hoursPerMonth
   }
 
   private static func copies(_ rds: Deployment.RDS) -> Double { rds.multiAZ ? 2 : 1 }
 }
 
-/// The size of one Fargate task, from the configuration's `ecs.cpu` (CPU units) and `ecs.memory`
-/// (MiB); a value that is no number counts as the configuration's default.
-struct FargateTaskSize {
-  var vcpu: Double
-  var memoryGB: Double
+extension Deployment.ECS {
+  /// A task's vCPUs, as prices count them, from `cpu` (CPU units); a value that is no number
+  /// counts as the default.
+  var taskVCPU: Double { (Double(cpu) ?? Double(Self.defaultCPUUnits)) / 1024 }
 
-  init(_ ecs: Deployment.ECS) {
-    vcpu = (Double(ecs.cpu) ?? Double(Deployment.ECS.defaultCPUUnits)) / 1024
-    memoryGB = (Double(ecs.memory) ?? Double(Deployment.ECS.defaultMemoryMiB)) / 1024
-  }
+  /// A task's GB of memory, as prices count them, from `memory` (MiB); a value that is no number
+  /// counts as the default.
+  var taskMemoryGB: Double { (Double(memory) ?? Double(Self.defaultMemoryMiB)) / 1024 }
 }

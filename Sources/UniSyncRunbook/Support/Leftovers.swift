@@ -293,8 +293,7 @@ private struct Scan {
     if arn.contains(":secretsmanager:") { return prices.secretMonth }
     if arn.contains(":service/") {
       // One service's tasks.
-      return prices.fargateMonth(
-        tasks: deployment.ecs.desiredCount, of: FargateTaskSize(deployment.ecs))
+      return prices.fargateMonth(tasks: deployment.ecs.desiredCount, of: deployment.ecs)
     }
     return nil
   }

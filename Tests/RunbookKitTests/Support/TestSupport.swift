@@ -195,7 +195,9 @@ struct EngineFixture {
   }
 
   /// Tiny retry delays so throttling tests take milliseconds.
-  static let fastRetry = RetryPolicy(attempts: 4, baseDelaySeconds: 0.001, maxDelaySeconds: 0.002)
+  static let fastRetry = RetryPolicy(
+    attempts: 4, baseDelaySeconds: 0.001, maxDelaySeconds: 0.002, notVisibleYetSeconds: 0.5,
+    notVisibleYetFirstDelaySeconds: 0.001)
 
   func engine(
     _ steps: [any GuideStep], catalogue: [any GuideStep]? = nil, prompter: (any Prompter)? = nil,
