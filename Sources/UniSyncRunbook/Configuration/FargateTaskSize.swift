@@ -19,23 +19,18 @@ enum FargateTaskSize {
   ]
 
   /// CPU units from `256` or `0.25 vCPU` (as task definitions accept them).
-  static func cpuUnits(_ text: String) -> Int? {
-    let trimmed = text.trimmingCharacters(in: .whitespaces)
-    if let units = Int(trimmed) { return units }
-    let lower = trimmed.lowercased()
-    guard lower.hasSuffix("vcpu"),
-      let count = Double(lower.dropLast(4).trimmingCharacters(in: .whitespaces))
-    else { return nil }
-    return Int((count * 1024).rounded())
-  }
+  static func cpuUnits(_ text: String) -> Int? { units(text, orMultiplesOf: "vcpu") }
 
   /// MiB from `512` or `0.5 GB` (as task definitions accept them).
-  static func memoryMiB(_ text: String) -> Int? {
+  static func memoryMiB(_ text: String) -> Int? { units(text, orMultiplesOf: "gb") }
+
+  /// A whole number, or a number of 1024s followed by `unit` (any case, spaces allowed).
+  private static func units(_ text: String, orMultiplesOf unit: String) -> Int? {
     let trimmed = text.trimmingCharacters(in: .whitespaces)
-    if let mib = Int(trimmed) { return mib }
+    if let whole = Int(trimmed) { return whole }
     let lower = trimmed.lowercased()
-    guard lower.hasSuffix("gb"),
-      let count = Double(lower.dropLast(2).trimmingCharacters(in: .whitespaces))
+    guard lower.hasSuffix(unit),
+      let count = Double(lower.dropLast(unit.count).trimmingCharacters(in: .whitespaces))
     else { return nil }
     return Int((count * 1024).rounded())
   }
