@@ -611,7 +611,10 @@ public final class Engine: Sendable {
           + (awsRequestID(in: output.stdoutText + "\n" + stderr).map { " request-id \($0)" } ?? "")
           + (output.succeeded
             ? "" : " stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"))
-      if case .signaled = output.termination { try checkInterrupted() }
+      // A command Ctrl-C stopped failed because of it, killed by the signal or not (the aws CLI
+      // catches SIGINT and exits 130): the run ends interrupted, and a write keeps its intent
+      // without a "failed" entry, so the next run looks for what it may have made.
+      if !output.succeeded { try checkInterrupted() }
       guard !output.succeeded, let code = awsErrorCode(in: output.stderrText),
         throttlingErrorCodes.contains(code), attempt < options.retry.attempts
       else { return output }
