@@ -186,8 +186,10 @@ public final class ConsoleReporter: Reporter {
         ], step: step)
     case .manual(let step, let action, let instructions):
       emit(
-        ["  " + style.yellow("manual".padding(toLength: 16, withPad: " ", startingAt: 0))
-          + " \(step)/\(action)"]
+        [
+          "  " + style.yellow("manual".padding(toLength: 16, withPad: " ", startingAt: 0))
+            + " \(step)/\(action)"
+        ]
           + instructions.split(separator: "\n", omittingEmptySubsequences: false).map {
             "      \($0)"
           }, step: step)
