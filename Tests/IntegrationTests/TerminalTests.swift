@@ -31,12 +31,14 @@ final class TerminalTests: XCTestCase {
     XCTAssertEqual(
       first.transcript.components(separatedBy: "run it?").count - 1, 4,
       "asked for the VPC twice, then the two subnets; nothing after [a]ll: \(first.summary)")
-    XCTAssertTrue(first.lines.contains("  skipped          network/subnet-public-2a"), first.summary)
+    XCTAssertTrue(
+      first.lines.contains("  skipped          network/subnet-public-2a"), first.summary)
     for action in [
       "associate-public-2a", "nat-gateway", "nat-gateway-available", "private-default-route",
     ] {
       XCTAssertTrue(
-        first.lines.contains("  skipped          network/\(action)  an action it needs was skipped"),
+        first.lines.contains(
+          "  skipped          network/\(action)  an action it needs was skipped"),
         "\(action): \(first.summary)")
     }
     for action in ["subnet-public-2c", "subnet-private-2a", "internet-gateway", "elastic-ip"] {
@@ -147,7 +149,8 @@ final class TerminalTests: XCTestCase {
 
     let rest = try await workspace.run(["run", "network", "--yes"])
     XCTAssertEqual(rest.status, 0, rest.summary)
-    XCTAssertFalse(rest.stderr.contains("took over the lock"), "the lock was released: \(rest.summary)")
+    XCTAssertFalse(
+      rest.stderr.contains("took over the lock"), "the lock was released: \(rest.summary)")
     XCTAssertTrue(rest.stdout.contains("recovered        network/nat-gateway"), rest.summary)
     let inventory = try await networkInventory(workspace)
     XCTAssertEqual(inventory, expectedNetworkInventory)
@@ -160,8 +163,9 @@ final class TerminalTests: XCTestCase {
   func testLiveLineOnATerminalAndNoneInAFile() async throws {
     let workspace = try Workspace()
     let counter = workspace.directory.appendingPathComponent("nat-polls").path
+    // One action at a time: nothing else prints while the NAT gateway is waited for.
     let terminal = try await workspace.runOnTerminal(
-      ["run", "network", "--yes"], script: [],
+      ["run", "network", "--yes", "--jobs", "1"], script: [],
       environment: pending("describe-nat-gateways --nat-gateway-ids", counter: counter),
       wrapped: true)
     XCTAssertEqual(terminal.exit, 0, terminal.summary)
@@ -172,12 +176,22 @@ final class TerminalTests: XCTestCase {
         options: .regularExpression),
       terminal.summary)
     XCTAssertTrue(terminal.transcript.contains("s), until available"), terminal.summary)
+    // Redrawn every second, not only when a poll answers (at 0 s, 5 s and 10 s): after the last
+    // line printed before the wait, the time waited counts on until the wait ends.
+    let beforeRead =
+      terminal.transcript.components(separatedBy: "read             network/nat-gateway-available")
+      .first ?? ""
+    // (By scalars: the terminal ends lines with "\r\n", one Character that is not "\n".)
+    let scalars = beforeRead.unicodeScalars
+    let lastFrames =
+      scalars.lastIndex(of: "\n").map { String(scalars[scalars.index(after: $0)...]) }
+      ?? ""
     let seconds = Set(
-      terminal.transcript.components(separatedBy: live).dropFirst().compactMap {
+      lastFrames.components(separatedBy: live).dropFirst().compactMap {
         Int($0.prefix { $0.isNumber })
       })
     XCTAssertGreaterThanOrEqual(
-      seconds.count, 4, "the time waited counts between polls too: \(seconds.sorted())")
+      seconds.count, 4, "the time waited counts between polls: \(seconds.sorted())")
     XCTAssertFalse(
       terminal.lines.contains { $0.contains("waiting") }, "the live line stays: \(terminal.lines)")
     XCTAssertTrue(terminal.lines.contains("  read             network/nat-gateway-available"))
@@ -193,7 +207,7 @@ final class TerminalTests: XCTestCase {
     XCTAssertFalse(text.contains("\r"), text.debugDescription)
     XCTAssertFalse(text.contains("\u{1B}"), text.debugDescription)
     let waits = text.split(separator: "\n").filter { $0.contains("waiting network/") }
-    XCTAssertEqual(waits.count, 2, "one line per poll: \(waits)")
+    XCTAssertEqual(waits.count, 3, "one line per poll: \(waits)")
     XCTAssertTrue(
       waits.first?.hasSuffix("waiting network/nat-gateway-available: pending (0s), until available")
         == true, "\(waits)")
@@ -270,9 +284,13 @@ final class TerminalTests: XCTestCase {
     ["RUNBOOK_SLOW_MATCH": match, "RUNBOOK_SLOW_MARK": mark, "RUNBOOK_SLOW_SECONDS": "60"]
   }
 
-  /// The aws wrapper's variables: the first poll matching `match` answers `pending`.
+  /// The aws wrapper's variables: the first two polls matching `match` answer `pending` (the wait
+  /// lasts two intervals, 10 s).
   func pending(_ match: String, counter: String) -> [String: String] {
-    ["RUNBOOK_PENDING_MATCH": match, "RUNBOOK_PENDING_POLLS": "1", "RUNBOOK_PENDING_COUNTER": counter]
+    [
+      "RUNBOOK_PENDING_MATCH": match, "RUNBOOK_PENDING_POLLS": "2",
+      "RUNBOOK_PENDING_COUNTER": counter,
+    ]
   }
 
   /// The event of the journal's last entry for `action` (`intent`, `result`, `failed`).
@@ -300,7 +318,8 @@ final class TerminalTests: XCTestCase {
       XCTAssertTrue(doneNow.contains(action), "\(action): \(status.stdout)", file: file, line: line)
     }
     for action in notDone {
-      XCTAssertFalse(doneNow.contains(action), "\(action): \(status.stdout)", file: file, line: line)
+      XCTAssertFalse(
+        doneNow.contains(action), "\(action): \(status.stdout)", file: file, line: line)
     }
   }
 }
