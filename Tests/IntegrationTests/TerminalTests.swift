@@ -380,11 +380,12 @@ enum TerminalKey {
 
 extension Workspace {
   /// Runs `runbook --config … --state-dir … --endpoint-url … ARGS` on a pseudo-terminal, playing
-  /// `script`; returns once the tool has ended (killed after `timeout` seconds past the script).
+  /// `script`; returns once the tool has ended (killed after `timeout` seconds past the script:
+  /// generous, a whole network step on a busy machine can take two minutes).
   /// - Parameter wrapped: put the aws wrapper of Tests/Fixtures/pty/bin first on PATH.
   func runOnTerminal(
     _ arguments: [String], script: [TerminalKey], environment extra: [String: String] = [:],
-    wrapped: Bool = false, timeout: Double = 120
+    wrapped: Bool = false, timeout: Double = 240
   ) async throws -> TerminalRun {
     var variables = [
       "PATH": Self.shimmedPath, "NO_COLOR": "1", "TERM": "xterm", "AWS_ACCESS_KEY_ID": "testing",
