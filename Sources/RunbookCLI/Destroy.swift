@@ -103,6 +103,7 @@ extension Frontend {
       runner: runner, reporter: reporter, prompter: nil, options: options, request: request)
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }
+    defer { reporter.finish() }  // held blocks and the live line, also after a failure
     let started = Date()
     let summary = try await engine.run(teardown + scan)
     var counts: [ActionOutcome: Int] = [:]

@@ -306,6 +306,7 @@ public final class Frontend: Sendable {
       request: try request(parsed, steps: steps, deployment: context.deployment))
     currentEngine.withLock { $0 = engine }
     defer { currentEngine.withLock { $0 = nil } }
+    defer { reporter.finish() }  // held blocks and the live line, also after a failure
     let started = Date()
     let summary = try await engine.run(steps)
     if summary.nothingToDo {

@@ -94,6 +94,8 @@ package struct StatusReport: Sendable {
     var lines = [
       "deployment \(document.deployment) · region \(document.region) · account \(document.account ?? "(not yet known)") · serial \(document.serial)"
     ]
+    // Names in full (`queue-arn-assignment-events-queue-dlq`), in one column as wide as the longest.
+    let nameWidth = max(30, document.steps.flatMap(\.actions).map(\.name.count).max() ?? 0)
     for step in document.steps {
       let done = step.actions.filter { $0.status == "done" }.count
       lines.append(
@@ -101,7 +103,7 @@ package struct StatusReport: Sendable {
           + " \(step.status) (\(done)/\(step.actions.count))  \(step.title)")
       for action in step.actions {
         var line =
-          "    " + action.name.padding(toLength: 30, withPad: " ", startingAt: 0) + " "
+          "    " + action.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + " "
           + action.status.padding(toLength: 15, withPad: " ", startingAt: 0)
         if let outcome = action.outcome { line += " \(outcome)" }
         lines.append(line)

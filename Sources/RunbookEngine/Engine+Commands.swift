@@ -72,7 +72,10 @@ extension Engine {
             ?? "")
           + (output.succeeded
             ? "" : " stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"))
-      if case .signaled = output.termination { try checkInterrupted() }
+      // A command Ctrl-C stopped failed because of it, killed by the signal or not (the aws CLI
+      // catches SIGINT and exits 130): the run ends interrupted, and a write keeps its intent
+      // without a "failed" entry, so the next run looks for what it may have made.
+      if !output.succeeded { try checkInterrupted() }
       guard !output.succeeded, let code = dialect.errorCode(in: output.stderrText) else {
         return output
       }

@@ -9,6 +9,9 @@ package enum ActionOutcome: String, Sendable, Hashable {
   case adopted
   case alreadyDone = "already done"
   case read
+  /// A local command ran (a `docker build`, a step of the Lambda package, a registry login):
+  /// its effect is on this machine, and it neither read nor changed anything on AWS.
+  case ranLocally = "ran locally"
   case confirmed
   /// Existed already and got this run's value (`--overwrite-secrets`).
   case updated
@@ -29,7 +32,9 @@ package enum RunEvent: Sendable, Hashable {
   case commandStarted(step: String, action: String, command: String)
   case actionFinished(step: String, action: String, outcome: ActionOutcome, detail: String?)
   case actionFailed(step: String, action: String, message: String)
-  case waiting(step: String, action: String, state: String, elapsedSeconds: Double)
+  /// A wait polled: the state it read, the time since it began, and the states it waits for.
+  case waiting(
+    step: String, action: String, state: String, elapsedSeconds: Double, until: [String] = [])
   case retrying(step: String, action: String, reason: String, attempt: Int, delaySeconds: Double)
   /// A manual action: what the operator must do by hand.
   case manual(step: String, action: String, instructions: String)

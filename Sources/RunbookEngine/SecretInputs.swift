@@ -69,6 +69,7 @@ extension Engine {
         {
           values[field.field] = answer
         }
+        try checkInterrupted()  // Ctrl-C at the prompt
       }
       let missing = fields.filter { values[$0.field] == nil }
       if !missing.isEmpty {

@@ -17,7 +17,9 @@ extension StepRun {
         output.stdoutText.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
       let elapsed = Date().timeIntervalSince(started)
       reporter.report(
-        .waiting(step: step.id, action: action.name, state: state, elapsedSeconds: elapsed))
+        .waiting(
+          step: step.id, action: action.name, state: state, elapsedSeconds: elapsed,
+          until: wait.success.sorted()))
       if wait.success.contains(state) {
         answeredThisRun.withLock { $0.byCommand[shown] = output }
         return try await finish(action, key: key, outcome: .read, value: nil)

@@ -26,11 +26,13 @@ extension StepRun {
         action, key: key, instructions: engine.resolver.display(instructions, values: values))
     case .read:
       if let wait = action.wait { return try await poll(action, wait, key: key, values: values) }
+      // A local action (a build, the package) is reported as run, not as read from AWS.
+      let outcome: ActionOutcome = action.ephemeral ? .ranLocally : .read
       if let value = try await precheckValue(action, values: values) {
-        return try await finish(action, key: key, outcome: .read, value: value)
+        return try await finish(action, key: key, outcome: outcome, value: value)
       }
       let value = try await read(action, values: values)
-      return try await finish(action, key: key, outcome: .read, value: value)
+      return try await finish(action, key: key, outcome: outcome, value: value)
     case .write:
       let outcome = try await write(action, key: key, values: values)
       if engine.overwrites(action), [.recovered, .adopted, .alreadyDone].contains(outcome) {
@@ -167,7 +169,10 @@ extension StepRun {
       reporter.report(
         .actionFinished(step: step.id, action: action.name, outcome: .skipped, detail: nil))
       return false
-    case .quit: throw Interrupted("quit at the prompt")
+    case .quit:
+      // Ctrl-C ends the prompt too (nil from ``TerminalInput``): say so rather than "quit".
+      try engine.checkInterrupted()
+      throw Interrupted("quit at the prompt")
     }
   }
 

@@ -19,11 +19,13 @@ let executableDirectory =
   .map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
 
 let runner = ProcessRunner()
+// Answers are read so that Ctrl-C ends a prompt's wait (a plain readLine() never returns on it).
+let input = TerminalInput(descriptor: STDIN_FILENO)
 let frontend = Frontend(
   environment: Frontend.Environment(
     output: FileOutput.standardOutput, errors: FileOutput.standardError,
     inputIsTerminal: isatty(STDIN_FILENO) == 1, variables: ProcessInfo.processInfo.environment,
-    executableDirectory: executableDirectory),
+    readLine: { input.readLine() }, executableDirectory: executableDirectory),
   runner: runner)
 
 // A parent may have started us with signals blocked (a thread pool's mask survives exec):
@@ -32,10 +34,26 @@ var emptyMask = sigset_t()
 sigemptyset(&emptyMask)
 pthread_sigmask(SIG_SETMASK, &emptyMask, nil)
 
-// Signal sources are installed before any child starts (see docs/architecture.md).
-let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
-  let reason = signal == SIGINT ? "Ctrl-C" : "SIGTERM"
+/// Whether `signal` is ignored (SIGHUP under `nohup`): watching it would undo that.
+func isIgnored(_ signal: Int32) -> Bool {
+  var current = sigaction()
+  guard sigaction(signal, nil, &current) == 0 else { return false }
+  return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self)
+    == unsafeBitCast(SIG_IGN, to: Int.self)
+}
+
+// Signal sources are installed before any child starts (see docs/architecture.md). The terminal
+// closed (SIGHUP) ends a run as Ctrl-C does: children stopped, checkpoint and lock left in order.
+let signals = SignalWatcher(signals: [SIGINT, SIGTERM] + (isIgnored(SIGHUP) ? [] : [SIGHUP])) {
+  signal in
+  let reason =
+    switch signal {
+    case SIGINT: "Ctrl-C"
+    case SIGHUP: "the terminal was closed"
+    default: "SIGTERM"
+    }
   if frontend.interrupt(reason: reason) {
+    input.interrupt()  // a prompt waiting for an answer returns at once
     runner.interruptChildren()
   } else {
     exit(ExitStatus.interrupted)

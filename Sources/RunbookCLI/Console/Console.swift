@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import RunbookAWS
 import RunbookEngine
@@ -82,17 +83,55 @@ package struct Style: Sendable {
   func dim(_ text: String) -> String { paint(text, "2") }
 }
 
-/// Renders run events: a header per step, a line per action, a live line for waits on a terminal,
-/// plain timestamped lines otherwise.
+/// Renders run events: a header per step, a line per action, plain timestamped lines when the
+/// output is not a terminal.
+///
+/// On a terminal:
+/// - a live line at the bottom shows every wait in progress: the state it read, how long it has
+///   waited (counting every second, between polls too) and the state it waits for;
+/// - steps that run beside each other keep their own blocks. The first step started prints as it
+///   goes; the lines of a step started beside it are held, and printed (its header first) when the
+///   screen is its own: when every step started before it has ended. No block is ever interleaved
+///   with another's lines.
+///
+/// Call ``finish()`` when the run ends, however it ends: it prints what is still held (the steps
+/// beside a failure) and clears the live line.
 package final class ConsoleReporter: Reporter {
   let output: TextOutput
   let errors: TextOutput
   let style: Style
   let verbose: Bool
-  /// Length of the live line on screen (0 when none).
-  private let liveLineShown = Mutex(0)
+  private let screen = Mutex(Screen())
   private static let spinner = ["|", "/", "-", "\\"]
-  private let frame = Mutex(0)
+
+  /// What is on the terminal and what is held back (live mode only, but for ``Screen/shown``).
+  private struct Screen {
+    /// The step whose block is being printed; nil between steps.
+    var owner: String?
+    /// Steps started while another owned the screen, in the order they started.
+    var queue: [String] = []
+    /// The lines of the steps in ``queue``, header first.
+    var held: [String: [String]] = [:]
+    /// Steps of ``queue`` that have ended: their block is complete.
+    var ended: Set<String> = []
+    /// Waits in progress, by `step/action`, in the order they began.
+    var waits: [LiveWait] = []
+    /// Length of the live line on screen (0 when none).
+    var shown = 0
+    var frame = 0
+    /// Redraws the live line every second while a wait is in progress.
+    var ticker: (any DispatchSourceTimer)?
+  }
+
+  /// One wait in progress, as its last poll left it.
+  private struct LiveWait {
+    var key: String
+    var step: String
+    var state: String
+    var until: [String]
+    var elapsed: Double
+    var reportedAt: Date
+  }
 
   package init(output: TextOutput, errors: TextOutput, style: Style, verbose: Bool) {
     self.output = output
@@ -101,85 +140,237 @@ package final class ConsoleReporter: Reporter {
     self.verbose = verbose
   }
 
+  deinit {
+    screen.withLock { $0.ticker?.cancel() }
+  }
+
   package func report(_ event: RunEvent) {
     switch event {
     case .stepStarted(let step, let section, let title):
-      line(style.bold("\(section) \(title) (\(step))"))
+      emit([style.bold("\(section) \(title) (\(step))")], step: step, starts: true)
     case .commandStarted(let step, let action, let command):
-      if verbose { line(style.dim("  $ \(command)") + style.dim("   [\(step)/\(action)]")) }
+      if verbose {
+        emit([style.dim("  $ \(command)") + style.dim("   [\(step)/\(action)]")], step: step)
+      }
     case .actionFinished(let step, let action, let outcome, let detail):
       let label = "\(outcome.rawValue)".padding(toLength: 16, withPad: " ", startingAt: 0)
       let painted: String
       switch outcome {
       case .created, .recovered, .adopted, .confirmed, .updated, .deleted:
         painted = style.green(label)
-      case .alreadyDone, .read, .kept: painted = style.dim(label)
+      case .alreadyDone, .read, .kept, .ranLocally: painted = style.dim(label)
       case .skipped, .pendingManual: painted = style.yellow(label)
       case .failed: painted = style.red(label)
       }
-      line("  \(painted) \(step)/\(action)" + (detail.map { "  \($0)" } ?? ""))
+      emit(
+        ["  \(painted) \(step)/\(action)" + (detail.map { "  \($0)" } ?? "")], step: step,
+        ends: "\(step)/\(action)")
     case .actionFailed(let step, let action, let message):
-      line(
-        "  " + style.red("failed".padding(toLength: 16, withPad: " ", startingAt: 0))
-          + " \(step)/\(action)  "
-          + (message.split(separator: "\n").first.map(String.init) ?? ""))
-    case .waiting(let step, let action, let state, let elapsed):
-      let text = "waiting \(step)/\(action): \(state) (\(Int(elapsed))s)"
+      emit(
+        [
+          "  " + style.red("failed".padding(toLength: 16, withPad: " ", startingAt: 0))
+            + " \(step)/\(action)  "
+            + (message.split(separator: "\n").first.map(String.init) ?? "")
+        ], step: step, ends: "\(step)/\(action)")
+    case .waiting(let step, let action, let state, let elapsed, let until):
       if style.live {
-        let index = frame.withLock { value in
-          value += 1
-          return value
-        }
-        let line = "  \(Self.spinner[index % 4]) \(text)"
-        output.write(clearSequence() + line)
-        liveLineShown.withLock { $0 = line.count }
+        waited(
+          LiveWait(
+            key: "\(step)/\(action)", step: step, state: state, until: until, elapsed: elapsed,
+            reportedAt: Date()))
       } else {
-        line("  \(timestamp()) \(text)")
+        emit(
+          ["  \(timestamp()) " + Self.waitText("\(step)/\(action)", state, elapsed, until)],
+          step: step)
       }
     case .retrying(let step, let action, let reason, let attempt, let delay):
-      line(
-        "  " + style.yellow("retry".padding(toLength: 16, withPad: " ", startingAt: 0))
-          + " \(step)/\(action)  \(reason), attempt \(attempt + 1) in \(String(format: "%.1f", delay))s"
-      )
+      emit(
+        [
+          "  " + style.yellow("retry".padding(toLength: 16, withPad: " ", startingAt: 0))
+            + " \(step)/\(action)  \(reason), attempt \(attempt + 1) in \(String(format: "%.1f", delay))s"
+        ], step: step)
     case .manual(let step, let action, let instructions):
-      line(
-        "  " + style.yellow("manual".padding(toLength: 16, withPad: " ", startingAt: 0))
-          + " \(step)/\(action)")
-      for text in instructions.split(separator: "\n", omittingEmptySubsequences: false) {
-        line("      \(text)")
-      }
-    case .progress(_, _, let message):
-      for text in message.split(separator: "\n", omittingEmptySubsequences: false) {
-        line("    \(text)")
-      }
+      emit(
+        [
+          "  " + style.yellow("manual".padding(toLength: 16, withPad: " ", startingAt: 0))
+            + " \(step)/\(action)"
+        ]
+          + instructions.split(separator: "\n", omittingEmptySubsequences: false).map {
+            "      \($0)"
+          }, step: step)
+    case .progress(let step, _, let message):
+      emit(
+        message.split(separator: "\n", omittingEmptySubsequences: false).map { "    \($0)" },
+        step: step)
     case .stepFinished(let step, let elapsed):
-      line(style.dim("  \(step) finished in \(String(format: "%.1f", elapsed))s"))
+      emit(
+        [style.dim("  \(step) finished in \(String(format: "%.1f", elapsed))s")], step: step,
+        finishes: true)
     case .warning(let message):
-      clearLiveLine()
-      errors.write(style.yellow("warning: ") + message + "\n")
+      screen.withLock { screen in
+        clearLiveLine(&screen)
+        errors.write(style.yellow("warning: ") + message + "\n")
+        drawLiveLine(&screen)
+      }
     case .note(let message):
-      line(message)
+      emit([message], step: nil)
     }
   }
 
-  /// Returns to the start of the live line and blanks it: an escape sequence with colour, spaces without
-  /// (NO_COLOR output carries no escape codes at all).
-  private func clearSequence() -> String {
-    let width = liveLineShown.withLock { $0 }
+  /// Ends the run's output: prints the blocks still held, in the order their steps started, and
+  /// clears the live line. Call it once the engine returned or threw.
+  package func finish() {
+    screen.withLock { screen in
+      screen.ticker?.cancel()
+      screen.ticker = nil
+      screen.waits.removeAll()
+      clearLiveLine(&screen)
+      for step in screen.queue {
+        for text in screen.held[step] ?? [] { output.write(text + "\n") }
+      }
+      screen.queue.removeAll()
+      screen.held.removeAll()
+      screen.ended.removeAll()
+      screen.owner = nil
+    }
+  }
+
+  /// `network/nat-gateway-available: pending (7s), until available`.
+  static func waitText(_ key: String, _ state: String, _ elapsed: Double, _ until: [String])
+    -> String
+  {
+    var text = "waiting \(key): \(state) (\(Int(elapsed))s)"
+    if !until.isEmpty, !until.contains(state) {
+      text += ", until \(until.joined(separator: " or "))"
+    }
+    return text
+  }
+
+  /// Prints `lines` of `step` (nil: of the run), or holds them while another step's block is on
+  /// the terminal.
+  /// - Parameters:
+  ///   - starts: the first lines of the step (its header).
+  ///   - ends: the wait of this `step/action` is over.
+  ///   - finishes: the last lines of the step.
+  private func emit(
+    _ lines: [String], step: String?, starts: Bool = false, ends key: String? = nil,
+    finishes: Bool = false
+  ) {
+    screen.withLock { screen in
+      guard style.live, let step else {
+        write(lines, &screen)
+        return
+      }
+      if let key { screen.waits.removeAll { $0.key == key } }
+      if finishes { screen.waits.removeAll { $0.step == step } }
+      if starts {
+        if screen.owner == nil {
+          screen.owner = step
+        } else if screen.owner != step {
+          screen.queue.append(step)
+          screen.held[step] = []
+        }
+      }
+      if screen.owner != step, screen.held[step] != nil {
+        screen.held[step]! += lines
+        if finishes { screen.ended.insert(step) }
+        if key != nil || finishes { drawLiveLine(&screen) }
+        return
+      }
+      write(lines, &screen)
+      guard finishes, screen.owner == step else { return }
+      // The next step's block: all of it when it has ended, else what it has so far, and the
+      // screen is its own from now on.
+      screen.owner = nil
+      while !screen.queue.isEmpty {
+        let next = screen.queue.removeFirst()
+        write(screen.held.removeValue(forKey: next) ?? [], &screen)
+        if screen.ended.remove(next) == nil {
+          screen.owner = next
+          break
+        }
+      }
+    }
+  }
+
+  /// A wait polled: shown on the live line, which is redrawn every second from now on.
+  private func waited(_ wait: LiveWait) {
+    screen.withLock { screen in
+      if let index = screen.waits.firstIndex(where: { $0.key == wait.key }) {
+        screen.waits[index] = wait
+      } else {
+        screen.waits.append(wait)
+      }
+      screen.frame += 1
+      drawLiveLine(&screen)
+      if screen.ticker == nil {
+        let ticker = DispatchSource.makeTimerSource(
+          queue: DispatchQueue(label: "runbook.console.live-line"))
+        ticker.schedule(deadline: .now() + 1, repeating: 1)
+        ticker.setEventHandler { [weak self] in self?.tick() }
+        ticker.resume()
+        screen.ticker = ticker
+      }
+    }
+  }
+
+  private func tick() {
+    screen.withLock { screen in
+      guard !screen.waits.isEmpty else { return }
+      screen.frame += 1
+      drawLiveLine(&screen)
+    }
+  }
+
+  /// Writes whole lines above the live line.
+  private func write(_ lines: [String], _ screen: inout Screen) {
+    guard !lines.isEmpty else { return }
+    clearLiveLine(&screen)
+    output.write(lines.map { $0 + "\n" }.joined())
+    drawLiveLine(&screen)
+  }
+
+  /// Draws the live line (every wait in progress), or clears it when there is none. Cut to the
+  /// terminal's width: a line that wraps could not be cleared.
+  private func drawLiveLine(_ screen: inout Screen) {
+    guard style.live, !screen.waits.isEmpty else {
+      clearLiveLine(&screen)
+      return
+    }
+    let now = Date()
+    let parts = screen.waits.map { wait in
+      Self.waitText(
+        wait.key, wait.state, wait.elapsed + now.timeIntervalSince(wait.reportedAt), wait.until)
+    }
+    var line = "  \(Self.spinner[screen.frame % 4]) " + parts.joined(separator: " · ")
+    let width = max(20, terminalColumns() - 1)
+    if line.count > width { line = String(line.prefix(width - 3)) + "..." }
+    output.write(clearSequence(screen.shown) + line)
+    screen.shown = line.count
+  }
+
+  /// Returns to the start of the live line and blanks it: an escape sequence with colour, spaces
+  /// without (NO_COLOR output carries no escape codes at all).
+  private func clearSequence(_ width: Int) -> String {
     if style.color { return "\r\u{1B}[2K" }
     return width == 0 ? "\r" : "\r" + String(repeating: " ", count: width) + "\r"
   }
 
-  private func clearLiveLine() {
-    let width = liveLineShown.withLock { $0 }
-    guard width > 0 else { return }
-    output.write(clearSequence())
-    liveLineShown.withLock { $0 = 0 }
+  private func clearLiveLine(_ screen: inout Screen) {
+    guard screen.shown > 0 else { return }
+    output.write(clearSequence(screen.shown))
+    screen.shown = 0
   }
 
-  private func line(_ text: String) {
-    clearLiveLine()
-    output.write(text + "\n")
+  /// The width of the terminal the output is (80 when it cannot be told).
+  private func terminalColumns() -> Int {
+    if let file = output as? FileOutput {
+      var size = winsize()
+      if ioctl(file.descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 {
+        return Int(size.ws_col)
+      }
+    }
+    return 80
   }
 }
 
@@ -202,7 +393,9 @@ package final class TerminalPrompter: Prompter {
     output.write("\n  \(style.bold("\(step)/\(action)")): \(summary)\n    \(command)\n")
     while true {
       output.write("  run it? [y]es / [n]o, skip / [a]ll in this step / [q]uit: ")
+      // Nil: the end of the input (Ctrl-D), or Ctrl-C (``TerminalInput/interrupt()``).
       guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else {
+        output.write("\n")
         return .quit
       }
       switch answer {
@@ -219,6 +412,7 @@ package final class TerminalPrompter: Prompter {
     while true {
       output.write("  done by hand? [y]es, done / [n]o, later: ")
       guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else {
+        output.write("\n")
         return false
       }
       switch answer {
