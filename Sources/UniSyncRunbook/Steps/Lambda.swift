@@ -167,7 +167,8 @@ package struct LambdaStep: Step {
       guard size <= uploadLimitBytes else {
         throw ProcedureFailure(
           "the package is \(size / 1_048_576) MB, over Lambda's 50 MB limit for a .zip uploaded directly (Lambda quotas): "
-            + "remove what the function does not need from requirements.txt, or move dependencies to a layer")
+            + "remove what the function does not need from requirements.txt, or move dependencies to a layer"
+        )
       }
       return "\(size)"
     }
@@ -216,7 +217,8 @@ package struct LambdaStep: Step {
             "--output", "text")),
         alreadyDoneErrors: ["ResourceConflictException"],
         after: [
-          "package-size", "role-AWSLambdaBasicExecutionRole", "role-AWSLambdaVPCAccessExecutionRole",
+          "package-size", "role-AWSLambdaBasicExecutionRole",
+          "role-AWSLambdaVPCAccessExecutionRole",
           "role-SQSAndSecretsManagerAccess",
         ],
         // A role made a moment ago is not usable everywhere yet (IAM is eventually consistent).

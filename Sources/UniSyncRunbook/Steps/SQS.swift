@@ -83,8 +83,9 @@ package struct SQSStep: Step {
           ? "queue '\(queue)' exists already, and this deployment did not create it (CreateQueue would hand it over as if it were new): "
             + "pass --adopt to use it as it is (destroy then leaves it), or delete or rename it"
           : nil
-      }
-    ) { _, _ in nil }
+      },
+      // The read only refuses: it never makes the create unneeded.
+      upToDate: { _, _ in nil })
     action.settledBy = .nothingToFind(unlessListedBy: "existing-queues", name: queue)
     action.transientErrors = TransientErrors(
       ["QueueDeletedRecently"], seconds: Self.deletedRecentlySeconds, intervalSeconds: 5)
