@@ -117,8 +117,10 @@ package struct SecretsStep: Step {
       command: .aws(
         "secretsmanager", "restore-secret", "--secret-id", .text(entry.secretName), "--query",
         "ARN", "--output", "text"),
-      // Restoring a secret that is not scheduled for deletion changes nothing: a resumed run may
-      // repeat it.
+      // Restoring a secret that is not scheduled for deletion changes nothing, and one that is
+      // gone has nothing to restore: a resumed run, whose listing of an earlier run spares
+      // nothing, may make the call for nothing.
+      alreadyDoneErrors: ["ResourceNotFoundException", "InvalidRequestException"],
       idempotent: true,
       settledBy: .nothingToDo(
         unlessListedBy: "secrets-scheduled-for-deletion", name: entry.secretName))
