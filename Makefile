@@ -19,16 +19,16 @@
 #
 # The strict layer (Tests/Fixtures/aws-strict.py, docs/reliability.md "Strict layer") runs in front
 # of every emulator. RUNBOOK_AWS_STRICT says whether the tests, the demo and env-up talk to it or
-# to moto_server directly: 1 (every behaviour), 0, or a comma list of behaviours. It is 0 here while
-# the tool does not yet handle what the layer reproduces; StrictLayerTests always use the layer
-# (RUNBOOK_TEST_STRICT_ENDPOINTS) whatever this says. Setting it to 1 sends every test through it.
+# to moto_server directly: 1 (every behaviour, the default), 0 (moto as it is), or a comma list of
+# behaviours. StrictLayerTests and RedeployTests always use the layer
+# (RUNBOOK_TEST_STRICT_ENDPOINTS) whatever this says.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
 
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
-export RUNBOOK_AWS_STRICT ?= 0
+export RUNBOOK_AWS_STRICT ?= 1
 # make test uses its own state dir, so it never stops an emulator started by env-up or demo.
 TEST_DIR ?= $(ROOT)/.test-env/make-test
 SWIFT_TEST_FLAGS ?=
