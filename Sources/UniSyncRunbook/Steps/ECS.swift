@@ -185,10 +185,13 @@ package struct ECSStep: Step {
         settledBy: newVPC),
       // The guide never waits; an ALB takes a few minutes to become active. The poll asks for
       // the DNS name too: the last one answers the read after it without another call.
+      // `active_impaired` routes traffic too, short of what it needs to scale
+      // (LoadBalancerState in the ELB API reference): ready, and verify reports it.
       .waitUntil(
         "load-balancer-active", "wait until \(ecs.loadBalancer) is active",
         command: describeLoadBalancer,
-        success: ["active"], failure: ["failed"], timeoutSeconds: 900, intervalSeconds: 10),
+        success: ["active", "active_impaired"], failure: ["failed"], timeoutSeconds: 900,
+        intervalSeconds: 10),
       Action(
         name: "load-balancer-dns", summary: "read the DNS name of \(ecs.loadBalancer)",
         effect: .read,
