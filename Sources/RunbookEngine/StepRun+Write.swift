@@ -26,8 +26,11 @@ extension StepRun {
         action, key: key, instructions: engine.resolver.display(instructions, values: values))
     case .read:
       if let wait = action.wait { return try await poll(action, wait, key: key, values: values) }
-      // A local action (a build, the package) is reported as run, not as read from AWS.
-      let outcome: ActionOutcome = action.ephemeral ? .ranLocally : .read
+      // A local action (a build, the package) is reported as run, not as read from AWS. (An
+      // ephemeral read of the tool the account comes from, a listing valid for one run, is a read.)
+      let outcome: ActionOutcome =
+        action.ephemeral && action.command.tool != engine.preflight.account.tool
+        ? .ranLocally : .read
       if let value = try await precheckValue(action, values: values) {
         return try await finish(action, key: key, outcome: outcome, value: value)
       }

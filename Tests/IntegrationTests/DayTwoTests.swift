@@ -20,6 +20,12 @@ final class DayTwoTests: XCTestCase {
   func testVerifyThenUpdateThenDestroyOneDeployment() async throws {
     let registry = try DockerEnvironment.registry()
     try Emulator.reset()
+    // The whole runbook (its crash chain and the destroy chain too) under the strict layer,
+    // whatever RUNBOOK_AWS_STRICT says: AWS's own rules, not moto's leniency.
+    let strict = try StrictLayer.forThisProcess()
+    try strict.reset()
+    try strict.configure(["all"], frozen: false)
+    defer { try? strict.reset() }
     // Values of its own, so that finding one anywhere means this run put it there.
     let unique = UUID().uuidString.prefix(8).lowercased()
     let supplied = [
@@ -28,7 +34,7 @@ final class DayTwoTests: XCTestCase {
       "UNISYNC_COGNITO_CLIENT_ID": "client-\(unique)-k2Zr",
     ]
     let hostile = HostileValues()
-    let workspace = try Workspace { config in
+    let workspace = try Workspace(strict: true) { config in
       config["registry"] = registry
       config["operations"] = [
         "healthCheckTimeoutSeconds": 3, "healthCheckIntervalSeconds": 1, "logLines": 5,

@@ -134,7 +134,7 @@ final class NetworkStepTests: XCTestCase {
     let counter = workspace.directory.appendingPathComponent("crash-counter").path
     let killed = try await workspace.run(
       ["run", "network", "sqs", "--yes", "--jobs", "4"],
-      environment: ["RUNBOOK_CRASH_AT": "6", "RUNBOOK_CRASH_COUNTER": counter])
+      environment: ["RUNBOOK_CRASH_AT": "8", "RUNBOOK_CRASH_COUNTER": counter])
     XCTAssertTrue(killed.signaled, killed.summary)
     let journal = try String(
       contentsOfFile: workspace.stateDirectory + "/journal.jsonl", encoding: .utf8)

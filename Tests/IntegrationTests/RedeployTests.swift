@@ -19,7 +19,7 @@ final class RedeployTests: XCTestCase {
     try strict.reset()
     try strict.configure(["all"], frozen: false)
     defer { try? strict.reset() }
-    let workspace = try Workspace()
+    let workspace = try Workspace(strict: true)
     let supplied = SecretsStepTests.Supplied().environment
 
     let first = try await workspace.run(

@@ -85,7 +85,8 @@ final class S3StateTests: XCTestCase {
     let checkpoint = try await s3Checkpoint(workspace)
     XCTAssertEqual(checkpoint.deployment, "unisync")
     XCTAssertEqual(checkpoint.account, "123456789012")
-    XCTAssertEqual(checkpoint.actions.count, 4)
+    // Two queues: a create and a derived ARN each, and the listing of the queues that exist.
+    XCTAssertEqual(checkpoint.actions.count, 5)
     // The same bytes a local state.json would hold for this checkpoint.
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -195,7 +196,7 @@ final class S3StateTests: XCTestCase {
       XCTAssertEqual(checkpoint.exports["QUEUE_URL_\(suffix)"], queue.url, queue.name)
       XCTAssertEqual(checkpoint.exports["QUEUE_ARN_\(suffix)"], queue.arn, queue.name)
     }
-    XCTAssertEqual(checkpoint.actions.values.filter { $0.status == .done }.count, 4)
+    XCTAssertEqual(checkpoint.actions.values.filter { $0.status == .done }.count, 5)
     let lock = try await object(workspace, "runbook/unisync/lock")
     XCTAssertNil(lock)
   }

@@ -32,7 +32,10 @@ package struct SQSStep: Step {
     let existing = Action(
       name: "existing-queues", summary: "list the queues of the account and region",
       effect: .read,
-      command: .aws("sqs", "list-queues", "--query", "QueueUrls[]", "--output", "text"))
+      command: .aws("sqs", "list-queues", "--query", "QueueUrls[]", "--output", "text"),
+      // Its answer spares the prechecks of this run only: a resumed run with creates left lists
+      // again.
+      ephemeral: true)
     return [existing]
       + queues.flatMap { queue -> [Action] in
         var redrive: Argument?

@@ -104,7 +104,10 @@ package struct SecretsStep: Step {
         .text(#"[{"Key":"name","Values":"# + jsonArray(names) + "}]"),
         "--query",
         "SecretList[?DeletedDate && Tags[?Key=='\(OwnershipTag.lineage)' && Value=='\(ref: ContextValue.lineage)']].Name",
-        "--output", "text"))
+        "--output", "text"),
+      // Its answer settles the restores of this run only: a resumed run with restores or creates
+      // left lists again.
+      ephemeral: true)
   }
 
   /// `restore-secret` of a secret this lineage made and a destroy scheduled for deletion; nothing

@@ -109,9 +109,15 @@ final class Workspace {
   /// in this workspace, in order.
   private(set) var transcript: [ToolRun] = []
 
-  /// - Parameter configure: edits the local configuration (as a JSON dictionary) before it is written.
-  init(name: String = #function, configure: (inout [String: Any]) -> Void = { _ in }) throws {
-    endpoint = try Emulator.endpoint()
+  /// - Parameters:
+  ///   - strict: every run and aws call goes through the strict layer in front of this process's
+  ///     emulator (the test configures its behaviours), whatever RUNBOOK_AWS_STRICT says.
+  ///   - configure: edits the local configuration (as a JSON dictionary) before it is written.
+  init(
+    name: String = #function, strict: Bool = false,
+    configure: (inout [String: Any]) -> Void = { _ in }
+  ) throws {
+    endpoint = strict ? try StrictLayer.forThisProcess().url : try Emulator.endpoint()
     directory = FileManager.default.temporaryDirectory.appendingPathComponent(
       "runbook-test-\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
