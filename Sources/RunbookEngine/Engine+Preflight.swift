@@ -16,7 +16,9 @@ extension Engine {
   }
 
   /// Checks that every export the steps need exists or is produced by an earlier step of the run.
-  package func checkPrerequisites(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) throws {
+  package func checkPrerequisites(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?)
+    throws
+  {
     var available = Set((checkpoint?.exports ?? [:]).keys)
     // A teardown uses the exports of what was created; what was never created it leaves alone.
     for step in steps where !(step is TeardownStep<Configuration>) {
@@ -88,6 +90,21 @@ extension Engine {
       let reason = output.stderrText.split(separator: "\n").last.map(String.init) ?? "no answer"
       throw UsageError(check.failure(reason, steps.map(\.id)))
     }
+  }
+
+  /// The actions (`step/action`) of these steps a run may start: those not recorded as done,
+  /// the repeatable ones and those it overwrites.
+  func actionsToRun(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) -> Set<String> {
+    var keys = Set<String>()
+    for step in steps {
+      for action in step.actions(for: deployment)
+      where action.repeatable || overwrites(action)
+        || checkpoint?.record(step.id, action.name)?.status != .done
+      {
+        keys.insert("\(step.id)/\(action.name)")
+      }
+    }
+    return keys
   }
 
   /// Whether any action of these steps still has work to do.

@@ -14,11 +14,14 @@ extension Engine {
   /// ``CheckpointError`` or ``LockHeldError``.
   package func run(_ steps: [any Step<Configuration>]) async throws -> RunSummary {
     // Everything that can be checked without writing is checked first, so bad input creates and
-    // changes nothing in the state directory.
+    // changes nothing in the state directory; what needs no request comes first.
+    try state.checkWritable()
     if let holder = try await state.lockHolder() {
       throw LockHeldError(path: state.lockFile, holder: holder)
     }
     let preliminary = try await loadCheckpoint()
+    try await state.journal.verify(
+      lineage: preliminary?.lineage, actions: actionsToRun(steps, checkpoint: preliminary))
     try checkRequests(steps)
     // A teardown of a step the checkpoint knows nothing of has nothing to do.
     let steps = steps.filter { step in
@@ -54,7 +57,8 @@ extension Engine {
   }
 
   /// The part of ``run(_:)`` that runs under the lock.
-  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String) async throws
+  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String)
+    async throws
     -> RunSummary
   {
     if let previous = lock.previous {
@@ -136,7 +140,8 @@ extension Engine {
   /// `slots` bounds the actions running at once across them (`--jobs`). After a failure no new
   /// step starts and the running ones start no new action; the first real failure is thrown.
   private func runConcurrently(
-    _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, journal: any JournalStore, audit: AuditLog,
+    _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, journal: any JournalStore,
+    audit: AuditLog,
     slots: ActionSlots
   ) async throws -> [String: ActionOutcome] {
     let needs = stepDependencies(steps)

@@ -146,6 +146,12 @@ package final class S3StateStore: StateStore {
     return checkpoint
   }
 
+  package func checkWritable() throws {
+    if let reason = folderProblem(logsDirectory) {
+      throw CheckpointError.unwritable(path: logsDirectory, reason: reason)
+    }
+  }
+
   package func prepare() async throws {
     do {
       try FileManager.default.createDirectory(

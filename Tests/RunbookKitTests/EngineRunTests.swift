@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// The engine with a scripted runner: order, exports, resuming, AWS errors, retries and failures.
 final class EngineRunTests: XCTestCase {
@@ -49,7 +49,7 @@ final class EngineRunTests: XCTestCase {
     XCTAssertEqual(checkpoint.record("s", "c")?.outcome, .created)
     XCTAssertEqual(checkpoint.record("s", "a")?.export, "A_ID")
     XCTAssertNil(checkpoint.lastFailure)
-    let events = fixture.journal.entries(lineage: checkpoint.lineage).map {
+    let events = try fixture.journal.entries(lineage: checkpoint.lineage).map {
       "\($0.event.rawValue) \($0.action) \($0.value ?? "")"
     }
     XCTAssertEqual(
@@ -118,7 +118,7 @@ final class EngineRunTests: XCTestCase {
     let checkpoint = try fixture.checkpoint()
     XCTAssertEqual(checkpoint.exports, ["A_ID": "a-7"])
     XCTAssertEqual(checkpoint.record("s", "a")?.outcome, .recovered)
-    let last = fixture.journal.latest(lineage: seeded.lineage)["s/a"]
+    let last = try fixture.journal.latest(lineage: seeded.lineage)["s/a"]
     XCTAssertEqual(last?.event, .result)
     XCTAssertEqual(last?.outcome, .recovered)
     XCTAssertEqual(last?.value, "a-7")
@@ -311,7 +311,7 @@ final class EngineRunTests: XCTestCase {
     XCTAssertEqual(checkpoint.lastFailure?.step, "s")
     XCTAssertEqual(checkpoint.lastFailure?.action, "b")
     XCTAssertTrue(checkpoint.lastFailure?.message.contains("InvalidSubnet.Conflict") ?? false)
-    XCTAssertEqual(fixture.journal.latest(lineage: checkpoint.lineage)["s/b"]?.event, .failed)
+    XCTAssertEqual(try fixture.journal.latest(lineage: checkpoint.lineage)["s/b"]?.event, .failed)
     for file in try stateFiles(fixture) {
       XCTAssertFalse(
         String(decoding: try XCTUnwrap(contents(of: file)), as: UTF8.self).contains(password), file)
@@ -343,7 +343,7 @@ final class EngineRunTests: XCTestCase {
     XCTAssertEqual(checkpoint.exports, [:])
     XCTAssertEqual(checkpoint.lastFailure?.action, "a")
     // The write may have happened: the journal keeps its intent so the next run looks first.
-    XCTAssertEqual(fixture.journal.latest(lineage: checkpoint.lineage)["s/a"]?.event, .intent)
+    XCTAssertEqual(try fixture.journal.latest(lineage: checkpoint.lineage)["s/a"]?.event, .intent)
   }
 
   func testLaunchFailureIsAStepFailure() async throws {

@@ -2,12 +2,12 @@ import Foundation
 import Synchronization
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 #if canImport(Glibc)
   import Glibc
@@ -200,10 +200,11 @@ struct EngineFixture {
   func engine(
     _ steps: [any GuideStep], catalogue: [any GuideStep]? = nil, prompter: (any Prompter)? = nil,
     yes: Bool = true, jobs: Int = 4, environment: [String: String] = [:],
-    secrets: SecretStore = SecretStore(), region: String? = nil, runner: ScriptedRunner? = nil
+    secrets: SecretStore = SecretStore(), region: String? = nil, runner: ScriptedRunner? = nil,
+    state: StateDirectory? = nil
   ) -> Engine<Deployment> {
     Engine(
-      deployment: deployment, state: state, catalogue: catalogue ?? steps,
+      deployment: deployment, state: state ?? self.state, catalogue: catalogue ?? steps,
       runner: runner ?? self.runner, reporter: reporter, prompter: prompter,
       aws: AWSSettings(region: region ?? deployment.region), secrets: secrets,
       options: RunOptions(
