@@ -48,6 +48,12 @@ package final class S3StateStore: StateStore {
   package var location: String { root.description }
   package var stateFile: String { location + "/state.json" }
   package var lockFile: String { location + "/lock" }
+  /// Beside the audit logs, in the local state folder.
+  package var scratchDirectory: String {
+    URL(fileURLWithPath: logsDirectory).deletingLastPathComponent().appendingPathComponent(
+      "scratch"
+    ).path
+  }
   package var journal: any JournalStore { S3Journal(store: self) }
 
   // MARK: - aws s3api

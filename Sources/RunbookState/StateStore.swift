@@ -13,6 +13,9 @@ package protocol StateStore: Sendable {
   var lockFile: String { get }
   /// The local folder that keeps this deployment's audit logs.
   var logsDirectory: String { get }
+  /// The local folder where runs keep the files of their commands (a secret that cannot go on
+  /// standard input, a document), each run in a ``PrivateFolder`` of its own.
+  var scratchDirectory: String { get }
 
   /// Reads the checkpoint; nil when there is none yet. Never writes.
   func load() async throws -> Checkpoint?
@@ -68,6 +71,7 @@ package struct StateConflictError: Error, Sendable, Hashable, CustomStringConver
 
 extension StateDirectory: StateStore {
   package var location: String { path }
+  package var scratchDirectory: String { path + "/scratch" }
   package func acquireLock(command: String) throws -> any HeldLock { try lock(command: command) }
   package var journal: any JournalStore { Journal(path: journalFile) }
 }

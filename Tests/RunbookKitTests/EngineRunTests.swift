@@ -543,10 +543,13 @@ final class EngineRunTests: XCTestCase {
   }
 }
 
-/// The contents of every `file://` argument of an invocation, read while the command "runs".
+/// The contents of every `file://` argument of an invocation, read while the command "runs"
+/// (`file:///dev/stdin`: its standard input).
 func fileArguments(_ invocation: Invocation) -> [String] {
   invocation.arguments.filter { $0.hasPrefix("file://") }.map {
-    String(decoding: contents(of: String($0.dropFirst(7))) ?? Data(), as: UTF8.self)
+    $0 == Resolver.standardInputFile
+      ? String(decoding: invocation.standardInput ?? Data(), as: UTF8.self)
+      : String(decoding: contents(of: String($0.dropFirst(7))) ?? Data(), as: UTF8.self)
   }
 }
 

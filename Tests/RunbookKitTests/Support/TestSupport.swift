@@ -118,6 +118,9 @@ final class RecordingReporter: Reporter {
   var warnings: [String] {
     all.compactMap { if case .warning(let text) = $0 { text } else { nil } }
   }
+  var notes: [String] {
+    all.compactMap { if case .note(let text) = $0 { text } else { nil } }
+  }
 }
 
 /// A prompter answering from a script; every question is recorded, and one too many fails the test.
