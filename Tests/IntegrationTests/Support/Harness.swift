@@ -483,6 +483,30 @@ final class RunningTool {
   }
 }
 
+/// Waits until no process started with `NAME=VALUE` in its environment is left (the aws calls of
+/// a run that was killed: they outlive it, and finish what they were sending); a bound for a
+/// machine under load, which only a failing test reaches.
+func waitUntilNoProcess(withEnvironment variable: String, seconds: Double = 300) async throws {
+  let needle = Data(variable.utf8)
+  func survivors() -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return names.filter { name in
+      guard name.allSatisfy(\.isNumber), name != String(getpid()),
+        let environ = FileManager.default.contents(atPath: "/proc/\(name)/environ")
+      else { return false }
+      return environ.split(separator: 0).contains { Data($0) == needle }
+    }
+  }
+  let deadline = Date().addingTimeInterval(seconds)
+  while !survivors().isEmpty {
+    guard Date() < deadline else {
+      throw HarnessError.missing(
+        "processes with \(variable) still running after \(Int(seconds)) s: \(survivors())")
+    }
+    try await Task.sleep(nanoseconds: 100_000_000)
+  }
+}
+
 /// The files below `folder` (recursively) whose bytes hold one of `secrets` (by name), as
 /// "path: name"; none when the folder does not exist.
 func filesHolding(_ secrets: [String: String], below folder: String) -> [String] {

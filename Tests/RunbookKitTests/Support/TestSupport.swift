@@ -237,6 +237,18 @@ struct EngineFixture {
   var journal: Journal { Journal(path: state.journalFile) }
 }
 
+/// Waits until `condition` holds, looking every 10 ms; throws after `seconds` (a bound for a
+/// machine under load: only a failing test waits that long).
+func waitFor(
+  _ what: String, seconds: Double = 60, _ condition: @escaping @Sendable () -> Bool
+) async throws {
+  let deadline = Date().addingTimeInterval(seconds)
+  while !condition() {
+    guard Date() < deadline else { throw DeadlineExceeded(seconds: seconds, what: what) }
+    try await Task.sleep(nanoseconds: 10_000_000)
+  }
+}
+
 /// Runs `body`, failing if it has not finished after `seconds` (so a deadlock fails the test
 /// instead of hanging the suite). The body is left running when it times out.
 func withDeadline<T: Sendable>(
@@ -274,7 +286,10 @@ final class Locked<Value>: @unchecked Sendable {
 
 struct DeadlineExceeded: Error, CustomStringConvertible {
   var seconds: Double
-  var description: String { "did not finish within \(seconds) s" }
+  var what: String? = nil
+  var description: String {
+    what.map { "\($0): not within \(seconds) s" } ?? "did not finish within \(seconds) s"
+  }
 }
 
 /// Asserts that `body` throws an error of type `E` and returns it.
