@@ -184,6 +184,54 @@ final class DoctorTests: XCTestCase {
     }
   }
 
+  /// A `--state-dir` that names a file fails the state directory check, as `run` would fail
+  /// before its first request.
+  func testAStateDirectoryThatIsAFileFailsTheStateDirectoryCheck() async throws {
+    let workspace = try Workspace()
+    try Data("x".utf8).write(to: URL(fileURLWithPath: workspace.stateDirectory))
+    let (doctor, _) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": Self.identity,
+        "ec2 create-vpc": Self.dryRunAnswer(
+          "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+      ])
+    XCTAssertEqual(doctor.status, 1, doctor.summary)
+    XCTAssertEqual(
+      line("state directory", in: doctor.stdout),
+      "FAIL  state directory  \(workspace.stateDirectory): cannot write the checkpoint (a file, not a folder)",
+      doctor.stdout)
+  }
+
+  /// A journal line damaged in the middle fails the checkpoint check, naming the line, as it
+  /// would stop a run; doctor changes nothing.
+  func testAJournalLineDamagedInTheMiddleFailsTheCheckpointCheck() async throws {
+    let workspace = try seededWorkspace()
+    let path = workspace.stateDirectory + "/journal.jsonl"
+    let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+    handle.seekToEndOfFile()
+    handle.write(Data("{\"action\":\"network/igw\",\"at\n".utf8))
+    try handle.close()
+    let lineage = try workspace.checkpoint().lineage
+    try Journal(path: path).append(
+      JournalEntry(lineage: lineage, event: .intent, action: "network/eip"))
+    let before = workspace.stateSnapshot()
+    let (doctor, _) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": Self.identity,
+        "ec2 create-vpc": Self.dryRunAnswer(
+          "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+      ])
+    XCTAssertEqual(doctor.status, 1, doctor.summary)
+    let found = line("checkpoint", in: doctor.stdout)
+    XCTAssertTrue(
+      found?.hasPrefix("FAIL  checkpoint       \(path): line 2 is not a journal entry") == true,
+      doctor.stdout)
+    XCTAssertTrue(doctor.stdout.contains("fix: repair or remove the line named"), doctor.stdout)
+    XCTAssertEqual(workspace.stateSnapshot(), before, "doctor changed the state directory")
+  }
+
   func testInvalidCredentialsFailTheCredentialsCheck() async throws {
     let workspace = try Workspace()
     let (doctor, _) = try await fakeDoctor(
