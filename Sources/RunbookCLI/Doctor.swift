@@ -188,6 +188,8 @@ struct Doctor {
         throw CheckpointError.foreignAccount(
           file: engine.state.stateFile, checkpoint: pinned, credentials: account)
       }
+      // The journal as a run reads it first (a local one whole; in S3 nothing is replayed here).
+      try await engine.state.journal.verify(lineage: checkpoint.lineage, actions: [])
       return DoctorCheck(
         name: "checkpoint", level: .ok,
         detail:
@@ -196,7 +198,12 @@ struct Doctor {
     } catch {
       return DoctorCheck(
         name: "checkpoint", level: .fail, detail: "\(error)",
-        fix: "use the matching credentials, region or --state-dir")
+        fix: {
+          if case .corruptJournal? = error as? CheckpointError {
+            return "repair or remove the line named, then check what it names exists only once"
+          }
+          return "use the matching credentials, region or --state-dir"
+        }())
     }
   }
 
@@ -258,13 +265,10 @@ struct Doctor {
 
   private func stateDirectoryCheck(_ context: Context) -> DoctorCheck {
     let state = StateDirectory(path: context.stateDirectory)
-    var directory = context.stateDirectory
-    while !FileManager.default.fileExists(atPath: directory), directory != "/" {
-      directory = URL(fileURLWithPath: directory).deletingLastPathComponent().path
-    }
-    guard FileManager.default.isWritableFile(atPath: directory) else {
+    // The check a run makes before its first request (a file in the way, a folder not writable).
+    do { try state.checkWritable() } catch {
       return DoctorCheck(
-        name: "state directory", level: .fail, detail: "\(directory) is not writable",
+        name: "state directory", level: .fail, detail: "\(error)",
         fix: "choose another --state-dir or fix the permissions")
     }
     if let holder = state.lockHolder() {

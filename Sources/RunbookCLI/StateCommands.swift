@@ -128,7 +128,7 @@ extension Frontend {
     if let journal = source.journal as? S3Journal {
       entries = try await journal.latestEntries(lineage: checkpoint.lineage)
     } else {
-      entries = Journal(path: (source as! StateDirectory).journalFile).latest(
+      entries = try Journal(path: (source as! StateDirectory).journalFile).latest(
         lineage: checkpoint.lineage
       )
       .values.sorted { $0.at < $1.at }

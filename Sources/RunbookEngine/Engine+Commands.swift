@@ -40,7 +40,7 @@ extension Engine {
       .intersection(freshExports.withLock { $0 })
     while true {
       try checkInterrupted()
-      let scratch = ScratchFiles()
+      let scratch = ScratchFiles(in: privateFolder.withLock { $0 })
       defer { scratch.removeAll() }
       let started = Date()
       let output: ProcessOutput
@@ -48,7 +48,7 @@ extension Engine {
         let invocation = try resolver.invocation(command, values: values, scratch: scratch)
         if let consumer = command.pipedInto.first {
           let consumerInvocation = try resolver.invocation(
-            consumer, values: values, scratch: scratch)
+            consumer, values: values, scratch: scratch, standardInputFree: false)
           let result = try await runner.runPipeline(invocation, into: consumerInvocation)
           output = ProcessOutput(
             termination: result.producer.succeeded

@@ -92,6 +92,21 @@ extension Engine {
     }
   }
 
+  /// The actions (`step/action`) of these steps a run may start: those not recorded as done,
+  /// the repeatable ones and those it overwrites.
+  func actionsToRun(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) -> Set<String> {
+    var keys = Set<String>()
+    for step in steps {
+      for action in step.actions(for: deployment)
+      where action.repeatable || overwrites(action)
+        || checkpoint?.record(step.id, action.name)?.status != .done
+      {
+        keys.insert("\(step.id)/\(action.name)")
+      }
+    }
+    return keys
+  }
+
   /// Whether any action of these steps still has work to do.
   func hasWork(_ steps: [any Step<Configuration>], checkpoint: Checkpoint?) -> Bool {
     steps.contains { step in

@@ -13,12 +13,23 @@ extension Engine {
   /// Runs the steps in order. Throws ``StepFailure``, ``Interrupted``, ``UsageError``,
   /// ``CheckpointError`` or ``LockHeldError``.
   package func run(_ steps: [any Step<Configuration>]) async throws -> RunSummary {
+    // Before anything else: the files a killed run could not remove (secrets among them).
+    let abandoned = PrivateFolder.removeAbandoned(in: state.scratchDirectory)
+    if !abandoned.isEmpty {
+      reporter.report(
+        .note(
+          "removed \(abandoned.count) private folder(s) a run that was killed left in \(state.scratchDirectory)"
+        ))
+    }
     // Everything that can be checked without writing is checked first, so bad input creates and
-    // changes nothing in the state directory.
+    // changes nothing in the state directory; what needs no request comes first.
+    try state.checkWritable()
     if let holder = try await state.lockHolder() {
       throw LockHeldError(path: state.lockFile, holder: holder)
     }
     let preliminary = try await loadCheckpoint()
+    try await state.journal.verify(
+      lineage: preliminary?.lineage, actions: actionsToRun(steps, checkpoint: preliminary))
     try checkRequests(steps)
     // A teardown of a step the checkpoint knows nothing of has nothing to do.
     let steps = steps.filter { step in
@@ -83,9 +94,16 @@ extension Engine {
     }
     let scratch = try makeRunDirectory()
     runDirectory.withLock { $0 = scratch }
+    let folder: PrivateFolder
+    do { folder = try PrivateFolder(in: state.scratchDirectory) } catch {
+      throw CheckpointError.unwritable(path: error.path, reason: error.reason)
+    }
+    privateFolder.withLock { $0 = folder.path }
     defer {
       runDirectory.withLock { $0 = nil }
       try? FileManager.default.removeItem(atPath: scratch)
+      privateFolder.withLock { $0 = nil }
+      folder.remove()
     }
     let keeper = CheckpointKeeper(checkpoint, directory: state)
     let journal = state.journal

@@ -31,6 +31,9 @@ package final class Engine<Configuration: RunConfiguration>: Sendable {
   let halted = Mutex(false)
   /// This run's ``ContextValue/runDirectory``, while a run is going on.
   let runDirectory = Mutex<String?>(nil)
+  /// Where this run's commands keep their files (``StateStore/scratchDirectory``), while a run is
+  /// going on.
+  let privateFolder = Mutex<String?>(nil)
   /// The actions (`step/action`) whose command created their resource in this run
   /// (``Settlement``).
   let createdThisRun = Mutex<Set<String>>([])

@@ -6,7 +6,9 @@ package enum Fragment: Sendable, Hashable {
   case text(String)
   /// The value of a named export (`VPC_ID`), known only at run time; `plan` shows `<VPC_ID>`.
   case export(String)
-  /// A secret's value, written to a 0600 temporary file; the argument carries `file://PATH`.
+  /// A secret's value, read by the tool from `file://PATH`: `file:///dev/stdin` with the value on
+  /// standard input when it is the command's only secret and its input is free, else a 0600 file
+  /// in the run's private folder (``ScratchFiles``), removed after the command.
   case secretFile(String)
   /// A document (a task definition, a policy) rendered from fragments, written to a 0600 temporary
   /// file; the argument carries `file://PATH`. `plan` shows `file://<NAME>` and the document itself.
@@ -28,7 +30,7 @@ package struct Argument: Sendable, Hashable, ExpressibleByStringInterpolation,
 
   /// An argument that is exactly one export's value.
   package static func ref(_ export: String) -> Argument { Argument([.export(export)]) }
-  /// An argument that is `file://` plus a temporary file holding the named secret.
+  /// An argument that is `file://` plus where the named secret can be read (``Fragment/secretFile(_:)``).
   package static func secretFile(_ secret: String) -> Argument { Argument([.secretFile(secret)]) }
   /// An argument that is `file://` plus a temporary file holding `contents` (exports filled in).
   package static func document(_ name: String, _ contents: Argument) -> Argument {

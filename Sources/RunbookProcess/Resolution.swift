@@ -114,20 +114,29 @@ package struct Resolver: Sendable {
       document: { contents in "file://" + (try scratch.write(contents)) })
   }
 
-  /// A runnable invocation. Secret files are created under `scratch` (0600) and must be removed by the caller.
-  package func invocation(_ command: Command, values: [String: String], scratch: ScratchFiles)
-    throws
-    -> Invocation
-  {
-    var arguments = try command.arguments.map {
-      try text($0.fragments, values: values, scratch: scratch)
-    }
-    arguments += toolArguments[command.tool] ?? []
+  /// A runnable invocation. A command with exactly one secret argument and nothing else to read
+  /// gets the secret on its standard input and `file:///dev/stdin` in the argument (the aws CLI
+  /// reads a parameter from a `file://` path), so the value never touches the disk; other secrets
+  /// and documents are files under `scratch` (0600), which the caller removes. A command whose
+  /// standard input is taken (the consumer of a pipe: `standardInputFree` false) gets files only.
+  package func invocation(
+    _ command: Command, values: [String: String], scratch: ScratchFiles,
+    standardInputFree: Bool = true
+  ) throws -> Invocation {
+    var argumentsToRender = command.arguments
     var input: Data?
     if case .secret(let name) = command.input {
       guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
       input = Data(value.utf8)
+    } else if standardInputFree, let (argument, fragment, name) = soleSecretFile(command) {
+      guard let value = secrets.value(name) else { throw MissingValue(name: name, isSecret: true) }
+      argumentsToRender[argument].fragments[fragment] = .text(Self.standardInputFile)
+      input = Data(value.utf8)
     }
+    var arguments = try argumentsToRender.map {
+      try text($0.fragments, values: values, scratch: scratch)
+    }
+    arguments += toolArguments[command.tool] ?? []
     let directory = try command.workingDirectory.map {
       try text($0.fragments, values: values, scratch: scratch)
     }
@@ -135,21 +144,39 @@ package struct Resolver: Sendable {
       executable: executable(command.tool), arguments: arguments, standardInput: input,
       workingDirectory: directory)
   }
+
+  /// What a secret argument delivered on standard input reads.
+  package static let standardInputFile = "file:///dev/stdin"
+
+  /// The place of the command's only secret file fragment (outside documents, which are files
+  /// anyway), when it has exactly one.
+  private func soleSecretFile(_ command: Command) -> (Int, Int, String)? {
+    var found: [(Int, Int, String)] = []
+    for (argument, value) in command.arguments.enumerated() {
+      for (fragment, piece) in value.fragments.enumerated() {
+        if case .secretFile(let name) = piece { found.append((argument, fragment, name)) }
+      }
+    }
+    return found.count == 1 ? found[0] : nil
+  }
 }
 
-/// Temporary files holding secrets for one command: a private 0700 folder, each file 0600, all removed after.
+/// Files holding secrets or documents for one command: a private 0700 folder, each file 0600,
+/// all removed after. The folder is made in `parent` (a ``PrivateFolder`` of the run, inside the
+/// state directory), or in the temporary folder when there is none.
 package final class ScratchFiles: @unchecked Sendable {
+  private let parent: String?
   private var directory: String?
   private var count = 0
 
-  package init() {}
+  package init(in parent: String? = nil) { self.parent = parent }
 
   package func write(_ value: String) throws -> String {
     if directory == nil {
-      var template = Array((NSTemporaryDirectory() + "/runbook-XXXXXX").utf8CString)
+      let base = parent ?? NSTemporaryDirectory()
+      var template = Array((base + "/runbook-XXXXXX").utf8CString)
       guard let made = mkdtemp(&template) else {
-        throw FileWriteError(
-          path: NSTemporaryDirectory(), reason: "cannot create a temporary folder")
+        throw FileWriteError(path: base, reason: "cannot create a private folder")
       }
       directory = String(cString: made)
     }

@@ -50,6 +50,12 @@ package struct Journal: Sendable {
   package init(path: String) { self.path = path }
 
   /// Appends one entry and fsyncs it before returning.
+  ///
+  /// A run killed in the middle of an append leaves a last line without its newline. That torn
+  /// line is cut off first when it is not a whole entry (its append never returned, so nothing
+  /// acted on it), and ended with a newline when it is: a torn line never ends up in the middle of
+  /// the journal, where a line that cannot be read stops the run (``entries(lineage:)``).
+  /// Appends are serialised with `flock`, so two actions appending at once cannot cut each other.
   package func append(_ entry: JournalEntry) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -59,33 +65,85 @@ package struct Journal: Sendable {
       throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
     }
     defer { close(fd) }
-    // A run killed in the middle of an append leaves a last line without its newline: start a new
-    // line, or this entry would be glued to the torn one and lost with it.
-    var info = stat()
-    var last: UInt8 = UInt8(ascii: "\n")
-    if fstat(fd, &info) == 0, info.st_size > 0 { _ = pread(fd, &last, 1, info.st_size - 1) }
-    let prefix = last == UInt8(ascii: "\n") ? Data() : Data("\n".utf8)
+    guard flock(fd, LOCK_EX) == 0 else {
+      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    }
+    var prefix = Data()
+    if let tail = tornTail(fd) {
+      if (try? JSONDecoder().decode(JournalEntry.self, from: tail.bytes)) != nil {
+        prefix = Data("\n".utf8)
+      } else if ftruncate(fd, tail.offset) != 0 {
+        throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+      }
+    }
     try writeAll(fd, prefix + line, path: path)
     guard fsync(fd) == 0 else {
       throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
     }
   }
 
-  /// Every readable entry of `lineage`, in order. A torn last line (a kill during the write) is ignored.
-  package func entries(lineage: String) -> [JournalEntry] {
-    guard let data = FileManager.default.contents(atPath: path) else { return [] }
-    let decoder = JSONDecoder()
-    return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
-      guard let entry = try? decoder.decode(JournalEntry.self, from: Data(line)),
-        entry.lineage == lineage
-      else { return nil }
-      return entry
+  /// The bytes after the journal's last newline and where they start, when the file does not end
+  /// with a newline.
+  private func tornTail(_ fd: Int32) -> (offset: off_t, bytes: Data)? {
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_size > 0 else { return nil }
+    var last: UInt8 = 0
+    guard pread(fd, &last, 1, info.st_size - 1) == 1, last != UInt8(ascii: "\n") else { return nil }
+    // Entries are short: read back in blocks until a newline or the start of the file.
+    var start = info.st_size
+    var bytes = Data()
+    while start > 0 {
+      let size = min(off_t(4096), start)
+      var block = [UInt8](repeating: 0, count: Int(size))
+      guard pread(fd, &block, Int(size), start - size) == Int(size) else { return nil }
+      if let newline = block.lastIndex(of: UInt8(ascii: "\n")) {
+        bytes = Data(block[(newline + 1)...]) + bytes
+        return (start - size + off_t(newline + 1), bytes)
+      }
+      bytes = Data(block) + bytes
+      start -= size
     }
+    return (0, bytes)
+  }
+
+  /// Every entry of `lineage`, in order. A torn last line (a kill during an append: no newline
+  /// after it) is ignored; any other line that is not an entry throws
+  /// ``CheckpointError/corruptJournal(file:line:reason:)``: a write-ahead journal that cannot be
+  /// read whole may have lost an intent, and running on would risk a duplicate.
+  package func entries(lineage: String) throws -> [JournalEntry] {
+    try entries().filter { $0.lineage == lineage }
+  }
+
+  /// Every entry of every lineage, in order (see ``entries(lineage:)``). Reads, never writes.
+  package func entries() throws -> [JournalEntry] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      if FileManager.default.fileExists(atPath: path) {
+        throw CheckpointError.unreadable(path: path, reason: "cannot be read")
+      }
+      return []
+    }
+    let decoder = JSONDecoder()
+    let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+    var entries: [JournalEntry] = []
+    for (index, line) in lines.enumerated() {
+      if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
+      do {
+        entries.append(try decoder.decode(JournalEntry.self, from: Data(line)))
+      } catch {
+        // The last element of the split is what follows the last newline: a torn line.
+        if index == lines.count - 1 { continue }
+        let reason =
+          (try? JSONSerialization.jsonObject(with: Data(line))) == nil
+          ? "invalid JSON in \(line.count) bytes" : "a field is missing or has the wrong type"
+        throw CheckpointError.corruptJournal(file: path, line: index + 1, reason: reason)
+      }
+    }
+    return entries
   }
 
   /// The last entry that counts for each action of the lineage (entries before a step's reset do not).
-  package func latest(lineage: String) -> [String: JournalEntry] {
-    JournalEntry.latest(entries(lineage: lineage)) { ($0.event, $0.action) }
+  package func latest(lineage: String) throws -> [String: JournalEntry] {
+    JournalEntry.latest(try entries(lineage: lineage)) { ($0.event, $0.action) }
   }
 }
 

@@ -53,6 +53,18 @@ package struct S3Journal: JournalStore {
   /// The entry names of a lineage, in order (listed once).
   func names(lineage: String) async throws -> [String] {
     if let known = store.journalCache.index.withLock({ $0[lineage] }) { return known }
+    let names = try await list(lineage: lineage)
+    if let last = names.last.flatMap(Key.init) {
+      store.journalCache.lastSequence.withLock { $0 = max($0, last.sequence) }
+    }
+    return store.journalCache.index.withLock { known in
+      if known[lineage] == nil { known[lineage] = names }
+      return known[lineage]!
+    }
+  }
+
+  /// The entry names of a lineage as S3 lists them now, in order.
+  private func list(lineage: String) async throws -> [String] {
     let reply = try await store.call(
       "list-objects-v2",
       ["--prefix", root.key(folder(lineage)), "--query", "Contents[].Key", "--output", "json"])
@@ -62,14 +74,19 @@ package struct S3Journal: JournalStore {
     }
     let keys =
       (try? JSONSerialization.jsonObject(with: reply.output.standardOutput) as? [String]) ?? []
-    let names = keys.map { String($0.split(separator: "/").last ?? "") }.filter { Key($0) != nil }
+    return keys.map { String($0.split(separator: "/").last ?? "") }.filter { Key($0) != nil }
       .sorted()
-    if let last = names.last.flatMap(Key.init) {
-      store.journalCache.lastSequence.withLock { $0 = max($0, last.sequence) }
-    }
-    return store.journalCache.index.withLock { known in
-      if known[lineage] == nil { known[lineage] = names }
-      return known[lineage]!
+  }
+
+  /// Reads the body of the latest result of each of `actions` (what a run of them replays),
+  /// from a listing of its own: it runs before the lock is taken, and the listing a run works
+  /// from is read under the lock. Bodies never change, so what it read is kept.
+  package func verify(lineage: String?, actions: Set<String>) async throws {
+    guard let lineage, !actions.isEmpty else { return }
+    let keys = try await list(lineage: lineage).compactMap { name in Key(name).map { (name, $0) } }
+    let latest = JournalEntry.latest(keys) { ($0.1.event, $0.1.action) }
+    for (action, (name, key)) in latest where actions.contains(action) && key.event == .result {
+      _ = try await entry(name, key: key, lineage: lineage)
     }
   }
 
@@ -132,12 +149,18 @@ package struct S3Journal: JournalStore {
     if key.event != .result && !full {
       return JournalEntry(lineage: lineage, event: key.event, action: key.action)
     }
-    guard let (data, _) = try await store.read(folder(lineage) + name),
+    let object = "\(root)/\(folder(lineage))\(name)"
+    guard let (data, _) = try await store.read(folder(lineage) + name) else {
+      throw CheckpointError.unreadable(path: object, reason: "the object is gone")
+    }
+    guard
       let entry = try? JSONDecoder().decode(
         JournalEntry.self, from: data.split(separator: UInt8(ascii: "\n")).first ?? Data())
     else {
-      throw CheckpointError.unreadable(
-        path: "\(root)/\(folder(lineage))\(name)", reason: "not a journal entry")
+      let reason =
+        (try? JSONSerialization.jsonObject(with: data)) == nil
+        ? "invalid JSON in \(data.count) bytes" : "a field is missing or has the wrong type"
+      throw CheckpointError.corruptJournal(file: object, line: nil, reason: reason)
     }
     store.journalCache.bodies.withLock { $0[name] = entry }
     return entry

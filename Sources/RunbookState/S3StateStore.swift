@@ -48,6 +48,12 @@ package final class S3StateStore: StateStore {
   package var location: String { root.description }
   package var stateFile: String { location + "/state.json" }
   package var lockFile: String { location + "/lock" }
+  /// Beside the audit logs, in the local state folder.
+  package var scratchDirectory: String {
+    URL(fileURLWithPath: logsDirectory).deletingLastPathComponent().appendingPathComponent(
+      "scratch"
+    ).path
+  }
   package var journal: any JournalStore { S3Journal(store: self) }
 
   // MARK: - aws s3api
@@ -144,6 +150,12 @@ package final class S3StateStore: StateStore {
     let checkpoint = try StateDirectory.decode(data, file: stateFile)
     stateVersion.withLock { $0 = .etag(eTag) }
     return checkpoint
+  }
+
+  package func checkWritable() throws {
+    if let reason = folderProblem(logsDirectory) {
+      throw CheckpointError.unwritable(path: logsDirectory, reason: reason)
+    }
   }
 
   package func prepare() async throws {

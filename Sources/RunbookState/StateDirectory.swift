@@ -15,6 +15,9 @@ package enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible
   case foreignAccount(file: String, checkpoint: String, credentials: String)
   case unwritable(path: String, reason: String)
   case unreadable(path: String, reason: String)
+  /// An entry of the journal cannot be read: a line of `journal.jsonl` other than a torn last one
+  /// (`line` counts from 1), or an entry object in S3 (`line` nil).
+  case corruptJournal(file: String, line: Int?, reason: String)
 
   package var description: String {
     switch self {
@@ -32,6 +35,8 @@ package enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible
       "\(path): cannot write the checkpoint (\(reason))"
     case .unreadable(let path, let reason):
       "\(path): cannot be read (\(reason))"
+    case .corruptJournal(let file, let line, let reason):
+      "\(file): \(line.map { "line \($0) is" } ?? "is") not a journal entry (\(reason)); nothing was run and the journal was left as it is: an entry that cannot be read may be a write in progress, so repair or remove \(line == nil ? "that object" : "that line") by hand, then check that what it names exists only once"
     }
   }
 }
@@ -160,6 +165,13 @@ package struct StateDirectory: Sendable {
     }
   }
 
+  /// Checks, without writing, that ``prepare()`` can make the directory and write in it.
+  package func checkWritable() throws {
+    if let reason = folderProblem(path) {
+      throw CheckpointError.unwritable(path: path, reason: reason)
+    }
+  }
+
   /// Creates the directory (0700) when missing and checks that it can be written.
   package func prepare() throws {
     do {
@@ -258,6 +270,33 @@ package final class StateLock: @unchecked Sendable {
   }
 
   deinit { release() }
+}
+
+/// Why `path` cannot be made into a folder this process writes in, nil when it can: it or a
+/// folder above it is something else than a folder, or the nearest one that exists is not
+/// writable. Reads only.
+func folderProblem(_ path: String) -> String? {
+  var current = path
+  while true {
+    var info = stat()
+    if lstat(current, &info) == 0 {
+      var target = stat()
+      guard stat(current, &target) == 0 else {
+        return current == path ? "a broken symbolic link" : "\(current) is a broken symbolic link"
+      }
+      guard (target.st_mode & S_IFMT) == S_IFDIR else {
+        return current == path ? "a file, not a folder" : "\(current) is a file, not a folder"
+      }
+      guard access(current, W_OK | X_OK) == 0 else {
+        let reason = String(cString: strerror(errno))
+        return current == path ? reason : "\(current): \(reason)"
+      }
+      return nil
+    }
+    let parent = (current as NSString).deletingLastPathComponent
+    guard !parent.isEmpty, parent != current else { return nil }
+    current = parent
+  }
 }
 
 /// Writes `data` to a new file (mode 0600) and fsyncs it.

@@ -13,9 +13,15 @@ package protocol StateStore: Sendable {
   var lockFile: String { get }
   /// The local folder that keeps this deployment's audit logs.
   var logsDirectory: String { get }
+  /// The local folder where runs keep the files of their commands (a secret that cannot go on
+  /// standard input, a document), each run in a ``PrivateFolder`` of its own.
+  var scratchDirectory: String { get }
 
   /// Reads the checkpoint; nil when there is none yet. Never writes.
   func load() async throws -> Checkpoint?
+  /// Checks, without writing and without a request, that the local folder (the state directory;
+  /// with the state in S3, the folder of the audit logs) can be made and written.
+  func checkWritable() throws
   /// Makes sure the checkpoint can be written (creates the folder; checks the bucket).
   func prepare() async throws
   /// Writes the checkpoint. An S3 store writes only over the version it read last, else throws
@@ -43,6 +49,11 @@ package protocol JournalStore: Sendable {
   func append(_ entry: JournalEntry) async throws
   /// The last entry that counts for `action` in `lineage` (entries before a reset of its step do not).
   func latest(lineage: String, action: String) async throws -> JournalEntry?
+  /// Reads what a run of `actions` (`step/action`) will need of the journal, and throws
+  /// ``CheckpointError/corruptJournal(file:line:reason:)`` when an entry cannot be read; never
+  /// writes. A run calls it before its first request, so a damaged journal stops it before
+  /// anything is created. `lineage` is nil when there is no checkpoint yet.
+  func verify(lineage: String?, actions: Set<String>) async throws
 }
 
 /// Someone else changed the state between this run's read and its write; nothing was overwritten.
@@ -60,6 +71,7 @@ package struct StateConflictError: Error, Sendable, Hashable, CustomStringConver
 
 extension StateDirectory: StateStore {
   package var location: String { path }
+  package var scratchDirectory: String { path + "/scratch" }
   package func acquireLock(command: String) throws -> any HeldLock { try lock(command: command) }
   package var journal: any JournalStore { Journal(path: journalFile) }
 }
@@ -67,7 +79,10 @@ extension StateDirectory: StateStore {
 extension StateLock: HeldLock {}
 
 extension Journal: JournalStore {
-  package func latest(lineage: String, action: String) -> JournalEntry? {
-    latest(lineage: lineage)[action]
+  package func latest(lineage: String, action: String) throws -> JournalEntry? {
+    try latest(lineage: lineage)[action]
   }
+
+  /// Reads every line, of every lineage (a line that cannot be read has no lineage to go by).
+  package func verify(lineage: String?, actions: Set<String>) throws { _ = try entries() }
 }

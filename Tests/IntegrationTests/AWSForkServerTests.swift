@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 #if canImport(Glibc)
@@ -134,7 +134,7 @@ final class AWSForkServerTests: XCTestCase {
         executable: Self.shim.path,
         arguments: [
           "sqs", "list-queues", "--endpoint-url", "http://127.0.0.1:\(listener.port)",
-          "--cli-read-timeout", "60", "--region", "eu-west-1",
+          "--cli-read-timeout", "600", "--region", "eu-west-1",
         ],
         environment: ["RUNBOOK_AWS_FORK_SOCKET": forked ? socketPath : ""])
       let call = Task { try await runner.run(invocation) }
@@ -142,12 +142,15 @@ final class AWSForkServerTests: XCTestCase {
       var ready = pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)
       XCTAssertEqual(poll(&ready, 1, 30_000), 1, "the call never connected")
       let connection = accept(listener.fd, nil, nil)
-      try await Task.sleep(nanoseconds: 300_000_000)
+      // The request has arrived once its bytes can be read: the call now waits for the answer.
+      var request = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+      XCTAssertEqual(poll(&request, 1, 60_000), 1, "the call sent no request")
       runner.interruptChildren(grace: .seconds(30))
       let output = try await call.value
       close(connection)
+      // The read timeout is 600 s: a call that ended well before it was ended by the interrupt.
       XCTAssertLessThan(
-        Date().timeIntervalSince(started), 30, "ended by the interrupt, not by the read timeout")
+        Date().timeIntervalSince(started), 300, "ended by the interrupt, not by the read timeout")
       endings.append(output.termination)
     }
     XCTAssertEqual(endings[1], endings[0], "forked, then fresh")
@@ -193,7 +196,9 @@ final class AWSForkServerTests: XCTestCase {
     try shim.run()
     let server = try serverPID()
     var running = descendants(of: server)
-    for _ in 0..<50 where running.count < 2 {
+    // Waited for, up to a bound only a failing test reaches.
+    let deadline = Date().addingTimeInterval(60)
+    while running.count < 2, Date() < deadline {
       try await Task.sleep(nanoseconds: 100_000_000)
       running = descendants(of: server)
     }

@@ -1,14 +1,15 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// A table of malformed inputs. Each must give exit 2 (3 for a held lock), one line naming the file
-/// or field, no aws write, and every state file byte-for-byte unchanged.
+/// or field, no aws call (no write for the one case that needs the account to tell), and every
+/// state file byte-for-byte unchanged.
 final class BadInputCorpusTests: XCTestCase {
   struct Case {
     var name: String
@@ -17,6 +18,11 @@ final class BadInputCorpusTests: XCTestCase {
     var mentions: [String]
     var environment: [String: String] = [:]
     var configure: (inout [String: Any]) -> Void = { _ in }
+    /// Reads are allowed (the case needs the account the credentials belong to); never a write.
+    var reads = false
+    /// PATH made from nothing: a new empty folder with links to only these programs (from the
+    /// test's own PATH). Nil: the harness's PATH.
+    var isolatedPath: [String]?
     /// Changes the seeded state directory or the configuration file before the run.
     var prepare: (Workspace) throws -> Void = { _ in }
   }
@@ -57,6 +63,21 @@ final class BadInputCorpusTests: XCTestCase {
       let url = URL(fileURLWithPath: workspace.stateDirectory + "/state.json")
       let data = try Data(contentsOf: url)
       try data.prefix(Int(Double(data.count) * fraction)).write(to: url)
+    }
+  }
+
+  /// A journal line that is not an entry, put between two good ones.
+  static func damageJournal(_ line: String) -> (Workspace) throws -> Void {
+    { workspace in
+      let path = workspace.stateDirectory + "/journal.jsonl"
+      let lineage = try workspace.checkpoint().lineage
+      let after = try String(
+        decoding: JSONEncoder().encode(
+          JournalEntry(lineage: lineage, event: .intent, action: "network/igw")), as: UTF8.self)
+      let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+      handle.seekToEndOfFile()
+      handle.write(Data((line + "\n" + after + "\n").utf8))
+      try handle.close()
     }
   }
 
@@ -104,7 +125,19 @@ final class BadInputCorpusTests: XCTestCase {
       name: "state of another deployment", mentions: ["state.json", "unisync-prod"],
       configure: editing(["deployment"], "unisync-prod")),
     Case(
-      name: "state of another account", mentions: ["state.json", "999999999999"],
+      name: "journal with a line cut short in the middle",
+      mentions: ["journal.jsonl", "line 2 is not a journal entry", "invalid JSON"],
+      prepare: damageJournal(#"{"action":"network/subnet-public-2c","at":"2026-"#)),
+    Case(
+      name: "journal with a line of the wrong shape in the middle",
+      mentions: ["journal.jsonl", "line 2 is not a journal entry", "wrong type"],
+      prepare: damageJournal(#"{"action":"network/vpc","event":"maybe","lineage":"x","at":"1"}"#)),
+    Case(
+      name: "journal with bytes that are not text in the middle",
+      mentions: ["journal.jsonl", "line 2 is not a journal entry"],
+      prepare: damageJournal("\u{1}\u{2}garbage\u{7f}")),
+    Case(
+      name: "state of another account", mentions: ["state.json", "999999999999"], reads: true,
       prepare: rewriteState { $0.replacingOccurrences(of: "123456789012", with: "999999999999") }),
     Case(
       name: "configuration that is not JSON", mentions: ["config.json", "not valid JSON"],
@@ -169,8 +202,7 @@ final class BadInputCorpusTests: XCTestCase {
     Case(
       name: "unknown option", arguments: ["run", "--force-everything"],
       mentions: ["--force-everything"]),
-    Case(
-      name: "no aws on PATH", mentions: ["'aws'", "PATH"], environment: ["PATH": "/usr/bin:/bin"]),
+    Case(name: "no aws on PATH", mentions: ["'aws'", "PATH"], isolatedPath: []),
     Case(
       name: "jobs that is not a number", arguments: ["run", "--yes", "--jobs", "many"],
       mentions: ["--jobs"]),
@@ -197,8 +229,13 @@ final class BadInputCorpusTests: XCTestCase {
       let before = workspace.stateSnapshot().filter { !$0.key.hasPrefix("logs/") }
       let configBefore = FileManager.default.contents(atPath: workspace.configPath)
       let log = workspace.directory.appendingPathComponent("aws.log").path
-      let run = try await workspace.run(
-        entry.arguments, environment: entry.environment.merging(["RUNBOOK_AWS_LOG": log]) { $1 })
+      var environment = entry.environment.merging(["RUNBOOK_AWS_LOG": log]) { $1 }
+      if let programs = entry.isolatedPath {
+        environment["PATH"] = try isolatedPath(programs, in: workspace)
+        XCTAssertNil(
+          findExecutable("aws", path: environment["PATH"]), "case '\(entry.name)': aws on PATH")
+      }
+      let run = try await workspace.run(entry.arguments, environment: environment)
       let context = "case '\(entry.name)': \(run.summary)"
       XCTAssertEqual(run.status, entry.status, context)
       XCTAssertEqual(
@@ -206,8 +243,12 @@ final class BadInputCorpusTests: XCTestCase {
       for word in entry.mentions {
         XCTAssertTrue(run.stderr.contains(word), "'\(word)' missing; \(context)")
       }
-      let writes = loggedAWSCalls(log).filter { $0["write"] as? Bool == true }
-      XCTAssertTrue(writes.isEmpty, "a write reached aws; \(context)")
+      let calls = loggedAWSCalls(log)
+      XCTAssertTrue(
+        calls.filter { $0["write"] as? Bool == true }.isEmpty, "a write reached aws; \(context)")
+      if !entry.reads {
+        XCTAssertEqual(calls.count, 0, "aws was called: \(calls); \(context)")
+      }
       let after = workspace.stateSnapshot().filter { !$0.key.hasPrefix("logs/") }
       XCTAssertEqual(after, before, "state files changed; \(context)")
       XCTAssertEqual(
@@ -215,19 +256,43 @@ final class BadInputCorpusTests: XCTestCase {
     }
   }
 
+  /// A `--state-dir` that names a file, or a folder under one, is refused before any aws call
+  /// (exit 2, one line naming the path), and the file is left as it is.
   func testUnwritableStateDirectoryIsRejected() async throws {
     let workspace = try Workspace()
     let file = workspace.directory.appendingPathComponent("a-file").path
     _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
-    let run = try await workspace.runRaw(
-      [
-        "--config", workspace.configPath, "--state-dir", file + "/state", "--endpoint-url",
-        workspace.endpoint,
-        "run", "network", "--yes",
-      ])
-    XCTAssertEqual(run.status, 2, run.summary)
-    XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
-    XCTAssertTrue(run.stderr.contains(file + "/state"), run.stderr)
+    for (stateDirectory, reason) in [
+      (file, "a file, not a folder"), (file + "/state", "\(file) is a file, not a folder"),
+    ] {
+      let log = workspace.directory.appendingPathComponent("aws-\(UUID().uuidString).log").path
+      let run = try await workspace.runRaw(
+        [
+          "--config", workspace.configPath, "--state-dir", stateDirectory, "--endpoint-url",
+          workspace.endpoint,
+          "run", "network", "--yes",
+        ], environment: ["RUNBOOK_AWS_LOG": log])
+      XCTAssertEqual(run.status, 2, run.summary)
+      XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+      XCTAssertTrue(
+        run.stderr.contains("\(stateDirectory): cannot write the checkpoint"), run.stderr)
+      XCTAssertTrue(run.stderr.contains(reason), run.stderr)
+      XCTAssertEqual(loggedAWSCalls(log).count, 0, "aws was called")
+      XCTAssertEqual(FileManager.default.contents(atPath: file), Data("x".utf8))
+    }
+  }
+
+  /// A folder holding links to only `programs` (found on the test's PATH), made from nothing.
+  func isolatedPath(_ programs: [String], in workspace: Workspace) throws -> String {
+    let folder = workspace.directory.appendingPathComponent("path-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for program in programs {
+      let found = try XCTUnwrap(
+        findExecutable(program, path: ProcessInfo.processInfo.environment["PATH"]), program)
+      try FileManager.default.createSymbolicLink(
+        atPath: folder.appendingPathComponent(program).path, withDestinationPath: found)
+    }
+    return folder.path
   }
 
 }

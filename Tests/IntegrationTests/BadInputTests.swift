@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// Bad input stops the tool before it runs anything: exit 2 (3 for a held lock), one line naming the
@@ -12,9 +12,10 @@ import XCTest
 final class BadInputTests: XCTestCase {
 
   /// Runs the tool and checks the contract for bad input.
+  /// With `noCall`, not even a read may reach aws.
   func assertRejected(
     _ workspace: Workspace, _ arguments: [String], status: Int32 = 2, mentions: [String],
-    file: StaticString = #filePath, line: UInt = #line
+    noCall: Bool = false, file: StaticString = #filePath, line: UInt = #line
   ) async throws {
     let before = workspace.stateSnapshot().filter { !$0.key.hasPrefix("logs/") }
     let log = workspace.directory.appendingPathComponent("aws-\(UUID().uuidString).log").path
@@ -40,6 +41,67 @@ final class BadInputTests: XCTestCase {
     }
     XCTAssertTrue(
       writes.isEmpty, "bad input reached aws with a write: \(writes)", file: file, line: line)
+    if noCall {
+      XCTAssertEqual(calls, "", "bad input reached aws", file: file, line: line)
+    }
+  }
+
+  /// Appends raw bytes to the journal.
+  func appendToJournal(_ workspace: Workspace, _ text: String) throws {
+    let handle = try XCTUnwrap(
+      FileHandle(forWritingAtPath: workspace.stateDirectory + "/journal.jsonl"))
+    handle.seekToEndOfFile()
+    handle.write(Data(text.utf8))
+    try handle.close()
+  }
+
+  /// A journal line in the middle that is not an entry (damaged, not torn by a kill: lines
+  /// follow it) stops `run` and `destroy` before any aws call, naming the file and the line.
+  func testAJournalLineDamagedInTheMiddleStopsTheRunBeforeAnyCall() async throws {
+    let workspace = try seededWorkspace()
+    let lineage = try workspace.checkpoint().lineage
+    try appendToJournal(workspace, #"{"action":"network/subnet-public-2c","at":"2026-11-"# + "\n")
+    try Journal(path: workspace.stateDirectory + "/journal.jsonl").append(
+      JournalEntry(lineage: lineage, event: .intent, action: "network/igw"))
+    let file = workspace.stateDirectory + "/journal.jsonl"
+    for arguments in [
+      ["run", "--yes"], ["run", "network", "--yes"], ["run", "sqs", "--yes"],
+      ["destroy", "network", "--yes", "--force"],
+    ] {
+      try await assertRejected(
+        workspace, arguments,
+        mentions: ["\(file): line 2 is not a journal entry", "nothing was run"], noCall: true)
+    }
+  }
+
+  /// A torn last line (a kill in the middle of an append) is not bad input: the run goes on,
+  /// and its first append cuts the torn line off.
+  func testATornLastJournalLineIsIgnoredAndCutOff() async throws {
+    try Emulator.reset()
+    let workspace = try seededWorkspace()
+    let torn = #"{"action":"sqs/queue-task-creation-queue","at":"2026-11-27T07:"#
+    try appendToJournal(workspace, torn)
+    let run = try await workspace.run(["run", "sqs", "--yes"])
+    XCTAssertEqual(run.status, 0, run.summary)
+    let text = try String(
+      contentsOfFile: workspace.stateDirectory + "/journal.jsonl", encoding: .utf8)
+    XCTAssertFalse(text.contains(torn), text)
+    XCTAssertTrue(text.hasSuffix("\n"))
+    let journal = Journal(path: workspace.stateDirectory + "/journal.jsonl")
+    XCTAssertEqual(
+      try journal.entries().count, text.split(separator: "\n").count, "every line is an entry")
+  }
+
+  /// `--state-dir` naming a file: exit 2 naming it, before any aws call.
+  func testStateDirectoryThatIsAFileIsRefusedBeforeAnyCall() async throws {
+    let workspace = try Workspace()
+    try Data("not a folder".utf8).write(to: URL(fileURLWithPath: workspace.stateDirectory))
+    try await assertRejected(
+      workspace, ["run", "network", "--yes"],
+      mentions: ["\(workspace.stateDirectory): cannot write the checkpoint (a file, not a folder)"],
+      noCall: true)
+    XCTAssertEqual(
+      FileManager.default.contents(atPath: workspace.stateDirectory), Data("not a folder".utf8))
   }
 
   func testTruncatedCheckpointAtSeveralOffsets() async throws {
@@ -137,10 +199,17 @@ final class BadInputTests: XCTestCase {
     let workspace = try seededWorkspace()
     let holder = try StateDirectory(path: workspace.stateDirectory).lock(
       command: "runbook run (test holder)")
-    defer { holder.release() }
-    let started = Date()
+    // The lock is held until the run has returned: a run that waited for it would never return,
+    // so it is let go after two minutes (only a failing test gets there), and the test says so.
+    let gaveUp = DispatchSemaphore(value: 0)
+    let waited = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+      if gaveUp.wait(timeout: .now() + 120) == .timedOut { waited.signal() }
+      holder.release()
+    }
     try await assertRejected(
       workspace, ["run", "--yes"], status: 3, mentions: ["lock", "pid \(getpid())"])
-    XCTAssertLessThan(Date().timeIntervalSince(started), 5, "the second run should give up at once")
+    gaveUp.signal()
+    XCTAssertEqual(waited.wait(timeout: .now()), .timedOut, "the second run waited for the lock")
   }
 }

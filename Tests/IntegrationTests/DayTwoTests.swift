@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// The whole runbook against the real aws CLI, the emulator, a Docker engine and a registry, on
@@ -49,6 +49,8 @@ final class DayTwoTests: XCTestCase {
       workspace.directory.appendingPathComponent("aws.log").path
     workspace.environment["RUNBOOK_DOCKER_LOG"] =
       workspace.directory.appendingPathComponent("docker.log").path
+    // What the runs leave in their temporary folder is scanned for secrets at the end.
+    _ = try workspace.privateTemporaryDirectory()
 
     // Made by hand, without the tool's tags: a VPC of the configuration's name and CIDR (taken
     // over with --adopt), and the Lambda execution role.

@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// `runbook doctor`: each check by name, OK / WARN / FAIL, exit 1 when one fails.
@@ -91,26 +91,158 @@ final class DoctorTests: XCTestCase {
     XCTAssertNil(workspace.stateBytes, "no checkpoint was written")
   }
 
-  func testInvalidCredentialsFailTheCredentialsCheck() async throws {
-    let workspace = try Workspace()
+  /// Runs `doctor` with the recording fakes of aws and docker (Tests/Fixtures/bin-fake) first on
+  /// PATH, answering as `answers` say (plus `aws --version` and the Docker engine's version);
+  /// every call the fakes were not told to expect fails the test.
+  private func fakeDoctor(_ workspace: Workspace, _ answers: [String: Any]) async throws
+    -> (run: ToolRun, calls: [[String: Any]])
+  {
     let responses = workspace.directory.appendingPathComponent("responses.json")
-    let answers: [String: Any] = [
-      "--version": ["stdout": "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11\n"],
-      "sts get-caller-identity": [
-        "exit": 255,
-        "stderr":
-          "\nAn error occurred (InvalidClientTokenId) when calling the GetCallerIdentity operation: The security token included in the request is invalid.\n",
-      ],
+    let log = workspace.directory.appendingPathComponent("fake-\(UUID().uuidString.prefix(8)).log")
+    var answers = answers
+    answers["--version"] = [
+      "stdout": "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11\n"
     ]
+    answers["docker version"] = ["stdout": "27.5.1\n"]
     try JSONSerialization.data(withJSONObject: answers).write(to: responses)
     let fakes = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path
-    let doctor = try await workspace.run(
+    let run = try await workspace.run(
       ["doctor"],
-      environment: try dockerEnvironment.merging([
+      environment: [
         "PATH": fakes + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
-        "RUNBOOK_FAKE_RESPONSES": responses.path,
-        "RUNBOOK_FAKE_LOG": workspace.directory.appendingPathComponent("fake.log").path,
-      ]) { $1 })
+        "RUNBOOK_FAKE_RESPONSES": responses.path, "RUNBOOK_FAKE_LOG": log.path,
+      ])
+    let calls = loggedAWSCalls(log.path)
+    XCTAssertEqual(
+      calls.filter { $0["refused"] as? Bool == true }.compactMap { $0["argv"] as? [String] }, [],
+      "calls the fakes were not told to expect")
+    return (run, calls)
+  }
+
+  /// What `sts get-caller-identity --output json` prints for credentials of account 123456789012.
+  private static let identity: [String: String] = [
+    "stdout":
+      #"{"UserId": "AIDAEXAMPLE", "Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/ops"}"#
+      + "\n"
+  ]
+
+  /// What EC2 answers a `--dry-run` request, as the aws CLI prints it (exit 255).
+  private static func dryRunAnswer(_ code: String, _ message: String) -> [String: Any] {
+    [
+      "exit": 255,
+      "stderr": "\nAn error occurred (\(code)) when calling the CreateVpc operation: \(message)\n",
+    ]
+  }
+
+  /// On real EC2, `create-vpc --dry-run` answers DryRunOperation when the call would be allowed:
+  /// the permissions check passes, and nothing is created (no delete follows).
+  func testADryRunThatWouldSucceedPassesThePermissionsCheck() async throws {
+    let workspace = try Workspace()
+    let (doctor, calls) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": Self.identity,
+        "ec2 create-vpc": Self.dryRunAnswer(
+          "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+      ])
+    let permissions = line("permissions", in: doctor.stdout)
+    XCTAssertEqual(
+      permissions, "OK    permissions      ec2:CreateVpc allowed (checked with --dry-run)",
+      doctor.stdout)
+    XCTAssertEqual(doctor.status, 0, doctor.summary)
+    let createVpc = calls.first { $0["key"] as? String == "ec2 create-vpc" }
+    XCTAssertTrue(
+      (createVpc?["argv"] as? [String] ?? []).contains("--dry-run"),
+      "\(String(describing: createVpc))")
+    XCTAssertFalse(calls.contains { $0["key"] as? String == "ec2 delete-vpc" }, "\(calls)")
+  }
+
+  /// Credentials that may not create a VPC: EC2 answers UnauthorizedOperation (IAM-style APIs
+  /// AccessDenied); either fails the permissions check, and doctor exits 1.
+  func testADryRunThatIsDeniedFailsThePermissionsCheck() async throws {
+    for (code, message) in [
+      (
+        "UnauthorizedOperation",
+        "You are not authorized to perform this operation. Encoded authorization failure message: abc"
+      ),
+      ("AccessDenied", "User: arn:aws:iam::123456789012:user/ops is not authorized"),
+    ] {
+      let workspace = try Workspace(name: "denied\(code)")
+      let (doctor, calls) = try await fakeDoctor(
+        workspace,
+        [
+          "sts get-caller-identity": Self.identity,
+          "ec2 create-vpc": Self.dryRunAnswer(code, message),
+        ])
+      XCTAssertEqual(doctor.status, 1, doctor.summary)
+      XCTAssertEqual(
+        line("permissions", in: doctor.stdout),
+        "FAIL  permissions      ec2:CreateVpc is not allowed for these credentials", doctor.stdout)
+      XCTAssertTrue(doctor.stdout.contains("fix: grant the IAM permissions"), doctor.stdout)
+      XCTAssertTrue(doctor.stdout.contains("1 check(s) failed"), doctor.stdout)
+      XCTAssertFalse(calls.contains { $0["key"] as? String == "ec2 delete-vpc" }, "\(calls)")
+    }
+  }
+
+  /// A `--state-dir` that names a file fails the state directory check, as `run` would fail
+  /// before its first request.
+  func testAStateDirectoryThatIsAFileFailsTheStateDirectoryCheck() async throws {
+    let workspace = try Workspace()
+    try Data("x".utf8).write(to: URL(fileURLWithPath: workspace.stateDirectory))
+    let (doctor, _) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": Self.identity,
+        "ec2 create-vpc": Self.dryRunAnswer(
+          "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+      ])
+    XCTAssertEqual(doctor.status, 1, doctor.summary)
+    XCTAssertEqual(
+      line("state directory", in: doctor.stdout),
+      "FAIL  state directory  \(workspace.stateDirectory): cannot write the checkpoint (a file, not a folder)",
+      doctor.stdout)
+  }
+
+  /// A journal line damaged in the middle fails the checkpoint check, naming the line, as it
+  /// would stop a run; doctor changes nothing.
+  func testAJournalLineDamagedInTheMiddleFailsTheCheckpointCheck() async throws {
+    let workspace = try seededWorkspace()
+    let path = workspace.stateDirectory + "/journal.jsonl"
+    let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+    handle.seekToEndOfFile()
+    handle.write(Data("{\"action\":\"network/igw\",\"at\n".utf8))
+    try handle.close()
+    let lineage = try workspace.checkpoint().lineage
+    try Journal(path: path).append(
+      JournalEntry(lineage: lineage, event: .intent, action: "network/eip"))
+    let before = workspace.stateSnapshot()
+    let (doctor, _) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": Self.identity,
+        "ec2 create-vpc": Self.dryRunAnswer(
+          "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+      ])
+    XCTAssertEqual(doctor.status, 1, doctor.summary)
+    let found = line("checkpoint", in: doctor.stdout)
+    XCTAssertTrue(
+      found?.hasPrefix("FAIL  checkpoint       \(path): line 2 is not a journal entry") == true,
+      doctor.stdout)
+    XCTAssertTrue(doctor.stdout.contains("fix: repair or remove the line named"), doctor.stdout)
+    XCTAssertEqual(workspace.stateSnapshot(), before, "doctor changed the state directory")
+  }
+
+  func testInvalidCredentialsFailTheCredentialsCheck() async throws {
+    let workspace = try Workspace()
+    let (doctor, _) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": [
+          "exit": 255,
+          "stderr":
+            "\nAn error occurred (InvalidClientTokenId) when calling the GetCallerIdentity operation: The security token included in the request is invalid.\n",
+        ]
+      ])
     XCTAssertEqual(doctor.status, 1, doctor.summary)
     let credentials = line("credentials", in: doctor.stdout)
     XCTAssertTrue(credentials?.hasPrefix("FAIL ") == true, doctor.stdout)

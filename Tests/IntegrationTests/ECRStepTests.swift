@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// Guide 5 with recording fakes of `aws` and `docker` (Tests/Fixtures/bin-fake): what exactly
@@ -36,6 +36,9 @@ final class ECRStepTests: XCTestCase {
       "ecr create-repository": services.map {
         ["stdout": "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/unisync/\($0)\n"]
       },
+      "docker version": ["stdout": "27.5.1\n"],
+      // A fresh registry: neither the unique tag nor latest is there yet.
+      "docker manifest inspect": ["exit": 1, "stderr": "no such manifest\n"],
       "docker login": ["stdout": "Login Succeeded\n"],
       "docker build": ["stdout": "Successfully built 0123456789ab\n"],
       "docker push": push,
@@ -48,7 +51,14 @@ final class ECRStepTests: XCTestCase {
       "The push refers to repository [127.0.0.1:5000/unisync/x]\ntag: digest: \(digest) size: 524\n"
   ]
 
-  func calls(_ log: String) -> [[String: Any]] { loggedAWSCalls(log) }
+  /// The calls the fakes logged; none may be one they were not told to expect.
+  func calls(_ log: String, file: StaticString = #filePath, line: UInt = #line) -> [[String: Any]] {
+    let calls = loggedAWSCalls(log)
+    XCTAssertEqual(
+      calls.filter { $0["refused"] as? Bool == true }.compactMap { $0["argv"] as? [String] }, [],
+      "calls the fakes were not told to expect", file: file, line: line)
+    return calls
+  }
 
   func testTheECRTokenReachesDockerLoginOnlyOnStandardInput() async throws {
     let token = "ecr-token-" + UUID().uuidString + UUID().uuidString

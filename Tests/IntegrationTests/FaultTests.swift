@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 #if canImport(Glibc)
@@ -58,14 +58,13 @@ final class FaultTests: XCTestCase {
   func testAWSGoingAwayMidRunFailsClearlyAndResumesWhenBack() async throws {
     let workspace = try Workspace()
     let target = try XCTUnwrap(URL(string: workspace.endpoint)?.port)
-    let port = try freePort()
-    var proxy = try startProxy(listen: port, target: target)
-    let endpoint = "http://127.0.0.1:\(port)"
+    let proxy = try Proxy(target: target)
+    defer { proxy.stop() }
     let tool = try RunningTool(
-      workspace, ["run", "network", "--yes", "--jobs", "1"], endpoint: endpoint)
+      workspace, ["run", "network", "--yes", "--jobs", "1"], endpoint: proxy.endpoint)
     // Once a few actions are recorded, the endpoint goes away.
     try await tool.waitForRecordedActions(3, in: workspace)
-    stop(proxy)
+    try proxy.set("down")
     let (status, text) = try await tool.finish()
     XCTAssertEqual(status, 1, text)
     XCTAssertTrue(text.contains("AWS could not be reached"), text)
@@ -73,54 +72,63 @@ final class FaultTests: XCTestCase {
     XCTAssertGreaterThanOrEqual(kept, 3)
     XCTAssertLessThan(kept, 18)
 
-    proxy = try startProxy(listen: port, target: target)
-    defer { stop(proxy) }
-    let resumed = try await workspace.run(["run", "network", "--yes"], endpoint: endpoint)
+    try proxy.set("up")
+    let resumed = try await workspace.run(["run", "network", "--yes"], endpoint: proxy.endpoint)
     XCTAssertEqual(resumed.status, 0, resumed.summary)
     let inventory = try await networkInventory(workspace)
     XCTAssertEqual(inventory, expectedNetworkInventory)
   }
 
-  /// Stops the proxy for good (SIGKILL: a child started from a test thread may have SIGTERM blocked).
-  func stop(_ proxy: Process) {
-    kill(proxy.processIdentifier, SIGKILL)
-    proxy.waitUntilExit()
-  }
-
-  /// Starts the forwarding proxy and waits until it listens.
-  func startProxy(listen: Int, target: Int) throws -> Process {
+  /// The forwarding proxy in front of the emulator (Tests/Fixtures/net/tcp-proxy.py), on a port
+  /// it keeps from start to stop, so the endpoint can go away and come back at the same address
+  /// without a port being freed (and maybe taken by another process) in between.
+  final class Proxy {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [
-      "python3", repositoryRoot.appendingPathComponent("Tests/Fixtures/net/tcp-proxy.py").path,
-      String(listen), String(target),
-    ]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let line = pipe.fileHandleForReading.availableData
-    guard String(decoding: line, as: UTF8.self).contains("ready") else {
-      process.terminate()
-      throw HarnessError.missing("the test proxy did not start")
-    }
-    return process
-  }
+    let port: Int
+    private let lines: FileHandle
 
-  /// A TCP port on 127.0.0.1 that nothing listens on right now.
-  func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    init(target: Int) throws {
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = [
+        "python3", repositoryRoot.appendingPathComponent("Tests/Fixtures/net/tcp-proxy.py").path,
+        String(target),
+      ]
+      let pipe = Pipe()
+      process.standardOutput = pipe
+      try process.run()
+      lines = pipe.fileHandleForReading
+      let ready = Self.line(lines)
+      guard ready.hasPrefix("ready "), let port = Int(ready.dropFirst("ready ".count)) else {
+        kill(process.processIdentifier, SIGKILL)
+        throw HarnessError.missing("the test proxy did not start: '\(ready)'")
+      }
+      self.port = port
+    }
+
+    /// "down" (new connections are refused) or "up"; returns once the proxy says it is so.
+    func set(_ wanted: String) throws {
+      kill(process.processIdentifier, wanted == "down" ? SIGUSR1 : SIGUSR2)
+      let answer = Self.line(lines)
+      guard answer == wanted else {
+        throw HarnessError.missing("the test proxy answered '\(answer)' to '\(wanted)'")
       }
     }
-    guard bound else { throw HarnessError.missing("cannot find a free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
+
+    /// Stops it for good (SIGKILL: a child started from a test thread may have SIGTERM blocked).
+    func stop() {
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
+
+    /// The next line the proxy prints (blocking; empty at end of file).
+    private static func line(_ handle: FileHandle) -> String {
+      var bytes = Data()
+      while let byte = try? handle.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+        bytes += byte
+      }
+      return String(decoding: bytes, as: UTF8.self)
+    }
   }
 }

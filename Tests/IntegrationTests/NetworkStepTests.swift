@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// Guide 2.1 against the real aws CLI and the local emulator.
@@ -127,22 +127,28 @@ final class NetworkStepTests: XCTestCase {
 
   /// One kill in the middle of a run with independent actions in flight at once.
   /// Killed while two steps run at once (the queues need nothing of the network, so sqs runs
-  /// beside it), after the 6th write: sqs has 5, so both steps have written by then. The next run
+  /// beside it), after the 8th write: sqs lists its queues, then has 5 writes, so both steps have
+  /// written by then. The next run
   /// ends with one of each, in both steps.
   func testKilledWhileActionsRunConcurrentlyResumes() async throws {
     let workspace = try Workspace()
     let counter = workspace.directory.appendingPathComponent("crash-counter").path
+    // Every process of the killed run carries this, so the test can wait for the last of them.
+    let marker = "RUNBOOK_TEST_KILLED_RUN=\(UUID().uuidString)"
     let killed = try await workspace.run(
       ["run", "network", "sqs", "--yes", "--jobs", "4"],
-      environment: ["RUNBOOK_CRASH_AT": "8", "RUNBOOK_CRASH_COUNTER": counter])
+      environment: [
+        "RUNBOOK_CRASH_AT": "8", "RUNBOOK_CRASH_COUNTER": counter,
+        "RUNBOOK_TEST_KILLED_RUN": String(marker.split(separator: "=")[1]),
+      ])
     XCTAssertTrue(killed.signaled, killed.summary)
     let journal = try String(
       contentsOfFile: workspace.stateDirectory + "/journal.jsonl", encoding: .utf8)
     XCTAssertTrue(
       journal.contains(#""action":"network/"#) && journal.contains(#""action":"sqs/"#),
       "both steps should have started before the kill:\n\(journal)")
-    // Children started before the kill may still be finishing their calls.
-    try await Task.sleep(nanoseconds: 3_000_000_000)
+    // Children started before the kill may still be finishing their calls: wait until they have.
+    try await waitUntilNoProcess(withEnvironment: marker)
     let resumed = try await workspace.run(["run", "network", "sqs", "--yes"])
     XCTAssertEqual(resumed.status, 0, resumed.summary)
     // Their lines interleaved: the closing lines tally each step apart.

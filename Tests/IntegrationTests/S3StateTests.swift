@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 #if canImport(Glibc)
@@ -158,7 +158,15 @@ final class S3StateTests: XCTestCase {
       results[loser].text)
 
     // The lease (3 s) runs out; a later run reports the holder and the expiry, and changes nothing.
-    try await Task.sleep(nanoseconds: 3_500_000_000)
+    // Waited for by the lock's own expiry, read again after each wait: a renewal the dead run
+    // had in flight may still have landed after the kill.
+    while true {
+      let held = try await object(workspace, "runbook/unisync/lock")
+      let record = try JSONDecoder().decode(LockRecord.self, from: try XCTUnwrap(held))
+      if record.expired() { break }
+      let expiry = try XCTUnwrap(record.expiresAt.flatMap(parseTimestamp), "\(record)")
+      try await Task.sleep(nanoseconds: UInt64(max(0.05, expiry.timeIntervalSinceNow + 0.05) * 1e9))
+    }
     let before = try await object(workspace, "runbook/unisync/state.json")
     let blocked = try await workspace.run(state + ["run", "sqs", "--yes"])
     XCTAssertEqual(blocked.status, ExitStatus.locked, blocked.summary)

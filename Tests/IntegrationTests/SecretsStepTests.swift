@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// Guide 4 against the real aws CLI and the local emulator.
@@ -136,24 +136,29 @@ final class SecretsStepTests: XCTestCase {
 
     let logged = loggedArgv(log)
     XCTAssertEqual(logged.filter { $0.write }.count, 3)
+    // Each value went on the standard input of its own create-secret, and nowhere else.
+    var piped: [String: String] = [:]
     for (index, call) in logged.enumerated() {
       places["argv of call \(index)"] = call.argv.joined(separator: " ")
-      places["stdin of call \(index)"] = String(
-        decoding: Data(base64Encoded: call.stdin ?? "") ?? Data(), as: UTF8.self)
+      let stdin = String(decoding: Data(base64Encoded: call.stdin ?? "") ?? Data(), as: UTF8.self)
+      if call.argv.starts(with: ["secretsmanager", "create-secret"]) {
+        let index = try XCTUnwrap(call.argv.firstIndex(of: "--secret-string"))
+        XCTAssertEqual(call.argv[index + 1], "file:///dev/stdin")
+        piped[call.argv[3]] = stdin
+      } else {
+        places["stdin of call \(index)"] = stdin
+      }
     }
+    XCTAssertEqual(
+      piped,
+      [
+        "unisync/canvas-api-token": supplied.token, "unisync/cognito-config": config,
+        "unisync/encryption-key": key,
+      ])
     for (place, text) in places {
       for secret in secrets {
         XCTAssertFalse(text.contains(secret), "a secret value is in \(place)")
       }
-    }
-    // The values went as files, which are gone after the run.
-    for call in calls("secretsmanager create-secret", in: log) {
-      let index = try XCTUnwrap(call.argv.firstIndex(of: "--secret-string"))
-      let argument = call.argv[index + 1]
-      XCTAssertTrue(argument.hasPrefix("file:///"), argument)
-      XCTAssertFalse(
-        FileManager.default.fileExists(atPath: String(argument.dropFirst("file://".count))),
-        argument)
     }
   }
 
@@ -243,7 +248,7 @@ final class SecretsStepTests: XCTestCase {
     let puts = calls("secretsmanager put-secret-value", in: overwriteLog)
     XCTAssertEqual(
       puts.map { $0.argv[3] }.sorted(), ["unisync/canvas-api-token", "unisync/cognito-config"])
-    XCTAssertTrue(puts.allSatisfy { $0.argv.contains { $0.hasPrefix("file:///") } })
+    XCTAssertTrue(puts.allSatisfy { $0.argv.contains(Resolver.standardInputFile) }, "\(puts)")
     XCTAssertEqual(loggedArgv(overwriteLog).filter { $0.write }.count, 2)
     let secrets = try await Self.unisyncSecrets(workspace)
     XCTAssertEqual(secrets, Self.names)

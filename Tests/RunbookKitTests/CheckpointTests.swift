@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// `state.json`: atomic saves, the backup, and refusing (without touching) files it cannot use.
 final class CheckpointTests: XCTestCase {
@@ -174,6 +174,55 @@ final class CheckpointTests: XCTestCase {
     }
     XCTAssertEqual(fixture.runner.calls, [])
     XCTAssertEqual(contents(of: fixture.state.stateFile), Data(bytes))
+  }
+
+  /// A journal with a line in the middle that is not an entry stops the run before any call
+  /// and any write; a torn last line does not.
+  func testEngineRefusesACorruptJournalBeforeAnyCall() async throws {
+    let fixture = try EngineFixture(test: self)
+    try fixture.seedCheckpoint()
+    let lineage = try XCTUnwrap(try fixture.state.load()).lineage
+    try fixture.journal.append(JournalEntry(lineage: lineage, event: .intent, action: "s/a"))
+    let handle = try XCTUnwrap(FileHandle(forWritingAtPath: fixture.state.journalFile))
+    handle.seekToEndOfFile()
+    handle.write(Data("{\"action\":\"s/b\",\"event\":\"int\n".utf8))
+    try handle.close()
+    try fixture.journal.append(JournalEntry(lineage: lineage, event: .intent, action: "s/c"))
+    let before = try XCTUnwrap(contents(of: fixture.state.journalFile))
+    let files = try FileManager.default.contentsOfDirectory(atPath: fixture.state.path).sorted()
+    let step = TestStep("s", [createAction("a", export: "A_ID")])
+    let error = await assertThrows(CheckpointError.self) {
+      try await fixture.engine([step]).run([step])
+    }
+    XCTAssertEqual(
+      error,
+      .corruptJournal(file: fixture.state.journalFile, line: 2, reason: "invalid JSON in 28 bytes"))
+    XCTAssertEqual(fixture.runner.calls, [])
+    XCTAssertEqual(contents(of: fixture.state.journalFile), before)
+    XCTAssertEqual(
+      try FileManager.default.contentsOfDirectory(atPath: fixture.state.path).sorted(), files)
+  }
+
+  /// A state directory that cannot be made (a file stands in its way) stops the run before any
+  /// call, naming the path.
+  func testEngineRefusesAStateDirectoryItCannotMakeBeforeAnyCall() async throws {
+    let fixture = try EngineFixture(test: self)
+    let file = fixture.folder.appendingPathComponent("a-file").path
+    writeFile(file, contents: Data("x".utf8))
+    fixture.runner.answerCallerIdentity()
+    let step = TestStep("s", [createAction("a", export: "A_ID")])
+    for path in [file, file + "/state"] {
+      let error = await assertThrows(CheckpointError.self) {
+        try await fixture.engine([step], state: StateDirectory(path: path)).run([step])
+      }
+      XCTAssertEqual(
+        error,
+        .unwritable(
+          path: path,
+          reason: path == file ? "a file, not a folder" : "\(file) is a file, not a folder"))
+    }
+    XCTAssertEqual(fixture.runner.calls, [])
+    XCTAssertEqual(contents(of: file), Data("x".utf8))
   }
 
   // MARK: - forget

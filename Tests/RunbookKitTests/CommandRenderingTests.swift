@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// How commands are shown (`plan`, audit log, failures) and turned into argv (runner).
 final class CommandRenderingTests: XCTestCase {
@@ -154,34 +154,86 @@ final class CommandRenderingTests: XCTestCase {
     XCTAssertNil(invocation.standardInput)
   }
 
-  func testSecretFilesAre0600InA0700FolderAndRemovedAfterwards() throws {
+  /// A command's only secret goes on its standard input, read through `file:///dev/stdin`: the
+  /// value never touches the disk. Its documents are still files.
+  func testASoleSecretGoesOnStandardInputAndNoFileHoldsIt() throws {
     let secrets = SecretStore()
     secrets.set("db-password", "s3cr3t-Value!")
     let resolver = Resolver(aws: aws, secrets: secrets)
-    let scratch = ScratchFiles()
+    let parent = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "runbook-unit-\(UUID().uuidString.prefix(8))"
+    ).path
+    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: parent) }
+    let scratch = ScratchFiles(in: parent)
     let command = Command.aws(
       "secretsmanager", "create-secret", "--secret-string", .secretFile("db-password"),
       "--policy", .document("policy", #"{"arn":"\#(ref: "ARN")"}"#))
     let invocation = try resolver.invocation(command, values: ["ARN": "arn:1"], scratch: scratch)
 
-    XCTAssertFalse(invocation.arguments.contains { $0.contains("s3cr3t-Value!") })
-    let secretArgument = try XCTUnwrap(invocation.arguments.first { $0.hasPrefix("file://") })
-    let secretPath = String(secretArgument.dropFirst("file://".count))
+    XCTAssertEqual(Array(invocation.arguments[2...3]), ["--secret-string", "file:///dev/stdin"])
+    XCTAssertEqual(invocation.standardInput, Data("s3cr3t-Value!".utf8))
     let documentArgument = try XCTUnwrap(invocation.arguments.last { $0.hasPrefix("file://") })
     let documentPath = String(documentArgument.dropFirst("file://".count))
-    XCTAssertNotEqual(secretPath, documentPath)
-    XCTAssertEqual(contents(of: secretPath), Data("s3cr3t-Value!".utf8))
     XCTAssertEqual(contents(of: documentPath), Data(#"{"arn":"arn:1"}"#.utf8))
-    XCTAssertEqual(try permissions(of: secretPath), 0o600)
-    XCTAssertEqual(try permissions(of: documentPath), 0o600)
-    let folder = URL(fileURLWithPath: secretPath).deletingLastPathComponent().path
-    XCTAssertEqual(URL(fileURLWithPath: documentPath).deletingLastPathComponent().path, folder)
-    XCTAssertEqual(try permissions(of: folder), 0o700)
+    XCTAssertTrue(documentPath.hasPrefix(parent + "/"), documentPath)
+    XCTAssertEqual(try filesHolding("s3cr3t-Value!", under: parent), [])
 
     scratch.removeAll()
-    XCTAssertFalse(FileManager.default.fileExists(atPath: secretPath))
     XCTAssertFalse(FileManager.default.fileExists(atPath: documentPath))
-    XCTAssertFalse(FileManager.default.fileExists(atPath: folder))
+  }
+
+  /// Two secrets in one command, or a secret beside a secret input, or a secret of a pipe's
+  /// consumer: files, 0600 in a 0700 folder of the given parent, removed afterwards.
+  func testSecretsThatCannotGoOnStandardInputAreFilesInAPrivateFolder() throws {
+    let secrets = SecretStore()
+    secrets.set("a", "value-of-a-1")
+    secrets.set("b", "value-of-b-2")
+    let resolver = Resolver(aws: aws, secrets: secrets)
+    let parent = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "runbook-unit-\(UUID().uuidString.prefix(8))"
+    ).path
+    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: parent) }
+    let commands: [(Command, Bool)] = [
+      (Command.aws("x", "put", "--a", .secretFile("a"), "--b", .secretFile("b")), true),
+      (Command(tool: "aws", arguments: ["x", "put", .secretFile("a")], input: .secret("b")), true),
+      (Command.aws("x", "put", "--a", .secretFile("a")), false),
+    ]
+    for (command, free) in commands {
+      let scratch = ScratchFiles(in: parent)
+      let invocation = try resolver.invocation(
+        command, values: [:], scratch: scratch, standardInputFree: free)
+      XCTAssertFalse(invocation.arguments.contains(Resolver.standardInputFile), "\(command)")
+      let paths = invocation.arguments.filter { $0.hasPrefix("file://") }.map {
+        String($0.dropFirst("file://".count))
+      }
+      XCTAssertFalse(paths.isEmpty, "\(command)")
+      for path in paths {
+        XCTAssertTrue(path.hasPrefix(parent + "/"), path)
+        XCTAssertEqual(try permissions(of: path), 0o600)
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        XCTAssertEqual(try permissions(of: folder), 0o700)
+      }
+      XCTAssertEqual(
+        fileArguments(invocation).sorted(),
+        command.input == .none && paths.count == 2
+          ? ["value-of-a-1", "value-of-b-2"] : ["value-of-a-1"])
+      scratch.removeAll()
+      for path in paths { XCTAssertFalse(FileManager.default.fileExists(atPath: path)) }
+      XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: parent), [])
+    }
+  }
+
+  /// The files under `folder` whose bytes contain `text`.
+  private func filesHolding(_ text: String, under folder: String) throws -> [String] {
+    let enumerator = FileManager.default.enumerator(atPath: folder)
+    var found: [String] = []
+    while let name = enumerator?.nextObject() as? String {
+      let data = contents(of: folder + "/" + name) ?? Data()
+      if String(decoding: data, as: UTF8.self).contains(text) { found.append(name) }
+    }
+    return found
   }
 
   func testSecretInputGoesToStandardInputOnly() throws {

@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Interactive approvals: [y]es, [n]o (skip, and what needs it), [a]ll in the step, [q]uit; `--yes`.
 final class EngineApprovalTests: XCTestCase {
@@ -51,7 +51,8 @@ final class EngineApprovalTests: XCTestCase {
     XCTAssertNil(checkpoint.record("s", "b"))
     XCTAssertEqual(checkpoint.exports, ["C_ID": "c-1"])
     XCTAssertNil(
-      fixture.journal.latest(lineage: checkpoint.lineage)["s/a"], "a skipped write leaves no intent"
+      try fixture.journal.latest(lineage: checkpoint.lineage)["s/a"],
+      "a skipped write leaves no intent"
     )
   }
 
@@ -98,7 +99,7 @@ final class EngineApprovalTests: XCTestCase {
     let checkpoint = try fixture.checkpoint()
     XCTAssertEqual(checkpoint.exports, ["A_ID": "a-1"])
     XCTAssertNil(checkpoint.record("s", "b"))
-    XCTAssertNil(fixture.journal.latest(lineage: checkpoint.lineage)["s/b"])
+    XCTAssertNil(try fixture.journal.latest(lineage: checkpoint.lineage)["s/b"])
   }
 
   func testYesOptionNeverConsultsThePrompter() async throws {

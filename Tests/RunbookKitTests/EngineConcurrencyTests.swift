@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Independent actions of a step, and steps that need nothing of each other, run at once, never
 /// more than `--jobs` actions in all.
@@ -38,8 +38,9 @@ final class EngineConcurrencyTests: XCTestCase {
   }
 
   /// Answers `aws test create-pN` with `pN-1` after holding the call until `target` calls were in
-  /// flight together (or `timeout` passed), then a little longer so that any extra call would overlap.
-  func gatedRunner(_ fixture: EngineFixture, gauge: Gauge, target: Int, timeout: Double = 5) {
+  /// flight together (or `timeout` passed: only a failing test waits that long), then a little
+  /// longer so that any extra call would overlap.
+  func gatedRunner(_ fixture: EngineFixture, gauge: Gauge, target: Int, timeout: Double = 60) {
     fixture.runner.answerCallerIdentity()
     fixture.runner.on("aws", "test") { invocation in
       gauge.enter(target: target)
@@ -64,7 +65,7 @@ final class EngineConcurrencyTests: XCTestCase {
     gatedRunner(fixture, gauge: gauge, target: 3)
     let step = independentStep(7)
     let engine = fixture.engine([step], jobs: 3)
-    let summary = try await withDeadline(20) { try await engine.run([step]) }
+    let summary = try await withDeadline(180) { try await engine.run([step]) }
     XCTAssertTrue(gauge.hasReached, "3 calls were never in flight together")
     XCTAssertEqual(gauge.highest, 3)
     XCTAssertEqual(summary.outcomes.count, 7)
@@ -76,7 +77,7 @@ final class EngineConcurrencyTests: XCTestCase {
     let gauge = Gauge()
     gatedRunner(fixture, gauge: gauge, target: 1)
     let step = independentStep(4)
-    _ = try await withDeadline(20) { try await fixture.engine([step], jobs: 1).run([step]) }
+    _ = try await withDeadline(180) { try await fixture.engine([step], jobs: 1).run([step]) }
     XCTAssertEqual(gauge.highest, 1)
   }
 
@@ -86,21 +87,31 @@ final class EngineConcurrencyTests: XCTestCase {
     gatedRunner(fixture, gauge: gauge, target: 1)
     let step = independentStep(3)
     let prompter = ScriptedPrompter(approvals: [.all])
-    _ = try await withDeadline(20) {
+    _ = try await withDeadline(180) {
       try await fixture.engine([step], prompter: prompter, yes: false, jobs: 8).run([step])
     }
     XCTAssertEqual(gauge.highest, 1)
   }
 
   /// Answers `aws test create-NAME` with `NAME-1` after `milliseconds`, recording `start NAME`
-  /// and `end NAME` in the order they happened.
-  func recordingOrder(_ fixture: EngineFixture, milliseconds: UInt64) -> Locked<[String]> {
+  /// and `end NAME` in the order they happened. A call named in `overlapping` does not end before
+  /// the call it names has started (or a minute has passed: only a failing test waits that
+  /// long), so "they overlapped" is a condition, not a race against the clock.
+  func recordingOrder(
+    _ fixture: EngineFixture, milliseconds: UInt64, overlapping: [String: String] = [:]
+  ) -> Locked<[String]> {
     let order = Locked<[String]>([])
     fixture.runner.answerCallerIdentity()
     fixture.runner.on("aws", "test") { invocation in
       let name = invocation.arguments[1].replacingOccurrences(of: "create-", with: "")
       order.withLock { $0.append("start \(name)") }
       try? await Task.sleep(nanoseconds: milliseconds * 1_000_000)
+      if let other = overlapping[name] {
+        let deadline = Date().addingTimeInterval(60)
+        while !order.value.contains("start \(other)"), Date() < deadline {
+          try? await Task.sleep(nanoseconds: 1_000_000)
+        }
+      }
       order.withLock { $0.append("end \(name)") }
       return .ok("\(name)-1")
     }
@@ -110,7 +121,7 @@ final class EngineConcurrencyTests: XCTestCase {
   func testDependentActionsWaitForTheirProducers() async throws {
     // p1 and p2 are independent; p3 needs both; p4 comes `after` p3.
     let fixture = try EngineFixture(test: self)
-    let order = recordingOrder(fixture, milliseconds: 10)
+    let order = recordingOrder(fixture, milliseconds: 10, overlapping: ["p1": "p2"])
     let step = TestStep(
       "s",
       [
@@ -119,7 +130,7 @@ final class EngineConcurrencyTests: XCTestCase {
         createAction("p1", export: "P1_ID"),
         createAction("p2", export: "P2_ID"),
       ])
-    _ = try await withDeadline(20) { try await fixture.engine([step], jobs: 4).run([step]) }
+    _ = try await withDeadline(180) { try await fixture.engine([step], jobs: 4).run([step]) }
     let events = order.value
     func index(_ event: String) -> Int { events.firstIndex(of: event) ?? -1 }
     XCTAssertLessThan(index("end p1"), index("start p3"), "\(events)")
@@ -146,7 +157,7 @@ final class EngineConcurrencyTests: XCTestCase {
     // Each step has 2 actions: 3 in flight together means two steps ran at once.
     gatedRunner(fixture, gauge: gauge, target: 3)
     let steps = independentSteps(["a", "b", "c"], count: 2)
-    let summary = try await withDeadline(20) {
+    let summary = try await withDeadline(180) {
       try await fixture.engine(steps, jobs: 3).run(steps)
     }
     XCTAssertTrue(gauge.hasReached, "the steps never ran beside each other")
@@ -160,7 +171,7 @@ final class EngineConcurrencyTests: XCTestCase {
     let gauge = Gauge()
     gatedRunner(fixture, gauge: gauge, target: 1)
     let steps = independentSteps(["a", "b"], count: 2)
-    _ = try await withDeadline(20) { try await fixture.engine(steps, jobs: 1).run(steps) }
+    _ = try await withDeadline(180) { try await fixture.engine(steps, jobs: 1).run(steps) }
     XCTAssertEqual(gauge.highest, 1)
     XCTAssertEqual(
       fixture.runner.callsAfterIdentity.map { $0.argv[2] },
@@ -169,14 +180,14 @@ final class EngineConcurrencyTests: XCTestCase {
 
   func testAStepWaitsForTheStepsWhoseExportsItUses() async throws {
     let fixture = try EngineFixture(test: self)
-    let order = recordingOrder(fixture, milliseconds: 30)
+    let order = recordingOrder(fixture, milliseconds: 30, overlapping: ["a1": "c1"])
     let steps = [
       TestStep("a", [createAction("a1", export: "A_ID")]),
       TestStep("b", [createAction("b1", export: nil, arguments: [.ref("A_ID")])]),
       TestStep("c", [createAction("c1", export: "C_ID")]),
     ]
     XCTAssertEqual(fixture.engine(steps).stepDependencies(steps), [[], [0], []])
-    _ = try await withDeadline(20) { try await fixture.engine(steps, jobs: 4).run(steps) }
+    _ = try await withDeadline(180) { try await fixture.engine(steps, jobs: 4).run(steps) }
     let events = order.value
     func index(_ event: String) -> Int { events.firstIndex(of: event) ?? -1 }
     XCTAssertLessThan(index("end a1"), index("start b1"), "\(events)")
@@ -197,14 +208,14 @@ final class EngineConcurrencyTests: XCTestCase {
       reply: .awsError("InvalidParameterValue", operation: "CreateA1", message: "no such zone"))
     fixture.runner.on("aws", "test", "create-b1") { _ in
       // b1 is in flight when a fails, and finishes afterwards.
-      let deadline = Date().addingTimeInterval(5)
+      let deadline = Date().addingTimeInterval(60)
       while !engine.isHalted, Date() < deadline {
         try? await Task.sleep(nanoseconds: 1_000_000)
       }
       return .ok("b1-1")
     }
     do {
-      _ = try await withDeadline(20) { try await engine.run(steps) }
+      _ = try await withDeadline(180) { try await engine.run(steps) }
       XCTFail("the run should have failed")
     } catch let failure as StepFailure {
       XCTAssertEqual(failure.step, "a")

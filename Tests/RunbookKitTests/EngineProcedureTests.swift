@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Procedures, repeatable actions and teardowns in the engine, with a scripted runner.
 final class EngineProcedureTests: XCTestCase {
@@ -168,7 +168,7 @@ final class EngineProcedureTests: XCTestCase {
     XCTAssertEqual(
       Set(checkpoint.actions.keys), ["other/x"], "the step is forgotten, the others are not")
     XCTAssertEqual(checkpoint.exports, [:])
-    XCTAssertEqual(fixture.journal.entries(lineage: checkpoint.lineage).last?.event, .reset)
+    XCTAssertEqual(try fixture.journal.entries(lineage: checkpoint.lineage).last?.event, .reset)
   }
 
   func testWhatAPrecheckFindsAfterAnUnfinishedWriteIsRecovered() async throws {

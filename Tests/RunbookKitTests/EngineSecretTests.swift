@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Secret inputs: gathered before any call, delivered as 0600 files or on stdin, never in argv,
 /// the checkpoint, the journal or the audit log.
@@ -98,10 +98,75 @@ final class EngineSecretTests: XCTestCase {
     XCTAssertEqual(record.filePermissions, [0o600, 0o600])
     XCTAssertEqual(record.folderPermissions, [0o700, 0o700])
     for path in record.paths {
+      XCTAssertTrue(
+        path.hasPrefix(fixture.state.scratchDirectory + "/"),
+        "\(path) is not in the state directory's private folder")
       XCTAssertFalse(FileManager.default.fileExists(atPath: path), "\(path) was left behind")
     }
+    XCTAssertEqual(try permissions(of: fixture.state.scratchDirectory), 0o700)
+    XCTAssertEqual(
+      try FileManager.default.contentsOfDirectory(atPath: fixture.state.scratchDirectory), [],
+      "the run's private folder is removed at its end")
     XCTAssertEqual(fixture.runner.calls("docker", "login").first?.stdinText, password)
     try assertNowhere([key, password], fixture)
+  }
+
+  /// A command's only secret reaches it on standard input (`file:///dev/stdin`): no file, in the
+  /// state directory or the temporary folder, ever holds it.
+  func testASoleSecretIsPipedAndNeverWritten() async throws {
+    let fixture = try EngineFixture(test: self)
+    fixture.runner.answerCallerIdentity()
+    let value = "canvas-" + UUID().uuidString
+    let holding = Locked<[String]?>(nil)
+    let folder = fixture.folder.path
+    fixture.runner.on(["aws", "test", "create-token"]) { invocation in
+      // What is on disk while the command runs: the state directory, and the folders the tool
+      // makes in the temporary folder (runbook-XXXXXX, runbook-run-XXXXXX).
+      let files = Self.filesBelow(folder) + Self.temporaryFilesOfTheTool()
+      holding.withLock {
+        $0 = files.filter {
+          String(decoding: contents(of: $0) ?? Data(), as: UTF8.self).contains(value)
+        }
+      }
+      return .ok("token-1")
+    }
+    let step = tokenStep(Self.canvas)
+    _ = try await fixture.engine([step], environment: ["TEST_CANVAS_TOKEN": value]).run([step])
+    let call = try XCTUnwrap(fixture.runner.calls("aws", "test", "create-token").first)
+    XCTAssertEqual(call.argv.filter { $0.hasPrefix("file://") }, ["file:///dev/stdin"])
+    XCTAssertEqual(call.stdinText, value)
+    XCTAssertEqual(holding.value, [], "files held the secret while the command ran")
+  }
+
+  /// What a killed run left in the state directory's private folder is removed at the start of
+  /// the next run, even one that stops before its first call; a folder a living run holds is not.
+  func testFilesAKilledRunLeftAreRemovedFirstAndALivingRunsAreKept() async throws {
+    let fixture = try EngineFixture(test: self)
+    let scratch = fixture.state.scratchDirectory
+    try FileManager.default.createDirectory(
+      atPath: scratch + "/run-dead/runbook-abc", withIntermediateDirectories: true)
+    writeFile(scratch + "/run-dead/runbook-abc/value-1", contents: Data("left-secret".utf8))
+    writeFile(scratch + "/run-dead.lock", contents: Data())
+    writeFile(scratch + "/.run-torn.lock", contents: Data())
+    try FileManager.default.createDirectory(
+      atPath: scratch + "/run-nolock", withIntermediateDirectories: true)
+    let living = try PrivateFolder(in: scratch)
+    defer { living.remove() }
+    writeFile(living.path + "/value-1", contents: Data("in-use".utf8))
+
+    // This run stops before any call (no value for the secret), after the cleanup.
+    let step = tokenStep(Self.canvas)
+    _ = await assertThrows(UsageError.self) {
+      try await fixture.engine([step], environment: ["TEST_CANVAS_TOKEN": ""]).run([step])
+    }
+    XCTAssertEqual(fixture.runner.calls, [])
+    let left = try FileManager.default.contentsOfDirectory(atPath: scratch).sorted()
+    let name = URL(fileURLWithPath: living.path).lastPathComponent
+    XCTAssertEqual(left, [name, name + ".lock"])
+    XCTAssertEqual(contents(of: living.path + "/value-1"), Data("in-use".utf8))
+    XCTAssertTrue(
+      fixture.reporter.notes.contains { $0.contains("removed 2 private folder(s)") },
+      "\(fixture.reporter.notes)")
   }
 
   func testEachRunGeneratesDifferentValues() async throws {
@@ -197,6 +262,31 @@ final class EngineSecretTests: XCTestCase {
       secrets: [Self.canvas])
     let summary = try await fixture.engine([step]).run([step])
     XCTAssertEqual(summary.outcomes, ["s/token": .alreadyDone, "s/use": .created])
+  }
+
+  /// The files in the folders the tool makes in the temporary folder.
+  static func temporaryFilesOfTheTool() -> [String] {
+    let temporary = FileManager.default.temporaryDirectory.path
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+    return names.filter {
+      $0.range(of: "^runbook-(run-)?[A-Za-z0-9]{6}$", options: .regularExpression) != nil
+    }.flatMap { filesBelow(temporary + "/" + $0) }
+  }
+
+  /// Every file below `folder` (none when it cannot be read).
+  static func filesBelow(_ folder: String) -> [String] {
+    let enumerator = FileManager.default.enumerator(atPath: folder)
+    var files: [String] = []
+    while let name = enumerator?.nextObject() as? String {
+      var isDirectory: ObjCBool = false
+      let path = folder + "/" + name
+      if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+        !isDirectory.boolValue
+      {
+        files.append(path)
+      }
+    }
+    return files
   }
 
   /// No secret value in any recorded argv, nor in the checkpoint, journal or audit log.

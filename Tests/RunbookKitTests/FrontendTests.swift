@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// The command line end to end inside the process: exit statuses, messages and outputs, with a
 /// scripted runner instead of `aws`.
@@ -331,7 +331,7 @@ final class FrontendTests: XCTestCase {
     XCTAssertEqual(checkpoint.exports, [:])
     XCTAssertEqual(checkpoint.actions, [:])
     XCTAssertEqual(
-      Journal(path: session.state.journalFile).latest(lineage: checkpoint.lineage), [:])
+      try Journal(path: session.state.journalFile).latest(lineage: checkpoint.lineage), [:])
   }
 
   /// Answers every command of the network step the way AWS would the first time.

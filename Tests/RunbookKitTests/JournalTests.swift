@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 #if canImport(Glibc)
   import Glibc
@@ -29,7 +29,7 @@ final class JournalTests: XCTestCase {
       JournalEntry(lineage: "L", event: .failed, action: "network/igw"),
     ]
     for entry in entries { try journal.append(entry) }
-    XCTAssertEqual(journal.entries(lineage: "L"), entries)
+    XCTAssertEqual(try journal.entries(lineage: "L"), entries)
     XCTAssertEqual(try permissions(of: journal.path), 0o600)
     let lines = String(decoding: try XCTUnwrap(contents(of: journal.path)), as: UTF8.self)
       .split(separator: "\n", omittingEmptySubsequences: false)
@@ -37,16 +37,16 @@ final class JournalTests: XCTestCase {
   }
 
   func testMissingJournalHasNoEntries() {
-    XCTAssertEqual(journal.entries(lineage: "L"), [])
-    XCTAssertEqual(journal.latest(lineage: "L"), [:])
+    XCTAssertEqual(try journal.entries(lineage: "L"), [])
+    XCTAssertEqual(try journal.latest(lineage: "L"), [:])
   }
 
   func testTornLastLineIsIgnored() throws {
     let intent = JournalEntry(lineage: "L", event: .intent, action: "network/vpc")
     try journal.append(intent)
     appendRaw(#"{"action":"network/vpc","at":"2025","event":"res"#)
-    XCTAssertEqual(journal.entries(lineage: "L"), [intent])
-    XCTAssertEqual(journal.latest(lineage: "L")["network/vpc"]?.event, .intent)
+    XCTAssertEqual(try journal.entries(lineage: "L"), [intent])
+    XCTAssertEqual(try journal.latest(lineage: "L")["network/vpc"]?.event, .intent)
   }
 
   func testEntryAppendedAfterATornLineIsKept() throws {
@@ -56,8 +56,8 @@ final class JournalTests: XCTestCase {
     appendRaw(#"{"action":"network/vpc","at":"2025","event":"res"#)
     let next = JournalEntry(lineage: "L", event: .intent, action: "network/subnet-public-2a")
     try journal.append(next)
-    XCTAssertEqual(journal.entries(lineage: "L").last, next)
-    XCTAssertEqual(journal.latest(lineage: "L")["network/subnet-public-2a"], next)
+    XCTAssertEqual(try journal.entries(lineage: "L").last, next)
+    XCTAssertEqual(try journal.latest(lineage: "L")["network/subnet-public-2a"], next)
   }
 
   func testEntriesOfAnotherLineageAreIgnored() throws {
@@ -66,8 +66,8 @@ final class JournalTests: XCTestCase {
     try journal.append(mine)
     try journal.append(
       JournalEntry(lineage: "old", event: .result, action: "network/vpc", value: "vpc-9"))
-    XCTAssertEqual(journal.entries(lineage: "mine"), [mine])
-    XCTAssertEqual(journal.latest(lineage: "mine")["network/vpc"], mine)
+    XCTAssertEqual(try journal.entries(lineage: "mine"), [mine])
+    XCTAssertEqual(try journal.latest(lineage: "mine")["network/vpc"], mine)
   }
 
   func testLatestKeepsTheLastEntryPerAction() throws {
@@ -77,7 +77,7 @@ final class JournalTests: XCTestCase {
     try journal.append(result)
     let other = JournalEntry(lineage: "L", event: .intent, action: "network/igw")
     try journal.append(other)
-    XCTAssertEqual(journal.latest(lineage: "L"), ["network/vpc": result, "network/igw": other])
+    XCTAssertEqual(try journal.latest(lineage: "L"), ["network/vpc": result, "network/igw": other])
   }
 
   func testLatestHonoursReset() throws {
@@ -89,16 +89,73 @@ final class JournalTests: XCTestCase {
     try journal.append(security)
     try journal.append(JournalEntry(lineage: "L", event: .reset, action: "network"))
     XCTAssertEqual(
-      journal.latest(lineage: "L"), ["networking/x": kept, "security/alb": security],
+      try journal.latest(lineage: "L"), ["networking/x": kept, "security/alb": security],
       "a reset of 'network' forgets network/* only")
 
     let after = JournalEntry(lineage: "L", event: .intent, action: "network/vpc")
     try journal.append(after)
     XCTAssertEqual(
-      journal.latest(lineage: "L")["network/vpc"], after, "entries after a reset count")
+      try journal.latest(lineage: "L")["network/vpc"], after, "entries after a reset count")
     // A reset in another lineage changes nothing here.
     try journal.append(JournalEntry(lineage: "other", event: .reset, action: "network"))
-    XCTAssertEqual(journal.latest(lineage: "L")["network/vpc"], after)
+    XCTAssertEqual(try journal.latest(lineage: "L")["network/vpc"], after)
+  }
+
+  /// A torn line is never left in the middle: the next append cuts it off, so that every line
+  /// but the last one is a whole entry.
+  func testTheNextAppendCutsATornLineOff() throws {
+    let intent = JournalEntry(lineage: "L", event: .intent, action: "network/vpc")
+    try journal.append(intent)
+    appendRaw(#"{"action":"network/vpc","at":"2025","event":"res"#)
+    let next = JournalEntry(lineage: "L", event: .intent, action: "network/igw")
+    try journal.append(next)
+    let lines = String(decoding: try XCTUnwrap(contents(of: journal.path)), as: UTF8.self)
+      .split(separator: "\n")
+    XCTAssertEqual(lines.count, 2, "\(lines)")
+    XCTAssertFalse(lines.contains { $0.contains(#""event":"res""#) })
+    XCTAssertEqual(try journal.entries(lineage: "L"), [intent, next])
+  }
+
+  /// A torn last line that is a whole entry (only its newline is missing) is kept.
+  func testATornLineThatIsAWholeEntryIsKept() throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let whole = JournalEntry(lineage: "L", event: .intent, action: "network/vpc")
+    writeFile(journal.path, contents: try encoder.encode(whole))
+    XCTAssertEqual(try journal.entries(lineage: "L"), [whole])
+    let next = JournalEntry(lineage: "L", event: .intent, action: "network/igw")
+    try journal.append(next)
+    XCTAssertEqual(try journal.entries(lineage: "L"), [whole, next])
+  }
+
+  /// A line in the middle that is not an entry throws, naming the file and the line, whichever
+  /// lineage is asked for; the file is left as it is.
+  func testALineInTheMiddleThatIsNotAnEntryThrowsNamingIt() throws {
+    try journal.append(JournalEntry(lineage: "L", event: .intent, action: "network/vpc"))
+    appendRaw(#"{"action":"network/igw","at":"2025","event":"intent","lin"# + "\n")
+    try journal.append(JournalEntry(lineage: "L", event: .intent, action: "network/eip"))
+    appendRaw(#"{"action":"x","at":"2025","event":"bogus","lineage":"L"}"# + "\n")
+    let before = contents(of: journal.path)
+    for lineage in ["L", "other"] {
+      XCTAssertThrowsError(try journal.entries(lineage: lineage)) { error in
+        XCTAssertEqual(
+          error as? CheckpointError,
+          .corruptJournal(file: journal.path, line: 2, reason: "invalid JSON in 57 bytes"))
+      }
+    }
+    XCTAssertThrowsError(try journal.verify(lineage: nil, actions: []))
+    // The second bad line: JSON, but not an entry.
+    let lines = String(decoding: before ?? Data(), as: UTF8.self).split(separator: "\n")
+    let repaired = ([lines[0]] + lines[2...]).joined(separator: "\n") + "\n"
+    writeFile(journal.path, contents: Data(repaired.utf8))
+    XCTAssertThrowsError(try journal.latest(lineage: "L")) { error in
+      XCTAssertEqual(
+        error as? CheckpointError,
+        .corruptJournal(
+          file: journal.path, line: 3, reason: "a field is missing or has the wrong type"))
+      XCTAssertTrue("\(error)".contains("journal.jsonl: line 3 is not a journal entry"), "\(error)")
+      XCTAssertFalse("\(error)".contains("\n"))
+    }
   }
 
   private func appendRaw(_ text: String) {

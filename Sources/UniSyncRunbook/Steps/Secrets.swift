@@ -11,8 +11,9 @@ import RunbookState
 /// - The Canvas token and the Cognito ids come from the operator: from the environment variables the
 ///   configuration names, else from the file it names, else asked without echo on a terminal. Without
 ///   any of them and without a terminal the run stops before its first AWS call.
-/// - Values reach `aws` only as `file://` temporary files (0600, removed after the call): never in
-///   argv, output, logs or the checkpoint, which keeps the secrets' ARNs.
+/// - Values reach `aws` only on standard input (`--secret-string file:///dev/stdin`, each command
+///   has one secret): never in argv, output, logs, the checkpoint (which keeps the secrets' ARNs)
+///   or any file.
 /// - A secret that exists already is used as it is and keeps its value. `run --overwrite-secrets`
 ///   puts this run's values into the Canvas token and the Cognito configuration
 ///   (`put-secret-value`). Never into the encryption key: a new random key would make everything

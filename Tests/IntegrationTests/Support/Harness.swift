@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 #if canImport(Glibc)
@@ -108,6 +108,8 @@ final class Workspace {
   /// Every run of the tool (``run(_:environment:input:endpoint:)``, ``runRaw(_:environment:input:)``)
   /// in this workspace, in order.
   private(set) var transcript: [ToolRun] = []
+  /// The output files of every run started in the background (``RunningTool``), in order.
+  fileprivate(set) var backgroundOutputs: [URL] = []
 
   /// - Parameters:
   ///   - strict: every run and aws call goes through the strict layer in front of this process's
@@ -211,6 +213,15 @@ final class Workspace {
 
   /// Runs the real aws CLI (through the shim) against the emulator and parses its JSON output.
   func aws(_ arguments: [String]) async throws -> Any { try await awsOutput(endpoint, arguments) }
+
+  /// A temporary folder of the workspace's own, given to every run of the tool as `TMPDIR`
+  /// (made on first use), so that what runs leave there can be looked at, all of it.
+  func privateTemporaryDirectory() throws -> String {
+    let path = directory.appendingPathComponent("tmp").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    environment["TMPDIR"] = path
+    return path
+  }
 
   /// The checkpoint file's bytes (nil when absent).
   var stateBytes: Data? { FileManager.default.contents(atPath: stateDirectory + "/state.json") }
@@ -422,13 +433,16 @@ final class RunningTool {
         "--config", workspace.configPath, "--state-dir", workspace.stateDirectory,
         "--endpoint-url", endpoint ?? workspace.endpoint,
       ] + arguments
+    // As every run of the workspace: its environment too (the shims' logs among it).
     var environment = ProcessInfo.processInfo.environment
     environment["PATH"] = Workspace.shimmedPath
     environment["NO_COLOR"] = "1"
+    environment.merge(workspace.environment) { $1 }
     environment.merge(extra) { $1 }
     process.environment = environment
     output = workspace.directory.appendingPathComponent(
       "background-\(UUID().uuidString.prefix(8)).out")
+    workspace.backgroundOutputs.append(output)
     _ = FileManager.default.createFile(atPath: output.path, contents: nil)
     handle = try FileHandle(forWritingTo: output)
     process.standardOutput = handle
@@ -473,6 +487,48 @@ final class RunningTool {
     try handle.close()
     return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
   }
+}
+
+/// Waits until no process started with `NAME=VALUE` in its environment is left (the aws calls of
+/// a run that was killed: they outlive it, and finish what they were sending); a bound for a
+/// machine under load, which only a failing test reaches.
+func waitUntilNoProcess(withEnvironment variable: String, seconds: Double = 300) async throws {
+  let needle = Data(variable.utf8)
+  func survivors() -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return names.filter { name in
+      guard name.allSatisfy(\.isNumber), name != String(getpid()),
+        let environ = FileManager.default.contents(atPath: "/proc/\(name)/environ")
+      else { return false }
+      return environ.split(separator: 0).contains { Data($0) == needle }
+    }
+  }
+  let deadline = Date().addingTimeInterval(seconds)
+  while !survivors().isEmpty {
+    guard Date() < deadline else {
+      throw HarnessError.missing(
+        "processes with \(variable) still running after \(Int(seconds)) s: \(survivors())")
+    }
+    try await Task.sleep(nanoseconds: 100_000_000)
+  }
+}
+
+/// The files below `folder` (recursively) whose bytes hold one of `secrets` (by name), as
+/// "path: name"; none when the folder does not exist.
+func filesHolding(_ secrets: [String: String], below folder: String) -> [String] {
+  var found: [String] = []
+  let enumerator = FileManager.default.enumerator(atPath: folder)
+  while let name = enumerator?.nextObject() as? String {
+    let path = folder + "/" + name
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+      !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path)
+    else { continue }
+    for (secret, value) in secrets where data.range(of: Data(value.utf8)) != nil {
+      found.append("\(path): \(secret)")
+    }
+  }
+  return found.sorted()
 }
 
 /// A workspace whose checkpoint says the network step's VPC is done (no emulator resource behind it).

@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 #if canImport(Glibc)
@@ -242,12 +242,26 @@ func expectedExports(_ configPath: String, steps: [String]) throws -> Set<String
 
 extension Workspace {
   /// Every place a secret value must never be: each aws and docker call's argv the shims logged
-  /// (every `*.log` in the workspace), every file of the state directory, and the tool's output
-  /// kept in ``transcript``; with what text each holds.
+  /// (every `*.log` in the workspace), every file of the state directory (its private folders
+  /// included), every file in the runs' `TMPDIR` (``privateTemporaryDirectory()``), and the
+  /// tool's output: every run in ``transcript`` and every run started in the background; with what
+  /// text each holds.
   func placesSecretsMustNotBe() -> [String: String] {
     var places: [String: String] = [:]
     for (name, data) in stateSnapshot() {
       places["state/" + name] = String(decoding: data, as: UTF8.self)
+    }
+    if let temporary = environment["TMPDIR"] {
+      let enumerator = FileManager.default.enumerator(atPath: temporary)
+      while let name = enumerator?.nextObject() as? String {
+        if let data = FileManager.default.contents(atPath: temporary + "/" + name) {
+          places["TMPDIR/" + name] = String(decoding: data, as: UTF8.self)
+        }
+      }
+    }
+    for (index, output) in backgroundOutputs.enumerated() {
+      places["background run \(index) output"] =
+        (try? String(contentsOf: output, encoding: .utf8)) ?? ""
     }
     let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
     for file in files where file.hasSuffix(".log") {

@@ -2,12 +2,12 @@ import Foundation
 import Synchronization
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 #if canImport(Glibc)
   import Glibc
@@ -118,6 +118,9 @@ final class RecordingReporter: Reporter {
   var warnings: [String] {
     all.compactMap { if case .warning(let text) = $0 { text } else { nil } }
   }
+  var notes: [String] {
+    all.compactMap { if case .note(let text) = $0 { text } else { nil } }
+  }
 }
 
 /// A prompter answering from a script; every question is recorded, and one too many fails the test.
@@ -202,10 +205,11 @@ struct EngineFixture {
   func engine(
     _ steps: [any GuideStep], catalogue: [any GuideStep]? = nil, prompter: (any Prompter)? = nil,
     yes: Bool = true, jobs: Int = 4, environment: [String: String] = [:],
-    secrets: SecretStore = SecretStore(), region: String? = nil, runner: ScriptedRunner? = nil
+    secrets: SecretStore = SecretStore(), region: String? = nil, runner: ScriptedRunner? = nil,
+    state: StateDirectory? = nil
   ) -> Engine<Deployment> {
     Engine(
-      deployment: deployment, state: state, catalogue: catalogue ?? steps,
+      deployment: deployment, state: state ?? self.state, catalogue: catalogue ?? steps,
       runner: runner ?? self.runner, reporter: reporter, prompter: prompter,
       aws: AWSSettings(region: region ?? deployment.region), secrets: secrets,
       options: RunOptions(
@@ -233,6 +237,18 @@ struct EngineFixture {
   }
 
   var journal: Journal { Journal(path: state.journalFile) }
+}
+
+/// Waits until `condition` holds, looking every 10 ms; throws after `seconds` (a bound for a
+/// machine under load: only a failing test waits that long).
+func waitFor(
+  _ what: String, seconds: Double = 60, _ condition: @escaping @Sendable () -> Bool
+) async throws {
+  let deadline = Date().addingTimeInterval(seconds)
+  while !condition() {
+    guard Date() < deadline else { throw DeadlineExceeded(seconds: seconds, what: what) }
+    try await Task.sleep(nanoseconds: 10_000_000)
+  }
 }
 
 /// Runs `body`, failing if it has not finished after `seconds` (so a deadlock fails the test
@@ -272,7 +288,10 @@ final class Locked<Value>: @unchecked Sendable {
 
 struct DeadlineExceeded: Error, CustomStringConvertible {
   var seconds: Double
-  var description: String { "did not finish within \(seconds) s" }
+  var what: String? = nil
+  var description: String {
+    what.map { "\($0): not within \(seconds) s" } ?? "did not finish within \(seconds) s"
+  }
 }
 
 /// Asserts that `body` throws an error of type `E` and returns it.
