@@ -160,6 +160,8 @@ final class AWSCLIRequirementsTests: XCTestCase {
     XCTAssertEqual(s3.objects.withLock { $0.mapValues(\.data) }, before)
   }
 
+  // MARK: - doctor
+
   /// `runbook -c runbooks/local.json ARGUMENTS` with `s3` as the only runner: exit status and output.
   func frontend(_ s3: FakeS3, _ arguments: [String]) async -> (Int32, String) {
     let output = BufferOutput()
@@ -170,5 +172,62 @@ final class AWSCLIRequirementsTests: XCTestCase {
       runner: s3)
     let status = await frontend.run(["-c", "runbooks/local.json"] + arguments)
     return (status, output.text)
+  }
+
+  /// doctor's `aws CLI options` line, and all it printed.
+  func doctorLine(_ s3: FakeS3, _ extra: [String] = []) async throws -> (String, String) {
+    let folder = try makeScratchFolder().path
+    let (_, text) = await frontend(s3, ["--state-dir", folder] + extra + ["doctor"])
+    let line =
+      text.split(separator: "\n").first { $0.dropFirst(6).hasPrefix("aws CLI options") }
+      .map(String.init) ?? "no 'aws CLI options' line in:\n\(text)"
+    return (line, text)
+  }
+
+  /// doctor: aws-cli/2.9.19 is fine with the state in a folder (it says what S3 state would
+  /// need), and fails the check with S3 state; a CLI that knows everything passes both.
+  func testDoctorJudgesTheCLIByWhatTheStateNeeds() async throws {
+    let debian = FakeS3()
+    debian.version.withLock { $0 = Self.debianVersion }
+    debian.lacks.withLock { $0 = ["IfMatch", "IfNoneMatch"] }
+    let (local, _) = try await doctorLine(debian)
+    XCTAssertEqual(
+      local,
+      "OK    aws CLI options  aws-cli/2.9.19 knows every option the steps use; S3 state (--state s3://) would need aws CLI v2 2.22.5 or later (or v1 1.36.10 or later): it has no s3api put-object --if-match, --if-none-match and s3api delete-object --if-match"
+    )
+    let (remote, text) = try await doctorLine(debian, ["--state", "s3://state-bucket"])
+    XCTAssertEqual(
+      remote,
+      "FAIL  aws CLI options  aws-cli/2.9.19 has no s3api put-object --if-match, --if-none-match and s3api delete-object --if-match, needed by S3 state (s3://state-bucket/runbook/unisync)"
+    )
+    XCTAssertTrue(
+      text.contains(
+        "fix: install aws CLI v2 2.22.5 or later (or v1 1.36.10 or later), or keep the state in a folder (--state-dir)"
+      ), text)
+
+    let current = FakeS3()
+    current.version.withLock { $0 = "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11" }
+    let (fine, _) = try await doctorLine(current, ["--state", "s3://state-bucket"])
+    XCTAssertEqual(
+      fine,
+      "OK    aws CLI options  aws-cli/1.45.11 knows every option the steps use and the conditional requests S3 state (s3://state-bucket/runbook/unisync) is written with"
+    )
+  }
+
+  /// An aws CLI older than late 2022 (Ubuntu 22.04's 1.22.34) lacks options of the steps: doctor
+  /// fails the check, naming them and the releases that know them.
+  func testDoctorFailsACLIOlderThanTheStepsOptions() async throws {
+    let old = FakeS3()
+    old.version.withLock { $0 = "aws-cli/1.22.34 Python/3.10.12 Linux/6.1 botocore/1.23.34" }
+    old.lacks.withLock {
+      $0 = ["IfMatch", "IfNoneMatch", "ManageMasterUserPassword", "IncludePlannedDeletion"]
+    }
+    let (line, text) = try await doctorLine(old)
+    XCTAssertEqual(
+      line,
+      "FAIL  aws CLI options  aws-cli/1.22.34 has no rds create-db-instance --manage-master-user-password and secretsmanager list-secrets --include-planned-deletion, needed by the steps"
+    )
+    XCTAssertTrue(
+      text.contains("fix: install aws CLI v1 1.27.40 or later (or v2 2.9.12 or later)\n"), text)
   }
 }
