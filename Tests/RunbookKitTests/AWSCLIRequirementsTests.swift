@@ -68,6 +68,25 @@ final class AWSCLIRequirementsTests: XCTestCase {
       "aws CLI v2 2.22.5 or later (or v1 1.36.10 or later)")
   }
 
+  /// An option this aws CLI does not know fails a step with one line naming the releases that
+  /// know it, not the CLI's usage text.
+  func testAnUnknownOptionIsExplainedWithTheReleasesThatKnowIt() {
+    let usage =
+      "\nusage: aws [options] <command> <subcommand> [<subcommand> ...] [parameters]\nTo see help text, you can run:\n\n  aws help\n  aws <command> help\n  aws <command> <subcommand> help\n\n"
+    XCTAssertEqual(
+      explainAWSFailure(usage + "Unknown options: --manage-master-user-password\n"),
+      "Unknown options: --manage-master-user-password: this aws CLI is older than rds create-db-instance --manage-master-user-password: install aws CLI v2 2.9.10 or later (or v1 1.27.36 or later) (see 'runbook doctor')"
+    )
+    XCTAssertEqual(
+      explainAWSFailure(usage + "Unknown options: --fancy-new-thing, x\n"),
+      "Unknown options: --fancy-new-thing, x: this aws CLI does not know them (see 'runbook doctor')"
+    )
+    XCTAssertEqual(
+      AWSCLIDialect().explain(
+        "\nAn error occurred (InvalidParameterValue) when calling the CreateVpc operation: bad"),
+      "An error occurred (InvalidParameterValue) when calling the CreateVpc operation: bad")
+  }
+
   // MARK: - The S3 state store
 
   func store(_ s3: FakeS3) throws -> S3StateStore {
