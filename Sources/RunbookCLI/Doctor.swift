@@ -356,11 +356,20 @@ struct Doctor {
       let object = try? JSONSerialization.jsonObject(with: output.standardOutput) as? [String: Any]
       let vpc = (object?["Vpc"] as? [String: Any])?["VpcId"] as? String
       var undone = false
-      if let vpc,
-        let deleted = await run(
-          "aws", awsArguments(context, ["ec2", "delete-vpc", "--vpc-id", vpc]))
-      {
-        undone = deleted.succeeded
+      if let vpc {
+        // A VPC made a moment ago may not be visible to every call yet (EC2 is eventually
+        // consistent): its delete is tried again for a few seconds while EC2 says it is not found.
+        for attempt in 1...8 {
+          guard
+            let deleted = await run(
+              "aws", awsArguments(context, ["ec2", "delete-vpc", "--vpc-id", vpc]))
+          else { break }
+          undone = deleted.succeeded
+          guard !undone, awsErrorCode(in: deleted.stderrText) == "InvalidVpcID.NotFound",
+            attempt < 8
+          else { break }
+          try? await Task.sleep(nanoseconds: UInt64(attempt) * 500_000_000)
+        }
       }
       return DoctorCheck(
         name: "permissions", level: .warn,
