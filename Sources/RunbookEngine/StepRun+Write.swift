@@ -27,9 +27,12 @@ extension StepRun {
     case .read:
       if let wait = action.wait { return try await poll(action, wait, key: key, values: values) }
       // A local action (a build, the package) is reported as run, not as read from AWS. (An
-      // ephemeral read of the tool the account comes from, a listing valid for one run, is a read.)
+      // ephemeral read of the tool the account comes from, a listing valid for one run, is a read;
+      // a registry login, piped into a local program, ran locally.)
       let outcome: ActionOutcome =
-        action.ephemeral && action.command.tool != engine.preflight.account.tool
+        action.ephemeral
+          && (action.command.tool != engine.preflight.account.tool
+            || !action.command.pipedInto.isEmpty)
         ? .ranLocally : .read
       if let value = try await precheckValue(action, values: values) {
         return try await finish(action, key: key, outcome: outcome, value: value)
