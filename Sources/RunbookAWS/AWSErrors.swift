@@ -28,10 +28,12 @@ package let notVisibleYetErrorCodes: Set<String> = [
   "InvalidNetworkInterfaceID.NotFound", "InvalidAssociationID.NotFound",
 ]
 
-/// The aws CLI's error output as a reason for people: connection failures are named as such.
+/// The aws CLI's error output as a reason for people: connection failures are named as such, and
+/// options this aws CLI does not know with the releases that know them.
 package func explainAWSFailure(_ stderr: String) -> String {
   let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
   if text.isEmpty { return "no error output" }
+  if let unknown = explainUnknownOptions(text) { return unknown }
   if text.contains("Could not connect to the endpoint URL")
     || text.contains("Connect timeout on endpoint URL")
   {
@@ -45,4 +47,29 @@ package func explainAWSFailure(_ stderr: String) -> String {
 package func awsRequestID(in text: String) -> String? {
   let pattern = #"(?i)"?request[ _-]?id"?\s*[:=]\s*"?([A-Za-z0-9][A-Za-z0-9-]{15,})"#
   return extractedValues(pattern, in: text).first
+}
+
+/// `Unknown options: --manage-master-user-password` (after the usage text; exit 255 on v1, 252 on
+/// v2): an aws CLI older than an option. The line alone, with the releases that know the option
+/// when it is one of ``AWSCLI/stepRequirements`` or ``AWSCLI/s3StateRequirements``.
+func explainUnknownOptions(_ text: String) -> String? {
+  guard
+    let line = text.split(separator: "\n").last(where: { $0.hasPrefix("Unknown options: ") })
+  else { return nil }
+  let options = line.dropFirst("Unknown options: ".count).split(separator: ",").map {
+    $0.trimmingCharacters(in: .whitespaces)
+  }.filter { $0.hasPrefix("--") }
+  var probe = AWSCLIProbe()
+  for option in options {
+    if let (requirement, parameter) = AWSCLI.requirement(
+      withOption: option, in: AWSCLI.stepRequirements + AWSCLI.s3StateRequirements)
+    {
+      probe.missing.append((requirement, [parameter]))
+    }
+  }
+  guard !probe.missing.isEmpty else {
+    return "\(line): this aws CLI does not know them (see 'runbook doctor')"
+  }
+  return
+    "\(line): this aws CLI is older than \(probe.missingText): install \(probe.upgradeText(version: nil)) (see 'runbook doctor')"
 }

@@ -30,7 +30,8 @@ struct Doctor {
   func checks() async -> [DoctorCheck] {
     var checks: [DoctorCheck] = []
     let path = variables["PATH"]
-    checks.append(await awsCheck(path: path))
+    let (aws, awsVersion) = await awsCheck(path: path)
+    checks.append(aws)
     checks.append(await dockerCheck(path: path))
     for tool in ["zip", "pip3"] {
       let found =
@@ -64,6 +65,9 @@ struct Doctor {
             "\(configPath): deployment \(context.deployment.name), region \(context.aws.region)",
           fix: nil))
     }
+    if aws.level != .fail {
+      checks.append(await awsOptionsCheck(context, version: awsVersion))
+    }
     let account = await credentialsCheck(context, into: &checks)
     checks.append(await checkpointCheck(context, account: account))
     checks.append(buildContextsCheck(context))
@@ -80,16 +84,21 @@ struct Doctor {
     try? await runner.run(Invocation(executable: executable, arguments: arguments))
   }
 
-  private func awsCheck(path: String?) async -> DoctorCheck {
+  /// The check, and what `aws --version` printed first (`aws-cli/2.9.19`).
+  private func awsCheck(path: String?) async -> (DoctorCheck, String?) {
     guard findExecutable("aws", path: path) != nil else {
-      return DoctorCheck(
-        name: "aws CLI", level: .fail, detail: "not found on PATH",
-        fix: "install the AWS CLI (v1: pip install awscli; or AWS's v2 installer)")
+      return (
+        DoctorCheck(
+          name: "aws CLI", level: .fail, detail: "not found on PATH",
+          fix: "install the AWS CLI (v1: pip install awscli; or AWS's v2 installer)"), nil
+      )
     }
     guard let output = await run("aws", ["--version"]), output.succeeded else {
-      return DoctorCheck(
-        name: "aws CLI", level: .fail, detail: "'aws --version' failed",
-        fix: "reinstall the AWS CLI")
+      return (
+        DoctorCheck(
+          name: "aws CLI", level: .fail, detail: "'aws --version' failed",
+          fix: "reinstall the AWS CLI"), nil
+      )
     }
     let text = (output.stdoutText + output.stderrText).trimmingCharacters(
       in: .whitespacesAndNewlines)
@@ -98,11 +107,63 @@ struct Doctor {
       version.split(separator: "/").dropFirst().first?.split(separator: ".").first.map(String.init)
       ?? "?"
     guard major == "1" || major == "2" else {
-      return DoctorCheck(
-        name: "aws CLI", level: .warn, detail: "\(version): an unknown major version",
-        fix: "use aws CLI v1 or v2")
+      return (
+        DoctorCheck(
+          name: "aws CLI", level: .warn, detail: "\(version): an unknown major version",
+          fix: "use aws CLI v1 or v2"), version
+      )
     }
-    return DoctorCheck(name: "aws CLI", level: .ok, detail: "\(version) (v\(major))", fix: nil)
+    return (
+      DoctorCheck(name: "aws CLI", level: .ok, detail: "\(version) (v\(major))", fix: nil), version
+    )
+  }
+
+  /// Whether the aws CLI knows the parameters the run needs beyond its operations: those the
+  /// steps pass that older CLIs lack (``AWSCLI/stepRequirements``) and, for S3 state, the
+  /// conditional requests (``AWSCLI/s3StateRequirements``), asked with `--generate-cli-skeleton`
+  /// (no request). With the state in a folder, a CLI without the conditional requests is fine:
+  /// the detail says what S3 state would need.
+  private func awsOptionsCheck(_ context: Context, version: String?) async -> DoctorCheck {
+    let name = "aws CLI options"
+    let s3 = context.s3State.map { "S3 state (\($0))" }
+    let probe = await AWSCLI.probe(
+      AWSCLI.stepRequirements + AWSCLI.s3StateRequirements, runner: runner,
+      resolver: Resolver(aws: context.aws, secrets: SecretStore()))
+    let cli = version ?? "this aws CLI"
+    func isS3(_ requirement: AWSCLIRequirement) -> Bool {
+      AWSCLI.s3StateRequirements.contains(requirement)
+    }
+    var needed = probe
+    needed.missing.removeAll { s3 == nil && isS3($0.requirement) }
+    needed.unknown.removeAll { s3 == nil && isS3($0.requirement) }
+    if !needed.missing.isEmpty {
+      let users = [
+        needed.missing.contains { !isS3($0.requirement) } ? "the steps" : nil,
+        needed.missing.contains { isS3($0.requirement) } ? s3 : nil,
+      ].compactMap { $0 }
+      return DoctorCheck(
+        name: name, level: .fail,
+        detail:
+          "\(cli) has no \(needed.missingText), needed by \(users.joined(separator: " and "))",
+        fix: "install \(needed.upgradeText(version: version))"
+          + (users.contains("the steps") ? "" : ", or keep the state in a folder (--state-dir)"))
+    }
+    if let unknown = needed.unknown.first {
+      return DoctorCheck(
+        name: name, level: .warn,
+        detail:
+          "could not tell whether \(cli) knows \(unknown.requirement.describe(unknown.requirement.parameters)) (\(unknown.reason))",
+        fix: nil)
+    }
+    var known = "knows every option the steps use"
+    if let s3 {
+      known += " and the conditional requests \(s3) is written with"
+    } else if !probe.missing.isEmpty {
+      // Only the conditional requests are missing, and the state is in a folder.
+      known +=
+        "; S3 state (--state s3://) would need \(probe.upgradeText(version: version)): it has no \(probe.missingText)"
+    }
+    return DoctorCheck(name: name, level: .ok, detail: "\(cli) " + known, fix: nil)
   }
 
   /// verify fetches the health URL with `runbook-health-probe`, built and installed beside runbook.

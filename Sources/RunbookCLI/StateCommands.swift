@@ -24,6 +24,8 @@ extension Frontend {
       environment.output.write("\(store.lockFile): not locked\n")
       return ExitStatus.success
     }
+    // Before the operator is asked: an aws CLI without `delete-object --if-match` cannot unlock.
+    try await store.checkCLI()
     let lease =
       holder.expired()
       ? "its lease expired at \(holder.expiresAt ?? "?")"

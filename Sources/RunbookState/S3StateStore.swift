@@ -28,6 +28,8 @@ package final class S3StateStore: StateStore {
   let lockLost = Mutex<String?>(nil)
   /// What this process knows of the journal (see ``S3Journal``).
   let journalCache = S3Journal.Cache()
+  /// Whether this process found the aws CLI able to write S3 state (``checkCLI()``).
+  private let cliChecked = Mutex<Bool>(false)
 
   enum StateVersion {
     case unknown, absent
@@ -159,6 +161,7 @@ package final class S3StateStore: StateStore {
   }
 
   package func prepare() async throws {
+    try await checkCLI()
     do {
       try FileManager.default.createDirectory(
         atPath: logsDirectory, withIntermediateDirectories: true,
@@ -186,6 +189,23 @@ package final class S3StateStore: StateStore {
       )
     }
     stateVersion.withLock { $0 = .etag(eTag) }
+  }
+
+  /// Throws ``AWSCLITooOld`` when the aws CLI lacks the conditional requests S3 state is written
+  /// with (``AWSCLI/s3StateRequirements``: Debian 12's aws-cli/2.9.19 has none of them). Asked
+  /// once per process, before the first write (``prepare()``, ``removeLock()``), with
+  /// `--generate-cli-skeleton`, which sends no request; a probe that tells nothing lets the run
+  /// go on.
+  package func checkCLI() async throws {
+    if cliChecked.withLock({ $0 }) { return }
+    let probe = await AWSCLI.probe(AWSCLI.s3StateRequirements, runner: runner, resolver: resolver)
+    guard probe.missing.isEmpty else {
+      throw AWSCLITooOld(
+        subject: location, need: "S3 state is written with conditional requests",
+        alternative: "or keep the state in a folder (--state-dir)", probe: probe,
+        version: await AWSCLI.installedVersion(runner: runner, resolver: resolver))
+    }
+    cliChecked.withLock { $0 = true }
   }
 
   // MARK: - Lock
@@ -231,6 +251,7 @@ package final class S3StateStore: StateStore {
   /// (`runbook unlock`). False when it changed in between (nothing was deleted).
   package func removeLock() async throws -> Bool {
     guard let eTag = lockVersion.withLock({ $0 }) else { return true }
+    try await checkCLI()
     return try await delete("lock", eTag: eTag)
   }
 

@@ -33,9 +33,32 @@ final class FakeS3: CommandRunner {
   /// An operation whose next call ends as if Ctrl-C killed aws.
   let interruptNext = Mutex<String?>(nil)
   private let counter = Mutex(0)
+  /// What `aws --version` prints (nil: it fails).
+  let version = Mutex<String?>(nil)
+  /// Parameters this aws CLI lacks in its skeletons (`IfMatch`: aws-cli/2.9.19 of Debian 12).
+  let lacks = Mutex<Set<String>>([])
+  /// The `--generate-cli-skeleton` probes (kept out of ``calls``).
+  let probes = Mutex<[[String]]>([])
 
   func run(_ invocation: Invocation) async throws -> ProcessOutput {
     let argv = [invocation.executable] + invocation.arguments
+    if argv.contains("--generate-cli-skeleton") {
+      probes.withLock { $0.append(argv) }
+      // The parameters the tool looks for, as the operation's skeleton lists them.
+      let known = (AWSCLI.s3StateRequirements + AWSCLI.stepRequirements)
+        .filter { argv.starts(with: ["aws", $0.service, $0.operation]) }
+        .flatMap(\.parameters).map(\.name)
+      let lacking = lacks.withLock { $0 }
+      return ok(
+        Dictionary(
+          (["Bucket", "Key"] + known).filter { !lacking.contains($0) }.map { ($0, "") },
+          uniquingKeysWith: { first, _ in first }))
+    }
+    if argv.count > 1, argv[1] == "--version", let version = version.withLock({ $0 }) {
+      return ProcessOutput(
+        termination: .exited(0), standardOutput: Data((version + "\n").utf8),
+        standardError: Data())
+    }
     func value(_ option: String) -> String? {
       argv.firstIndex(of: option).flatMap { $0 + 1 < argv.count ? argv[$0 + 1] : nil }
     }
