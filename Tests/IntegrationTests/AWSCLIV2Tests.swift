@@ -117,6 +117,9 @@ final class AWSCLIV2Tests: XCTestCase {
       hostile.apply(to: &config)
     }
     try Self.use(in: workspace)
+    // An operator's `cli_auto_prompt = on`: v2 would ask for every call, and fail without a
+    // terminal; the tool turns it off for each call.
+    workspace.environment["AWS_CLI_AUTO_PROMPT"] = "on"
     workspace.environment["DOCKER_CONFIG"] =
       workspace.directory.appendingPathComponent("docker-config").path
     workspace.environment["RUNBOOK_AWS_LOG"] =
