@@ -93,10 +93,11 @@ final class AWSCLIV2Tests: XCTestCase {
   }
 
   /// The whole runbook on the aws CLI v2, with the same checks as ``DayTwoTests``: a deployment
-  /// interrupted at sampled writes and in its waits (the adopted VPC, the role that existed, the
-  /// hostile configuration values), one of everything and a rerun that writes nothing; verify
-  /// (with v2's `aws logs tail`), update (a failing rollout and a rollback included), destroy
-  /// interrupted at sampled deletes, and no secret anywhere. Then doctor: every check passes.
+  /// interrupted in its waits and after chosen writes (the adopted VPC, the role that existed,
+  /// the hostile configuration values), one of everything and a rerun that writes nothing, a new
+  /// secret value; verify (with v2's `aws logs tail`), update (a failing rollout and a rollback
+  /// included), doctor (every check passes), destroy interrupted at sampled deletes, no secret
+  /// anywhere, and the secrets deployed again (restored).
   func testTheWholeRunbookWithTheAWSCLIv2() async throws {
     let version = try await Self.version()
     let registry = try DockerEnvironment.registry()
@@ -152,8 +153,9 @@ final class AWSCLIV2Tests: XCTestCase {
 
     // The deployment, killed in the NAT gateway and DB instance waits, right after the role
     // that existed, and right after the writes whose resumed runs look their work up with reads
-    // the other kills do not make (a security group rule, a log group, the listener, the
-    // function): each resumed run finds what the killed one was making.
+    // the other kills do not make (a security group rule, a managed policy attached to a role, a
+    // log group, the target group's attributes, the listener, the function): each resumed run
+    // finds what the killed one was making. (In the order a run with --jobs 1 reaches them.)
     let arguments = ["run"] + DayTwoTests.steps + ["--adopt", "--yes"]
     let chain = try await workspace.runInterrupted(
       arguments, at: [],
@@ -161,7 +163,10 @@ final class AWSCLIV2Tests: XCTestCase {
         DayTwoTests.natWait,
         WaitKill(name: "security/rule", pattern: "ec2 authorize-security-group-ingress "),
         DayTwoTests.rdsWait,
+        WaitKill(name: "ecs/execution-role policy", pattern: "iam attach-role-policy "),
         WaitKill(name: "ecs/log-group", pattern: "logs create-log-group "),
+        WaitKill(
+          name: "ecs/target-group-attributes", pattern: "elbv2 modify-target-group-attributes "),
         WaitKill(name: "ecs/listener", pattern: "elbv2 create-listener "),
         DayTwoTests.existingRole,
         WaitKill(name: "lambda/function", pattern: "lambda create-function "),
@@ -172,7 +177,7 @@ final class AWSCLIV2Tests: XCTestCase {
       throw HarnessError.missing("the deployment did not finish with aws CLI v2")
     }
     XCTAssertEqual(chain.waitsMissed, [], "kill points never reached")
-    XCTAssertEqual(chain.interruptions.count, 7, "\(chain.interruptions)")
+    XCTAssertEqual(chain.interruptions.count, 9, "\(chain.interruptions)")
     report(
       "aws CLI v2 chain: \(chain.interruptions.count) interruptions, \(chain.writes) writes: "
         + chain.interruptions.map(\.description).joined(separator: ", "))
@@ -223,6 +228,18 @@ final class AWSCLIV2Tests: XCTestCase {
     try await day.checkDestroy(workspace, adoptedVPC: adoptedVPC)
     lap("the interrupted destroy")
     try await day.checkNoSecretAnywhere(workspace, secrets: secrets)
+
+    // The secrets again on the same state directory: destroy scheduled them for deletion, and
+    // the run restores them (restore-secret) and uses them as they are.
+    let again = try await workspace.run(["run", "secrets", "--yes"], environment: supplied)
+    XCTAssertEqual(again.status, 0, again.summary)
+    for name in ["unisync/encryption-key", "unisync/canvas-api-token", "unisync/cognito-config"] {
+      let described = try await workspace.aws([
+        "secretsmanager", "describe-secret", "--secret-id", name,
+      ])
+      XCTAssertNil(
+        (described as? [String: Any])?["DeletedDate"], "\(name) is still scheduled for deletion")
+    }
 
     let operations = Self.operations(in: workspace)
     report(
