@@ -77,8 +77,7 @@ extension DayTwoTests {
     }
     let looksBefore = looks()
     let follow = try RunningTool(
-      workspace, ["run", "verify", "--yes", "--follow", "--service", "api-gateway"],
-      environment: workspace.environment)
+      workspace, ["run", "verify", "--yes", "--follow", "--service", "api-gateway"])
     let twice = await follow.wait(for: "verdict: healthy", count: 2, timeout: 120)
     XCTAssertTrue(twice, follow.text)
     _ = try await workspace.aws(
