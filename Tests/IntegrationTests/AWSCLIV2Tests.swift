@@ -127,6 +127,7 @@ final class AWSCLIV2Tests: XCTestCase {
       workspace.directory.appendingPathComponent("aws.log").path
     workspace.environment["RUNBOOK_DOCKER_LOG"] =
       workspace.directory.appendingPathComponent("docker.log").path
+    _ = try workspace.privateTemporaryDirectory()  // scanned for secrets at the end
     XCTAssertTrue(workspace.usesAWSCLIv2)
 
     // Made by hand: the VPC taken over with --adopt, and the Lambda role that existed.
