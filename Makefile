@@ -17,6 +17,10 @@
 #
 # SWIFT_TEST_FLAGS is passed to swift test, e.g. make test SWIFT_TEST_FLAGS='--filter Network'.
 #
+# Two aws CLIs: every test runs pip's aws CLI v1, and AWSCLIV2Tests run the tool with the v2 at
+# AWS_V2 (default /usr/bin/aws: Debian 12's awscli package, aws-cli/2.9.19, which .ci/run
+# installs); without it they fail. docs/reliability.md, "Two aws CLIs".
+#
 # The strict layer (Tests/Fixtures/aws-strict.py, docs/reliability.md "Strict layer") runs in front
 # of every emulator. RUNBOOK_AWS_STRICT says whether the tests, the demo and env-up talk to it or
 # to moto_server directly: 1 (every behaviour), 0 (moto as it is, the default for now: three step
@@ -33,6 +37,7 @@ export RUNBOOK_AWS_STRICT ?= 0
 # make test uses its own state dir, so it never stops an emulator started by env-up or demo.
 TEST_DIR ?= $(ROOT)/.test-env/make-test
 SWIFT_TEST_FLAGS ?=
+AWS_V2 ?= /usr/bin/aws
 # Test processes at once; each gets its own emulator (as many are started). On 2 cores, 3 workers
 # made the suite slower (16.5 min against 14): the whole-runbook test, the longest, got less CPU.
 TEST_WORKERS ?= 2
@@ -58,7 +63,7 @@ check-layers:
 test: check-layers
 	swift build --build-tests
 	export RUNBOOK_TEST_DIR='$(TEST_DIR)'; \
-	trap 'scripts/aws-forkserver.sh stop "$$RUNBOOK_TEST_DIR"; for dir in $(TEST_EMULATOR_DIRS); do RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh stop; done; scripts/docker-env.sh stop' EXIT; \
+	trap 'scripts/aws-forkserver.sh stop "$$RUNBOOK_TEST_DIR"; scripts/aws-forkserver.sh stop "$$RUNBOOK_TEST_DIR/aws-v2"; for dir in $(TEST_EMULATOR_DIRS); do RUNBOOK_TEST_DIR="$$dir" scripts/local-aws.sh stop; done; scripts/docker-env.sh stop' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
 	endpoints=""; strict_endpoints=""; \
 	for dir in $(TEST_EMULATOR_DIRS); do \
@@ -80,6 +85,14 @@ test: check-layers
 	fi; \
 	export PATH='$(ROOT)/Tests/Fixtures/bin':"$$PATH"; \
 	export RUNBOOK_TEST_BIN='$(ROOT)/.build/debug/runbook'; \
+	export RUNBOOK_AWS_V2='$(AWS_V2)'; \
+	v2="$$("$$RUNBOOK_AWS_V2" --version 2>&1 || true)"; \
+	case "$$v2" in \
+	  aws-cli/2.*) \
+	    export RUNBOOK_AWS_V2_FORK_SOCKET="$$(RUNBOOK_REAL_AWS="$$RUNBOOK_AWS_V2" scripts/aws-forkserver.sh start "$$RUNBOOK_TEST_DIR/aws-v2")"; \
+	    echo "aws CLI v2 (AWSCLIV2Tests): $$RUNBOOK_AWS_V2, $${v2%% *}, fork server: $${RUNBOOK_AWS_V2_FORK_SOCKET:-none}" ;; \
+	  *) echo "make test: no aws CLI v2 at $$RUNBOOK_AWS_V2 (apt-get install awscli, or AWS_V2=PATH): AWSCLIV2Tests will fail" >&2 ;; \
+	esac; \
 	echo "emulators: $$RUNBOOK_TEST_ENDPOINTS (state: $$RUNBOOK_TEST_DIR); strict layer: $$RUNBOOK_TEST_STRICT_ENDPOINTS (RUNBOOK_AWS_STRICT=$$RUNBOOK_AWS_STRICT)"; \
 	status=0; rm -f '$(TEST_DIR)/xunit.xml'; \
 	swift test --parallel --num-workers $(TEST_WORKERS) --disable-swift-testing \

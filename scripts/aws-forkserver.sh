@@ -5,7 +5,8 @@
 #   scripts/aws-forkserver.sh start DIR   start it (socket DIR/aws-fork.sock), print the socket
 #   scripts/aws-forkserver.sh stop DIR    stop it by its recorded pid
 #
-# Needs RUNBOOK_REAL_AWS (scripts/local-aws.sh env): the server runs on that aws's interpreter.
+# Needs RUNBOOK_REAL_AWS (scripts/local-aws.sh env): the server runs on that aws's interpreter,
+# and serves only that aws (make test starts a second one for the aws CLI v2, AWS_V2).
 # RUNBOOK_AWS_FORK=0: start nothing (every call starts the aws CLI afresh).
 set -euo pipefail
 

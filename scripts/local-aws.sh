@@ -80,11 +80,12 @@ resolve_bin() {
   readlink -f "$path"
 }
 
-# aws CLI v1 is a Python script; v2 is a native binary with other exit codes (254, not 255).
-is_python_script() {
-  local first=""
-  IFS= read -r first <"$1" || true
-  [[ "$first" == '#!'*python* ]]
+# The tests' aws is v1 (pip awscli). v2 is AWS's native binary, or a Python script too in
+# Debian's awscli package (/usr/bin/aws, aws-cli/2.9.19): ask it its version.
+is_cli_v1() {
+  local version
+  version="$("$1" --version 2>&1)" || return 1
+  [[ "$version" == aws-cli/1.* ]]
 }
 
 python_for_venv() {
@@ -122,7 +123,7 @@ resolve_tools() {
   if [[ "${RUNBOOK_FORCE_VENV:-0}" != 1 ]]; then
     AWS_BIN="$(resolve_bin aws || true)"
     MOTO_BIN="$(resolve_bin moto_server || true)"
-    if [[ -n "$AWS_BIN" ]] && ! is_python_script "$AWS_BIN"; then
+    if [[ -n "$AWS_BIN" ]] && ! is_cli_v1 "$AWS_BIN"; then
       log "$AWS_BIN is not the aws CLI v1 (pip awscli): using $VENV"
       AWS_BIN=""
     fi

@@ -40,13 +40,15 @@ public final class ProcessRunner: CommandRunner {
   ///
   /// - Parameters:
   ///   - environment: Laid over the inherited environment for every child; each invocation's own
-  ///     `environment` is laid over this in turn. The default turns off the AWS CLI pager.
+  ///     `environment` is laid over this in turn. The default turns off the AWS CLI pager and
+  ///     aws CLI v2's auto-prompt (`cli_auto_prompt = on` in an operator's config would make
+  ///     every call ask on a terminal, and fail without one: exit 255).
   ///   - outputGraceAfterExit: How long to keep reading a child's output once the child itself has
   ///     exited. A descendant that escaped the child's process group (a browser opened by
   ///     `aws sso login`, say) can hold the pipes open indefinitely; after this grace period the
   ///     runner returns what it has read instead of waiting for it.
   public init(
-    environment: [String: String] = ["AWS_PAGER": ""],
+    environment: [String: String] = ["AWS_PAGER": "", "AWS_CLI_AUTO_PROMPT": "off"],
     outputGraceAfterExit: Duration = .seconds(2)
   ) {
     self.environment = environment

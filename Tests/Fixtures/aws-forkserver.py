@@ -2,6 +2,9 @@
 
 Every aws CLI v1 call spends about 1 s of CPU importing botocore and awscli and parsing the
 service's model before it sends anything; the test suite makes thousands of them on 2 cores.
+It serves the aws CLI v2 of Debian's awscli package too (a Python program as well; make test
+starts a second server for it), and only the aws it was started for (RUNBOOK_REAL_AWS): a call
+for another one is refused (exit 127), never run by the wrong CLI.
 This server does that work once, then forks for each call. The call runs the aws CLI's own
 entry point (awscli.clidriver.main) with the caller's argv, environment, working directory and
 standard input, output and error (passed over the socket as file descriptors), so the aws CLI
@@ -65,10 +68,16 @@ def warm_up():
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     try:
+        v2 = awscli.__version__.startswith("2.")
         for service, operation in WARM:
             try:
-                awscli.clidriver.create_clidriver().main(
-                    [service, operation, "--generate-cli-skeleton"])
+                driver = awscli.clidriver.create_clidriver()
+                if v2:
+                    # A v2 command starts a native thread (the CRT's), and a process forked from
+                    # one with threads can hang on a lock that thread held: models alone.
+                    driver.session.get_service_model("s3" if service == "s3api" else service)
+                else:
+                    driver.main([service, operation, "--generate-cli-skeleton"])
             except BaseException:  # a service this aws CLI lacks: no harm, it loads on use
                 pass
         sys.stdout.flush()
@@ -99,6 +108,11 @@ def receive(conn):
     return json.loads(body), fds
 
 
+# The aws this server has loaded (RUNBOOK_REAL_AWS when it started): a call for another one (the
+# aws CLI v2 of the matrix) is refused, never run by this one.
+SERVED = os.path.realpath(os.environ["RUNBOOK_REAL_AWS"]) if os.environ.get("RUNBOOK_REAL_AWS") else ""
+
+
 def run_call(request, fds):
     """In the forked process: become the caller's aws and run it. Never returns."""
     code = 255
@@ -108,6 +122,11 @@ def run_call(request, fds):
         for fd in fds:
             if fd > 2:
                 os.close(fd)
+        if SERVED and os.path.realpath(request.get("argv0") or "") != SERVED:
+            os.write(2, (
+                "aws fork server: it runs %s, not %s: call that one without the server "
+                "(RUNBOOK_AWS_FORK_SOCKET=)\n" % (SERVED, request.get("argv0"))).encode())
+            os._exit(127)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])

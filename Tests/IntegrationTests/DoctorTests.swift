@@ -104,6 +104,16 @@ final class DoctorTests: XCTestCase {
       "stdout": "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11\n"
     ]
     answers["docker version"] = ["stdout": "27.5.1\n"]
+    // The `aws CLI options` check's probes (`--generate-cli-skeleton input`): as that CLI prints.
+    for requirement in AWSCLI.stepRequirements + AWSCLI.s3StateRequirements {
+      let key = "\(requirement.service) \(requirement.operation)"
+      guard answers[key] == nil else { continue }
+      let skeleton = try JSONSerialization.data(
+        withJSONObject: Dictionary(
+          (["Key"] + requirement.parameters.map(\.name)).map { ($0, "") },
+          uniquingKeysWith: { first, _ in first }))
+      answers[key] = ["stdout": String(decoding: skeleton, as: UTF8.self)]
+    }
     try JSONSerialization.data(withJSONObject: answers).write(to: responses)
     let fakes = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path
     let run = try await workspace.run(

@@ -53,8 +53,15 @@ extension DayTwoTests {
     let operations = passed.calls.compactMap {
       ($0["argv"] as? [String])?.prefix(2).joined(separator: " ")
     }
-    XCTAssertEqual(operations.filter { $0 == "logs filter-log-events" }.count, 4, "\(operations)")
-    XCTAssertFalse(operations.contains("logs tail"), "aws CLI v1 has no 'logs tail'")
+    if workspace.usesAWSCLIv2 {
+      // The guide's `aws logs tail`, which only v2 has (AWSCLIV2Tests).
+      XCTAssertEqual(operations.filter { $0 == "logs tail" }.count, 4, "\(operations)")
+      XCTAssertFalse(operations.contains("logs filter-log-events"), "\(operations)")
+    } else {
+      XCTAssertEqual(
+        operations.filter { $0 == "logs filter-log-events" }.count, 4, "\(operations)")
+      XCTAssertFalse(operations.contains("logs tail"), "aws CLI v1 has no 'logs tail'")
+    }
     XCTAssertTrue(operations.contains("elbv2 describe-target-health"), "\(operations)")
     XCTAssertFalse(passed.calls.contains { $0["write"] as? Bool == true }, "verify changes nothing")
     XCTAssertEqual(try workspace.checkpoint().record("verify", "verify")?.value, "healthy")

@@ -432,6 +432,17 @@ final class ProcessRunnerTests: XCTestCase {
     XCTAssertEqual(try decode(output)["AWS_PAGER"] as? String, "")
   }
 
+  /// aws CLI v2's auto-prompt is off for every call, whatever the operator's environment says.
+  func testDefaultRunnerTurnsOffTheAWSCLIAutoPrompt() async throws {
+    let invocation = python("env-json.py", "AWS_CLI_AUTO_PROMPT")
+    setenv("AWS_CLI_AUTO_PROMPT", "on", 1)
+    defer { unsetenv("AWS_CLI_AUTO_PROMPT") }
+    let output = try await withTimeout(10) { [invocation] in
+      try await ProcessRunner().run(invocation)
+    }
+    XCTAssertEqual(try decode(output)["AWS_CLI_AUTO_PROMPT"] as? String, "off")
+  }
+
   // MARK: 10. PATH lookup is ours and errors name the tool
 
   func testExecutableNotFoundNamesTheTool() async throws {
