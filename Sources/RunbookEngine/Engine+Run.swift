@@ -154,23 +154,37 @@ extension Engine {
       })
   }
 
-  /// For each step of a run (by index), the earlier steps of the run it waits for: those that
-  /// produce an export it uses. An operation (verify, update) waits for every earlier step.
+  /// For each step of a run (by index), the earlier steps of the run it waits for before it starts:
+  /// an operation (verify, update) waits for every earlier step. Any other step starts at once,
+  /// and each of its actions waits for the exports it uses and the steps it names
+  /// (``Action/afterSteps``) at the run's ``ExportGate``.
   func stepDependencies(_ steps: [any Step<Configuration>]) -> [Set<Int>] {
-    let produced = steps.map { Set($0.producedExports(for: deployment)) }
-    return steps.indices.map { index in
-      let step = steps[index]
-      let required = Set(step.requiredExports(for: deployment))
-      return Set(
-        (0..<index).filter { earlier in
-          !step.runsByDefault || !produced[earlier].isDisjoint(with: required)
-        })
-    }
+    steps.indices.map { index in steps[index].runsByDefault ? [] : Set(0..<index) }
   }
 
-  /// Runs the steps that do not need each other at once (the secrets, the images and the queues
-  /// while the network is made), each as soon as the steps producing its exports have finished;
-  /// `slots` bounds the actions running at once across them (`--jobs`). After a failure no new
+  /// What the steps of a run are still to make, each with its step's index: the exports (what the
+  /// checkpoint has done already is there now) and the steps themselves (``ExportGate/step(_:)``).
+  func exportGate(_ steps: [any Step<Configuration>], checkpoint: Checkpoint) -> ExportGate {
+    var pending: [String: Int] = [:]
+    for (index, step) in steps.enumerated() {
+      pending[ExportGate.step(step.id)] = index
+      let actions = step.actions(for: deployment)
+      let done = StepExecution.done(
+        actions, StepExecution.dependencies(of: actions), checkpoint, step.id)
+      for action in actions {
+        guard let export = action.capture?.export,
+          !done.contains(action.name) || overwrites(action)
+        else { continue }
+        pending[export] = index
+      }
+    }
+    return ExportGate(pending: pending)
+  }
+
+  /// Runs the steps side by side, each action as soon as the exports it uses exist, whichever
+  /// step makes them (the DB subnet group once the private subnets are made, while the NAT gateway
+  /// is still pending), and each step once the steps it waits for have finished
+  /// (``stepDependencies(_:)``); `slots` bounds the actions running at once across them (`--jobs`). After a failure no new
   /// step starts and the running ones start no new action; the first real failure is thrown.
   private func runConcurrently(
     _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, journal: any JournalStore,
@@ -178,6 +192,7 @@ extension Engine {
     slots: ActionSlots
   ) async throws -> [String: ActionOutcome] {
     let needs = stepDependencies(steps)
+    let gate = exportGate(steps, checkpoint: await keeper.current)
     var outcomes: [String: ActionOutcome] = [:]
     var started = Set<Int>()
     var finished = Set<Int>()
@@ -197,7 +212,7 @@ extension Engine {
             group.addTask {
               let execution = StepRun(
                 engine: self, step: step, keeper: keeper, journal: journal, audit: audit,
-                slots: slots)
+                slots: slots, gate: GatePlace(exports: gate, index: index))
               do {
                 return StepCompletion(index: index, result: .success(try await execution.run()))
               } catch {
@@ -208,6 +223,7 @@ extension Engine {
         }
         guard running > 0, let completion = await group.next() else { break }
         running -= 1
+        defer { gate.stepEnded(completion.index) }
         switch completion.result {
         case .success(let stepOutcomes):
           finished.insert(completion.index)

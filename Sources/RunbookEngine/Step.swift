@@ -351,6 +351,11 @@ package struct Action: Sendable, Hashable {
   package var precheck: Precheck?
   /// Other actions of the step that must finish first, beyond those whose exports it uses.
   package var after: [String]
+  /// Steps that must have finished first when they are part of the run, beyond those making the
+  /// exports it uses: what AWS needs of them with no id passing between the two (a service's
+  /// images pushed, the private subnets' route through the NAT gateway to pull them). Steps that
+  /// run side by side otherwise wait only for exports, action by action.
+  package var afterSteps: [String] = []
   /// Its effect does not outlast the machine or the run (a registry login that expires, a local
   /// image build, files in ``ContextValue/runDirectory``): done in an earlier run, it still runs
   /// again in any run where an action depending on it has work left.

@@ -20,13 +20,17 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
 
   /// Bounds the actions running at once across the run's steps; nil: only this step's `--jobs`.
   let slots: ActionSlots?
+  /// When steps run side by side: where an action waits for the exports other steps make, and
+  /// this step's index in the run. Nil: the steps run one after the other.
+  let gate: GatePlace?
 
   init(
     engine: Engine<Configuration>, step: any Step<Configuration>, keeper: CheckpointKeeper,
     journal: any JournalStore,
-    audit: AuditLog, slots: ActionSlots? = nil
+    audit: AuditLog, slots: ActionSlots? = nil, gate: GatePlace? = nil
   ) {
     self.slots = slots
+    self.gate = gate
     self.engine = engine
     self.step = step
     self.keeper = keeper
@@ -63,7 +67,9 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
       while true {
         if firstError == nil, !engine.isHalted {
           var index = 0
-          while index < pending.count, running < jobs {
+          // Beside other steps, an action may first wait for another step's export: the run's
+          // slots alone bound what runs at once, so a waiting action holds up none of its step.
+          while index < pending.count, gate != nil || running < jobs {
             let action = pending[index]
             let needs = dependencies[action.name] ?? []
             if !needs.isDisjoint(with: skipped) {
@@ -82,10 +88,16 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
               pending.remove(at: index)
               running += 1
               group.addTask {
+                do {
+                  try await self.awaitOtherSteps(action)
+                } catch {
+                  return Completion(name: action.name, result: .failure(error))
+                }
                 await self.slots?.acquire()
                 let completion: Completion
                 do {
                   let outcome = try await self.execute(action)
+                  if let export = action.capture?.export { self.gate?.exports.produced(export) }
                   completion = Completion(name: action.name, result: .success(outcome))
                 } catch {
                   completion = Completion(name: action.name, result: .failure(error))
@@ -132,6 +144,22 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
     return outcomes
   }
 
+  /// Waits until the other steps of the run have made the exports `action` uses. Throws
+  /// ``HaltedBesideAFailure`` when a step failed meanwhile: the action must not start then.
+  private func awaitOtherSteps(_ action: Action) async throws {
+    guard let gate else { return }
+    let awaited = gate.exports.awaited(action, by: gate.index)
+    guard !awaited.isEmpty else { return }
+    await gate.exports.wait(for: awaited)
+    if engine.isHalted { throw HaltedBesideAFailure(step: step.id) }
+    try engine.checkInterrupted()
+  }
+}
+
+/// A step's place at the run's ``ExportGate``: the gate, and the step's index in the run.
+struct GatePlace: Sendable {
+  let exports: ExportGate
+  let index: Int
 }
 
 /// What a child task of ``StepExecution/run()`` returns: the action's name and how it ended.

@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Rules every step of the catalogue must keep, for both shipped runbooks: a malformed step is
 /// caught here, before any run.
@@ -40,22 +40,34 @@ final class CatalogueTests: XCTestCase {
     }
   }
 
-  /// `run` starts a step when the steps producing its exports have finished: what may run beside what.
-  func testStepsWaitOnlyForTheStepsWhoseExportsTheyUse() throws {
+  /// `run` starts every step at once and each action as soon as what it uses exists: the DB
+  /// instance waits for the VPC, the private subnets and its security group, never for the NAT
+  /// gateway; a service waits for the whole network (its route to the NAT gateway) and the images.
+  func testActionsWaitOnlyForWhatTheyUse() throws {
     let fixture = try EngineFixture(test: self)
     let steps = Catalogue.steps.filter(\.runsByDefault)
-    let needs = fixture.engine(steps).stepDependencies(steps)
-    var waitsFor: [String: [String]] = [:]
-    for (index, step) in steps.enumerated() {
-      waitsFor[step.id] = needs[index].sorted().map { steps[$0].id }
+    let engine = fixture.engine(steps)
+    XCTAssertEqual(engine.stepDependencies(steps), steps.map { _ in [] })
+    let gate = engine.exportGate(steps, checkpoint: Checkpoint(deployment: "d", region: "r"))
+    let deployment = fixture.deployment
+    func awaited(_ step: String, _ action: String) throws -> [String] {
+      let index = try XCTUnwrap(steps.firstIndex { $0.id == step })
+      let found = try XCTUnwrap(steps[index].actions(for: deployment).first { $0.name == action })
+      return gate.awaited(found, by: index).sorted()
     }
-    XCTAssertEqual(
-      waitsFor,
-      [
-        "network": [], "security": ["network"], "rds": ["network", "security"], "secrets": [],
-        "ecr": [], "ecs": ["network", "security", "rds", "secrets", "ecr"],
-        "lambda": ["network", "security"], "sqs": [],
-      ])
+    let privateSubnets = deployment.network.subnets.filter { !$0.isPublic }.map(\.export)
+    XCTAssertEqual(try awaited("rds", "subnet-group"), (["VPC_ID"] + privateSubnets).sorted())
+    let instance = try awaited("rds", "instance")
+    XCTAssertFalse(instance.isEmpty)
+    for name in instance {
+      XCTAssertFalse(name.hasPrefix("step "), "the DB instance waits for a whole step: \(name)")
+      XCTAssertFalse(name.contains("NAT"), "the DB instance waits for the NAT gateway: \(name)")
+    }
+    XCTAssertTrue(instance.contains("RDS_SG"), "\(instance)")
+    for service in deployment.services {
+      let waits = try awaited("ecs", "service-\(service.name)")
+      XCTAssertTrue(waits.contains("step network") && waits.contains("step ecr"), "\(waits)")
+    }
     let operations = Catalogue.steps.filter { !$0.runsByDefault }
     let withOperations = steps + operations
     let all = fixture.engine(withOperations).stepDependencies(withOperations)

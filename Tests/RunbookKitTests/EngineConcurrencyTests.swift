@@ -178,20 +178,76 @@ final class EngineConcurrencyTests: XCTestCase {
       ["create-a1", "create-a2", "create-b1", "create-b2"])
   }
 
-  func testAStepWaitsForTheStepsWhoseExportsItUses() async throws {
+  /// Steps start at once; an action waits only for the exports it uses, not for the rest of the
+  /// step that makes them (the DB subnet group does not wait for the NAT gateway).
+  func testAnActionWaitsForTheExportsItUsesNotForTheirWholeStep() async throws {
     let fixture = try EngineFixture(test: self)
-    let order = recordingOrder(fixture, milliseconds: 30, overlapping: ["a1": "c1"])
+    // a2 (after a1) does not end before b1 has started; c1 overlaps a1.
+    let order = recordingOrder(fixture, milliseconds: 30, overlapping: ["a2": "b1", "a1": "c1"])
     let steps = [
-      TestStep("a", [createAction("a1", export: "A_ID")]),
+      TestStep(
+        "a",
+        [createAction("a1", export: "A_ID"), createAction("a2", export: nil, after: ["a1"])]),
       TestStep("b", [createAction("b1", export: nil, arguments: [.ref("A_ID")])]),
       TestStep("c", [createAction("c1", export: "C_ID")]),
     ]
-    XCTAssertEqual(fixture.engine(steps).stepDependencies(steps), [[], [0], []])
+    XCTAssertEqual(fixture.engine(steps).stepDependencies(steps), [[], [], []])
     _ = try await withDeadline(180) { try await fixture.engine(steps, jobs: 4).run(steps) }
     let events = order.value
     func index(_ event: String) -> Int { events.firstIndex(of: event) ?? -1 }
     XCTAssertLessThan(index("end a1"), index("start b1"), "\(events)")
+    XCTAssertLessThan(index("start b1"), index("end a2"), "b1 waited for all of a: \(events)")
     XCTAssertLessThan(index("start c1"), index("end a1"), "c needs nothing of a: \(events)")
+    XCTAssertEqual(try fixture.checkpoint().record("b", "b1")?.status, .done)
+  }
+
+  /// An action naming a step in `afterSteps` waits for all of it (what AWS needs of a step with
+  /// no id passing: the images a service pulls).
+  func testAnActionAfterAStepWaitsForTheWholeStep() async throws {
+    let fixture = try EngineFixture(test: self)
+    let order = recordingOrder(fixture, milliseconds: 30)
+    var b1 = createAction("b1", export: nil, arguments: [.ref("A_ID")])
+    b1.afterSteps = ["a"]
+    let steps = [
+      TestStep(
+        "a",
+        [createAction("a1", export: "A_ID"), createAction("a2", export: nil, after: ["a1"])]),
+      TestStep("b", [createAction("b0", export: "B0_ID"), b1]),
+    ]
+    _ = try await withDeadline(180) { try await fixture.engine(steps, jobs: 4).run(steps) }
+    let events = order.value
+    func index(_ event: String) -> Int { events.firstIndex(of: event) ?? -1 }
+    XCTAssertLessThan(index("end a2"), index("start b1"), "\(events)")
+    XCTAssertLessThan(index("start b0"), index("end a1"), "b0 needs nothing of a: \(events)")
+  }
+
+  /// An action waiting for another step's export never starts when that step fails, and the
+  /// failure reported is that step's.
+  func testAnActionWaitingForAFailedStepsExportNeverStarts() async throws {
+    let fixture = try EngineFixture(test: self)
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on(
+      "aws", "test", "create-a1",
+      reply: .awsError("InvalidParameterValue", operation: "CreateA1", message: "no such zone"))
+    fixture.runner.on("aws", "test", "create-b0", reply: .ok("b0-1"))
+    let steps = [
+      TestStep("a", [createAction("a1", export: "A_ID")]),
+      TestStep(
+        "b",
+        [
+          createAction("b0", export: "B0_ID"),
+          createAction("b1", export: nil, arguments: [.ref("A_ID")]),
+        ]),
+    ]
+    do {
+      _ = try await withDeadline(180) { try await fixture.engine(steps, jobs: 4).run(steps) }
+      XCTFail("the run should have failed")
+    } catch let failure as StepFailure {
+      XCTAssertEqual(failure.step, "a")
+      XCTAssertEqual(failure.action, "a1")
+    }
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b1").count, 0, "b1 was started")
+    XCTAssertNil(try fixture.checkpoint().record("b", "b1"))
   }
 
   func testAFailedStepStopsTheStepsBesideItAndIsTheFailureReported() async throws {

@@ -353,7 +353,13 @@ package struct ECSStep: Step {
             ? words[0] : nil
         },
         after: ["service-\(name)"], settledBy: .nothingToDo(whenCreated: "service-\(name)")),
-    ]
+    ].map { action in
+      // Its tasks pull the images the ecr step pushes, through the private subnets' route to the
+      // NAT gateway: neither passes an id, so the service waits for both steps to finish.
+      var action = action
+      action.afterSteps = ["network", "ecr"]
+      return action
+    }
   }
 }
 
