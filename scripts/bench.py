@@ -15,6 +15,14 @@ started here and stopped by pid):
   - the tool's peak resident memory during the full run (VmHWM of the tool alone, sampled).
 
     scripts/bench.py [--scratch-path DIR | --binary PATH] [--plan-runs N] [--rounds N] [--keep]
+                     [--timing emulator|aws] [--timing-scale S]
+
+With --timing aws (`make bench TIMING=aws`) the emulators answer with AWS's own timings, scaled
+down by one factor (--timing-scale, default 1/30): the strict layer (Tests/Fixtures/aws-strict.py)
+keeps NAT gateways pending, DB instances creating and backing up, load balancers provisioning and
+functions pending for their real durations x the scale, without its test bounds; the tool's
+pauses between polls (operations.pausePercent) and the by-hand script's DB wait scale with them.
+That run writes docs/performance-aws.md (the rounds, each run's critical path), not this file.
 
 The by-hand and tool runs are repeated --rounds times (default 3), each round on fresh emulators
 and the two taking turns at going first; the tables show the round with the median ratio.
@@ -84,16 +92,29 @@ def shell_exports(text, env):
 class Emulator:
     """A moto_server (and, when asked, a Docker engine and registry) in a private state dir."""
 
-    def __init__(self, directory, images):
+    def __init__(self, directory, images, timing_scale=None):
         self.directory = directory
         self.images = images
+        self.timing_scale = timing_scale
         self.base = dict(os.environ, RUNBOOK_TEST_DIR=directory)
+        if timing_scale:
+            # AWS's readiness times (and nothing else of the strict layer: its other behaviours
+            # cost retries that are not what this measures).
+            self.base["RUNBOOK_AWS_STRICT"] = "readiness"
         # Two registries run at once: each on a free port of its own.
         self.base.pop("RUNBOOK_REGISTRY_PORT", None)
 
     def start(self):
         sh([LOCAL_AWS, "start"], env=self.base)
         env = shell_exports(sh([LOCAL_AWS, "env"], env=self.base).stdout, self.base)
+        if self.timing_scale:
+            import urllib.request
+            layer = sh([LOCAL_AWS, "strict-url"], env=self.base).stdout.strip()
+            request = urllib.request.Request(
+                layer + "/strict-api/config", method="POST",
+                data=json.dumps({"scale": self.timing_scale, "bounded": False}).encode())
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                self.strict_config = json.load(answer)
         if self.images:
             sh([DOCKER_ENV, "start"], env=self.base)
             env = shell_exports(sh([DOCKER_ENV, "env"], env=self.base).stdout, env)
@@ -229,8 +250,9 @@ def processes_started(args, env, work):
     return count
 
 
-def bench_config(work, registry):
-    """runbooks/local.json with the run's registry, and its relative paths made absolute."""
+def bench_config(work, registry, timing_scale=None):
+    """runbooks/local.json with the run's registry, and its relative paths made absolute (with
+    AWS timings: the pauses between polls scaled with them)."""
     with open(CONFIG) as handle:
         config = json.load(handle)
     base = os.path.dirname(CONFIG)
@@ -249,6 +271,8 @@ def bench_config(work, registry):
         absolute(secret, "file")
     if registry:
         config["registry"] = registry
+    if timing_scale:
+        config.setdefault("operations", {})["pausePercent"] = max(1, round(timing_scale * 100))
     path = os.path.join(work, "local.json")
     with open(path, "w") as handle:
         json.dump(config, handle, indent=2)
@@ -371,7 +395,7 @@ def tail(path, lines=25):
         return ""
 
 
-def measure_round(number, count, work, binary, steps, sections, images, full):
+def measure_round(number, count, work, binary, steps, sections, images, full, timing_scale=None):
     """One round: the guide by hand and the tool, each on fresh emulators of its own (in turn
     first: drift of the machine's load then favours neither). With `full`, also the rerun and
     the inventories. Returns (figures, failures, hand env, tool env, the tool's configuration)."""
@@ -380,13 +404,17 @@ def measure_round(number, count, work, binary, steps, sections, images, full):
     os.makedirs(base)
     print(f"bench: round {number} of {count}: starting two emulators"
           + (" with Docker engines" if images else ""), file=sys.stderr)
-    hand = Emulator(os.path.join(base, "env-hand"), images)
-    tool = Emulator(os.path.join(base, "env-tool"), images)
+    hand = Emulator(os.path.join(base, "env-hand"), images, timing_scale)
+    tool = Emulator(os.path.join(base, "env-tool"), images, timing_scale)
     config = CONFIG
     try:
         hand.start()
         tool.start()
-        config = bench_config(base, tool.registry if images else None)
+        config = bench_config(base, tool.registry if images else None, timing_scale)
+        if timing_scale:
+            # The aws waiter polls a DB instance every 30 s: scaled as AWS's times are.
+            hand.env["BY_HAND_POLL_SECONDS"] = f"{max(0.2, 30 * timing_scale):.2f}"
+            figures["strict_config"] = tool.strict_config
         state = os.path.join(base, "state")
         common = [binary, "--config", config, "--state-dir", state, "--endpoint-url", tool.endpoint]
 
@@ -438,7 +466,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=3,
                         help="by-hand and tool runs, in turn first; the tables show the median round")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, outputs)")
+    parser.add_argument("--timing", choices=["emulator", "aws"], default=os.environ.get("TIMING") or "emulator",
+                        help="aws: AWS's own readiness times, scaled (docs/performance-aws.md)")
+    parser.add_argument("--timing-scale", type=float, default=1 / 30)
     options = parser.parse_args()
+    timing_scale = options.timing_scale if options.timing == "aws" else None
+    if timing_scale is not None and not timing_scale > 0:
+        parser.error("--timing-scale must be more than 0")
     os.chdir(ROOT)
     # Every aws call starts afresh, as operators run it: never through the test suite's aws fork
     # server (Tests/Fixtures/aws-forkserver.py), even when run from inside `make test`'s environment.
@@ -470,7 +504,12 @@ def main():
         for number in range(1, options.rounds + 1):
             last = number == options.rounds
             measured, failed, hand_env, tool_env, config = measure_round(
-                number, options.rounds, work, binary, steps, sections, images, full=last)
+                number, options.rounds, work, binary, steps, sections, images,
+                full=last and timing_scale is None, timing_scale=timing_scale)
+            if timing_scale:
+                with open(os.path.join(work, f"round-{number}", "tool.out")) as out:
+                    measured["critical_path"] = next(
+                        (line.strip() for line in out if line.startswith("critical path: ")), None)
             rounds.append(measured)
             failures += failed
             if failed:
@@ -484,6 +523,13 @@ def main():
             for key in ("hand", "tool", "load_hand", "load_tool"):
                 figures[key] = median[key]
             figures["median_round"] = median["number"]
+        if timing_scale:
+            figures["load_end"] = load_average()
+            import bench_aws
+            bench_aws.write_report(figures, failures, timing_scale, machine())
+            for failure in failures:
+                print("bench: " + failure, file=sys.stderr)
+            return 1 if failures else 0
         last_round = rounds[-1] if rounds else {}
         for key in ("rerun", "inventory_hand", "inventory_tool"):
             if key in last_round:

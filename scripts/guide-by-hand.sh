@@ -18,6 +18,8 @@
 # - Secrets come from the environment, as in the tool's local configuration:
 #   UNISYNC_CANVAS_API_TOKEN, UNISYNC_COGNITO_USER_POOL_ID, UNISYNC_COGNITO_CLIENT_ID, and
 #   UNISYNC_RDS_PASSWORD (generated when unset).
+# - BY_HAND_POLL_SECONDS: when set, the wait for the DB instance polls at this pause instead of
+#   the aws waiter's 30 s (make bench TIMING=aws scales AWS's timings down, and the pause with them).
 # - Build contexts: UNISYNC_SERVICES_DIR (default <repo>/examples/services/<service>) and
 #   UNISYNC_LAMBDA_DIR (default <repo>/examples/canvas-sync-lambda); when missing, minimal
 #   `FROM scratch` images and a one-file handler are generated in the work folder.
@@ -243,7 +245,15 @@ if wanted 3; then
 
   # 3.3 "Once the RDS instance exists, look up its endpoint" (the databases themselves need mysql
   # from inside the VPC: not part of this script).
-  aws rds wait db-instance-available --db-instance-identifier unisync-mysql
+  if [[ -n "${BY_HAND_POLL_SECONDS:-}" ]]; then
+    # make bench TIMING=aws: AWS's timings scaled down, and the waiter's 30 s pause with them.
+    until [[ "$(aws rds describe-db-instances --db-instance-identifier unisync-mysql \
+      --query 'DBInstances[0].DBInstanceStatus' --output text)" == available ]]; do
+      sleep "$BY_HAND_POLL_SECONDS"
+    done
+  else
+    aws rds wait db-instance-available --db-instance-identifier unisync-mysql
+  fi
   RDS_ENDPOINT=$(aws rds describe-db-instances \
     --db-instance-identifier unisync-mysql \
     --query 'DBInstances[0].Endpoint.Address' --output text)

@@ -319,6 +319,9 @@ public final class Frontend: Sendable {
       for line in summary.stepTallies(order: steps.map(\.id)) {
         environment.output.write("  \(line)\n")
       }
+      if let path = summary.criticalPath {
+        environment.output.write("critical path: \(path.description)\n")
+      }
     }
     if !summary.pendingManual.isEmpty {
       environment.output.write(

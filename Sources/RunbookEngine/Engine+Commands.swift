@@ -106,7 +106,7 @@ extension Engine {
 
   /// Sleeps in short slices so an interrupt is noticed quickly.
   func sleepInterruptibly(seconds: Double) async throws {
-    let end = Date().addingTimeInterval(seconds)
+    let end = Date().addingTimeInterval(seconds * options.pauseScale)
     while Date() < end {
       try checkInterrupted()
       let slice = min(0.1, end.timeIntervalSinceNow)

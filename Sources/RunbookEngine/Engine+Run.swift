@@ -110,6 +110,14 @@ extension Engine {
     var summary = RunSummary()
     halted.withLock { $0 = false }
     createdThisRun.withLock { $0 = [] }
+    timings.reset()
+    var producing: [String: String] = [:]
+    for step in steps {
+      for action in step.actions(for: deployment) {
+        if let export = action.capture?.export { producing[export] = "\(step.id)/\(action.name)" }
+      }
+    }
+    producers.withLock { $0 = producing }
     let fresh = Self.freshExports(
       in: await keeper.current, within: options.retry.notVisibleYetSeconds)
     freshExports.withLock { $0 = fresh }
@@ -136,6 +144,10 @@ extension Engine {
       }
     }
     summary.pendingManual = pendingManual(steps, await keeper.current)
+    summary.criticalPath = timings.criticalPath
+    if let path = summary.criticalPath {
+      audit.write("critical path: \(path.description)")
+    }
     return summary
   }
 
@@ -212,7 +224,9 @@ extension Engine {
             group.addTask {
               let execution = StepRun(
                 engine: self, step: step, keeper: keeper, journal: journal, audit: audit,
-                slots: slots, gate: GatePlace(exports: gate, index: index))
+                slots: slots,
+                gate: GatePlace(
+                  exports: gate, index: index, stepsBefore: needs[index].map { steps[$0].id }))
               do {
                 return StepCompletion(index: index, result: .success(try await execution.run()))
               } catch {

@@ -42,6 +42,10 @@ package final class Engine<Configuration: RunConfiguration>: Sendable {
   /// it yet (``RetryPolicy/notVisibleYetSeconds``). An id recorded longer ago is not in it: not
   /// found, it is really gone.
   let freshExports = Mutex<Set<String>>([])
+  /// The action (`step/action`) of this run that makes each export, for the critical path.
+  let producers = Mutex<[String: String]>([:])
+  /// When each action of this run ran (``CriticalPath``).
+  let timings = RunTimings()
 
   /// - Parameters:
   ///   - toolArguments: arguments appended to every command of a tool (the aws CLI's global options).

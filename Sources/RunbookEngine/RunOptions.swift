@@ -21,6 +21,9 @@ package struct RunOptions: Sendable {
   /// Run the `overwrite` write of actions that have one, even when they are done: an existing
   /// secret gets this run's value (otherwise it keeps the value it has).
   package var overwriteSecrets: Bool
+  /// Multiplies every pause between two looks at AWS (the polls of a wait, the back-off of a
+  /// retry, a procedure's pauses); deadlines stay as they are. 1 on AWS; lower looks more often.
+  package var pauseScale: Double = 1
 
   package init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",

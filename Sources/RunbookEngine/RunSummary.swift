@@ -12,6 +12,8 @@ package struct RunSummary: Sendable, Hashable {
   package var outcomes: [String: ActionOutcome] = [:]
   package var pendingManual: [String] = []
   package var nothingToDo = false
+  /// The chain of actions that set the run's wall time (nil when no action ran).
+  package var criticalPath: CriticalPath?
 
   /// How many actions ended how (`12 created, 3 read`), outcomes in alphabetical order; only
   /// those of `step` when given.

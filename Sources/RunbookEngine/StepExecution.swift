@@ -51,6 +51,19 @@ enum StepExecution {
     return done
   }
 
+  /// The writes of `actions` that a run killed between the call and its record could only repeat
+  /// blindly: no lookup finds what it made, no precheck decides, no AWS error says it is done
+  /// already, and it is not marked ``Action/idempotent``. A runbook's catalogue has none
+  /// (`CatalogueTests`).
+  static func blindWrites(_ actions: [Action]) -> [String] {
+    actions.filter { action in
+      // A delete repeated finds nothing left to delete (and says so with its not-found error).
+      action.isWrite && action.deletes == nil && action.procedure == nil && action.lookup == nil
+        && !action.idempotent
+        && action.alreadyDoneErrors.isEmpty && action.precheck == nil
+    }.map(\.name)
+  }
+
   static func detail(_ action: Action, _ value: String?) -> String? {
     guard let value else { return nil }
     if let export = action.capture?.export { return "\(export)=\(value)" }

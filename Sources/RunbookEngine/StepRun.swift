@@ -95,8 +95,14 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
                 }
                 await self.slots?.acquire()
                 let completion: Completion
+                let started = Date()
                 do {
                   let outcome = try await self.execute(action)
+                  self.engine.timings.record(
+                    ActionTiming(
+                      key: "\(self.step.id)/\(action.name)", started: started, finished: Date(),
+                      needs: self.needs(of: action, within: dependencies),
+                      afterEverythingBefore: self.gate == nil))
                   if let export = action.capture?.export { self.gate?.exports.produced(export) }
                   completion = Completion(name: action.name, result: .success(outcome))
                 } catch {
@@ -144,6 +150,17 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
     return outcomes
   }
 
+  /// What `action` waited for, for the critical path: the actions of the step it needs, the
+  /// actions of the run that make the exports it uses, and whole steps (`step/`).
+  private func needs(of action: Action, within dependencies: [String: Set<String>]) -> Set<String> {
+    let producers = engine.producers.withLock { $0 }
+    var needs = Set((dependencies[action.name] ?? []).map { "\(step.id)/\($0)" })
+    needs.formUnion(action.exportReferences.compactMap { producers[$0] })
+    needs.formUnion(action.afterSteps.map { $0 + "/" })
+    needs.formUnion((gate?.stepsBefore ?? []).map { $0 + "/" })
+    return needs
+  }
+
   /// Waits until the other steps of the run have made the exports `action` uses. Throws
   /// ``HaltedBesideAFailure`` when a step failed meanwhile: the action must not start then.
   private func awaitOtherSteps(_ action: Action) async throws {
@@ -160,6 +177,8 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
 struct GatePlace: Sendable {
   let exports: ExportGate
   let index: Int
+  /// The steps of the run this one started after (an operation starts after every step before it).
+  let stepsBefore: [String]
 }
 
 /// What a child task of ``StepExecution/run()`` returns: the action's name and how it ended.

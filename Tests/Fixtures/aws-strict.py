@@ -83,11 +83,14 @@ of Lambda's interfaces come from AWS Support.
 Delays: ONE setting, RUNBOOK_AWS_STRICT_SCALE (default 0.01): a behaviour's delay is its real AWS
 duration in seconds multiplied by it, kept between 0.5 s and 3 s (one linear factor cannot put both
 SQS's 60 s and Lambda's 20 minutes inside a fast suite; the bounds keep every delay observable and
-short). It must be more than 0: a delay is never zero.
+short). It must be more than 0: a delay is never zero. `make bench TIMING=aws` lifts the bounds
+(POST /strict-api/config {"bounded": false}): every delay is then its real duration x the scale,
+so that waits keep their real proportions.
 
 Control (for tests; never forwarded):
   GET  /strict-api/config        {"behaviours": [...], "scale": S, "delays": {...}, "frozen": bool, ...}
-  POST /strict-api/config        {"behaviours": "all" | "none" | "a,b" | [..], "scale": S, "frozen": bool}
+  POST /strict-api/config        {"behaviours": "all" | "none" | "a,b" | [..], "scale": S, "frozen": bool,
+                                  "bounded": bool}
   POST /strict-api/clock         {"advance": SECONDS} moves the layer's clock on (frozen or not)
   POST /moto-api/reset           forwarded to moto; then the layer forgets everything it remembered
                                  and goes back to its start-up configuration and clock
@@ -195,11 +198,14 @@ class Config:
     def __init__(self, behaviours, scale):
         self.behaviours = set(behaviours)
         self.scale = scale
+        self.bounded = True
 
     def on(self, name):
         return name in self.behaviours
 
     def delay(self, name):
+        if not self.bounded:
+            return REAL_SECONDS[name] * self.scale
         return min(DELAY_CEILING, max(DELAY_FLOOR, REAL_SECONDS[name] * self.scale))
 
     def describe(self, clock):
@@ -210,7 +216,7 @@ class Config:
             "scale": self.scale,
             "delays": {name: round(self.delay(name), 3) for name in REAL_SECONDS},
             "real_seconds": REAL_SECONDS,
-            "bounds": [DELAY_FLOOR, DELAY_CEILING],
+            "bounds": [DELAY_FLOOR, DELAY_CEILING] if self.bounded else None,
             "page_size": PAGE_SIZE,
             "frozen": clock.frozen_at is not None,
         }
@@ -1319,6 +1325,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             layer.config.scale = parse_scale(data["scale"])
                         if "frozen" in data:
                             layer.clock.freeze(bool(data["frozen"]))
+                        if "bounded" in data:
+                            layer.config.bounded = bool(data["bounded"])
                 except ValueError as error:
                     self.send_json(400, {"error": str(error)})
                     return

@@ -214,10 +214,13 @@ final class EngineConcurrencyTests: XCTestCase {
         [createAction("a1", export: "A_ID"), createAction("a2", export: nil, after: ["a1"])]),
       TestStep("b", [createAction("b0", export: "B0_ID"), b1]),
     ]
-    _ = try await withDeadline(180) { try await fixture.engine(steps, jobs: 4).run(steps) }
+    let summary = try await withDeadline(180) {
+      try await fixture.engine(steps, jobs: 4).run(steps)
+    }
     let events = order.value
     func index(_ event: String) -> Int { events.firstIndex(of: event) ?? -1 }
     XCTAssertLessThan(index("end a2"), index("start b1"), "\(events)")
+    XCTAssertEqual(summary.criticalPath?.links.map(\.action), ["a/a1", "a/a2", "b/b1"])
     XCTAssertLessThan(index("start b0"), index("end a1"), "b0 needs nothing of a: \(events)")
   }
 

@@ -47,6 +47,11 @@ extension Deployment {
     /// `destroy`: how long a delete refused with `DependencyViolation` (or "in use") is retried
     /// while what depends on it finishes deleting.
     package var dependencyRetrySeconds: Int = 900
+    /// Every pause between two looks at AWS (the polls of waits and rollouts, the back-off of
+    /// retries), in percent of its length: below 100 the tool looks more often, at the price of
+    /// more calls. `make bench TIMING=aws`, whose AWS timings are scaled down, scales the pauses
+    /// with them.
+    package var pausePercent: Int = 100
 
     package init() {}
   }

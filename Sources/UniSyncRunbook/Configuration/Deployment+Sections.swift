@@ -286,5 +286,6 @@ extension Deployment.Operations {
       "deploymentPollSeconds", default: deploymentPollSeconds, range: 1...600)
     dependencyRetrySeconds = o.int(
       "dependencyRetrySeconds", default: dependencyRetrySeconds, range: 0...86_400)
+    pausePercent = o.int("pausePercent", default: pausePercent, range: 1...100)
   }
 }

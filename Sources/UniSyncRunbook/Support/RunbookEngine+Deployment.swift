@@ -37,6 +37,8 @@ extension Engine where Configuration == Deployment {
     environment: [String: String] = ProcessInfo.processInfo.environment,
     programs: [String: String] = [:]
   ) {
+    var options = options
+    options.pauseScale = Double(deployment.operations.pausePercent) / 100
     self.init(
       configuration: deployment, state: state, catalogue: catalogue, runner: runner,
       reporter: reporter, prompter: prompter, region: aws.region,
