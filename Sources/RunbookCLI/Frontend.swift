@@ -144,6 +144,11 @@ public final class Frontend: Sendable {
       return try await unlock(context, parsed: parsed, style: style)
     case "state":
       return try await transferState(context, parsed: parsed)
+    case "history":
+      let report = try await HistoryReport(
+        state: context.stateStore(runner: runner), deployment: context.deployment.name)
+      environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
+      return ExitStatus.success
     case "log":
       let directory = StateDirectory(path: context.stateDirectory).logsDirectory
       guard let path = AuditLog.latest(in: directory),
@@ -231,41 +236,6 @@ public final class Frontend: Sendable {
       services: services, rollback: parsed.flag("rollback"), follow: parsed.flag("follow"))
   }
 
-  private func printPlan(
-    _ context: Context, steps: [any GuideStep], style: Style, imageTag: String? = nil,
-    request: RunRequest = RunRequest()
-  ) async throws {
-    let engine = context.engine(
-      runner: runner, reporter: SilentReporter(), prompter: nil,
-      options: RunOptions(), imageTag: imageTag, request: request)
-    let planned = try await engine.plan(steps)
-    var writes = 0
-    var total = 0
-    for step in planned {
-      environment.output.write(style.bold("\(step.section) \(step.title) (\(step.id))") + "\n")
-      for action in step.actions {
-        total += 1
-        if action.kind == "write" && !action.done { writes += 1 }
-        let marker = action.kind == "write" ? "!" : (action.kind == "manual" ? "?" : "$")
-        var header = "  \(marker) \(action.name): \(action.summary)"
-        if let export = action.export { header += " -> \(export)" }
-        if action.done { header += style.dim(" (done)") }
-        environment.output.write(header + "\n")
-        for line in action.command.split(separator: "\n", omittingEmptySubsequences: false) {
-          environment.output.write("      \(line)\n")
-        }
-      }
-    }
-    environment.output.write(
-      "\(total) actions, \(writes) writes still to do ('!' writes, '$' reads, '?' manual); nothing was run\n"
-    )
-    if let prices = CostEstimate.load(for: context.deployment) {
-      environment.output.write(
-        CostEstimate(prices: prices, deployment: context.deployment, steps: planned.map(\.id))
-          .render())
-    }
-  }
-
   /// The command line as the lock and the audit log record it (shell-quoted for display).
   func commandLine(_ argv: [String]) -> String {
     (["runbook"] + argv).map(shellQuoted).joined(separator: " ")
@@ -298,8 +268,8 @@ public final class Frontend: Sendable {
       output: environment.output, style: style, readLine: environment.readLine)
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
-      commandLine: commandLine(argv),
-      overwriteSecrets: parsed.flag("overwrite-secrets"))
+      commandLine: commandLine(argv), overwriteSecrets: parsed.flag("overwrite-secrets"),
+      imageTag: steps.contains { $0.id == "update" } ? try imageTag(parsed) : nil)
     let engine = context.engine(
       runner: runner, reporter: reporter, prompter: prompter, options: options,
       imageTag: try imageTag(parsed),

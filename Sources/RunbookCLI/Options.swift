@@ -122,6 +122,13 @@ package enum CLISpec {
         OptionSpec("json", help: "print the status as JSON (schema in docs/operator-guide.md)")
       ]),
     CommandSpec(
+      name: "history", arguments: "",
+      summary:
+        "every run of the deployment, newest first: when, who, command, outcome, what it changed",
+      options: [
+        OptionSpec("json", help: "print the history as JSON (schema: docs/history-schema.json)")
+      ]),
+    CommandSpec(
       name: "env", arguments: "",
       summary: "'export NAME=value' lines for every export (eval-able, secrets never included)",
       options: []),

@@ -21,11 +21,14 @@ package struct RunOptions: Sendable {
   /// Run the `overwrite` write of actions that have one, even when they are done: an existing
   /// secret gets this run's value (otherwise it keeps the value it has).
   package var overwriteSecrets: Bool
+  /// The image tag the run rolls out, for its history record (`run update --tag`).
+  package var imageTag: String?
 
   package init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
-    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false
+    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false, imageTag: String? = nil
   ) {
+    self.imageTag = imageTag
     self.assumeYes = assumeYes
     self.adopt = adopt
     self.overwriteSecrets = overwriteSecrets

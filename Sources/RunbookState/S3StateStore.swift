@@ -28,6 +28,8 @@ package final class S3StateStore: StateStore {
   let lockLost = Mutex<String?>(nil)
   /// What this process knows of the journal (see ``S3Journal``).
   let journalCache = S3Journal.Cache()
+  /// The history object as this process last read or wrote it (see ``S3History``).
+  let historyCache = S3History.Cache()
 
   enum StateVersion {
     case unknown, absent
@@ -55,6 +57,7 @@ package final class S3StateStore: StateStore {
     ).path
   }
   package var journal: any JournalStore { S3Journal(store: self) }
+  package var history: any HistoryStore { S3History(store: self) }
 
   // MARK: - aws s3api
 
