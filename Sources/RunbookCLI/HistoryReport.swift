@@ -81,8 +81,9 @@ package struct HistoryReport: Sendable {
 
   private static func run(_ record: RunRecord, changes: [RunRecord.Change], ended: Bool) -> Run {
     let duration: Double? =
-      if let end = record.endedAt.flatMap(parseTimestamp), let start = parseTimestamp(
-        record.startedAt)
+      if let end = record.endedAt.flatMap(parseTimestamp),
+        let start = parseTimestamp(
+          record.startedAt)
       {
         (end.timeIntervalSince(start) * 10).rounded() / 10
       } else { nil }
@@ -127,7 +128,9 @@ package struct HistoryReport: Sendable {
       // One line per kind of change, in a fixed order: what was made first.
       let order = ["created", "recovered", "adopted", "updated", "deleted", "confirmed"]
       let kinds = Set(run.changes.map(\.outcome)).sorted {
-        (order.firstIndex(of: $0) ?? order.count, $0) < (order.firstIndex(of: $1) ?? order.count, $1)
+        (order.firstIndex(of: $0) ?? order.count, $0) < (
+          order.firstIndex(of: $1) ?? order.count, $1
+        )
       }
       for kind in kinds {
         let actions = run.changes.filter { $0.outcome == kind }.map(\.action)
