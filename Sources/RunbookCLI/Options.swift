@@ -70,6 +70,11 @@ package enum CLISpec {
     "jobs", short: "j", value: "N",
     help: "independent actions run at once (default 4; 1 when asking)")
 
+  /// `status` and `history`: the same option, so each command's help names only its own.
+  static let jsonOption = OptionSpec(
+    "json",
+    help: "print it as JSON (schemas: docs/status-schema.json, docs/history-schema.json)")
+
   /// `destroy` and `unlock`: go on without the typed deployment name.
   static let forceOption = OptionSpec(
     "force",
@@ -119,14 +124,7 @@ package enum CLISpec {
       name: "status", arguments: "",
       summary: "each step and action: done / pending / failed, with every export",
       options: [
-        OptionSpec("json", help: "print the status as JSON (schema in docs/operator-guide.md)")
-      ]),
-    CommandSpec(
-      name: "history", arguments: "",
-      summary:
-        "every run of the deployment, newest first: when, who, command, outcome, what it changed",
-      options: [
-        OptionSpec("json", help: "print the history as JSON (schema: docs/history-schema.json)")
+        jsonOption
       ]),
     CommandSpec(
       name: "env", arguments: "",
@@ -138,6 +136,13 @@ package enum CLISpec {
       options: []),
     CommandSpec(
       name: "log", arguments: "", summary: "print the latest run's audit log", options: []),
+    CommandSpec(
+      name: "history", arguments: "",
+      summary:
+        "every run of the deployment, newest first: when, who, command, outcome, what it changed",
+      options: [
+        jsonOption
+      ]),
     CommandSpec(
       name: "destroy", arguments: "[STEP...]",
       summary:
