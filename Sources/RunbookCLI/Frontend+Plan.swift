@@ -24,16 +24,31 @@ extension Frontend {
         let marker = action.kind == "write" ? "!" : (action.kind == "manual" ? "?" : "$")
         var header = "  \(marker) \(action.name): \(action.summary)"
         if let export = action.export { header += " -> \(export)" }
-        if action.done { header += style.dim(" (done)") }
+        if action.done {
+          header +=
+            action.drift == nil
+            ? style.dim(" (done)") : style.yellow(" (done with another configuration)")
+        }
         environment.output.write(header + "\n")
         for line in action.command.split(separator: "\n", omittingEmptySubsequences: false) {
           environment.output.write("      \(line)\n")
+        }
+        if let drift = action.drift {
+          let (recorded, today) = drift.difference
+          environment.output.write("      recorded: \(recorded)\n      today:    \(today)\n")
         }
       }
     }
     environment.output.write(
       "\(total) actions, \(writes) writes still to do ('!' writes, '$' reads, '?' manual); nothing was run\n"
     )
+    let drift = planned.flatMap(\.actions).compactMap(\.drift)
+    if !drift.isEmpty {
+      environment.output.write(
+        style.yellow("\(drift.count) done action(s) were done with another configuration")
+          + " than today's (marked above); "
+          + ConfigurationDriftText.advice(drift) + "\n")
+    }
     if let prices = CostEstimate.load(for: context.deployment) {
       environment.output.write(
         CostEstimate(prices: prices, deployment: context.deployment, steps: planned.map(\.id))

@@ -279,9 +279,15 @@ public final class Frontend: Sendable {
     defer { reporter.finish() }  // held blocks and the live line, also after a failure
     let started = Date()
     let summary = try await engine.run(steps)
-    if summary.nothingToDo {
+    let drift = summary.configurationDrift
+    if summary.nothingToDo, drift.isEmpty {
       environment.output.write(
         "nothing to do: every action of \(steps.map(\.id).joined(separator: ", ")) is done\n")
+    } else if summary.nothingToDo {
+      environment.output.write(
+        "every action of \(steps.map(\.id).joined(separator: ", ")) is done, but "
+          + style.yellow("\(drift.count) of them were done with another configuration")
+          + " than today's:\n")
     } else {
       environment.output.write(
         style.bold("finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
@@ -289,6 +295,17 @@ public final class Frontend: Sendable {
       for line in summary.stepTallies(order: steps.map(\.id)) {
         environment.output.write("  \(line)\n")
       }
+    }
+    if !drift.isEmpty, !summary.nothingToDo {
+      environment.output.write(
+        style.yellow("\(drift.count) done action(s) were done with another configuration")
+          + " than today's:\n")
+    }
+    if !drift.isEmpty {
+      for line in ConfigurationDriftText.actions(drift, style: style) {
+        environment.output.write(line + "\n")
+      }
+      environment.output.write(ConfigurationDriftText.advice(drift) + "\n")
     }
     if !summary.pendingManual.isEmpty {
       environment.output.write(

@@ -37,10 +37,12 @@ extension Engine {
         || preliminary?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
     }
     try checkPrerequisites(steps, checkpoint: preliminary)
+    let drift = configurationDrift(steps, checkpoint: preliminary)
     guard hasWork(steps, checkpoint: preliminary) else {
       var summary = RunSummary()
       summary.nothingToDo = true
       summary.pendingManual = pendingManual(steps, preliminary)
+      summary.configurationDrift = drift
       return summary
     }
     try checkTools(steps, checkpoint: preliminary)
@@ -55,8 +57,9 @@ extension Engine {
     try await state.prepare()
     let lock = try await state.acquireLock(command: options.commandLine)
     do {
-      let summary = try await runLocked(steps, lock: lock, account: account)
+      var summary = try await runLocked(steps, lock: lock, account: account)
       await lock.release()
+      summary.configurationDrift = drift
       return summary
     } catch {
       await lock.release()

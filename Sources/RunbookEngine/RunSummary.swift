@@ -12,6 +12,9 @@ package struct RunSummary: Sendable, Hashable {
   package var outcomes: [String: ActionOutcome] = [:]
   package var pendingManual: [String] = []
   package var nothingToDo = false
+  /// Done actions whose command today's configuration would make differently (they were not run
+  /// again: the run says so rather than "nothing to do").
+  package var configurationDrift: [ConfigurationDrift] = []
 
   /// How many actions ended how (`12 created, 3 read`), outcomes in alphabetical order; only
   /// those of `step` when given.
