@@ -12,6 +12,8 @@ public enum ExitStatus {
   public static let stepFailed: Int32 = 1
   public static let usage: Int32 = 2
   public static let locked: Int32 = 3
+  /// `drift` found a resource missing or changed.
+  public static let drifted: Int32 = 4
   public static let interrupted: Int32 = 130
 }
 
@@ -144,6 +146,8 @@ public final class Frontend: Sendable {
       return try await unlock(context, parsed: parsed, style: style)
     case "state":
       return try await transferState(context, parsed: parsed)
+    case "drift":
+      return try await drift(context, parsed: parsed, style: style)
     case "history":
       let report = try await HistoryReport(
         state: context.stateStore(runner: runner), deployment: context.deployment.name)

@@ -144,6 +144,11 @@ package enum CLISpec {
         jsonOption
       ]),
     CommandSpec(
+      name: "drift", arguments: "[STEP...]",
+      summary:
+        "read back what the steps made (network: VPC and subnets so far) and compare it with the configuration; exit 4 on a finding",
+      options: [jsonOption]),
+    CommandSpec(
       name: "destroy", arguments: "[STEP...]",
       summary:
         "delete, in reverse order, what this deployment created (never adopted resources); asks for the deployment name",
@@ -192,7 +197,7 @@ package enum CLISpec {
     }
     lines += [
       "", "steps: \(Catalogue.guideOrder.joined(separator: " "))",
-      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock, or the S3 state changed under this run · 130 interrupted",
+      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock, or the S3 state changed under this run · 4 drift found something · 130 interrupted",
     ]
     return lines.joined(separator: "\n") + "\n"
   }
