@@ -12,6 +12,8 @@ public enum ExitStatus {
   public static let stepFailed: Int32 = 1
   public static let usage: Int32 = 2
   public static let locked: Int32 = 3
+  /// `drift` found a resource missing or changed.
+  public static let drifted: Int32 = 4
   public static let interrupted: Int32 = 130
 }
 
@@ -144,6 +146,13 @@ public final class Frontend: Sendable {
       return try await unlock(context, parsed: parsed, style: style)
     case "state":
       return try await transferState(context, parsed: parsed)
+    case "drift":
+      return try await drift(context, parsed: parsed, style: style)
+    case "history":
+      let report = try await HistoryReport(
+        state: context.stateStore(runner: runner), deployment: context.deployment.name)
+      environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
+      return ExitStatus.success
     case "log":
       let directory = StateDirectory(path: context.stateDirectory).logsDirectory
       guard let path = AuditLog.latest(in: directory),
@@ -231,41 +240,6 @@ public final class Frontend: Sendable {
       services: services, rollback: parsed.flag("rollback"), follow: parsed.flag("follow"))
   }
 
-  private func printPlan(
-    _ context: Context, steps: [any GuideStep], style: Style, imageTag: String? = nil,
-    request: RunRequest = RunRequest()
-  ) async throws {
-    let engine = context.engine(
-      runner: runner, reporter: SilentReporter(), prompter: nil,
-      options: RunOptions(), imageTag: imageTag, request: request)
-    let planned = try await engine.plan(steps)
-    var writes = 0
-    var total = 0
-    for step in planned {
-      environment.output.write(style.bold("\(step.section) \(step.title) (\(step.id))") + "\n")
-      for action in step.actions {
-        total += 1
-        if action.kind == "write" && !action.done { writes += 1 }
-        let marker = action.kind == "write" ? "!" : (action.kind == "manual" ? "?" : "$")
-        var header = "  \(marker) \(action.name): \(action.summary)"
-        if let export = action.export { header += " -> \(export)" }
-        if action.done { header += style.dim(" (done)") }
-        environment.output.write(header + "\n")
-        for line in action.command.split(separator: "\n", omittingEmptySubsequences: false) {
-          environment.output.write("      \(line)\n")
-        }
-      }
-    }
-    environment.output.write(
-      "\(total) actions, \(writes) writes still to do ('!' writes, '$' reads, '?' manual); nothing was run\n"
-    )
-    if let prices = CostEstimate.load(for: context.deployment) {
-      environment.output.write(
-        CostEstimate(prices: prices, deployment: context.deployment, steps: planned.map(\.id))
-          .render())
-    }
-  }
-
   /// The command line as the lock and the audit log record it (shell-quoted for display).
   func commandLine(_ argv: [String]) -> String {
     (["runbook"] + argv).map(shellQuoted).joined(separator: " ")
@@ -298,8 +272,8 @@ public final class Frontend: Sendable {
       output: environment.output, style: style, readLine: environment.readLine)
     let options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
-      commandLine: commandLine(argv),
-      overwriteSecrets: parsed.flag("overwrite-secrets"))
+      commandLine: commandLine(argv), overwriteSecrets: parsed.flag("overwrite-secrets"),
+      imageTag: steps.contains { $0.id == "update" } ? try imageTag(parsed) : nil)
     let engine = context.engine(
       runner: runner, reporter: reporter, prompter: prompter, options: options,
       imageTag: try imageTag(parsed),
@@ -309,9 +283,15 @@ public final class Frontend: Sendable {
     defer { reporter.finish() }  // held blocks and the live line, also after a failure
     let started = Date()
     let summary = try await engine.run(steps)
-    if summary.nothingToDo {
+    let drift = summary.configurationDrift
+    if summary.nothingToDo, drift.isEmpty {
       environment.output.write(
         "nothing to do: every action of \(steps.map(\.id).joined(separator: ", ")) is done\n")
+    } else if summary.nothingToDo {
+      environment.output.write(
+        "every action of \(steps.map(\.id).joined(separator: ", ")) is done, but "
+          + style.yellow("\(drift.count) of them were done with another configuration")
+          + " than today's:\n")
     } else {
       environment.output.write(
         style.bold("finished in \(String(format: "%.1f", Date().timeIntervalSince(started)))s: ")
@@ -322,6 +302,17 @@ public final class Frontend: Sendable {
       if let path = summary.criticalPath {
         environment.output.write("critical path: \(path.description)\n")
       }
+    }
+    if !drift.isEmpty, !summary.nothingToDo {
+      environment.output.write(
+        style.yellow("\(drift.count) done action(s) were done with another configuration")
+          + " than today's:\n")
+    }
+    if !drift.isEmpty {
+      for line in ConfigurationDriftText.actions(drift, style: style) {
+        environment.output.write(line + "\n")
+      }
+      environment.output.write(ConfigurationDriftText.advice(drift) + "\n")
     }
     if !summary.pendingManual.isEmpty {
       environment.output.write(

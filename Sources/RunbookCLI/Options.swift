@@ -70,6 +70,11 @@ package enum CLISpec {
     "jobs", short: "j", value: "N",
     help: "independent actions run at once (default 4; 1 when asking)")
 
+  /// `status` and `history`: the same option, so each command's help names only its own.
+  static let jsonOption = OptionSpec(
+    "json",
+    help: "print it as JSON (schemas: docs/status-schema.json, docs/history-schema.json)")
+
   /// `destroy` and `unlock`: go on without the typed deployment name.
   static let forceOption = OptionSpec(
     "force",
@@ -119,7 +124,7 @@ package enum CLISpec {
       name: "status", arguments: "",
       summary: "each step and action: done / pending / failed, with every export",
       options: [
-        OptionSpec("json", help: "print the status as JSON (schema in docs/operator-guide.md)")
+        jsonOption
       ]),
     CommandSpec(
       name: "env", arguments: "",
@@ -131,6 +136,18 @@ package enum CLISpec {
       options: []),
     CommandSpec(
       name: "log", arguments: "", summary: "print the latest run's audit log", options: []),
+    CommandSpec(
+      name: "history", arguments: "",
+      summary:
+        "every run of the deployment, newest first: when, who, command, outcome, what it changed",
+      options: [
+        jsonOption
+      ]),
+    CommandSpec(
+      name: "drift", arguments: "[STEP...]",
+      summary:
+        "read back what the steps made (network: VPC and subnets so far) and compare it with the configuration; exit 4 on a finding",
+      options: [jsonOption]),
     CommandSpec(
       name: "destroy", arguments: "[STEP...]",
       summary:
@@ -180,7 +197,7 @@ package enum CLISpec {
     }
     lines += [
       "", "steps: \(Catalogue.guideOrder.joined(separator: " "))",
-      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock, or the S3 state changed under this run · 130 interrupted",
+      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock, or the S3 state changed under this run · 4 drift found something · 130 interrupted",
     ]
     return lines.joined(separator: "\n") + "\n"
   }

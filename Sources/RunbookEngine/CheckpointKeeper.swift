@@ -44,6 +44,11 @@ actor CheckpointKeeper {
     }
   }
 
+  /// Pins the account of the credentials (the first run that asked AWS).
+  func pin(account: String) async throws {
+    try await change { next in next.account = account }
+  }
+
   /// Forgets a step's records and exports (its teardown finished: what it made is gone).
   func forget(step: String) async throws {
     try await change { next in next.forget(step: step) }

@@ -37,10 +37,12 @@ extension Engine {
         || preliminary?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
     }
     try checkPrerequisites(steps, checkpoint: preliminary)
+    let drift = configurationDrift(steps, checkpoint: preliminary)
     guard hasWork(steps, checkpoint: preliminary) else {
       var summary = RunSummary()
       summary.nothingToDo = true
       summary.pendingManual = pendingManual(steps, preliminary)
+      summary.configurationDrift = drift
       return summary
     }
     try checkTools(steps, checkpoint: preliminary)
@@ -55,8 +57,9 @@ extension Engine {
     try await state.prepare()
     let lock = try await state.acquireLock(command: options.commandLine)
     do {
-      let summary = try await runLocked(steps, lock: lock, account: account)
+      var summary = try await runLocked(steps, lock: lock, account: account)
       await lock.release()
+      summary.configurationDrift = drift
       return summary
     } catch {
       await lock.release()
@@ -80,18 +83,39 @@ extension Engine {
     let audit = AuditLog(directory: state.logsDirectory)
     audit.write("run: \(options.commandLine)")
     audit.write("account \(account), region \(region)")
-    var checkpoint =
+    let checkpoint =
       existing ?? Checkpoint(deployment: deployment.name, region: region)
     if let pinned = checkpoint.account, pinned != account {
       throw CheckpointError.foreignAccount(
         file: state.stateFile, checkpoint: pinned, credentials: account)
     }
-    if checkpoint.account == nil {
-      let previous = checkpoint
-      checkpoint.account = account
-      checkpoint = checkpoint.succeeding(previous)
-      try await state.save(checkpoint)
+    // Before the first change, so a run killed at any point after it is in the history.
+    let started = startedRecord(steps, checkpoint: checkpoint, audit: audit)
+    await appendHistory(started)
+    let keeper = CheckpointKeeper(checkpoint, directory: state)
+    do {
+      let summary = try await work(steps, keeper: keeper, audit: audit, account: account)
+      await appendHistory(
+        started.finished(
+          outcome: .succeeded,
+          changes: Self.changes(from: checkpoint, to: await keeper.current), failure: nil))
+      return summary
+    } catch {
+      await appendHistory(
+        started.finished(
+          outcome: Self.historyOutcome(of: error),
+          changes: Self.changes(from: checkpoint, to: await keeper.current),
+          failure: "\(error)".split(separator: "\n").first.map(String.init)))
+      throw error
     }
+  }
+
+  /// The part of ``runLocked(_:lock:account:)`` between the history's two records.
+  private func work(
+    _ steps: [any Step<Configuration>], keeper: CheckpointKeeper, audit: AuditLog,
+    account: String
+  ) async throws -> RunSummary {
+    if await keeper.current.account == nil { try await keeper.pin(account: account) }
     let scratch = try makeRunDirectory()
     runDirectory.withLock { $0 = scratch }
     let folder: PrivateFolder
@@ -105,7 +129,6 @@ extension Engine {
       privateFolder.withLock { $0 = nil }
       folder.remove()
     }
-    let keeper = CheckpointKeeper(checkpoint, directory: state)
     let journal = state.journal
     var summary = RunSummary()
     halted.withLock { $0 = false }

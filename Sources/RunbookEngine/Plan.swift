@@ -18,6 +18,8 @@ package struct PlannedAction: Sendable, Hashable {
   package var export: String?
   /// For a teardown action whose resource stays: why (adopted, existed already, never made).
   package var kept: String?
+  /// For a done action: how today's configuration would make its command otherwise.
+  package var drift: ConfigurationDrift?
 }
 
 /// One step as `plan` shows it.
@@ -41,6 +43,7 @@ extension Engine {
   {
     let values = contextValues(checkpoint)
     try checkRequests(steps)
+    let drift = configurationDrift(steps, checkpoint: checkpoint)
     return steps.map { step in
       PlannedStep(
         id: step.id, section: step.section, title: step.title,
@@ -72,8 +75,10 @@ extension Engine {
           return PlannedAction(
             name: action.name, summary: action.summary, kind: kind, command: command,
             done: record?.status == .done && !action.repeatable, export: action.capture?.export,
-            kept: action.deletes.flatMap { StepExecution.notOwned(checkpoint?.record(step.id, $0)) }
-          )
+            kept: action.deletes.flatMap {
+              StepExecution.notOwned(checkpoint?.record(step.id, $0))
+            },
+            drift: drift.first { $0.step == step.id && $0.action == action.name })
         })
     }
   }

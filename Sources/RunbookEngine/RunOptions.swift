@@ -24,11 +24,14 @@ package struct RunOptions: Sendable {
   /// Multiplies every pause between two looks at AWS (the polls of a wait, the back-off of a
   /// retry, a procedure's pauses); deadlines stay as they are. 1 on AWS; lower looks more often.
   package var pauseScale: Double = 1
+  /// The image tag the run rolls out, for its history record (`run update --tag`).
+  package var imageTag: String?
 
   package init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",
-    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false
+    retry: RetryPolicy = RetryPolicy(), overwriteSecrets: Bool = false, imageTag: String? = nil
   ) {
+    self.imageTag = imageTag
     self.assumeYes = assumeYes
     self.adopt = adopt
     self.overwriteSecrets = overwriteSecrets

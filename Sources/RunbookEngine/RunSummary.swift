@@ -14,6 +14,9 @@ package struct RunSummary: Sendable, Hashable {
   package var nothingToDo = false
   /// The chain of actions that set the run's wall time (nil when no action ran).
   package var criticalPath: CriticalPath?
+  /// Done actions whose command today's configuration would make differently (they were not run
+  /// again: the run says so rather than "nothing to do").
+  package var configurationDrift: [ConfigurationDrift] = []
 
   /// How many actions ended how (`12 created, 3 read`), outcomes in alphabetical order; only
   /// those of `step` when given.

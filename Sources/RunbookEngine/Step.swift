@@ -378,6 +378,8 @@ package struct Action: Sendable, Hashable {
   /// Another action of the step whose resource, when that action creates it in the same run,
   /// settles this one without a read (``Settlement``). That action runs first.
   package var settledBy: Settlement?
+  /// The read `drift` makes of the resource once the action is done (``Observation``).
+  package var observation: Observation? = nil
 
   package init(
     name: String, summary: String, effect: Effect, command: Command, capture: Capture? = nil,

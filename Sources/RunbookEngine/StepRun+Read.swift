@@ -209,7 +209,8 @@ extension StepRun {
     try await keeper.record(
       key,
       ActionRecord(
-        status: .done, outcome: recordOutcome, value: value, export: action.capture?.export))
+        status: .done, outcome: recordOutcome, value: value, export: action.capture?.export,
+        command: engine.recordedCommand(action)))
     reporter.report(
       .actionFinished(
         step: step.id, action: action.name, outcome: outcome,

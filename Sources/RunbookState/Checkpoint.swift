@@ -103,12 +103,19 @@ package struct ActionRecord: Codable, Sendable, Hashable {
   package var value: String?
   package var export: String?
   package var finishedAt: String
+  /// For a write: the command the action stands for, as the configuration of the run that did
+  /// it made it (exports as `<NAME>`, secrets masked), so a later run notices that today's
+  /// configuration would run another one. Nil in records of earlier versions.
+  package var command: String?
 
-  package init(status: Status, outcome: Outcome?, value: String?, export: String?) {
+  package init(
+    status: Status, outcome: Outcome?, value: String?, export: String?, command: String? = nil
+  ) {
     self.status = status
     self.outcome = outcome
     self.value = value
     self.export = export
+    self.command = command
     finishedAt = timestamp()
   }
 }

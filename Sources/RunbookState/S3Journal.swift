@@ -141,6 +141,22 @@ package struct S3Journal: JournalStore {
     return entries
   }
 
+  /// The results journaled in a time window, from the keys (whose sequence is the time of the
+  /// append in microseconds), reading only their bodies.
+  package func results(lineage: String, from start: Date, until end: Date?) async throws
+    -> [JournalEntry]
+  {
+    let low = UInt64(max(0, start.timeIntervalSince1970) * 1_000_000)
+    let high = end.map { UInt64(max(0, $0.timeIntervalSince1970) * 1_000_000) } ?? .max
+    var entries: [JournalEntry] = []
+    for name in try await list(lineage: lineage) {
+      guard let key = Key(name), key.event == .result, key.sequence >= low, key.sequence < high
+      else { continue }
+      entries.append(try await entry(name, key: key, lineage: lineage, full: true))
+    }
+    return entries
+  }
+
   /// An entry: from memory, from its key alone (intents and failures, unless `full`), or read.
   private func entry(_ name: String, key: Key, lineage: String, full: Bool = false) async throws
     -> JournalEntry

@@ -30,6 +30,8 @@ package final class S3StateStore: StateStore {
   let journalCache = S3Journal.Cache()
   /// Whether this process found the aws CLI able to write S3 state (``checkCLI()``).
   private let cliChecked = Mutex<Bool>(false)
+  /// The history object as this process last read or wrote it (see ``S3History``).
+  let historyCache = S3History.Cache()
 
   enum StateVersion {
     case unknown, absent
@@ -57,6 +59,7 @@ package final class S3StateStore: StateStore {
     ).path
   }
   package var journal: any JournalStore { S3Journal(store: self) }
+  package var history: any HistoryStore { S3History(store: self) }
 
   // MARK: - aws s3api
 

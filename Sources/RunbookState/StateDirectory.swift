@@ -109,6 +109,7 @@ package struct StateDirectory: Sendable {
   package var backupFile: String { path + "/state.json.bak" }
   package var journalFile: String { path + "/journal.jsonl" }
   package var lockFile: String { path + "/lock" }
+  package var historyFile: String { path + "/history.jsonl" }
   package var logsDirectory: String { path + "/logs" }
 
   /// Reads the checkpoint; nil when there is none yet. Never writes.

@@ -33,6 +33,8 @@ package protocol StateStore: Sendable {
   func lockHolder() async throws -> LockRecord?
   /// The write-ahead journal.
   var journal: any JournalStore { get }
+  /// The record of every run (``RunRecord``), kept with the state so a team sees each other's runs.
+  var history: any HistoryStore { get }
 }
 
 /// A held lock.
@@ -54,6 +56,9 @@ package protocol JournalStore: Sendable {
   /// writes. A run calls it before its first request, so a damaged journal stops it before
   /// anything is created. `lineage` is nil when there is no checkpoint yet.
   func verify(lineage: String?, actions: Set<String>) async throws
+  /// The results of `lineage` journaled from `start` until `end` (nil: until now), in order: what
+  /// a run killed without a history record of its end did. Never writes.
+  func results(lineage: String, from start: Date, until end: Date?) async throws -> [JournalEntry]
 }
 
 /// Someone else changed the state between this run's read and its write; nothing was overwritten.
@@ -74,6 +79,7 @@ extension StateDirectory: StateStore {
   package var scratchDirectory: String { path + "/scratch" }
   package func acquireLock(command: String) throws -> any HeldLock { try lock(command: command) }
   package var journal: any JournalStore { Journal(path: journalFile) }
+  package var history: any HistoryStore { HistoryFile(path: historyFile) }
 }
 
 extension StateLock: HeldLock {}
@@ -85,4 +91,13 @@ extension Journal: JournalStore {
 
   /// Reads every line, of every lineage (a line that cannot be read has no lineage to go by).
   package func verify(lineage: String?, actions: Set<String>) throws { _ = try entries() }
+
+  package func results(lineage: String, from start: Date, until end: Date?) throws
+    -> [JournalEntry]
+  {
+    try entries(lineage: lineage).filter { entry in
+      guard entry.event == .result, let at = parseTimestamp(entry.at) else { return false }
+      return at >= start && end.map { at < $0 } ?? true
+    }
+  }
 }

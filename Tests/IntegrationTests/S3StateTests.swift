@@ -133,14 +133,15 @@ final class S3StateTests: XCTestCase {
   /// exactly one of each queue.
   func testConcurrentRunsKilledHolderUnlockAndCrashChain() async throws {
     let workspace = try await s3Workspace()
-    // The winner is killed right after its 7th write: lock, account pin, then the first queue's
-    // intent, create-queue, result and checkpoint, and the checkpoint of its ARN read.
+    // The winner is killed right after its 8th write: lock, the history's start record, account
+    // pin, then the first queue's intent, create-queue, result and checkpoint, and the checkpoint
+    // of its ARN read.
     let counters = (0..<2).map { workspace.directory.appendingPathComponent("counter-\($0)").path }
     let runs = try counters.map { counter in
       try RunningTool(
         workspace, state + ["run", "sqs", "--yes", "--jobs", "1"],
         environment: [
-          "RUNBOOK_CRASH_AT": "7", "RUNBOOK_CRASH_COUNTER": counter,
+          "RUNBOOK_CRASH_AT": "8", "RUNBOOK_CRASH_COUNTER": counter,
           "RUNBOOK_LOCK_LEASE_SECONDS": "3",
         ])
     }
@@ -183,9 +184,10 @@ final class S3StateTests: XCTestCase {
     XCTAssertNotNil(kept)
     try await unlock(workspace)
 
-    // Two more kill points, each followed by unlock: lock, intent, create-queue (killed before its
-    // result is journaled); then lock, the lookup's recovered result (killed before the checkpoint).
-    for point in ["3", "2"] {
+    // Two more kill points, each followed by unlock: lock, history, intent, create-queue (killed
+    // before its result is journaled); then lock, history, the lookup's recovered result (killed
+    // before the checkpoint).
+    for point in ["4", "3"] {
       let counter = workspace.directory.appendingPathComponent("counter-\(point)").path
       try Data().write(to: URL(fileURLWithPath: counter))
       let killed = try await workspace.run(
@@ -226,11 +228,11 @@ final class S3StateTests: XCTestCase {
   func testStateChangedBehindTheRunsBackIsNeverOverwritten() async throws {
     let workspace = try await s3Workspace()
     let counter = workspace.directory.appendingPathComponent("counter").path
-    // Stopped right after its first create-queue (lock, account pin, intent, create).
+    // Stopped right after its first create-queue (lock, history, account pin, intent, create).
     let run = try RunningTool(
       workspace, state + ["run", "sqs", "--yes", "--jobs", "1"],
       environment: [
-        "RUNBOOK_CRASH_AT": "4", "RUNBOOK_CRASH_COUNTER": counter, "RUNBOOK_CRASH_SIGNAL": "STOP",
+        "RUNBOOK_CRASH_AT": "5", "RUNBOOK_CRASH_COUNTER": counter, "RUNBOOK_CRASH_SIGNAL": "STOP",
       ])
     try await run.waitUntilStopped()
     var other = try await s3Checkpoint(workspace)

@@ -34,7 +34,14 @@ package struct NetworkStep: Step {
           "ec2", "describe-vpcs", "--filters",
           // `cidr` is DescribeVpcs' filter for the primary IPv4 block (it has no `cidr-block`).
           ec2Filters([("tag:Name", [network.vpcName]), ("cidr", [network.vpcCidr])]),
-          "--query", "Vpcs[].VpcId", "--output", "text")))
+          "--query", "Vpcs[].VpcId", "--output", "text")
+      ).observed(
+        by: Observation(
+          .aws(
+            "ec2", "describe-vpcs", "--vpc-ids", .ref("VPC_ID"), "--query", "Vpcs[0].CidrBlock",
+            "--output", "text"),
+          expected: .text(network.vpcCidr), describes: "cidr",
+          missingErrors: ["InvalidVpcID.NotFound"])))
 
     // Public subnets (for the ALB), private subnets (for ECS and RDS).
     for subnet in network.subnets {
@@ -54,7 +61,14 @@ package struct NetworkStep: Step {
             "--query", "Subnets[].SubnetId", "--output", "text"),
           adoptLookup: .aws(
             "ec2", "describe-subnets", "--filters", inTheVPC("cidr-block", subnet.cidr),
-            "--query", "Subnets[].SubnetId", "--output", "text")))
+            "--query", "Subnets[].SubnetId", "--output", "text")
+        ).observed(
+          by: Observation(
+            .aws(
+              "ec2", "describe-subnets", "--subnet-ids", .ref(subnet.export), "--query",
+              "Subnets[0].[CidrBlock,AvailabilityZone]", "--output", "text"),
+            expected: .text("\(subnet.cidr) \(subnet.zone)"), describes: "cidr and zone",
+            missingErrors: ["InvalidSubnetID.NotFound"])))
     }
 
     // Create the internet gateway and attach it.

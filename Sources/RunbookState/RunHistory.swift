@@ -1,0 +1,178 @@
+import Foundation
+import RunbookAWS
+import RunbookProcess
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// One record of the run history (`history.jsonl` beside the journal, or its S3 object): a run
+/// writes `started` once it holds the lock, before its first change, and `finished` when it ends.
+/// A run killed in between leaves its `started` alone, and `history` shows it `interrupted`,
+/// with what its journal says it did.
+package struct RunRecord: Codable, Sendable, Hashable {
+  package enum Event: String, Codable, Sendable {
+    case started, finished
+  }
+
+  /// How a run ended; each has its exit status (``exitStatus(of:)``).
+  package enum Outcome: String, Codable, Sendable {
+    /// Every action it ran finished.
+    case succeeded
+    /// A step failed (exit 1).
+    case failed
+    /// Ctrl-C, SIGTERM, SIGHUP or `q` at a prompt (exit 130); also a run killed without an end.
+    case interrupted
+    /// The S3 state changed under the run, or the lock was lost (exit 3).
+    case conflict
+    /// Anything else that stopped it: a checkpoint or usage problem met on the way (exit 2).
+    case error
+  }
+
+  /// What a run changed: one action's record that it made or changed.
+  package struct Change: Codable, Sendable, Hashable {
+    /// `step/action`, or the step alone when a teardown forgot it.
+    package var action: String
+    /// `created`, `recovered`, `adopted`, `updated`, `deleted`, `already-done`, `confirmed`.
+    package var outcome: String
+    /// The id it captured (ids and ARNs only: secrets are never recorded).
+    package var value: String?
+
+    package init(action: String, outcome: String, value: String? = nil) {
+      self.action = action
+      self.outcome = outcome
+      self.value = value
+    }
+  }
+
+  package var event: Event
+  /// A random id shared by a run's two records.
+  package var run: String
+  package var lineage: String
+  /// When the run started (in both records).
+  package var startedAt: String
+  /// When the run ended (`finished` only).
+  package var endedAt: String?
+  package var user: String
+  package var host: String
+  package var pid: Int32
+  /// The command line, secrets masked.
+  package var command: String
+  /// The steps it was asked to run, in order.
+  package var steps: [String]
+  /// The local audit log of the run (on the machine that ran it).
+  package var log: String?
+  package var outcome: Outcome?
+  package var exitStatus: Int32?
+  package var changes: [Change]?
+  /// The image tag the run rolled out (`run update --tag`).
+  package var imageTag: String?
+  /// The first line of what stopped it.
+  package var failure: String?
+
+  package init(
+    run: String = UUID().uuidString.lowercased(), lineage: String, command: String,
+    steps: [String], log: String?, imageTag: String?
+  ) {
+    event = .started
+    self.run = run
+    self.lineage = lineage
+    startedAt = timestamp()
+    user = ProcessInfo.processInfo.environment["USER"] ?? ProcessInfo.processInfo.userName
+    host = ProcessInfo.processInfo.hostName
+    pid = getpid()
+    self.command = command
+    self.steps = steps
+    self.log = log
+    self.imageTag = imageTag
+  }
+
+  /// This run's `finished` record.
+  package func finished(outcome: Outcome, changes: [Change], failure: String?) -> RunRecord {
+    var record = self
+    record.event = .finished
+    record.endedAt = timestamp()
+    record.outcome = outcome
+    record.exitStatus = Self.exitStatus(of: outcome)
+    record.changes = changes
+    record.failure = failure
+    return record
+  }
+
+  /// The exit status `runbook` gives each outcome (its `--help` lists them).
+  package static func exitStatus(of outcome: Outcome) -> Int32 {
+    switch outcome {
+    case .succeeded: 0
+    case .failed: 1
+    case .error: 2
+    case .conflict: 3
+    case .interrupted: 130
+    }
+  }
+
+  /// One JSON line.
+  package func line() throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return try encoder.encode(self) + Data("\n".utf8)
+  }
+
+  /// The records in JSON lines; a line that is not a record (a torn append) is left out: the
+  /// history only tells, nothing is decided from it.
+  package static func parse(_ data: Data) -> [RunRecord] {
+    let decoder = JSONDecoder()
+    return data.split(separator: UInt8(ascii: "\n")).compactMap {
+      try? decoder.decode(RunRecord.self, from: Data($0))
+    }
+  }
+}
+
+/// Where a deployment's run history is kept, beside its journal.
+package protocol HistoryStore: Sendable {
+  /// Adds one record durably before returning.
+  func append(_ record: RunRecord) async throws
+  /// Every record, oldest first. Never writes.
+  func records() async throws -> [RunRecord]
+}
+
+/// The history in a local state directory: `history.jsonl`, appended under `flock` and fsynced.
+package struct HistoryFile: HistoryStore {
+  package let path: String
+
+  package init(path: String) { self.path = path }
+
+  package func append(_ record: RunRecord) throws {
+    var line = try record.line()
+    let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    }
+    defer { close(fd) }
+    guard flock(fd, LOCK_EX) == 0 else {
+      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    }
+    // A run killed during an append left a line without its newline: end it, so this record
+    // stays a line of its own (the torn one is skipped when read).
+    var info = stat()
+    var last: UInt8 = 0
+    if fstat(fd, &info) == 0, info.st_size > 0, pread(fd, &last, 1, info.st_size - 1) == 1,
+      last != UInt8(ascii: "\n")
+    {
+      line = Data("\n".utf8) + line
+    }
+    try writeAll(fd, line, path: path)
+    guard fsync(fd) == 0 else {
+      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    }
+  }
+
+  package func records() throws -> [RunRecord] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      if FileManager.default.fileExists(atPath: path) {
+        throw CheckpointError.unreadable(path: path, reason: "cannot be read")
+      }
+      return []
+    }
+    return RunRecord.parse(data)
+  }
+}
