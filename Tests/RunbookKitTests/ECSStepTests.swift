@@ -36,21 +36,24 @@ final class ECSStepArgvTests: XCTestCase {
 
   func testActionsFollowTheGuideSections() throws {
     let names = try actions().map(\.name)
-    XCTAssertEqual(
-      names,
-      [
-        "cluster", "execution-role", "execution-role-AmazonECSTaskExecutionRolePolicy",
-        "execution-role-SecretsManagerAccess", "task-definition-families",
-      ]
-        + Self.services.flatMap {
-          ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
-        }
-        + [
-          "load-balancer", "load-balancer-active", "load-balancer-dns", "target-group",
-          "target-group-attributes", "listener",
-          "listener-forward",
-        ]
-        + Self.services.flatMap { ["service-\($0)", "service-revision-\($0)"] })
+    var expected: [String] = [
+      "cluster", "execution-role", "execution-role-AmazonECSTaskExecutionRolePolicy",
+      "execution-role-SecretsManagerAccess", "task-definition-families",
+    ]
+    expected += Self.services.flatMap {
+      ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
+    }
+    expected += [
+      "load-balancer", "load-balancer-active", "load-balancer-dns", "target-group",
+      "target-group-attributes", "listener", "listener-forward",
+      // What the guide forgot: the names the services find each other by.
+      "discovery-namespace", "discovery-namespace-created", "discovery-namespace-arn",
+    ]
+    let discovery: [String] = Self.services.flatMap {
+      ["discovery-service-\($0)", "discovery-arn-\($0)"]
+    }
+    let services: [String] = Self.services.flatMap { ["service-\($0)", "service-revision-\($0)"] }
+    XCTAssertEqual(names, expected + discovery + services)
     let deployment = try configuredDeployment()
     XCTAssertEqual(
       Set(ECSStep().requiredExports(for: deployment)),

@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Guide 9's pieces that need no AWS: what it plans to run, and the diagnosis of common causes.
 final class VerifyStepTests: XCTestCase {
@@ -307,7 +307,51 @@ final class VerifyStepTests: XCTestCase {
       "aws", "ecs", "describe-services",
       reply: .ok(#"{"failures":[],"services":["# + services.joined(separator: ",") + "]}"))
     runner.on("aws", "logs", "filter-log-events", reply: .ok(#"{"events":[]}"#))
+    // Each service's name has two tasks registered in Cloud Map.
+    runner.on("aws", "servicediscovery", "discover-instances", reply: .ok("10.0.11.7\t10.0.12.9\n"))
     runner.on([HealthProbe.tool], replies: probe)
+  }
+
+  func testVerifyReportsEachServicesNameAndFailsWhenOneResolvesToNoTask() async throws {
+    let fixture = try EngineFixture(test: self)
+    try fixture.seedCheckpoint(Self.seedExports)
+    try scriptedVerify(fixture, probe: [.ok(Self.upLine)])
+    let discover = [
+      "aws", "servicediscovery", "discover-instances", "--namespace-name", "unisync.internal",
+      "--service-name",
+    ]
+    // The user service's tasks are not registered; the course service's name is not there at all.
+    fixture.runner.on(discover + ["unisync-user-service"], replies: [.ok("None\n")])
+    fixture.runner.on(
+      discover + ["unisync-course-service"],
+      replies: [
+        .failure(
+          "An error occurred (ServiceNotFound) when calling the DiscoverInstances operation: Service not found.",
+          status: 254)
+      ])
+    let step = VerifyStep()
+    let error = await assertThrows(StepFailure.self) {
+      try await fixture.engine([step]).run([step])
+    }
+    let reason = error?.reason ?? ""
+    XCTAssertTrue(
+      reason.contains(
+        "the name unisync-user-service.unisync.internal resolves to no task (nothing registered in Cloud Map)"
+      ), reason)
+    XCTAssertTrue(
+      reason.contains(
+        "the name unisync-course-service.unisync.internal is registered nowhere (Cloud Map answers ServiceNotFound)"
+      ), reason)
+    XCTAssertFalse(reason.contains("unisync-api-gateway.unisync.internal"), reason)
+    XCTAssertTrue(
+      fixture.reporter.all.contains(
+        .progress(
+          step: "verify", action: "verify",
+          message:
+            "name unisync-api-gateway.unisync.internal: 2 task(s) registered (10.0.11.7 10.0.12.9)")
+      ),
+      "\(fixture.reporter.all)")
+    XCTAssertEqual(fixture.runner.calls("aws", "servicediscovery", "discover-instances").count, 4)
   }
 
   static let upLine =
