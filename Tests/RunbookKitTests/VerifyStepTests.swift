@@ -285,6 +285,10 @@ final class VerifyStepTests: XCTestCase {
       "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/unisync-tg/2"
     checkpoint.exports["CLUSTER_ARN"] =
       "arn:aws:ecs:ap-northeast-2:123456789012:cluster/unisync-cluster"
+    for service in ["api-gateway", "user-service", "course-service", "schedule-service"] {
+      checkpoint.exports[ServiceDiscovery.serviceIDExport(service)] =
+        "srv-" + service.replacingOccurrences(of: "-", with: "")
+    }
   }
 
   /// A healthy deployment's reads, and the probe answering with `probe` (in order, the last
@@ -308,7 +312,7 @@ final class VerifyStepTests: XCTestCase {
       reply: .ok(#"{"failures":[],"services":["# + services.joined(separator: ",") + "]}"))
     runner.on("aws", "logs", "filter-log-events", reply: .ok(#"{"events":[]}"#))
     // Each service's name has two tasks registered in Cloud Map.
-    runner.on("aws", "servicediscovery", "discover-instances", reply: .ok("10.0.11.7\t10.0.12.9\n"))
+    runner.on("aws", "servicediscovery", "list-instances", reply: .ok("10.0.11.7\t10.0.12.9\n"))
     runner.on([HealthProbe.tool], replies: probe)
   }
 
@@ -316,17 +320,14 @@ final class VerifyStepTests: XCTestCase {
     let fixture = try EngineFixture(test: self)
     try fixture.seedCheckpoint(Self.seedExports)
     try scriptedVerify(fixture, probe: [.ok(Self.upLine)])
-    let discover = [
-      "aws", "servicediscovery", "discover-instances", "--namespace-name", "unisync.internal",
-      "--service-name",
-    ]
-    // The user service's tasks are not registered; the course service's name is not there at all.
-    fixture.runner.on(discover + ["unisync-user-service"], replies: [.ok("None\n")])
+    let instances = ["aws", "servicediscovery", "list-instances", "--service-id"]
+    // The user service's tasks are not registered; the course service's Cloud Map service is gone.
+    fixture.runner.on(instances + ["srv-userservice"], replies: [.ok("None\n")])
     fixture.runner.on(
-      discover + ["unisync-course-service"],
+      instances + ["srv-courseservice"],
       replies: [
         .failure(
-          "An error occurred (ServiceNotFound) when calling the DiscoverInstances operation: Service not found.",
+          "An error occurred (ServiceNotFound) when calling the ListInstances operation: Service not found.",
           status: 254)
       ])
     let step = VerifyStep()
@@ -351,7 +352,7 @@ final class VerifyStepTests: XCTestCase {
             "name unisync-api-gateway.unisync.internal: 2 task(s) registered (10.0.11.7 10.0.12.9)")
       ),
       "\(fixture.reporter.all)")
-    XCTAssertEqual(fixture.runner.calls("aws", "servicediscovery", "discover-instances").count, 4)
+    XCTAssertEqual(fixture.runner.calls("aws", "servicediscovery", "list-instances").count, 4)
   }
 
   static let upLine =

@@ -51,7 +51,7 @@ package struct VerifyStep: Step {
       .command(Self.version),
     ]
     // Whether each service's name is registered where its callers look it up.
-    outline += services.map { .command(Verification.discoverInstances(deployment, $0)) }
+    outline += services.map { .command(Verification.listInstances($0)) }
     for service in services {
       outline.append(
         .command(

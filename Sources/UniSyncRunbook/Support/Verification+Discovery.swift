@@ -5,32 +5,36 @@ import RunbookProcess
 
 /// Verify's look at service discovery: is each service's name registered where its callers look
 /// it up? The Lambda function (and anything else in the VPC) resolves
-/// `unisync-user-service.unisync.internal`, whose `A` records are the Cloud Map instances ECS
-/// registers for the service's tasks; `discover-instances` asks Cloud Map for exactly those.
-/// "DiscoverInstances": https://docs.aws.amazon.com/cloud-map/latest/api/API_DiscoverInstances.html
+/// `unisync-user-service.unisync.internal`, whose `A` records are the instances ECS registers in
+/// the service's Cloud Map service for its tasks; `list-instances` lists exactly those.
+/// (`discover-instances` is the data-plane call, on a `data-` host: an endpoint override such as
+/// a local emulator's does not reach it with aws CLI v1.)
+/// "ListInstances": https://docs.aws.amazon.com/cloud-map/latest/api/API_ListInstances.html
 extension Verification {
-  /// `discover-instances` of one service's name: its instances' ids and IPv4 addresses. Healthy
-  /// ones, or all when none is healthy, as DNS answers (`HEALTHY_OR_ELSE_ALL`).
-  static func discoverInstances(_ deployment: Deployment, _ service: String) -> Command {
+  /// `list-instances` of one service's Cloud Map service: its instances' IPv4 addresses.
+  static func listInstances(_ service: String) -> Command {
     .aws(
-      "servicediscovery", "discover-instances", "--namespace-name",
-      .text(ServiceDiscovery.namespace(deployment)), "--service-name",
-      .text(ServiceDiscovery.hostName(deployment, service)), "--health-status",
-      "HEALTHY_OR_ELSE_ALL", "--query", "Instances[].Attributes.AWS_INSTANCE_IPV4", "--output",
-      "text")
+      "servicediscovery", "list-instances", "--service-id",
+      .ref(ServiceDiscovery.serviceIDExport(service)), "--query",
+      "Instances[].Attributes.AWS_INSTANCE_IPV4", "--output", "text")
   }
 
   /// One line per service: its full name and the addresses it resolves to; a service whose name
   /// resolves to nothing is a problem (its callers cannot reach it).
   func discovery(verbose: Bool) async throws {
     let context = self.context
-    let deployment = self.deployment
-    let answers = await services.concurrentMap(limit: context.jobs) {
+    let known = services.filter {
+      context.values[ServiceDiscovery.serviceIDExport($0)] != nil
+    }
+    for service in services where !known.contains(service) {
+      problems.append(
+        "the name \(ServiceDiscovery.fullName(deployment, service)) is registered nowhere (the ecs step has not made its Cloud Map service)"
+      )
+    }
+    let answers = await known.concurrentMap(limit: context.jobs) {
       service -> (String, Result<ProcessOutput, Error>) in
       do {
-        return (
-          service, .success(try await context.run(Self.discoverInstances(deployment, service)))
-        )
+        return (service, .success(try await context.run(Self.listInstances(service))))
       } catch { return (service, .failure(error)) }
     }
     for (service, answer) in answers {
