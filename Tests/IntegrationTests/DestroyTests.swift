@@ -12,7 +12,7 @@ extension DayTwoTests {
   static let lambdaRole = "unisync-lambda-execution-role"
   /// Write calls of `destroy` of the deployment of ``DayTwoTests`` (measured: 69 over a chain of
   /// 5 kills, each of which may make the run after it repeat the delete it interrupted).
-  static let destroyWrites = 66
+  static let destroyWrites = 72
 
   /// After the full deployment (with a VPC taken over with `--adopt` and the Lambda role existing
   /// before the run), verify and update: `destroy --yes --force` is killed right after 5 sampled

@@ -28,7 +28,7 @@ extension ServiceDiscovery {
   /// finds the namespace itself), then the wait for the operation, which exports `NAMESPACE_ID`.
   static func namespaceActions(_ deployment: Deployment, step: String) -> [Action] {
     let name = namespace(deployment)
-    let create = Action.create(
+    var create = Action.create(
       "discovery-namespace", "create the private DNS namespace \(name) in the VPC",
       export: "NAMESPACE_CREATION", pattern: #"^(ns-[a-z0-9]+|[A-Za-z0-9-]{8,})$"#,
       command: .aws(
@@ -37,6 +37,13 @@ extension ServiceDiscovery {
         "--tags", deployment.tagList(name: name, action: "\(step)/discovery-namespace"),
         "--query", "OperationId", "--output", "text"),
       lookup: findNamespace(deployment))
+    // A rerun that forgot the step (`runbook reset ecs`) finds the namespace by its name (which
+    // carries the deployment's): Cloud Map refuses a second one of that name in the VPC. In a VPC
+    // made in this very run there is nothing to look for.
+    create.precheck = .exists(
+      findNamespace(deployment), rule: "the namespace \(name) exists",
+      pattern: namespacePattern)
+    create.settledBy = .nothingToFind(whenCreated: "vpc", inStep: "network")
     let operation = getOperation(.ref("NAMESPACE_CREATION"))
     let timeout = operationTimeoutSeconds
     let wait = Procedure(

@@ -80,22 +80,29 @@ enum ServiceDiscovery {
   {
     let host = hostName(deployment, service)
     let action = "\(step)/discovery-service-\(service)"
+    // ListServices filters by namespace; the name picks the service out of it.
+    let find = Command.aws(
+      "servicediscovery", "list-services", "--filters",
+      #"[{"Name":"NAMESPACE_ID","Values":["\#(ref: "NAMESPACE_ID")"],"Condition":"EQ"}]"#,
+      "--query", .text("Services[?Name=='\(host)'].Id"), "--output", "text")
+    var create = Action.create(
+      "discovery-service-\(service)", "create Cloud Map service \(host) in the namespace",
+      export: serviceIDExport(service), pattern: servicePattern,
+      command: .aws(
+        "servicediscovery", "create-service", "--name", .text(host), "--namespace-id",
+        .ref("NAMESPACE_ID"),
+        "--dns-config", #"{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"A","TTL":10}]}"#,
+        "--health-check-custom-config", #"{"FailureThreshold":1}"#,
+        "--tags", deployment.tagList(name: host, action: action),
+        "--query", "Service.Id", "--output", "text"),
+      lookup: find)
+    // A rerun that forgot the step finds it (Cloud Map refuses a second name in a namespace); a
+    // namespace made in this run has no services.
+    create.precheck = .exists(
+      find, rule: "the Cloud Map service \(host) exists", pattern: servicePattern)
+    create.settledBy = .nothingToFind(whenCreated: "discovery-namespace")
     return [
-      .create(
-        "discovery-service-\(service)", "create Cloud Map service \(host) in the namespace",
-        export: serviceIDExport(service), pattern: servicePattern,
-        command: .aws(
-          "servicediscovery", "create-service", "--name", .text(host), "--namespace-id",
-          .ref("NAMESPACE_ID"),
-          "--dns-config", #"{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"A","TTL":10}]}"#,
-          "--health-check-custom-config", #"{"FailureThreshold":1}"#,
-          "--tags", deployment.tagList(name: host, action: action),
-          "--query", "Service.Id", "--output", "text"),
-        // ListServices filters by namespace; the name picks the service out of it.
-        lookup: .aws(
-          "servicediscovery", "list-services", "--filters",
-          #"[{"Name":"NAMESPACE_ID","Values":["\#(ref: "NAMESPACE_ID")"],"Condition":"EQ"}]"#,
-          "--query", .text("Services[?Name=='\(host)'].Id"), "--output", "text")),
+      create,
       .derived(
         "discovery-arn-\(service)", "the ARN of the Cloud Map service \(host)",
         export: serviceARNExport(service),
