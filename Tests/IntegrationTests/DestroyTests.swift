@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// `runbook destroy` against the real aws CLI and the emulator (part of ``DayTwoTests``).
@@ -140,6 +140,16 @@ extension DayTwoTests {
       "security-group",
       try await list(["ec2", "describe-security-groups", "--filters", owned], "SecurityGroups")
         .compactMap { $0["GroupId"] as? String })
+    note(
+      "cloud-map-namespace",
+      try await list(["servicediscovery", "list-namespaces"], "Namespaces").compactMap {
+        $0["Name"] as? String
+      })
+    note(
+      "cloud-map-service",
+      try await list(["servicediscovery", "list-services"], "Services").compactMap {
+        $0["Name"] as? String
+      })
     note(
       "db-instance",
       try await list(["rds", "describe-db-instances"], "DBInstances").compactMap {

@@ -25,7 +25,8 @@ extension ServiceDiscovery {
   }
 
   /// The create (its operation id exported as `NAMESPACE_CREATION`; after a kill, the lookup
-  /// finds the namespace itself), then the wait for the operation, which exports `NAMESPACE_ID`.
+  /// finds the namespace itself), then the wait for the operation, which exports `NAMESPACE_ID`
+  /// and leaves `NAMESPACE_CREATION` naming the namespace too.
   static func namespaceActions(_ deployment: Deployment, step: String) -> [Action] {
     let name = namespace(deployment)
     var create = Action.create(
@@ -57,7 +58,11 @@ extension ServiceDiscovery {
       let creation = context.values["NAMESPACE_CREATION"] ?? ""
       // Found by the lookup after an interrupted run: the namespace itself, created already.
       if creation.hasPrefix("ns-") { return creation }
-      return try await awaitOperation(context, operation, timeout: timeout, what: "creation")
+      let id = try await awaitOperation(context, operation, timeout: timeout, what: "creation")
+      // The operation is over: from now on the export names the namespace, as it does when a
+      // rerun finds the namespace (a kill, `runbook reset ecs`), so both leave the same exports.
+      if id.hasPrefix("ns-") { try await context.record(export: "NAMESPACE_CREATION", value: id) }
+      return id
     }
     return [
       create,
