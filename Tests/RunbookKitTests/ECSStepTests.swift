@@ -355,7 +355,16 @@ final class ECSStepArgvTests: XCTestCase {
     for name in ["load-balancer", "target-group"] {
       XCTAssertEqual(settled[name], .nothingToFind(whenCreated: "vpc", inStep: "network"), name)
     }
-    XCTAssertEqual(settled.count, 5 + 3 * Self.services.count, "\(settled.keys.sorted())")
+    // The namespace: nothing to find in a VPC made in this run; its services: nothing to find in
+    // a namespace made in this run.
+    XCTAssertEqual(
+      settled["discovery-namespace"], .nothingToFind(whenCreated: "vpc", inStep: "network"))
+    for service in Self.services {
+      XCTAssertEqual(
+        settled["discovery-service-\(service)"],
+        .nothingToFind(whenCreated: "discovery-namespace"))
+    }
+    XCTAssertEqual(settled.count, 6 + 4 * Self.services.count, "\(settled.keys.sorted())")
     // The cluster is looked for first: create-cluster would return one that was there before.
     let cluster = try action("cluster")
     let precheck = try XCTUnwrap(cluster.precheck)
