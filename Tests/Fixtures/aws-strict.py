@@ -53,6 +53,14 @@ the names below; `readiness` stands for its four parts):
 | pagination               | list/describe answers come in pages of 2 with a token (a page may  | none                              | -                | [12] |
 |                          | hold fewer items than asked); EC2 describe calls and SQS ListQueues|                                   |                  |     |
 |                          | page only when MaxResults is given, as those services do           |                                   |                  |     |
+| cloudmap-operations      | the operation of a namespace's create or delete is SUBMITTED, then | a private namespace makes a Route | 0.6 s            | [13] |
+|                          | PENDING, then SUCCESS (GetOperation; moto answers SUCCESS at once) | 53 zone (modelled: 60 s)          |                  |     |
+| cloudmap-in-use          | Cloud Map DeleteService of a service with instances, DeleteNamespace| none                             | -                | [14] |
+|                          | of a namespace with services: ResourceInUse (moto deletes them)    |                                   |                  |     |
+| ecs-registers-tasks      | ECS registers a service's tasks in its Cloud Map registry          | none                              | -                | [15] |
+|                          | (CreateService with serviceRegistries: desiredCount instances with |                                   |                  |     |
+|                          | AWS_INSTANCE_IPV4), and deregisters them when the service is scaled|                                   |                  |     |
+|                          | to 0 or deleted (moto keeps the registry and registers nothing)    |                                   |                  |     |
 
 Durations: the SQS 60 s and the Secrets Manager window are in the pages; the EC2 page prescribes
 back-off "up to a few minutes" without a figure; the NAT, RDS and ALB figures are issue 16's (the
@@ -79,6 +87,14 @@ of Lambda's interfaces come from AWS Support.
 [11] https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVpcs.html (the filter list)
 [12] https://docs.aws.amazon.com/cli/latest/userguide/cli-usage-pagination.html and
      https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-pagination.html
+[13] https://docs.aws.amazon.com/cloud-map/latest/api/API_GetOperation.html (Status: SUBMITTED,
+     PENDING, SUCCESS, FAIL) and API_CreatePrivateDnsNamespace.html ("returns an OperationId");
+     the 60 s is an estimate (the pages give no figure)
+[14] https://docs.aws.amazon.com/cloud-map/latest/api/API_DeleteService.html and
+     API_DeleteNamespace.html (ResourceInUse: "The specified resource can't be deleted because it
+     contains other resources")
+[15] https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-discovery.html ("Amazon ECS
+     ... registers the task with the service registry"; tasks deregistered as they stop)
 
 Delays: ONE setting, RUNBOOK_AWS_STRICT_SCALE (default 0.01): a behaviour's delay is its real AWS
 duration in seconds multiplied by it, kept between 0.5 s and 3 s (one linear factor cannot put both
@@ -124,11 +140,13 @@ REAL_SECONDS = {
     "lambda-pending": 60.0,
     "sqs-deleted-recently": 60.0,
     "lambda-eni": 1200.0,
+    "cloudmap-operations": 60.0,
 }
 BEHAVIOURS = [
     "ec2-consistency", "nat-pending", "rds-creating", "alb-provisioning", "lambda-pending",
     "sqs-deleted-recently", "ec2-client-token", "secret-scheduled-deletion", "lambda-eni",
-    "fargate-sizes", "vpc-filters", "pagination",
+    "fargate-sizes", "vpc-filters", "pagination", "cloudmap-operations", "cloudmap-in-use",
+    "ecs-registers-tasks",
 ]
 ALIASES = {"readiness": ["nat-pending", "rds-creating", "alb-provisioning", "lambda-pending"]}
 DEFAULT_SCALE = 0.01
@@ -236,6 +254,8 @@ class Memory:
         self.deleted_queues = {}   # (region, queue name) -> deleted
         self.client_tokens = {}    # (action, token) -> (signature, status, content type, body)
         self.lambda_enis = []      # [{function, region, enis, subnets, groups, deleted}]
+        self.operations = {}       # cloud map operation id -> time its create/delete answered
+        self.registered = {}       # (region, ecs service name) -> [(cloud map service id, instance id)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -254,6 +274,7 @@ JSON_TARGETS = {
     "Logs_20140328": "logs",
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "ResourceGroupsTaggingAPI_20170126": "tagging",
+    "Route53AutoNaming_v20170314": "servicediscovery",
 }
 
 CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -687,6 +708,11 @@ class Layer:
                 if call.protocol == "json":
                     return json_error(call, "com.amazonaws.sqs#QueueDeletedRecently", message, code)
                 return query_error(code, message)
+        if call.service == "servicediscovery" and c.on("cloudmap-in-use") and call.action in (
+                "DeleteService", "DeleteNamespace"):
+            answer = self.cloudmap_in_use(call)
+            if answer:
+                return answer
         if call.service == "ecs" and call.action == "RegisterTaskDefinition" and c.on("fargate-sizes"):
             answer = self.check_fargate(call)
             if answer:
@@ -901,6 +927,11 @@ class Layer:
             body = self.after_alb(call, status, body)
         elif service == "lambda":
             body = self.after_lambda(call, status, body)
+        elif service == "servicediscovery":
+            body = self.after_cloudmap(call, status, body)
+        elif service == "ecs" and ok and action in ("CreateService", "UpdateService", "DeleteService") \
+                and c.on("ecs-registers-tasks"):
+            self.ecs_registry(call, body)
         elif service == "sqs" and action == "DeleteQueue" and ok and c.on("sqs-deleted-recently"):
             url = (call.json or {}).get("QueueUrl") if call.protocol == "json" else call.param("QueueUrl")
             if url:
@@ -923,6 +954,96 @@ class Layer:
                                   "You can't create this secret because a secret with this name is "
                                   "already scheduled for deletion.")
         return body
+
+    # -- Cloud Map
+
+    def cloudmap(self, call, action, payload):
+        """A Cloud Map call of the layer's own to moto; the parsed answer or None."""
+        status, _, answer = self.internal(call.region, "servicediscovery", action,
+                                          target=f"Route53AutoNaming_v20170314.{action}",
+                                          payload=payload)
+        try:
+            return json.loads(answer) if status == 200 else None
+        except ValueError:
+            return None
+
+    def cloudmap_in_use(self, call):
+        data = call.json or {}
+        if call.action == "DeleteService":
+            listed = self.cloudmap(call, "ListInstances", {"ServiceId": data.get("Id")}) or {}
+            if listed.get("Instances"):
+                self.log(f"cloudmap-in-use: DeleteService {data.get('Id')}: instances")
+                return json_error(call, "ResourceInUse",
+                                  "The specified resource can't be deleted because it contains "
+                                  "other resources.")
+        else:
+            listed = self.cloudmap(call, "ListServices", {}) or {}
+            inside = [s for s in listed.get("Services", [])
+                      if (s.get("NamespaceId") or (s.get("DnsConfig") or {}).get("NamespaceId"))
+                      == data.get("Id")]
+            if inside:
+                self.log(f"cloudmap-in-use: DeleteNamespace {data.get('Id')}: services")
+                return json_error(call, "ResourceInUse",
+                                  "The specified resource can't be deleted because it contains "
+                                  "other resources.")
+        return None
+
+    def after_cloudmap(self, call, status, body):
+        if not self.config.on("cloudmap-operations") or not 200 <= status < 300:
+            return body
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body
+        if call.action in ("CreatePrivateDnsNamespace", "CreatePublicDnsNamespace",
+                           "CreateHttpNamespace", "DeleteNamespace") and data.get("OperationId"):
+            with self.lock:
+                self.memory.operations[data["OperationId"]] = self.clock.now()
+            return body
+        if call.action == "GetOperation":
+            operation = data.get("Operation") or {}
+            with self.lock:
+                started = self.memory.operations.get(operation.get("Id"))
+            if not self.within(started, "cloudmap-operations"):
+                return body
+            half = self.config.delay("cloudmap-operations") / 2
+            operation["Status"] = "SUBMITTED" if self.clock.now() - started < half else "PENDING"
+            self.log(f"cloudmap-operations: {operation.get('Id')} {operation['Status']}")
+            return json.dumps(data).encode()
+        return body
+
+    def ecs_registry(self, call, body):
+        """ECS registers a service's tasks in its registry, and deregisters them as they stop."""
+        data = call.json or {}
+        name = data.get("serviceName") or data.get("service") or ""
+        name = name.rsplit("/", 1)[-1]
+        key = (call.region, name)
+        if call.action == "CreateService":
+            registries = data.get("serviceRegistries") or []
+            records = []
+            for registry in registries:
+                service_id = (registry.get("registryArn") or "").rsplit("/", 1)[-1]
+                for index in range(int(data.get("desiredCount") or 0)):
+                    instance = f"task-{uuid.uuid4().hex[:12]}"
+                    answer = self.cloudmap(call, "RegisterInstance", {
+                        "ServiceId": service_id, "InstanceId": instance,
+                        "Attributes": {"AWS_INSTANCE_IPV4": f"10.0.11.{10 + index}"}})
+                    if answer is not None:
+                        records.append((service_id, instance))
+            if records:
+                with self.lock:
+                    self.memory.registered.setdefault(key, []).extend(records)
+                self.log(f"ecs-registers-tasks: {name}: {len(records)} instance(s)")
+            return
+        if call.action == "UpdateService" and data.get("desiredCount") != 0:
+            return
+        with self.lock:
+            records = self.memory.registered.pop(key, [])
+        for service_id, instance in records:
+            self.cloudmap(call, "DeregisterInstance", {"ServiceId": service_id,
+                                                      "InstanceId": instance})
+        if records:
+            self.log(f"ecs-registers-tasks: {name}: {len(records)} instance(s) deregistered")
 
     def after_ec2(self, call, status, body):
         c = self.config

@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// `runbook destroy` against the real aws CLI and the emulator (part of ``DayTwoTests``).
@@ -12,7 +12,7 @@ extension DayTwoTests {
   static let lambdaRole = "unisync-lambda-execution-role"
   /// Write calls of `destroy` of the deployment of ``DayTwoTests`` (measured: 69 over a chain of
   /// 5 kills, each of which may make the run after it repeat the delete it interrupted).
-  static let destroyWrites = 66
+  static let destroyWrites = 72
 
   /// After the full deployment (with a VPC taken over with `--adopt` and the Lambda role existing
   /// before the run), verify and update: `destroy --yes --force` is killed right after 5 sampled
@@ -140,6 +140,16 @@ extension DayTwoTests {
       "security-group",
       try await list(["ec2", "describe-security-groups", "--filters", owned], "SecurityGroups")
         .compactMap { $0["GroupId"] as? String })
+    note(
+      "cloud-map-namespace",
+      try await list(["servicediscovery", "list-namespaces"], "Namespaces").compactMap {
+        $0["Name"] as? String
+      })
+    note(
+      "cloud-map-service",
+      try await list(["servicediscovery", "list-services"], "Services").compactMap {
+        $0["Name"] as? String
+      })
     note(
       "db-instance",
       try await list(["rds", "describe-db-instances"], "DBInstances").compactMap {

@@ -46,7 +46,9 @@ final class NetworkStepTests: XCTestCase {
     XCTAssertEqual(checkpoint.account, "123456789012")
     let calls = loggedAWSCalls(log)
     XCTAssertTrue(calls.allSatisfy { ($0["argv"] as? [String] ?? []).contains("--endpoint-url") })
-    XCTAssertEqual(calls.filter { $0["write"] as? Bool == true }.count, 17, "one write per action")
+    // 17 creates, and DNS hostnames turned on (DNS support is on in a new VPC: not written).
+    XCTAssertEqual(calls.filter { $0["write"] as? Bool == true }.count, 18, "one write per action")
+    try await assertVPCDNSIsOn(workspace)
     XCTAssertTrue(
       calls.contains {
         ($0["argv"] as? [String] ?? []).contains {
@@ -112,17 +114,35 @@ final class NetworkStepTests: XCTestCase {
   }
 
   /// Kills the tool right after a write call returned (before it could record anything), one
-  /// write per run, until a run finishes: 6 of the step's 17 writes, spread over it (every one
+  /// write per run, until a run finishes: 4 of the step's 18 writes, spread over it (every one
   /// with `make crash-all`).
   func testKilledAfterEveryWriteResumesToExactlyOneOfEach() async throws {
     let workspace = try Workspace()
-    try await assertResumesAfterEveryKill(workspace, step: "network", writes: 17, sampled: 4)
+    try await assertResumesAfterEveryKill(workspace, step: "network", writes: 18, sampled: 4)
     let inventory = try await networkInventory(workspace)
     XCTAssertEqual(inventory, expectedNetworkInventory)
+    try await assertVPCDNSIsOn(workspace)
     try await assertExportsPointAtInventory(workspace)
     let outcomes = try workspace.checkpoint().actions.values.compactMap(\.outcome)
     XCTAssertTrue(
       outcomes.contains(.recovered), "resumed runs should have found the earlier writes")
+  }
+
+  /// The private DNS namespace answers only in a VPC with DNS support and hostnames on.
+  func assertVPCDNSIsOn(_ workspace: Workspace, file: StaticString = #filePath, line: UInt = #line)
+    async throws
+  {
+    let vpc = try XCTUnwrap(try workspace.checkpoint().exports["VPC_ID"], file: file, line: line)
+    for (attribute, key) in [
+      ("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames"),
+    ] {
+      let answer = try await workspace.aws([
+        "ec2", "describe-vpc-attribute", "--vpc-id", vpc, "--attribute", attribute,
+      ])
+      XCTAssertEqual(
+        ((answer as? [String: Any])?[key] as? [String: Any])?["Value"] as? Bool, true, attribute,
+        file: file, line: line)
+    }
   }
 
   /// One kill in the middle of a run with independent actions in flight at once.

@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// Guide 2.2 against the real aws CLI and the local emulator.
@@ -21,7 +21,7 @@ final class SecurityStepTests: XCTestCase {
   /// One line per group of an uninterrupted run: its name and its ingress rules.
   static let expectedGroups = [
     "unisync-alb-sg: tcp 443 from 0.0.0.0/0; tcp 80 from 0.0.0.0/0",
-    "unisync-ecs-sg: tcp 8080-8083 from unisync-alb-sg",
+    "unisync-ecs-sg: tcp 8080-8083 from unisync-alb-sg; tcp 8080-8083 from unisync-ecs-sg",
     "unisync-rds-sg: tcp 3306 from unisync-ecs-sg",
   ]
   static let exports = [
@@ -33,7 +33,7 @@ final class SecurityStepTests: XCTestCase {
     let (first, calls) = try await workspace.runLogged(["run", "security", "--yes"])
     XCTAssertEqual(first.status, 0, first.summary)
     XCTAssertEqual(
-      calls.filter { $0["write"] as? Bool == true }.count, 7,
+      calls.filter { $0["write"] as? Bool == true }.count, 8,
       "one write per group and rule")
 
     let groups = try await securityGroups(workspace)
@@ -50,11 +50,11 @@ final class SecurityStepTests: XCTestCase {
     try await assertRerunCallsNothing(workspace, step: "security")
   }
 
-  /// 4 of the step's 7 writes (every one with `make crash-all`) are interrupted once, right after
+  /// 4 of the step's 8 writes (every one with `make crash-all`) are interrupted once, right after
   /// AWS answered it.
   func testKilledAfterEveryWriteResumesToExactlyOneOfEach() async throws {
     let workspace = try await networkWorkspace()
-    try await assertResumesAfterEveryKill(workspace, step: "security", writes: 7, sampled: 4)
+    try await assertResumesAfterEveryKill(workspace, step: "security", writes: 8, sampled: 4)
 
     let groups = try await securityGroups(workspace)
     XCTAssertEqual(groups.map(\.line).sorted(), Self.expectedGroups)
@@ -62,7 +62,7 @@ final class SecurityStepTests: XCTestCase {
     let outcomes = try workspace.checkpoint().actions.filter { $0.key.hasPrefix("security/") }
       .values.compactMap(\.outcome)
     XCTAssertEqual(
-      outcomes.filter { $0 == .recovered }.count, crashAll ? 7 : 4,
+      outcomes.filter { $0 == .recovered }.count, crashAll ? 8 : 4,
       "each resumed run should have found the earlier write")
   }
 

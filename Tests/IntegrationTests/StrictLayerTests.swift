@@ -36,7 +36,7 @@ final class StrictLayerTests: XCTestCase {
       [
         "ec2-consistency": 1.8, "nat-pending": 1.2, "rds-creating": 3, "rds-backing-up": 3,
         "alb-provisioning": 1.8, "lambda-pending": 0.6, "sqs-deleted-recently": 0.6,
-        "lambda-eni": 3,
+        "lambda-eni": 3, "cloudmap-operations": 0.6,
       ])
     for (name, delay) in delays {
       XCTAssertTrue((0.5...3).contains(delay), "\(name): \(delay) s")
@@ -46,7 +46,8 @@ final class StrictLayerTests: XCTestCase {
       [
         "ec2-consistency", "nat-pending", "rds-creating", "alb-provisioning", "lambda-pending",
         "sqs-deleted-recently", "ec2-client-token", "secret-scheduled-deletion", "lambda-eni",
-        "fargate-sizes", "vpc-filters", "pagination",
+        "fargate-sizes", "vpc-filters", "pagination", "cloudmap-operations", "cloudmap-in-use",
+        "ecs-registers-tasks",
       ])
   }
 
@@ -476,6 +477,111 @@ final class StrictLayerTests: XCTestCase {
     XCTAssertEqual(try runs[3].json() as? Int, 3)
     XCTAssertEqual(runs[4].lines, ["3"], "the default VPC and 2")
     XCTAssertEqual(runs[5].lines, ["2", "1"])
+  }
+
+  // MARK: 10. Cloud Map: namespace operations, in-use deletes, ECS registering its tasks
+
+  static let cloudMap = "Route53AutoNaming_v20170314."
+
+  /// A namespace's create answers an operation id; the operation is SUBMITTED, then PENDING, then
+  /// SUCCESS with the namespace as its target (moto answers SUCCESS at once).
+  func testNamespaceOperationIsSubmittedThenPendingBeforeSuccess() throws {
+    try layer.configure([])
+    let lenientVPC = try layer.ec2("CreateVpc", ["CidrBlock": "10.31.0.0/16"], "vpcId")
+    let vpc = try layer.ec2("CreateVpc", ["CidrBlock": "10.32.0.0/16"], "vpcId")
+    let lenient = try layer.value(
+      [
+        "servicediscovery", "create-private-dns-namespace", "--name", "lenient.internal", "--vpc",
+        lenientVPC,
+      ], "OperationId")
+    let status = ["--query", "Operation.Status", "--output", "text"]
+    XCTAssertEqual(
+      try layer.value(
+        ["servicediscovery", "get-operation", "--operation-id", lenient], "Operation.Status"),
+      "SUCCESS", "moto, without the layer")
+
+    try layer.configure(["cloudmap-operations"])
+    let operation = try layer.value(
+      [
+        "servicediscovery", "create-private-dns-namespace", "--name", "strict.internal", "--vpc",
+        vpc,
+      ],
+      "OperationId")
+    let get = ["servicediscovery", "get-operation", "--operation-id", operation] + status
+    XCTAssertEqual(
+      try layer.aws(get).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "SUBMITTED")
+    try layer.advance(0.35)  // past half the delay
+    XCTAssertEqual(
+      try layer.aws(get).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "PENDING")
+    try layer.advance(0.25)  // 0.6 s: done
+    let done = try layer.aws(
+      [
+        "servicediscovery", "get-operation", "--operation-id", operation, "--query",
+        "Operation.[Status,Targets.NAMESPACE]", "--output", "text",
+      ]).stdout
+    XCTAssertTrue(done.hasPrefix("SUCCESS\tns-"), done)
+  }
+
+  /// ECS registers a service's tasks in its Cloud Map service and deregisters them when the
+  /// service is scaled to 0; Cloud Map refuses to delete a service with instances or a namespace
+  /// with services (ResourceInUse).
+  func testECSRegistersItsTasksAndCloudMapRefusesToDeleteWhatIsInUse() throws {
+    try layer.configure(["ecs-registers-tasks", "cloudmap-in-use"])
+    let vpc = try layer.ec2("CreateVpc", ["CidrBlock": "10.33.0.0/16"], "vpcId")
+    let created = try layer.json(
+      "servicediscovery", Self.cloudMap + "CreatePrivateDnsNamespace",
+      ["Name": "inuse.internal", "Vpc": vpc])
+    let operation = try XCTUnwrap(created["OperationId"] as? String)
+    let answer = try layer.json(
+      "servicediscovery", Self.cloudMap + "GetOperation", ["OperationId": operation])
+    let namespace = try XCTUnwrap(
+      ((answer["Operation"] as? [String: Any])?["Targets"] as? [String: Any])?["NAMESPACE"]
+        as? String)
+    let service = try XCTUnwrap(
+      try layer.json(
+        "servicediscovery", Self.cloudMap + "CreateService",
+        [
+          "Name": "unisync-user-service", "NamespaceId": namespace,
+          "DnsConfig": ["RoutingPolicy": "MULTIVALUE", "DnsRecords": [["Type": "A", "TTL": 10]]],
+        ])["Service"] as? [String: Any])
+    let serviceID = try XCTUnwrap(service["Id"] as? String)
+    let registry = try XCTUnwrap(service["Arn"] as? String)
+    let ecs = "AmazonEC2ContainerServiceV20141113."
+    try layer.json("ecs", ecs + "CreateCluster", ["clusterName": "strict-cloudmap"])
+    try layer.json(
+      "ecs", ecs + "RegisterTaskDefinition",
+      [
+        "family": "strict-user",
+        "containerDefinitions": [["name": "user", "image": "x", "memory": 512]],
+      ])
+    try layer.json(
+      "ecs", ecs + "CreateService",
+      [
+        "cluster": "strict-cloudmap", "serviceName": "user-service",
+        "taskDefinition": "strict-user", "desiredCount": 2,
+        "serviceRegistries": [["registryArn": registry]],
+      ])
+    let instances = [
+      "servicediscovery", "list-instances", "--service-id", serviceID, "--query",
+      "Instances[].Attributes.AWS_INSTANCE_IPV4", "--output", "text",
+    ]
+    let addresses = try layer.aws(instances).stdout.split(whereSeparator: \.isWhitespace)
+    XCTAssertEqual(addresses.count, 2, "one per task: \(addresses)")
+    layer.assertError(
+      try layer.aws(["servicediscovery", "delete-service", "--id", serviceID]), "ResourceInUse")
+    layer.assertError(
+      try layer.aws(["servicediscovery", "delete-namespace", "--id", namespace]), "ResourceInUse")
+
+    try layer.json(
+      "ecs", ecs + "UpdateService",
+      ["cluster": "strict-cloudmap", "service": "user-service", "desiredCount": 0])
+    XCTAssertEqual(
+      try layer.aws(instances).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "",
+      "the stopped tasks are deregistered")
+    XCTAssertEqual(
+      try layer.aws(["servicediscovery", "delete-service", "--id", serviceID]).status, 0)
+    XCTAssertEqual(
+      try layer.aws(["servicediscovery", "delete-namespace", "--id", namespace]).status, 0)
   }
 }
 

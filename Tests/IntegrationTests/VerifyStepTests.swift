@@ -44,6 +44,9 @@ extension DayTwoTests {
       #"{"status":"UP""#,
       "[api-gateway] ", "Started GatewayApplication in 4.2 seconds",
       "log /ecs/unisync-user-service: no lines",
+      // ECS registered each service's 2 tasks in its Cloud Map service (the strict layer does).
+      "name unisync-user-service.unisync.internal: 2 task(s) registered (",
+      "name unisync-api-gateway.unisync.internal: 2 task(s) registered (",
       "verdict: healthy",
     ] {
       XCTAssertTrue(

@@ -36,21 +36,24 @@ final class ECSStepArgvTests: XCTestCase {
 
   func testActionsFollowTheGuideSections() throws {
     let names = try actions().map(\.name)
-    XCTAssertEqual(
-      names,
-      [
-        "cluster", "execution-role", "execution-role-AmazonECSTaskExecutionRolePolicy",
-        "execution-role-SecretsManagerAccess", "task-definition-families",
-      ]
-        + Self.services.flatMap {
-          ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
-        }
-        + [
-          "load-balancer", "load-balancer-active", "load-balancer-dns", "target-group",
-          "target-group-attributes", "listener",
-          "listener-forward",
-        ]
-        + Self.services.flatMap { ["service-\($0)", "service-revision-\($0)"] })
+    var expected: [String] = [
+      "cluster", "execution-role", "execution-role-AmazonECSTaskExecutionRolePolicy",
+      "execution-role-SecretsManagerAccess", "task-definition-families",
+    ]
+    expected += Self.services.flatMap {
+      ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
+    }
+    expected += [
+      "load-balancer", "load-balancer-active", "load-balancer-dns", "target-group",
+      "target-group-attributes", "listener", "listener-forward",
+      // What the guide forgot: the names the services find each other by.
+      "discovery-namespace", "discovery-namespace-created", "discovery-namespace-arn",
+    ]
+    let discovery: [String] = Self.services.flatMap {
+      ["discovery-service-\($0)", "discovery-arn-\($0)"]
+    }
+    let services: [String] = Self.services.flatMap { ["service-\($0)", "service-revision-\($0)"] }
+    XCTAssertEqual(names, expected + discovery + services)
     let deployment = try configuredDeployment()
     XCTAssertEqual(
       Set(ECSStep().requiredExports(for: deployment)),
@@ -352,7 +355,16 @@ final class ECSStepArgvTests: XCTestCase {
     for name in ["load-balancer", "target-group"] {
       XCTAssertEqual(settled[name], .nothingToFind(whenCreated: "vpc", inStep: "network"), name)
     }
-    XCTAssertEqual(settled.count, 5 + 3 * Self.services.count, "\(settled.keys.sorted())")
+    // The namespace: nothing to find in a VPC made in this run; its services: nothing to find in
+    // a namespace made in this run.
+    XCTAssertEqual(
+      settled["discovery-namespace"], .nothingToFind(whenCreated: "vpc", inStep: "network"))
+    for service in Self.services {
+      XCTAssertEqual(
+        settled["discovery-service-\(service)"],
+        .nothingToFind(whenCreated: "discovery-namespace"))
+    }
+    XCTAssertEqual(settled.count, 6 + 4 * Self.services.count, "\(settled.keys.sorted())")
     // The cluster is looked for first: create-cluster would return one that was there before.
     let cluster = try action("cluster")
     let precheck = try XCTUnwrap(cluster.precheck)

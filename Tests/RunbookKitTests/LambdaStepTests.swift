@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Guide 7: the commands the lambda step runs, without running them.
 final class LambdaStepArgvTests: XCTestCase {
@@ -123,7 +123,8 @@ final class LambdaStepArgvTests: XCTestCase {
       try jsonArgument(command, after: "--environment") as? NSDictionary,
       [
         "Variables": [
-          "USER_SERVICE_URL": "http://unisync-user-service:8081",
+          // The function is outside the Service Connect mesh: the name that resolves in the VPC.
+          "USER_SERVICE_URL": "http://unisync-user-service.unisync.internal:8081",
           "CANVAS_API_BASE_URL": "https://canvas.instructure.com/api/v1",
         ]
       ])

@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Guide 2.2: the commands the security step runs, without running them.
 final class SecurityStepArgvTests: XCTestCase {
@@ -16,8 +16,8 @@ final class SecurityStepArgvTests: XCTestCase {
     XCTAssertEqual(
       step.actions(for: deployment).map(\.name),
       [
-        "alb-sg", "alb-ingress-80", "alb-ingress-443", "ecs-sg", "ecs-ingress-8080-8083", "rds-sg",
-        "rds-ingress-3306",
+        "alb-sg", "alb-ingress-80", "alb-ingress-443", "ecs-sg", "ecs-ingress-8080-8083",
+        "ecs-self-ingress-8080-8083", "rds-sg", "rds-ingress-3306",
       ])
     XCTAssertEqual(step.requiredExports(for: deployment), ["VPC_ID"])
     XCTAssertEqual(step.producedExports(for: deployment), ["ALB_SG", "ECS_SG", "RDS_SG"])
@@ -105,7 +105,8 @@ final class SecurityStepArgvTests: XCTestCase {
     XCTAssertEqual(
       actions.filter { $0.name.contains("ingress") }.map(\.name),
       [
-        "alb-ingress-8443", "ecs-ingress-8080-8083", "rds-ingress-5432",
+        "alb-ingress-8443", "ecs-ingress-8080-8083", "ecs-self-ingress-8080-8083",
+        "rds-ingress-5432",
       ])
     let https = try XCTUnwrap(actions.first { $0.name == "alb-ingress-8443" })
     let permissions = try jsonArgument(https.command, after: "--ip-permissions", with: [:])

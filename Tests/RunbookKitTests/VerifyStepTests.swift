@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Guide 9's pieces that need no AWS: what it plans to run, and the diagnosis of common causes.
 final class VerifyStepTests: XCTestCase {
@@ -285,6 +285,10 @@ final class VerifyStepTests: XCTestCase {
       "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/unisync-tg/2"
     checkpoint.exports["CLUSTER_ARN"] =
       "arn:aws:ecs:ap-northeast-2:123456789012:cluster/unisync-cluster"
+    for service in ["api-gateway", "user-service", "course-service", "schedule-service"] {
+      checkpoint.exports[ServiceDiscovery.serviceIDExport(service)] =
+        "srv-" + service.replacingOccurrences(of: "-", with: "")
+    }
   }
 
   /// A healthy deployment's reads, and the probe answering with `probe` (in order, the last
@@ -307,7 +311,48 @@ final class VerifyStepTests: XCTestCase {
       "aws", "ecs", "describe-services",
       reply: .ok(#"{"failures":[],"services":["# + services.joined(separator: ",") + "]}"))
     runner.on("aws", "logs", "filter-log-events", reply: .ok(#"{"events":[]}"#))
+    // Each service's name has two tasks registered in Cloud Map.
+    runner.on("aws", "servicediscovery", "list-instances", reply: .ok("10.0.11.7\t10.0.12.9\n"))
     runner.on([HealthProbe.tool], replies: probe)
+  }
+
+  func testVerifyReportsEachServicesNameAndFailsWhenOneResolvesToNoTask() async throws {
+    let fixture = try EngineFixture(test: self)
+    try fixture.seedCheckpoint(Self.seedExports)
+    try scriptedVerify(fixture, probe: [.ok(Self.upLine)])
+    let instances = ["aws", "servicediscovery", "list-instances", "--service-id"]
+    // The user service's tasks are not registered; the course service's Cloud Map service is gone.
+    fixture.runner.on(instances + ["srv-userservice"], replies: [.ok("None\n")])
+    fixture.runner.on(
+      instances + ["srv-courseservice"],
+      replies: [
+        .failure(
+          "An error occurred (ServiceNotFound) when calling the ListInstances operation: Service not found.",
+          status: 254)
+      ])
+    let step = VerifyStep()
+    let error = await assertThrows(StepFailure.self) {
+      try await fixture.engine([step]).run([step])
+    }
+    let reason = error?.reason ?? ""
+    XCTAssertTrue(
+      reason.contains(
+        "the name unisync-user-service.unisync.internal resolves to no task (nothing registered in Cloud Map)"
+      ), reason)
+    XCTAssertTrue(
+      reason.contains(
+        "the name unisync-course-service.unisync.internal is registered nowhere (Cloud Map answers ServiceNotFound)"
+      ), reason)
+    XCTAssertFalse(reason.contains("unisync-api-gateway.unisync.internal"), reason)
+    XCTAssertTrue(
+      fixture.reporter.all.contains(
+        .progress(
+          step: "verify", action: "verify",
+          message:
+            "name unisync-api-gateway.unisync.internal: 2 task(s) registered (10.0.11.7 10.0.12.9)")
+      ),
+      "\(fixture.reporter.all)")
+    XCTAssertEqual(fixture.runner.calls("aws", "servicediscovery", "list-instances").count, 4)
   }
 
   static let upLine =

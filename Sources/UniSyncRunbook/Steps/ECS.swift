@@ -81,7 +81,8 @@ package struct ECSStep: Step {
     // 6.4 Create the Application Load Balancer, its target group and listener.
     actions += loadBalancer(deployment)
 
-    // 6.5 Create the ECS services.
+    // 6.5 Create the ECS services, after the names they are found by (Support/ServiceDiscovery.swift).
+    actions += ServiceDiscovery.actions(deployment, step: id)
     for service in deployment.services {
       actions += self.service(deployment, service)
     }
@@ -295,14 +296,15 @@ package struct ECSStep: Step {
     let network =
       #"{"awsvpcConfiguration":{"subnets":"# + jsonArray(privateSubnets)
       + #","securityGroups":["\#(ref: "ECS_SG")"],"assignPublicIp":"DISABLED"}}"#
-    var command: [Argument] = [
-      "ecs", "create-service", "--cluster", .ref("CLUSTER_ARN"), "--service-name", .text(name),
-      "--task-definition", .ref(Self.taskDefinitionExport(name)),
-      "--desired-count", "\(ecs.desiredCount)", "--launch-type", "FARGATE",
-      "--network-configuration", network,
-      "--deployment-configuration",
-      #"{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}"#,
-    ]
+    var command: [Argument] =
+      [
+        "ecs", "create-service", "--cluster", .ref("CLUSTER_ARN"), "--service-name", .text(name),
+        "--task-definition", .ref(Self.taskDefinitionExport(name)),
+        "--desired-count", "\(ecs.desiredCount)", "--launch-type", "FARGATE",
+        "--network-configuration", network,
+        "--deployment-configuration",
+        #"{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}"#,
+      ] + ServiceDiscovery.createServiceArguments(deployment, service)
     var after: [String] = []
     if service.loadBalanced {
       // ECS refuses a target group that no listener uses yet.
@@ -415,6 +417,7 @@ extension ECSStep {
         alreadyDoneErrors: ["TargetGroupNotFound"], after: ["delete-load-balancer"] + balanced,
         transientErrors: dependencyRetry(deployment, ["ResourceInUse"]), deletes: "target-group"),
     ]
+    actions += ServiceDiscovery.teardown(deployment, after: services)
     for service in deployment.services {
       actions.append(TaskDefinitions.deregisterRevisions(deployment, service.name, after: services))
       actions.append(

@@ -186,7 +186,8 @@ package struct LambdaStep: Step {
     let privateSubnets = deployment.network.subnets.filter { !$0.isPublic }.map {
       Argument.ref($0.export)
     }
-    let environment = lambda.environment.sorted { $0.key < $1.key }
+    // URLs naming a service by its guide host name get the name that resolves in the VPC.
+    let environment = ServiceDiscovery.lambdaEnvironment(deployment).sorted { $0.key < $1.key }
       .map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
     let pattern = arnPattern("lambda", "function:", name: name)
     return [

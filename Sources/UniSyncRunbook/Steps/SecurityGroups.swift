@@ -35,6 +35,13 @@ package struct SecurityGroupsStep: Step {
         deployment, key: "ecs-ingress-\(range.lowerBound)-\(range.upperBound)",
         into: (groups.ecs.name, "ECS_SG"),
         ports: range, from: .group(groups.alb.name, "ALB_SG")))
+    // What the guide forgot: the services call each other (the gateway calls the user, course and
+    // schedule services), and the Lambda function, which runs in ECS_SG too, calls the user
+    // service. A group admits nothing from itself unless a rule says so.
+    actions.append(
+      ingress(
+        deployment, key: Self.selfRuleKey(range), into: (groups.ecs.name, "ECS_SG"),
+        ports: range, from: .group(groups.ecs.name, "ECS_SG")))
 
     // RDS security group: allow MySQL access from the ECS tasks.
     actions.append(group(deployment, key: "rds", groups.rds, export: "RDS_SG"))
@@ -130,6 +137,11 @@ extension SecurityGroupsStep {
     }
   }
 
+  /// `ecs-self-ingress-8080-8083`: the rule that lets the services (and the function) reach each other.
+  static func selfRuleKey(_ range: ClosedRange<Int>) -> String {
+    "ecs-self-ingress-\(range.lowerBound)-\(range.upperBound)"
+  }
+
   /// The rules this step added, each with its action's name, target group export and document.
   private func rules(_ deployment: Deployment) -> [(
     key: String, group: String, permissions: Argument
@@ -142,6 +154,10 @@ extension SecurityGroupsStep {
       (
         "ecs-ingress-\(range.lowerBound)-\(range.upperBound)", "ECS_SG",
         Self.permissions(ports: range, from: .group(groups.alb.name, "ALB_SG"))
+      ),
+      (
+        Self.selfRuleKey(range), "ECS_SG",
+        Self.permissions(ports: range, from: .group(groups.ecs.name, "ECS_SG"))
       ),
       (
         "rds-ingress-\(groups.rdsPort)", "RDS_SG",

@@ -12,6 +12,8 @@ import RunbookState
 ///   `runbook-health-probe` (Foundation's URLSession, see ``HealthProbe``), retried for a bounded
 ///   time, expecting HTTP 200 and `"status":"UP"`; status code, latency and the start of the body
 ///   are printed;
+/// - per service, whether its name (`unisync-user-service.unisync.internal`) is registered in
+///   Cloud Map, where its callers look it up (``Verification/discovery(verbose:)``);
 /// - the recent lines of each service's log group: `aws logs filter-log-events` (the guide's
 ///   `aws logs tail` exists only in aws CLI v2 and is used only when v2 is installed);
 /// - when something is unhealthy: why stopped tasks stopped, and a short diagnosis of the common
@@ -48,6 +50,8 @@ package struct VerifyStep: Step {
       ),
       .command(Self.version),
     ]
+    // Whether each service's name is registered where its callers look it up.
+    outline += services.map { .command(Verification.listInstances($0)) }
     for service in services {
       outline.append(
         .command(

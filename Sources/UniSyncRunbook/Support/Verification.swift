@@ -83,6 +83,7 @@ final class Verification: @unchecked Sendable {
     let short = serviceStates(
       try await states.map { ServicesAnswer.parse(try $0.get()) }, verbose: first)
     for service in short { try await stoppedTasks(service) }
+    try await discovery(verbose: first)
     try await probe(dns: dns, patient: first)
     try await logs()
     let verdict = problems.isEmpty ? "healthy" : "unhealthy: \(problems.count) problem(s)"

@@ -186,6 +186,14 @@ func wholeInventory(_ workspace: Workspace, registryPassword: String) async thro
   }
   var inventory = try await networkInventory(workspace)
   inventory["security-group"] = try await securityGroups(workspace).map(\.line).sorted()
+  // The names the services are found by: the namespace, one Cloud Map service per ECS service.
+  inventory["cloud-map"] =
+    try await list(["servicediscovery", "list-namespaces"], "Namespaces").map {
+      "namespace \($0["Name"] as? String ?? "?") \($0["Type"] as? String ?? "?")"
+    }
+    + list(["servicediscovery", "list-services"], "Services").map {
+      "service \($0["Name"] as? String ?? "?")"
+    }.sorted()
   inventory["db-subnet-group"] = try await list(
     ["rds", "describe-db-subnet-groups"], "DBSubnetGroups"
   )
@@ -218,6 +226,11 @@ func wholeInventory(_ workspace: Workspace, registryPassword: String) async thro
 func expectedWholeInventory(tag: String) -> [String: [String]] {
   var expected = expectedNetworkInventory
   expected["security-group"] = SecurityStepTests.expectedGroups
+  expected["cloud-map"] = [
+    "namespace unisync.internal DNS_PRIVATE", "service unisync-api-gateway",
+    "service unisync-course-service", "service unisync-schedule-service",
+    "service unisync-user-service",
+  ]
   expected["db-subnet-group"] = ["unisync-db-subnet-group subnets=2"]
   expected["db-instance"] = ["unisync-mysql available"]
   expected["secret"] = [
