@@ -73,7 +73,9 @@ extension Engine {
             name: action.name, summary: action.summary, kind: kind, command: command,
             done: record?.status == .done && !action.repeatable, export: action.capture?.export,
             kept: action.deletes.flatMap { StepExecution.notOwned(checkpoint?.record(step.id, $0)) }
-          )
+              ?? action.configures.flatMap {
+                StepExecution.notConfigurable(checkpoint?.record(step.id, $0))
+              })
         })
     }
   }
