@@ -23,18 +23,20 @@
 # installs); without it they fail. docs/reliability.md, "Two aws CLIs".
 #
 # The strict layer (Tests/Fixtures/aws-strict.py, docs/reliability.md "Strict layer") runs in front
-# of every emulator. RUNBOOK_AWS_STRICT says whether the tests, the demo and env-up talk to it or
-# to moto_server directly: 1 (every behaviour), 0 (moto as it is, the default for now: three step
-# classes' crash tests do not pass under it yet, docs/reliability.md), or a comma list of
-# behaviours. StrictLayerTests, RedeployTests and DayTwoTests (the whole runbook, its crash and
-# destroy chains) always use the layer (RUNBOOK_TEST_STRICT_ENDPOINTS) whatever this says.
+# of every emulator and makes it answer as real AWS does (eventual consistency, resources that take
+# time to be ready, names held after a delete, pages). RUNBOOK_AWS_STRICT says whether the tests,
+# the demo and env-up talk to it or to moto_server directly: 1 (every behaviour, the default),
+# 0 (moto as it is), or a comma list of behaviours. StrictLayerTests, RedeployTests and DayTwoTests
+# (the whole runbook, its crash and destroy chains) always use the layer
+# (RUNBOOK_TEST_STRICT_ENDPOINTS) whatever this says. RUNBOOK_AWS_STRICT_SCALE scales its delays
+# (default 0.01 of AWS's real durations, never zero).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
 
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
-export RUNBOOK_AWS_STRICT ?= 0
+export RUNBOOK_AWS_STRICT ?= 1
 # make test uses its own state dir, so it never stops an emulator started by env-up or demo.
 TEST_DIR ?= $(ROOT)/.test-env/make-test
 SWIFT_TEST_FLAGS ?=

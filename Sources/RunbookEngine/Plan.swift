@@ -77,7 +77,10 @@ extension Engine {
             done: record?.status == .done && !action.repeatable, export: action.capture?.export,
             kept: action.deletes.flatMap {
               StepExecution.notOwned(checkpoint?.record(step.id, $0))
-            },
+            }
+              ?? action.configures.flatMap {
+                StepExecution.notConfigurable(checkpoint?.record(step.id, $0))
+              },
             drift: drift.first { $0.step == step.id && $0.action == action.name })
         })
     }

@@ -380,6 +380,12 @@ package struct Action: Sendable, Hashable {
   package var settledBy: Settlement?
   /// The read `drift` makes of the resource once the action is done (``Observation``).
   package var observation: Observation? = nil
+  /// A setting applied after a create (a log group's retention): the name of the step's action
+  /// that creates the resource it changes. It runs only when that action's record says this
+  /// deployment made the resource or took it over (`--adopt`); on a resource that existed already
+  /// (`already-done`) it is recorded done without a call and reported `kept`, so another team's
+  /// resource keeps its settings.
+  package var configures: String? = nil
 
   package init(
     name: String, summary: String, effect: Effect, command: Command, capture: Capture? = nil,

@@ -19,6 +19,7 @@ enum StepExecution {
       if let settlement = action.settledBy, settlement.step == nil {
         needs.insert(settlement.action)
       }
+      if let resource = action.configures { needs.insert(resource) }
       needs.remove(action.name)
       result[action.name] = needs
     }
@@ -68,6 +69,13 @@ enum StepExecution {
     guard let value else { return nil }
     if let export = action.capture?.export { return "\(export)=\(value)" }
     return value
+  }
+
+  /// Why a setting (``Action/configures``) must leave the resource of `record` as it is, or nil
+  /// when this deployment made it or adopted it: only one that existed already is left alone.
+  static func notConfigurable(_ record: ActionRecord?) -> String? {
+    guard record?.outcome == .alreadyDone else { return nil }
+    return "it existed already, not created by this deployment: its settings are left as they are"
   }
 
   /// Why a teardown action must leave the resource of `record` alone, or nil when this deployment

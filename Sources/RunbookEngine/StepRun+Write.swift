@@ -17,6 +17,16 @@ extension StepRun {
         .actionFinished(step: step.id, action: action.name, outcome: .kept, detail: reason))
       return .kept
     }
+    if let resource = action.configures,
+      let reason = StepExecution.notConfigurable(await keeper.current.record(step.id, resource))
+    {
+      // Recorded done (nothing to apply), so a rerun makes no call; the report says why.
+      try await keeper.record(
+        key, ActionRecord(status: .done, outcome: .alreadyDone, value: nil, export: nil))
+      reporter.report(
+        .actionFinished(step: step.id, action: action.name, outcome: .kept, detail: reason))
+      return .kept
+    }
     if let procedure = action.procedure {
       return try await run(procedure, of: action, key: key, values: values)
     }

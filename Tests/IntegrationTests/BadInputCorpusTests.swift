@@ -192,6 +192,33 @@ final class BadInputCorpusTests: XCTestCase {
       name: "secret name AWS rejects", mentions: ["config.json", "secrets.encryptionKey"],
       configure: editing(["secrets", "encryptionKey"], "unisync/encryption key")),
     Case(
+      name: "health check path without its '/'",
+      mentions: ["config.json", "ecs.healthCheckPath", "must start with '/'"],
+      configure: editing(["ecs", "healthCheckPath"], "actuator/health")),
+    Case(
+      name: "health check interval below CreateTargetGroup's 5 s",
+      mentions: ["config.json", "ecs.healthCheckIntervalSeconds", "(5-300)"],
+      configure: editing(["ecs", "healthCheckIntervalSeconds"], 4)),
+    Case(
+      name: "health check timeout not less than the interval",
+      mentions: ["config.json", "ecs.healthCheckTimeoutSeconds", "less than"],
+      configure: { config in
+        config = BadInputCorpusTests.setting(config, ["ecs", "healthCheckIntervalSeconds"], 10)
+        config = BadInputCorpusTests.setting(config, ["ecs", "healthCheckTimeoutSeconds"], 10)
+      }),
+    Case(
+      name: "healthy threshold above 10",
+      mentions: ["config.json", "ecs.healthyThresholdCount", "(2-10)"],
+      configure: editing(["ecs", "healthyThresholdCount"], 11)),
+    Case(
+      name: "unhealthy threshold below 2",
+      mentions: ["config.json", "ecs.unhealthyThresholdCount", "(2-10)"],
+      configure: editing(["ecs", "unhealthyThresholdCount"], 1)),
+    Case(
+      name: "negative grace period",
+      mentions: ["config.json", "ecs.healthCheckGracePeriodSeconds", "(0-2147483647)"],
+      configure: editing(["ecs", "healthCheckGracePeriodSeconds"], -1)),
+    Case(
       name: "zone outside the region", mentions: ["config.json", "network.subnets[0].zone"],
       configure: editing(["network", "subnets", "0", "zone"], "us-east-1a")),
     Case(

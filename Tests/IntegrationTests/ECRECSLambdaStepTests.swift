@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// Guides 5, 6 and 7 against the real aws CLI and the emulator, a real Docker engine and a real
@@ -88,6 +88,17 @@ final class ECRECSLambdaStepTests: XCTestCase {
     XCTAssertEqual(inventory, names.expectedInventory(tag: tag))
     try await assertTaskDefinitions(workspace, names)
     assertServiceSettings(first.calls)
+    // The target group holds the configuration's health check (local.json: the defaults).
+    let groups = try await workspace.aws([
+      "elbv2", "describe-target-groups", "--names", names.targetGroup,
+    ])
+    let group = try XCTUnwrap(
+      ((groups as? [String: Any])?["TargetGroups"] as? [[String: Any]])?.first)
+    XCTAssertEqual(
+      [
+        "HealthCheckIntervalSeconds", "HealthCheckTimeoutSeconds", "HealthyThresholdCount",
+        "UnhealthyThresholdCount",
+      ].map { group[$0] as? Int }, [15, 5, 2, 3], "\(group)")
 
     // Nothing left to do: no aws call, no docker call.
     let dockerLog = workspace.directory.appendingPathComponent("docker.log").path
@@ -287,7 +298,7 @@ final class ECRECSLambdaStepTests: XCTestCase {
         ["enable": true, "rollback": true], name,
         file: file, line: line)
       XCTAssertEqual(
-        value("--health-check-grace-period-seconds"), name == "api-gateway" ? "120" : nil, name,
+        value("--health-check-grace-period-seconds"), name == "api-gateway" ? "180" : nil, name,
         file: file, line: line)
       XCTAssertEqual(
         value("--load-balancers") != nil, name == "api-gateway", name, file: file, line: line)

@@ -228,12 +228,14 @@ final class ECSStepArgvTests: XCTestCase {
 
     let group = try action("target-group")
     XCTAssertEqual(
-      group.command.arguments.map { render($0, with: ["VPC_ID": "vpc-1"]) }.prefix(16),
+      group.command.arguments.map { render($0, with: ["VPC_ID": "vpc-1"]) }.prefix(22),
       [
         "elbv2", "create-target-group", "--name", "unisync-api-gateway-tg", "--protocol", "HTTP",
         "--port", "8080",
         "--vpc-id", "vpc-1", "--target-type", "ip", "--health-check-path", "/actuator/health",
-        "--health-check-interval-seconds", "30",
+        // The configuration's health check (the defaults: docs/operator-guide.md).
+        "--health-check-interval-seconds", "15", "--health-check-timeout-seconds", "5",
+        "--healthy-threshold-count", "2", "--unhealthy-threshold-count", "3",
       ])
     XCTAssertNotNil(group.precheck)
     let attributes = try jsonArgument(
@@ -285,7 +287,7 @@ final class ECSStepArgvTests: XCTestCase {
       XCTAssertEqual(
         command.argument(after: "--health-check-grace-period-seconds").map {
           render($0, with: [:])
-        }, gateway ? "120" : nil)
+        }, gateway ? "180" : nil)
       XCTAssertEqual(create.after, gateway ? ["listener-forward"] : [])
       XCTAssertNotNil(create.transientErrors)
       // Found ACTIVE services are never created again (the emulator would replace them).

@@ -212,11 +212,14 @@ extension Deployment.ECS {
       desiredCount: e.int("desiredCount", default: 2, range: 0...1_000),
       loadBalancer: e.string("loadBalancer", check: Validate.resourceName),
       targetGroup: e.string("targetGroup", check: Validate.resourceName),
-      healthCheckPath: e.string("healthCheckPath", default: "/actuator/health"),
+      healthCheckPath: e.string(
+        "healthCheckPath", default: "/actuator/health", check: Validate.healthCheckPath),
+      healthCheck: TargetHealthCheck(reading: e),
       deregistrationDelaySeconds: e.int(
         "deregistrationDelaySeconds", default: 30, range: 0...3_600),
       healthCheckGracePeriodSeconds: e.int(
-        "healthCheckGracePeriodSeconds", default: 120, range: 0...2_147_483_647),
+        "healthCheckGracePeriodSeconds",
+        default: TargetHealthCheck.defaultGracePeriodSeconds, range: 0...2_147_483_647),
       deploymentTimeoutSeconds: e.int(
         "deploymentTimeoutSeconds", default: 1_800, range: 1...86_400),
       logRetentionDays: e.int("logRetentionDays", default: 7, range: 1...3_653))

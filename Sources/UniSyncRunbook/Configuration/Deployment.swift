@@ -143,6 +143,8 @@ package struct Deployment: Sendable, Hashable {
     package var loadBalancer: String
     package var targetGroup: String
     package var healthCheckPath: String
+    /// The target group's health check (``TargetHealthCheck``).
+    package var healthCheck: TargetHealthCheck
     package var deregistrationDelaySeconds: Int
     package var healthCheckGracePeriodSeconds: Int
     package var deploymentTimeoutSeconds: Int

@@ -97,6 +97,17 @@ package enum Validate {
     return nil
   }
 
+  /// The target group's health check path: AWS takes 1-1024 characters starting with `/`
+  /// (CreateTargetGroup's HealthCheckPath), and refuses another at `create-target-group`.
+  static func healthCheckPath(_ text: String) -> String? {
+    guard text.hasPrefix("/") else { return "'\(text)' must start with '/'" }
+    guard text.count <= 1_024 else { return "is longer than 1024 characters" }
+    guard text.unicodeScalars.allSatisfy({ (0x21...0x7e).contains($0.value) }) else {
+      return "'\(text)' may hold only printable ASCII characters without spaces"
+    }
+    return nil
+  }
+
   static func identifier(_ text: String) -> String? {
     text.range(of: #"^[A-Za-z0-9][A-Za-z0-9_-]*$"#, options: .regularExpression) == nil
       ? "'\(text)' may hold only letters, digits, '-' and '_'" : nil

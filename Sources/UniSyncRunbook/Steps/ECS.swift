@@ -208,8 +208,11 @@ package struct ECSStep: Step {
         command: .aws(
           "elbv2", "create-target-group", "--name", .text(ecs.targetGroup), "--protocol", "HTTP",
           "--port", "\(gateway?.port ?? 8080)", "--vpc-id", .ref("VPC_ID"), "--target-type", "ip",
-          "--health-check-path", .text(ecs.healthCheckPath), "--health-check-interval-seconds",
-          "30",
+          "--health-check-path", .text(ecs.healthCheckPath),
+          "--health-check-interval-seconds", "\(ecs.healthCheck.intervalSeconds)",
+          "--health-check-timeout-seconds", "\(ecs.healthCheck.timeoutSeconds)",
+          "--healthy-threshold-count", "\(ecs.healthCheck.healthyThresholdCount)",
+          "--unhealthy-threshold-count", "\(ecs.healthCheck.unhealthyThresholdCount)",
           "--tags", deployment.tagList(name: ecs.targetGroup, action: "\(id)/target-group"),
           "--query", "TargetGroups[0].TargetGroupArn", "--output", "text"),
         capture: Capture(export: "TG_ARN", pattern: tgPattern),

@@ -18,6 +18,8 @@ package struct CostEstimate {
     var loadBalancerCapacityUnitHour: Double
     var databaseInstanceHour: [String: Double]
     var databaseStorageGBMonth: Double
+    /// RDS backup storage: what a final snapshot costs once its instance is gone.
+    var databaseSnapshotGBMonth: Double
     var fargateVCPUHour: Double
     var fargateGBHour: Double
     var fargateSpotSavings: Double
@@ -138,6 +140,12 @@ extension CostEstimate.Prices {
   /// The DB instance's storage, twice with Multi-AZ.
   func databaseStorageMonth(_ rds: Deployment.RDS) -> Double {
     Double(rds.allocatedStorageGB) * databaseStorageGBMonth * Self.copies(rds)
+  }
+
+  /// The final snapshot `destroy` leaves: at most the instance's allocated storage (a snapshot is
+  /// billed on the data it holds), with no free backup allowance left once the instance is gone.
+  func databaseSnapshotMonth(_ rds: Deployment.RDS) -> Double {
+    Double(rds.allocatedStorageGB) * databaseSnapshotGBMonth
   }
 
   /// `tasks` Fargate tasks of the configured size, running all month.

@@ -67,9 +67,8 @@ struct LeftoverScanStep: Step {
       async let groupText = context.output(subnetGroups)
       for arn in Scan.strings(JSONValue(parsing: try await taggedText)) { scan.found.insert(arn) }
       for pair in Scan.lists(JSONValue(parsing: try await addressText)) where pair.count == 2 {
-        scan.found.insert(
-          "arn:aws:ec2:\(context.values[ContextValue.region] ?? ""):\(context.values[ContextValue.account] ?? ""):elastic-ip/\(pair[0].stringValue ?? "") (\(pair[1].stringValue ?? ""))"
-        )
+        scan.addAddress(
+          allocation: pair[0].stringValue ?? "", publicIP: pair[1].stringValue ?? "")
       }
       // Found by name: counted when their own tag names the deployment.
       let tag = "[?Key=='\(OwnershipTag.deployment)'].Value | [0]"
@@ -149,6 +148,16 @@ private struct Scan {
 
   func strings(_ command: Command) async throws -> [String] {
     Self.strings(try await json(command))
+  }
+
+  /// Counts an Elastic IP once: the tagging API may list it already (`…:elastic-ip/eipalloc-…`),
+  /// and the address is shown beside it. (Its public IPv4 charge is counted on the address alone:
+  /// the NAT gateway's price is its hourly charge, and its network interface costs nothing more.)
+  mutating func addAddress(allocation: String, publicIP: String) {
+    let arn =
+      "arn:aws:ec2:\(context.values[ContextValue.region] ?? ""):\(context.values[ContextValue.account] ?? ""):elastic-ip/\(allocation)"
+    found = found.filter { !$0.hasSuffix(":elastic-ip/\(allocation)") }
+    found.insert("\(arn) (\(publicIP))")
   }
 
   /// Counts `arn` when its `runbook:deployment` tag (the command's output) names this deployment.
@@ -231,9 +240,11 @@ private struct Scan {
         }
       }
     }
+    // The final snapshot carries the deployment's tags (copied from the instance): kept on
+    // purpose, but it costs storage every month until someone deletes it.
     for arn in of(":snapshot:") {
       found.remove(arn)
-      kept.append("\(arn) (final snapshot, kept on purpose)")
+      kept.append(arn)
     }
   }
 
@@ -257,7 +268,9 @@ private struct Scan {
     let prices = CostEstimate.load(for: deployment)
     var total = 0.0
     if found.isEmpty {
-      context.progress("nothing tagged \(OwnershipTag.deployment)=\(deployment.name) is left")
+      context.progress(
+        "nothing tagged \(OwnershipTag.deployment)=\(deployment.name) is left"
+          + (kept.isEmpty ? "" : " but what is kept on purpose"))
     } else {
       context.progress("still tagged \(OwnershipTag.deployment)=\(deployment.name):")
     }
@@ -271,7 +284,19 @@ private struct Scan {
     }
     if !pending.isEmpty { context.progress("deleted, but still listed for a while (no cost):") }
     for line in pending { context.progress("  \(line)") }
-    for line in kept { context.progress("  \(line)") }
+    if !kept.isEmpty { context.progress("kept on purpose:") }
+    for arn in kept {
+      let monthly = prices.map { $0.databaseSnapshotMonth(deployment.rds) }
+      let cost =
+        monthly.map {
+          String(
+            format: "about %.2f %@ a month (snapshot storage, at most %d GB)", $0,
+            prices?.currency ?? "USD", deployment.rds.allocatedStorageGB)
+        } ?? "snapshot storage"
+      context.progress(
+        "  \(arn) (final snapshot): \(cost); delete it when no longer needed: aws rds delete-db-snapshot --db-snapshot-identifier \(arn.split(separator: ":").last ?? "")"
+      )
+    }
     if !found.isEmpty {
       context.progress(
         String(format: "total: about %.2f %@ a month", total, prices?.currency ?? "USD")

@@ -4,8 +4,10 @@ import RunbookProcess
 extension Deployment {
   /// A CloudWatch Logs group with this deployment's tags, and how long it keeps its lines:
   /// `create-log-group` (found by its name after an interruption), then `put-retention-policy`
-  /// when the group does not keep them that long already. The actions are
-  /// `log-group-<suffix>` and `log-retention-<suffix>`.
+  /// when the group does not keep them that long already. The retention is set only on a group
+  /// this deployment made: a group that existed already (another team's, with its own retention)
+  /// is used as it is, as cutting its retention would make AWS delete that team's older lines.
+  /// The actions are `log-group-<suffix>` and `log-retention-<suffix>`.
   func logGroupActions(_ group: String, suffix: String, step: String, retentionDays: Int)
     -> [Action]
   {
@@ -22,18 +24,17 @@ extension Deployment {
         "--tags", tagMap(name: group, action: "\(step)/log-group-\(suffix)")),
       lookup: Lookup(find(""), pattern: exactPattern(group)))
     create.alreadyDoneErrors = ["ResourceAlreadyExistsException"]
-    return [
-      create,
-      Action(
-        name: "log-retention-\(suffix)", summary: "keep \(group) for \(retentionDays) days",
-        effect: .write,
-        command: .aws(
-          "logs", "put-retention-policy", "--log-group-name", .text(group),
-          "--retention-in-days", "\(retentionDays)"),
-        lookup: Lookup(
-          find(" && retentionInDays==`\(retentionDays)`"), pattern: exactPattern(group)),
-        after: ["log-group-\(suffix)"]),
-    ]
+    var retention = Action(
+      name: "log-retention-\(suffix)", summary: "keep \(group) for \(retentionDays) days",
+      effect: .write,
+      command: .aws(
+        "logs", "put-retention-policy", "--log-group-name", .text(group),
+        "--retention-in-days", "\(retentionDays)"),
+      lookup: Lookup(
+        find(" && retentionInDays==`\(retentionDays)`"), pattern: exactPattern(group)),
+      after: ["log-group-\(suffix)"])
+    retention.configures = "log-group-\(suffix)"
+    return [create, retention]
   }
 
   /// The log group of ``logGroupActions(_:suffix:step:retentionDays:)`` deleted, with its lines.
