@@ -67,6 +67,7 @@ struct Doctor {
     let account = await credentialsCheck(context, into: &checks)
     checks.append(await checkpointCheck(context, account: account))
     checks.append(buildContextsCheck(context))
+    checks.append(engineSupportCheck(context))
     if context.s3State != nil {
       checks.append(await s3StateCheck(context))
     } else {

@@ -184,6 +184,55 @@ final class DoctorTests: XCTestCase {
     }
   }
 
+  /// MySQL 8.0 left RDS standard support on 2026-07-31 (runbooks/rds-mysql-support.json): doctor
+  /// warns, naming the date and the AWS page, and `plan rds` counts Extended Support; 8.4 is OK
+  /// and costs none. The tool reads today's date: from 2029-08-01 on, 8.0 is past Extended Support
+  /// too and this test fails, as it should (the unit tests pin the day).
+  func testAnEngineVersionPastStandardSupportWarnsAndThePlanCountsExtendedSupport() async throws {
+    for version in ["8.0", "8.4"] {
+      let workspace = try Workspace(name: "engine\(version)") { config in
+        var rds = config["rds"] as! [String: Any]
+        rds["engineVersion"] = version
+        config["rds"] = rds
+      }
+      for table in ["prices.json", "rds-mysql-support.json"] {
+        try FileManager.default.copyItem(
+          at: repositoryRoot.appendingPathComponent("runbooks/" + table),
+          to: workspace.directory.appendingPathComponent(table))
+      }
+      let (doctor, _) = try await fakeDoctor(
+        workspace,
+        [
+          "sts get-caller-identity": Self.identity,
+          "ec2 create-vpc": Self.dryRunAnswer(
+            "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+        ])
+      let found = line("engine version", in: doctor.stdout) ?? "missing"
+      let plan = try await workspace.run(["plan", "rds"])
+      XCTAssertEqual(plan.status, 0, plan.summary)
+      let cost = plan.stdout.split(separator: "\n").first { $0.contains("RDS Extended Support") }
+      if version == "8.0" {
+        XCTAssertTrue(
+          found.hasPrefix(
+            "WARN  engine version   mysql 8.0: RDS standard support ended 2026-07-31; a new instance is enrolled in paid RDS Extended Support"
+          ), doctor.stdout)
+        XCTAssertTrue(
+          found.contains("https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/"), found)
+        XCTAssertTrue(doctor.stdout.contains("fix: set rds.engineVersion"), doctor.stdout)
+        XCTAssertEqual(doctor.status, 0, "a warning fails nothing: \(doctor.summary)")
+        XCTAssertTrue(
+          cost?.contains("RDS Extended Support (mysql 8.0 past 2026-07-31)") == true, plan.stdout)
+      } else {
+        XCTAssertTrue(
+          found.hasPrefix(
+            "OK    engine version   mysql 8.4: RDS standard support until 2029-07-31"),
+          doctor.stdout)
+        XCTAssertNil(cost, plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("estimated monthly cost"), plan.stdout)
+      }
+    }
+  }
+
   /// A `--state-dir` that names a file fails the state directory check, as `run` would fail
   /// before its first request.
   func testAStateDirectoryThatIsAFileFailsTheStateDirectoryCheck() async throws {
