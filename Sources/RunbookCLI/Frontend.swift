@@ -144,6 +144,12 @@ public final class Frontend: Sendable {
       return try await unlock(context, parsed: parsed, style: style)
     case "state":
       return try await transferState(context, parsed: parsed)
+    case "policy":
+      let steps = parsed.arguments.isEmpty ? Catalogue.steps : try selectSteps(parsed.arguments)
+      environment.output.write(
+        OperatorPolicy(steps: steps, deployment: context.deployment, s3State: context.s3State)
+          .json())
+      return ExitStatus.success
     case "log":
       let directory = StateDirectory(path: context.stateDirectory).logsDirectory
       guard let path = AuditLog.latest(in: directory),
