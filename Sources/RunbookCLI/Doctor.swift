@@ -64,7 +64,8 @@ struct Doctor {
             "\(configPath): deployment \(context.deployment.name), region \(context.aws.region)",
           fix: nil))
     }
-    let account = await credentialsCheck(context, into: &checks)
+    let caller = await credentialsCheck(context, into: &checks)
+    let account = caller?.account
     checks.append(await checkpointCheck(context, account: account))
     checks.append(buildContextsCheck(context))
     checks.append(engineSupportCheck(context))
@@ -73,11 +74,14 @@ struct Doctor {
     } else {
       checks.append(stateDirectoryCheck(context))
     }
-    if account != nil { checks.append(await permissionCheck(context)) }
+    if let caller {
+      checks.append(await permissionCheck(context))
+      checks.append(await policySimulationCheck(context, caller: caller.arn))
+    }
     return checks
   }
 
-  private func run(_ executable: String, _ arguments: [String]) async -> ProcessOutput? {
+  func run(_ executable: String, _ arguments: [String]) async -> ProcessOutput? {
     try? await runner.run(Invocation(executable: executable, arguments: arguments))
   }
 
@@ -141,12 +145,13 @@ struct Doctor {
       fix: nil)
   }
 
-  private func awsArguments(_ context: Context, _ arguments: [String]) -> [String] {
+  func awsArguments(_ context: Context, _ arguments: [String]) -> [String] {
     arguments + context.aws.globalArguments
   }
 
+  /// The account and the ARN of the credentials, nil when they do not answer.
   private func credentialsCheck(_ context: Context, into checks: inout [DoctorCheck]) async
-    -> String?
+    -> (account: String, arn: String)?
   {
     guard
       let output = await run(
@@ -174,7 +179,7 @@ struct Doctor {
       DoctorCheck(
         name: "credentials", level: .ok,
         detail: "account \(account) as \(arn), region \(context.aws.region)", fix: nil))
-    return account
+    return (account, arn)
   }
 
   private func checkpointCheck(_ context: Context, account: String?) async -> DoctorCheck {

@@ -104,6 +104,10 @@ final class DoctorTests: XCTestCase {
       "stdout": "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11\n"
     ]
     answers["docker version"] = ["stdout": "27.5.1\n"]
+    // IAM's simulator allows everything unless the test says otherwise.
+    if answers["iam simulate-principal-policy"] == nil {
+      answers["iam simulate-principal-policy"] = ["stdout": "\n"]
+    }
     try JSONSerialization.data(withJSONObject: answers).write(to: responses)
     let fakes = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path
     let run = try await workspace.run(
@@ -231,6 +235,79 @@ final class DoctorTests: XCTestCase {
         XCTAssertTrue(plan.stdout.contains("estimated monthly cost"), plan.stdout)
       }
     }
+  }
+
+  /// Credentials that may simulate: doctor asks IAM about every unconditioned action of `runbook
+  /// policy` for the caller (an assumed role's session is simulated as its role).
+  func testThePolicySimulatorCheckingEveryActionOfThePolicy() async throws {
+    let workspace = try Workspace()
+    let assumed = [
+      "stdout":
+        #"{"UserId": "AROAEXAMPLE:ops", "Account": "123456789012", "Arn": "arn:aws:sts::123456789012:assumed-role/deployer/ops"}"#
+        + "\n"
+    ]
+    let (doctor, calls) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": assumed,
+        "ec2 create-vpc": Self.dryRunAnswer(
+          "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+      ])
+    XCTAssertEqual(doctor.status, 0, doctor.summary)
+    let found = line("IAM policy", in: doctor.stdout) ?? "missing"
+    XCTAssertTrue(
+      found.hasPrefix("OK    IAM policy       the ")
+        && found.contains("allowed for arn:aws:iam::123456789012:role/deployer"), doctor.stdout)
+    let argv = try XCTUnwrap(
+      calls.first { $0["key"] as? String == "iam simulate-principal-policy" }?["argv"]
+        as? [String])
+    let source = try XCTUnwrap(argv.firstIndex(of: "--policy-source-arn"))
+    XCTAssertEqual(argv[source + 1], "arn:aws:iam::123456789012:role/deployer")
+    for action in ["ec2:CreateVpc", "ecs:CreateService", "rds:CreateDBInstance", "sqs:CreateQueue"]
+    {
+      XCTAssertTrue(argv.contains(action), "\(action) not simulated: \(argv)")
+    }
+  }
+
+  /// Credentials that may not simulate get a WARN naming the permission (doctor still passes);
+  /// actions the simulator denies FAIL, named.
+  func testAPrincipalThatMayNotSimulateIsWarnedAndDeniedActionsFail() async throws {
+    let denied: [String: Any] = [
+      "exit": 254,
+      "stderr":
+        "\nAn error occurred (AccessDenied) when calling the SimulatePrincipalPolicy operation: User: arn:aws:iam::123456789012:user/ops is not authorized to perform: iam:SimulatePrincipalPolicy\n",
+    ]
+    let dryRun = Self.dryRunAnswer(
+      "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+    let workspace = try Workspace(name: "maynot")
+    let (doctor, _) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": Self.identity, "ec2 create-vpc": dryRun,
+        "iam simulate-principal-policy": denied,
+      ])
+    XCTAssertEqual(doctor.status, 0, doctor.summary)
+    let found = line("IAM policy", in: doctor.stdout) ?? "missing"
+    XCTAssertTrue(
+      found.hasPrefix(
+        "WARN  IAM policy       not checked: iam:SimulatePrincipalPolicy is not allowed for arn:aws:iam::123456789012:user/ops"
+      ), doctor.stdout)
+    XCTAssertTrue(doctor.stdout.contains("fix: allow iam:SimulatePrincipalPolicy"), doctor.stdout)
+
+    let short = try Workspace(name: "short")
+    let (refused, _) = try await fakeDoctor(
+      short,
+      [
+        "sts get-caller-identity": Self.identity, "ec2 create-vpc": dryRun,
+        "iam simulate-principal-policy": ["stdout": "ecr:PutImage\tiam:ListRoles\n"],
+      ])
+    XCTAssertEqual(refused.status, 1, refused.summary)
+    XCTAssertTrue(
+      line("IAM policy", in: refused.stdout)?.hasPrefix("FAIL  IAM policy       2 of ") == true
+        && refused.stdout.contains(
+          "arn:aws:iam::123456789012:user/ops: ecr:PutImage, iam:ListRoles"),
+      refused.stdout)
+    XCTAssertTrue(refused.stdout.contains("fix: attach the policy 'runbook policy' prints"))
   }
 
   /// A `--state-dir` that names a file fails the state directory check, as `run` would fail
