@@ -73,8 +73,10 @@ package struct OperatorPolicy {
       actions += step.actions(for: deployment)
       actions += step.teardown(for: deployment)
     }
-    // destroy ends with a scan for anything still tagged with the deployment.
-    actions += Catalogue.leftoverScan.actions(for: deployment)
+    // A destroy of every step ends with a scan for anything still tagged with the deployment.
+    if Set(Catalogue.steps.map(\.id)).isSubset(of: steps.map(\.id)) {
+      actions += Catalogue.leftoverScan.actions(for: deployment)
+    }
     var commands: [Command] = [AWSCLI.callerAccount]
     for action in actions {
       if !action.isManual { commands.append(action.command) }
