@@ -52,9 +52,9 @@ extension DayTwoTests {
 
   /// Write calls (aws writes and docker pushes) of an uninterrupted deployment of ``steps`` with
   /// the VPC adopted and the Lambda role existing: network 16, security 7, rds 2, secrets 3,
-  /// ecr 8 or 12, ecs 24, lambda 5, sqs 5. (The registry outlives the emulator: when an earlier
+  /// ecr 8 or 12, ecs 25 (the task role included), lambda 5, sqs 5. (The registry outlives the emulator: when an earlier
   /// test pushed the same images, the `latest` tags are there already and not pushed again.)
-  static let deploymentWrites = 70
+  static let deploymentWrites = 71
 
   static let natWait = WaitKill(
     name: "network/nat-gateway-available", pattern: "describe-nat-gateways --nat-gateway-ids")
