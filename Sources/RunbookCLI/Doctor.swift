@@ -68,19 +68,24 @@ struct Doctor {
     if aws.level != .fail {
       checks.append(await awsOptionsCheck(context, version: awsVersion))
     }
-    let account = await credentialsCheck(context, into: &checks)
+    let caller = await credentialsCheck(context, into: &checks)
+    let account = caller?.account
     checks.append(await checkpointCheck(context, account: account))
     checks.append(buildContextsCheck(context))
+    checks.append(engineSupportCheck(context))
     if context.s3State != nil {
       checks.append(await s3StateCheck(context))
     } else {
       checks.append(stateDirectoryCheck(context))
     }
-    if account != nil { checks.append(await permissionCheck(context)) }
+    if let caller {
+      checks.append(await permissionCheck(context))
+      checks.append(await policySimulationCheck(context, caller: caller.arn))
+    }
     return checks
   }
 
-  private func run(_ executable: String, _ arguments: [String]) async -> ProcessOutput? {
+  func run(_ executable: String, _ arguments: [String]) async -> ProcessOutput? {
     try? await runner.run(Invocation(executable: executable, arguments: arguments))
   }
 
@@ -201,12 +206,13 @@ struct Doctor {
       fix: nil)
   }
 
-  private func awsArguments(_ context: Context, _ arguments: [String]) -> [String] {
+  func awsArguments(_ context: Context, _ arguments: [String]) -> [String] {
     arguments + context.aws.globalArguments
   }
 
+  /// The account and the ARN of the credentials, nil when they do not answer.
   private func credentialsCheck(_ context: Context, into checks: inout [DoctorCheck]) async
-    -> String?
+    -> (account: String, arn: String)?
   {
     guard
       let output = await run(
@@ -234,7 +240,7 @@ struct Doctor {
       DoctorCheck(
         name: "credentials", level: .ok,
         detail: "account \(account) as \(arn), region \(context.aws.region)", fix: nil))
-    return account
+    return (account, arn)
   }
 
   private func checkpointCheck(_ context: Context, account: String?) async -> DoctorCheck {

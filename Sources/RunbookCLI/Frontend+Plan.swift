@@ -51,8 +51,10 @@ extension Frontend {
     }
     if let prices = CostEstimate.load(for: context.deployment) {
       environment.output.write(
-        CostEstimate(prices: prices, deployment: context.deployment, steps: planned.map(\.id))
-          .render())
+        CostEstimate(
+          prices: prices, deployment: context.deployment, steps: planned.map(\.id),
+          support: EngineSupportCalendar.load(for: context.deployment)
+        ).render())
     }
   }
 }

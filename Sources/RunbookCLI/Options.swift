@@ -172,6 +172,11 @@ package enum CLISpec {
         "copy the checkpoint and journal from --state-dir to --state (push) or back (pull); refuses another lineage",
       options: []),
     CommandSpec(
+      name: "policy", arguments: "[STEP...]",
+      summary:
+        "the least-privilege IAM policy (JSON) the credentials need to run these steps and destroy them (default: every step)",
+      options: []),
+    CommandSpec(
       name: "doctor", arguments: "",
       summary:
         "check tools, credentials, configuration, build contexts and the state directory (exit 1 on a FAIL)",

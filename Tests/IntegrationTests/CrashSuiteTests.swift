@@ -52,9 +52,10 @@ extension DayTwoTests {
 
   /// Write calls (aws writes and docker pushes) of an uninterrupted deployment of ``steps`` with
   /// the VPC adopted and the Lambda role existing: network 17, security 8, rds 2, secrets 3,
-  /// ecr 8 or 12, ecs 29, lambda 5, sqs 5. (The registry outlives the emulator: when an earlier
+  /// ecr 8 or 12, ecs 30 (the task role and the names the services find each other by included),
+  /// lambda 5, sqs 5. (The registry outlives the emulator: when an earlier
   /// test pushed the same images, the `latest` tags are there already and not pushed again.)
-  static let deploymentWrites = 77
+  static let deploymentWrites = 78
 
   static let natWait = WaitKill(
     name: "network/nat-gateway-available", pattern: "describe-nat-gateways --nat-gateway-ids")

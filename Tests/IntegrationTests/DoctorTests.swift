@@ -114,6 +114,10 @@ final class DoctorTests: XCTestCase {
           uniquingKeysWith: { first, _ in first }))
       answers[key] = ["stdout": String(decoding: skeleton, as: UTF8.self)]
     }
+    // IAM's simulator allows everything unless the test says otherwise.
+    if answers["iam simulate-principal-policy"] == nil {
+      answers["iam simulate-principal-policy"] = ["stdout": "\n"]
+    }
     try JSONSerialization.data(withJSONObject: answers).write(to: responses)
     let fakes = repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-fake").path
     let run = try await workspace.run(
@@ -192,6 +196,128 @@ final class DoctorTests: XCTestCase {
       XCTAssertTrue(doctor.stdout.contains("1 check(s) failed"), doctor.stdout)
       XCTAssertFalse(calls.contains { $0["key"] as? String == "ec2 delete-vpc" }, "\(calls)")
     }
+  }
+
+  /// MySQL 8.0 left RDS standard support on 2026-07-31 (runbooks/rds-mysql-support.json): doctor
+  /// warns, naming the date and the AWS page, and `plan rds` counts Extended Support; 8.4 is OK
+  /// and costs none. The tool reads today's date: from 2029-08-01 on, 8.0 is past Extended Support
+  /// too and this test fails, as it should (the unit tests pin the day).
+  func testAnEngineVersionPastStandardSupportWarnsAndThePlanCountsExtendedSupport() async throws {
+    for version in ["8.0", "8.4"] {
+      let workspace = try Workspace(name: "engine\(version)") { config in
+        var rds = config["rds"] as! [String: Any]
+        rds["engineVersion"] = version
+        config["rds"] = rds
+      }
+      for table in ["prices.json", "rds-mysql-support.json"] {
+        try FileManager.default.copyItem(
+          at: repositoryRoot.appendingPathComponent("runbooks/" + table),
+          to: workspace.directory.appendingPathComponent(table))
+      }
+      let (doctor, _) = try await fakeDoctor(
+        workspace,
+        [
+          "sts get-caller-identity": Self.identity,
+          "ec2 create-vpc": Self.dryRunAnswer(
+            "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+        ])
+      let found = line("engine version", in: doctor.stdout) ?? "missing"
+      let plan = try await workspace.run(["plan", "rds"])
+      XCTAssertEqual(plan.status, 0, plan.summary)
+      let cost = plan.stdout.split(separator: "\n").first { $0.contains("RDS Extended Support") }
+      if version == "8.0" {
+        XCTAssertTrue(
+          found.hasPrefix(
+            "WARN  engine version   mysql 8.0: RDS standard support ended 2026-07-31; a new instance is enrolled in paid RDS Extended Support"
+          ), doctor.stdout)
+        XCTAssertTrue(
+          found.contains("https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/"), found)
+        XCTAssertTrue(doctor.stdout.contains("fix: set rds.engineVersion"), doctor.stdout)
+        XCTAssertEqual(doctor.status, 0, "a warning fails nothing: \(doctor.summary)")
+        XCTAssertTrue(
+          cost?.contains("RDS Extended Support (mysql 8.0 past 2026-07-31)") == true, plan.stdout)
+      } else {
+        XCTAssertTrue(
+          found.hasPrefix(
+            "OK    engine version   mysql 8.4: RDS standard support until 2029-07-31"),
+          doctor.stdout)
+        XCTAssertNil(cost, plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("estimated monthly cost"), plan.stdout)
+      }
+    }
+  }
+
+  /// Credentials that may simulate: doctor asks IAM about every unconditioned action of `runbook
+  /// policy` for the caller (an assumed role's session is simulated as its role).
+  func testThePolicySimulatorCheckingEveryActionOfThePolicy() async throws {
+    let workspace = try Workspace()
+    let assumed = [
+      "stdout":
+        #"{"UserId": "AROAEXAMPLE:ops", "Account": "123456789012", "Arn": "arn:aws:sts::123456789012:assumed-role/deployer/ops"}"#
+        + "\n"
+    ]
+    let (doctor, calls) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": assumed,
+        "ec2 create-vpc": Self.dryRunAnswer(
+          "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+      ])
+    XCTAssertEqual(doctor.status, 0, doctor.summary)
+    let found = line("IAM policy", in: doctor.stdout) ?? "missing"
+    XCTAssertTrue(
+      found.hasPrefix("OK    IAM policy       the ")
+        && found.contains("allowed for arn:aws:iam::123456789012:role/deployer"), doctor.stdout)
+    let argv = try XCTUnwrap(
+      calls.first { $0["key"] as? String == "iam simulate-principal-policy" }?["argv"]
+        as? [String])
+    let source = try XCTUnwrap(argv.firstIndex(of: "--policy-source-arn"))
+    XCTAssertEqual(argv[source + 1], "arn:aws:iam::123456789012:role/deployer")
+    for action in ["ec2:CreateVpc", "ecs:CreateService", "rds:CreateDBInstance", "sqs:CreateQueue"]
+    {
+      XCTAssertTrue(argv.contains(action), "\(action) not simulated: \(argv)")
+    }
+  }
+
+  /// Credentials that may not simulate get a WARN naming the permission (doctor still passes);
+  /// actions the simulator denies FAIL, named.
+  func testAPrincipalThatMayNotSimulateIsWarnedAndDeniedActionsFail() async throws {
+    let denied: [String: Any] = [
+      "exit": 254,
+      "stderr":
+        "\nAn error occurred (AccessDenied) when calling the SimulatePrincipalPolicy operation: User: arn:aws:iam::123456789012:user/ops is not authorized to perform: iam:SimulatePrincipalPolicy\n",
+    ]
+    let dryRun = Self.dryRunAnswer(
+      "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+    let workspace = try Workspace(name: "maynot")
+    let (doctor, _) = try await fakeDoctor(
+      workspace,
+      [
+        "sts get-caller-identity": Self.identity, "ec2 create-vpc": dryRun,
+        "iam simulate-principal-policy": denied,
+      ])
+    XCTAssertEqual(doctor.status, 0, doctor.summary)
+    let found = line("IAM policy", in: doctor.stdout) ?? "missing"
+    XCTAssertTrue(
+      found.hasPrefix(
+        "WARN  IAM policy       not checked: iam:SimulatePrincipalPolicy is not allowed for arn:aws:iam::123456789012:user/ops"
+      ), doctor.stdout)
+    XCTAssertTrue(doctor.stdout.contains("fix: allow iam:SimulatePrincipalPolicy"), doctor.stdout)
+
+    let short = try Workspace(name: "short")
+    let (refused, _) = try await fakeDoctor(
+      short,
+      [
+        "sts get-caller-identity": Self.identity, "ec2 create-vpc": dryRun,
+        "iam simulate-principal-policy": ["stdout": "ecr:PutImage\tiam:ListRoles\n"],
+      ])
+    XCTAssertEqual(refused.status, 1, refused.summary)
+    XCTAssertTrue(
+      line("IAM policy", in: refused.stdout)?.hasPrefix("FAIL  IAM policy       2 of ") == true
+        && refused.stdout.contains(
+          "arn:aws:iam::123456789012:user/ops: ecr:PutImage, iam:ListRoles"),
+      refused.stdout)
+    XCTAssertTrue(refused.stdout.contains("fix: attach the policy 'runbook policy' prints"))
   }
 
   /// A `--state-dir` that names a file fails the state directory check, as `run` would fail

@@ -25,11 +25,11 @@ final class ECRECSLambdaStepTests: XCTestCase {
   ]
 
   /// Write actions of an uninterrupted run with new names: ecr 4 repositories + 4 × 2 pushes (12);
-  /// ecs cluster, role + policy + inline policy, 4 × (log group, retention, task definition),
-  /// ALB, target group, its attributes, listener, 4 services (24); lambda role + 2 policies +
+  /// ecs cluster, role + policy + inline policy, task role, 4 × (log group, retention, task
+  /// definition), ALB, target group, its attributes, listener, 4 services (25); lambda role + 2 policies +
   /// inline policy, function (5). (The listener's forward rule, the services' revision updates
   /// and the function's code update find nothing to do.)
-  static let writes = 12 + 24 + 5
+  static let writes = 12 + 25 + 5
 
   /// One uninterrupted run, while (as on AWS) a role cannot be given to a function for the first
   /// seconds after it was created (the aws shim's RUNBOOK_ROLE_PROPAGATION_SECONDS): the function
@@ -251,7 +251,7 @@ final class ECRECSLambdaStepTests: XCTestCase {
       XCTAssertEqual(exports[export], value, export, file: file, line: line)
     }
     XCTAssertEqual(
-      found.count, 8, "exports checked against the resources: \(found.keys.sorted())", file: file,
+      found.count, 9, "exports checked against the resources: \(found.keys.sorted())", file: file,
       line: line)
     let tag = try XCTUnwrap(exports["IMAGE_TAG"], file: file, line: line)
     for service in ResourceNames.services {
@@ -329,6 +329,7 @@ final class ECRECSLambdaStepTests: XCTestCase {
       let described = described[service] ?? [:]
       let definition = try XCTUnwrap(described["taskDefinition"] as? [String: Any])
       XCTAssertEqual(definition["executionRoleArn"] as? String, exports["EXECUTION_ROLE_ARN"])
+      XCTAssertEqual(definition["taskRoleArn"] as? String, exports["TASK_ROLE_ARN"])
       XCTAssertEqual(definition["networkMode"] as? String, "awsvpc")
       XCTAssertEqual(definition["requiresCompatibilities"] as? [String], ["FARGATE"])
       let container = try XCTUnwrap((definition["containerDefinitions"] as? [[String: Any]])?.first)

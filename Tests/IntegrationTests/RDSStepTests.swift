@@ -56,7 +56,7 @@ final class RDSStepTests: XCTestCase {
     guard let instance = instances.first else { return }
     let expected: [String: String] = [
       "DBInstanceIdentifier": "unisync-mysql", "DBInstanceClass": "db.t3.micro", "Engine": "mysql",
-      "EngineVersion": "8.0", "AllocatedStorage": "20", "MultiAZ": "1", "PubliclyAccessible": "0",
+      "EngineVersion": "8.4", "AllocatedStorage": "20", "MultiAZ": "1", "PubliclyAccessible": "0",
       "BackupRetentionPeriod": "7", "MasterUsername": "admin", "DBInstanceStatus": "available",
     ]
     for (key, value) in expected {

@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Loading and validating `runbooks/*.json`: every problem named by file, field and reason, all at once.
 final class ConfigurationTests: XCTestCase {
@@ -49,6 +49,34 @@ final class ConfigurationTests: XCTestCase {
         "network.vpc.nmae: is not a known setting",
         "network.subnets[1].public: is not a known setting",
       ])
+  }
+
+  /// The task role's managed policies are ARNs; without the keys the role is named after the
+  /// family prefix and has none.
+  func testTaskRolePoliciesMustBeManagedPolicyARNs() throws {
+    try assertProblems(
+      { edit(&$0, ["ecs", "taskRolePolicies"]) { $0 = ["AmazonSQSFullAccess"] } },
+      [
+        "ecs.taskRolePolicies[0]: 'AmazonSQSFullAccess' is not an IAM managed policy ARN (arn:aws:iam::aws:policy/NAME)"
+      ])
+    let path = packageRoot.appendingPathComponent("runbooks/local.json").path
+    var config = try XCTUnwrap(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        as? [String: Any])
+    var ecs = try XCTUnwrap(config["ecs"] as? [String: Any])
+    ecs["taskRole"] = nil
+    ecs["taskRolePolicies"] = nil
+    config["ecs"] = ecs
+    let folder = try makeScratchFolder()
+    // The task definition templates, where the configuration's relative paths look.
+    try FileManager.default.createSymbolicLink(
+      at: folder.appendingPathComponent("templates"),
+      withDestinationURL: packageRoot.appendingPathComponent("runbooks/templates"))
+    let copy = folder.appendingPathComponent("config.json")
+    try JSONSerialization.data(withJSONObject: config).write(to: copy)
+    let deployment = try Deployment.load(from: copy.path)
+    XCTAssertEqual(deployment.ecs.taskRole, "unisync-ecs-task-role")
+    XCTAssertEqual(deployment.ecs.taskRolePolicies, [])
   }
 
   func testInvalidCIDRs() throws {

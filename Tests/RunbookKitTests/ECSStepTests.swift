@@ -16,6 +16,7 @@ final class ECSStepArgvTests: XCTestCase {
     ContextValue.lineage: "L",
     "IMAGE_TAG": "4acc735",
     "EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+    "TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/unisync-ecs-task-role",
     "COGNITO_SECRET_ARN":
       "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/cognito-config-AbCdEf",
     "ENCRYPTION_KEY_SECRET_ARN":
@@ -38,7 +39,7 @@ final class ECSStepArgvTests: XCTestCase {
     let names = try actions().map(\.name)
     var expected: [String] = [
       "cluster", "execution-role", "execution-role-AmazonECSTaskExecutionRolePolicy",
-      "execution-role-SecretsManagerAccess", "task-definition-families",
+      "execution-role-SecretsManagerAccess", "task-role", "task-definition-families",
     ]
     expected += Self.services.flatMap {
       ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
@@ -77,6 +78,35 @@ final class ECSStepArgvTests: XCTestCase {
     }
   }
 
+  /// The task role: trusted by ECS tasks, no policy by default (the configured managed policies
+  /// when there are some), deleted by destroy with what it has.
+  func testTheTaskRoleIsTrustedByECSTasksAndHasOnlyTheConfiguredPolicies() throws {
+    var deployment = try configuredDeployment()
+    let create = try XCTUnwrap(ECSStep().actions(for: deployment).first { $0.name == "task-role" })
+    XCTAssertEqual(
+      create.command.argument(after: "--role-name").map { render($0, with: [:]) },
+      "unisync-ecs-task-role")
+    let trust = try XCTUnwrap(
+      try jsonArgument(create.command, after: "--assume-role-policy-document", with: Self.values)
+        as? [String: Any])
+    XCTAssertEqual(
+      ((trust["Statement"] as? [[String: Any]])?.first?["Principal"] as? [String: String])?[
+        "Service"], "ecs-tasks.amazonaws.com")
+    XCTAssertFalse(
+      ECSStep().actions(for: deployment).contains { $0.name.hasPrefix("task-role-") },
+      "no policy by default")
+    XCTAssertEqual(
+      ECSStep().teardown(for: deployment).filter { $0.deletes == "task-role" }.map(\.name),
+      ["delete-task-role"])
+    deployment.ecs.taskRolePolicies = ["arn:aws:iam::aws:policy/AmazonSQSFullAccess"]
+    XCTAssertEqual(
+      ECSStep().actions(for: deployment).filter { $0.name.hasPrefix("task-role") }.map(\.name),
+      ["task-role", "task-role-AmazonSQSFullAccess"])
+    XCTAssertEqual(
+      ECSStep().teardown(for: deployment).filter { $0.deletes == "task-role" }.map(\.name),
+      ["detach-task-role-AmazonSQSFullAccess", "delete-task-role"])
+  }
+
   func testTaskDefinitionsAreRenderedFromTheTemplatesWithTheSecretARNs() throws {
     let gateway = try action("task-definition-api-gateway")
     let document = try XCTUnwrap(
@@ -84,6 +114,7 @@ final class ECSStepArgvTests: XCTestCase {
         as? [String: Any])
     XCTAssertEqual(document["family"] as? String, "unisync-api-gateway")
     XCTAssertEqual(document["executionRoleArn"] as? String, Self.values["EXECUTION_ROLE_ARN"])
+    XCTAssertEqual(document["taskRoleArn"] as? String, Self.values["TASK_ROLE_ARN"])
     let container = try XCTUnwrap((document["containerDefinitions"] as? [[String: Any]])?.first)
     XCTAssertEqual(container["image"] as? String, "127.0.0.1:5000/unisync/api-gateway:4acc735")
     XCTAssertEqual(

@@ -163,7 +163,7 @@ final class RDSStepUnitTests: XCTestCase {
     let create = try XCTUnwrap(actions.first { $0.name == "instance" }).command.description
     for part in [
       "--db-instance-identifier unisync-mysql", "--db-instance-class db.t3.micro", "--engine mysql",
-      "--engine-version 8.0", "--master-username admin", "--manage-master-user-password",
+      "--engine-version 8.4", "--master-username admin", "--manage-master-user-password",
       "--allocated-storage 20", "--db-subnet-group-name unisync-db-subnet-group",
       "--vpc-security-group-ids <RDS_SG>",
       "--no-publicly-accessible", "--backup-retention-period 7", "--multi-az",

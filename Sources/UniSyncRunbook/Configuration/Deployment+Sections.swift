@@ -222,7 +222,12 @@ extension Deployment.ECS {
         default: TargetHealthCheck.defaultGracePeriodSeconds, range: 0...2_147_483_647),
       deploymentTimeoutSeconds: e.int(
         "deploymentTimeoutSeconds", default: 1_800, range: 1...86_400),
-      logRetentionDays: e.int("logRetentionDays", default: 7, range: 1...3_653))
+      logRetentionDays: e.int("logRetentionDays", default: 7, range: 1...3_653),
+      taskRole: e.string(
+        "taskRole", default: "\(e.optionalString("familyPrefix") ?? "unisync")-ecs-task-role",
+        check: Validate.resourceName),
+      taskRolePolicies: e.raw("taskRolePolicies") == nil
+        ? [] : e.strings("taskRolePolicies", check: Validate.managedPolicyARN))
   }
 }
 

@@ -149,6 +149,11 @@ package struct Deployment: Sendable, Hashable {
     package var healthCheckGracePeriodSeconds: Int
     package var deploymentTimeoutSeconds: Int
     package var logRetentionDays: Int
+    /// The role the services' containers run as (`--task-role-arn`), apart from the execution
+    /// role ECS itself uses: code in the containers gets AWS access only through it.
+    package var taskRole: String
+    /// Managed policies attached to the task role (none by default).
+    package var taskRolePolicies: [String]
   }
 
   package struct Lambda: Sendable, Hashable {

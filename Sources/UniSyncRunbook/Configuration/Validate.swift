@@ -91,6 +91,14 @@ package enum Validate {
   }
 
   /// A name AWS uses as an identifier (security group, role, cluster, ALB...).
+  /// An IAM managed policy's ARN (`arn:aws:iam::aws:policy/...` or an account's own).
+  static func managedPolicyARN(_ text: String) -> String? {
+    text.range(
+      of: #"^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[A-Za-z0-9+=,.@_/-]+$"#,
+      options: .regularExpression) == nil
+      ? "'\(text)' is not an IAM managed policy ARN (arn:aws:iam::aws:policy/NAME)" : nil
+  }
+
   static func resourceName(_ text: String) -> String? {
     if let reason = tagValue(text) { return reason }
     if text.count > 64 { return "'\(text)' is longer than 64 characters" }

@@ -63,6 +63,7 @@ package struct ECSStep: Step {
 
     // 6.2 Create the task execution role: pull images, write logs, read the secrets.
     actions += deployment.roleActions(step: id, Self.executionRole(deployment))
+    actions += deployment.roleActions(step: id, Self.taskRole(deployment))
 
     // 6.3 Register the task definitions, each after its log group. One listing of the families
     // that have an active revision spares a describe of each family that has none.
@@ -450,6 +451,7 @@ extension ECSStep {
           seconds: Double(deployment.operations.dependencyRetrySeconds), intervalSeconds: 5),
         deletes: "cluster"))
     actions += deployment.roleTeardown(Self.executionRole(deployment), after: services)
+    actions += deployment.roleTeardown(Self.taskRole(deployment), after: services)
     return actions
   }
 }

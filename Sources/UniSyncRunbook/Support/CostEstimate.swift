@@ -17,6 +17,10 @@ package struct CostEstimate {
     var loadBalancerHour: Double
     var loadBalancerCapacityUnitHour: Double
     var databaseInstanceHour: [String: Double]
+    /// vCPUs of each DB instance class: RDS Extended Support is billed per vCPU-hour.
+    var databaseInstanceVCPUs: [String: Double]?
+    /// The price of a vCPU-hour of RDS Extended Support in its first, second, third year.
+    var extendedSupportVCPUHourByYear: [Double]?
     var databaseStorageGBMonth: Double
     /// RDS backup storage: what a final snapshot costs once its instance is gone.
     var databaseSnapshotGBMonth: Double
@@ -42,7 +46,13 @@ package struct CostEstimate {
     return try? JSONDecoder().decode(Prices.self, from: data)
   }
 
-  package init(prices: Prices, deployment: Deployment, steps: [String]) {
+  /// - Parameters:
+  ///   - support: the engine versions' support dates; with it, a version past its end of standard
+  ///     support on `today` adds the RDS Extended Support it is billed.
+  package init(
+    prices: Prices, deployment: Deployment, steps: [String],
+    support: EngineSupportCalendar? = nil, today: Date = Date()
+  ) {
     self.prices = prices
     if steps.contains("network") {
       lines.append(Line(item: "NAT gateway (1, hourly charge)", monthly: prices.natGatewayMonth))
@@ -59,6 +69,24 @@ package struct CostEstimate {
           item: "RDS storage \(rds.allocatedStorageGB) GB\(rds.multiAZ ? " x2 (Multi-AZ)" : "")",
           monthly: prices.databaseStorageMonth(rds)))
       lines.append(Line(item: "RDS-managed master password secret", monthly: prices.secretMonth))
+      if let support,
+        case .extended(let ended, let year, _) = support.standing(
+          rds.engineVersion, on: today)
+      {
+        let item = "RDS Extended Support (\(rds.engine) \(rds.engineVersion) past \(ended))"
+        if let monthly = prices.extendedSupportMonth(rds, year: year) {
+          lines.append(Line(item: item, monthly: monthly))
+        } else {
+          tips.append("\(item): no price for \(rds.instanceClass) in prices.json, not counted")
+        }
+        if let current = support.versions.last(where: {
+          if case .standard = support.standing($0.major, on: today) { true } else { false }
+        }) {
+          tips.append(
+            "\(rds.engine) \(current.major) (rds.engineVersion) is in standard support until \(current.endOfStandardSupport): no Extended Support charge (\(support.source))"
+          )
+        }
+      }
     }
     if steps.contains("secrets") {
       lines.append(Line(item: "Secrets Manager secrets (3)", monthly: 3 * prices.secretMonth))
@@ -152,6 +180,16 @@ extension CostEstimate.Prices {
   func fargateMonth(tasks: Int, of ecs: Deployment.ECS) -> Double {
     Double(tasks) * (ecs.taskVCPU * fargateVCPUHour + ecs.taskMemoryGB * fargateGBHour)
       * hoursPerMonth
+  }
+
+  /// RDS Extended Support of the DB instance (two with Multi-AZ) in `year` of it; nil when the
+  /// table has no vCPU count for the class or no price.
+  func extendedSupportMonth(_ rds: Deployment.RDS, year: Int) -> Double? {
+    guard let vCPUs = databaseInstanceVCPUs?[rds.instanceClass],
+      let byYear = extendedSupportVCPUHourByYear, let last = byYear.last
+    else { return nil }
+    let price = year >= 1 && year <= byYear.count ? byYear[year - 1] : last
+    return vCPUs * Self.copies(rds) * price * hoursPerMonth
   }
 
   private static func copies(_ rds: Deployment.RDS) -> Double { rds.multiAZ ? 2 : 1 }

@@ -5,7 +5,7 @@ import RunbookProcess
 import RunbookState
 
 /// An IAM role a step creates the way the guide does (6.2, 7.1): a trust policy for one AWS
-/// service, managed policies attached, and one inline policy.
+/// service, managed policies attached, and at most one inline policy.
 struct RoleSpec {
   /// The name of the create action; the others are named after it.
   var key: String
@@ -14,8 +14,9 @@ struct RoleSpec {
   var principal: String
   var export: String
   var managedPolicies: [String]
-  var inlinePolicyName: String
-  var inlinePolicy: Argument
+  /// The inline policy's name and document; nil for a role without one (the task role).
+  var inlinePolicyName: String?
+  var inlinePolicy: Argument?
 }
 
 extension Deployment {
@@ -68,27 +69,29 @@ extension Deployment {
           after: [role.key]))
     }
     // Put only when the role does not have this very document (a changed configuration updates it).
-    let document = role.inlinePolicy
+    guard let document = role.inlinePolicy, let inlinePolicyName = role.inlinePolicyName else {
+      return actions
+    }
     actions.append(
       Action(
-        name: "\(role.key)-\(role.inlinePolicyName)",
-        summary: "put the inline policy \(role.inlinePolicyName) on \(role.name)", effect: .write,
+        name: "\(role.key)-\(inlinePolicyName)",
+        summary: "put the inline policy \(inlinePolicyName) on \(role.name)", effect: .write,
         command: .aws(
           "iam", "put-role-policy", "--role-name", .text(role.name),
-          "--policy-name", .text(role.inlinePolicyName),
-          "--policy-document", .document(role.inlinePolicyName, document)),
+          "--policy-name", .text(inlinePolicyName),
+          "--policy-document", .document(inlinePolicyName, document)),
         precheck: Precheck(
           .aws(
             "iam", "get-role-policy", "--role-name", .text(role.name),
-            "--policy-name", .text(role.inlinePolicyName), "--query", "PolicyDocument", "--output",
+            "--policy-name", .text(inlinePolicyName), "--query", "PolicyDocument", "--output",
             "json"),
-          rule: "\(role.name) has this \(role.inlinePolicyName) document"
+          rule: "\(role.name) has this \(inlinePolicyName) document"
         ) { output, values in
           guard let text = document.text(values: values),
             let wanted = JSONValue(parsing: text), let actual = JSONValue(parsing: output),
             jsonContains(actual, wanted), jsonContains(wanted, actual)
           else { return nil }
-          return role.inlinePolicyName
+          return inlinePolicyName
         },
         after: [role.key], settledBy: .nothingToFind(whenCreated: role.key)))
     return actions
@@ -97,12 +100,7 @@ extension Deployment {
   /// ARN patterns of this deployment's secrets in Secrets Manager: `…:secret:unisync/*` for names
   /// under `unisync/`, `…:secret:NAME-*` for a name without a folder (AWS adds a random suffix).
   func secretARNPatterns() -> [Argument] {
-    var patterns: [String] = []
-    for name in [secrets.encryptionKeyName, secrets.canvasToken.name, secrets.cognito.name] {
-      let pattern =
-        name.contains("/") ? String(name[...name.lastIndex(of: "/")!]) + "*" : name + "-*"
-      if !patterns.contains(pattern) { patterns.append(pattern) }
-    }
+    let patterns = secretNamePatterns()
     return patterns.map {
       "arn:aws:secretsmanager:\(ref: ContextValue.region):\(ref: ContextValue.account):secret:\($0)"
     }
@@ -138,15 +136,17 @@ extension Deployment {
           .text(policy)),
         alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key)
     }
-    actions.append(
-      Action(
-        name: "delete-\(role.key)-\(role.inlinePolicyName)",
-        summary: "delete the inline policy \(role.inlinePolicyName) of \(role.name)",
-        effect: .write,
-        command: .aws(
-          "iam", "delete-role-policy", "--role-name", .text(role.name), "--policy-name",
-          .text(role.inlinePolicyName)),
-        alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key))
+    if let inlinePolicyName = role.inlinePolicyName {
+      actions.append(
+        Action(
+          name: "delete-\(role.key)-\(inlinePolicyName)",
+          summary: "delete the inline policy \(inlinePolicyName) of \(role.name)",
+          effect: .write,
+          command: .aws(
+            "iam", "delete-role-policy", "--role-name", .text(role.name), "--policy-name",
+            .text(inlinePolicyName)),
+          alreadyDoneErrors: ["NoSuchEntity"], after: after, deletes: role.key))
+    }
     actions.append(
       Action(
         name: "delete-\(role.key)", summary: "delete IAM role \(role.name)", effect: .write,

@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 #if canImport(FoundationNetworking)
@@ -82,6 +82,8 @@ struct ResourceNames: Sendable {
   var targetGroup: String
   var function: String
   var lambdaRole: String
+  /// The role the services' containers run as.
+  var taskRole: String { "\(prefix)-ecs-task-role" }
 
   /// The configuration's own names (runbooks/local.json).
   static let guide = ResourceNames(
@@ -103,6 +105,7 @@ struct ResourceNames: Sendable {
       "ecr": ["repositoryPrefix": prefix],
       "ecs": [
         "familyPrefix": prefix, "cluster": cluster, "executionRole": executionRole,
+        "taskRole": taskRole,
         "loadBalancer": loadBalancer,
         "targetGroup": targetGroup,
       ],
@@ -129,6 +132,8 @@ struct ResourceNames: Sendable {
       "role": [
         "\(executionRole): AmazonECSTaskExecutionRolePolicy + SecretsManagerAccess",
         "\(lambdaRole): AWSLambdaBasicExecutionRole AWSLambdaVPCAccessExecutionRole + SQSAndSecretsManagerAccess",
+        // No policy of its own by default: code in the containers gets no AWS access.
+        "\(taskRole):  + ",
       ].sorted(),
       "log-group": services.map { "/ecs/\(prefix)-\($0) 7 days" },
       "task-definition": services.map { "\(prefix)-\($0):1" },
@@ -306,7 +311,10 @@ struct ResourceNames: Sendable {
     }
 
     let roles = list(try await iam, "RoleDetailList").filter {
-      [executionRole, lambdaRole].contains($0["RoleName"] as? String ?? "")
+      [executionRole, lambdaRole, taskRole].contains($0["RoleName"] as? String ?? "")
+    }
+    for role in roles where role["RoleName"] as? String == taskRole {
+      found["TASK_ROLE_ARN"] = role["Arn"] as? String
     }
     for role in roles where role["RoleName"] as? String == executionRole {
       found["EXECUTION_ROLE_ARN"] = role["Arn"] as? String

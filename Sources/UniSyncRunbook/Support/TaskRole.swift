@@ -1,0 +1,14 @@
+import RunbookEngine
+
+extension ECSStep {
+  /// The role the services' containers run as (`taskRoleArn` in the task definitions): trusted by
+  /// ECS tasks, with the configured managed policies (none by default) and no inline policy, so
+  /// code in the containers gets AWS access without touching the execution role.
+  /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html
+  static func taskRole(_ deployment: Deployment) -> RoleSpec {
+    RoleSpec(
+      key: "task-role", name: deployment.ecs.taskRole, principal: "ecs-tasks.amazonaws.com",
+      export: "TASK_ROLE_ARN", managedPolicies: deployment.ecs.taskRolePolicies,
+      inlinePolicyName: nil, inlinePolicy: nil)
+  }
+}
