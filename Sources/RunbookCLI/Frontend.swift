@@ -152,6 +152,7 @@ public final class Frontend: Sendable {
       let report = try await HistoryReport(
         state: context.stateStore(runner: runner), deployment: context.deployment.name)
       environment.output.write(parsed.flag("json") ? report.json() : report.text(style: style))
+      return ExitStatus.success
     case "policy":
       let steps = parsed.arguments.isEmpty ? Catalogue.steps : try selectSteps(parsed.arguments)
       environment.output.write(

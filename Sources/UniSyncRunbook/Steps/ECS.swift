@@ -90,22 +90,6 @@ package struct ECSStep: Step {
     return actions
   }
 
-  /// The task execution role: pull images, write logs, read the secrets.
-  static func executionRole(_ deployment: Deployment) -> RoleSpec {
-    RoleSpec(
-      key: "execution-role", name: deployment.ecs.executionRole,
-      principal: "ecs-tasks.amazonaws.com",
-      export: "EXECUTION_ROLE_ARN",
-      managedPolicies: ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"],
-      inlinePolicyName: "SecretsManagerAccess",
-      inlinePolicy: policyDocument([
-        (
-          ["secretsmanager:GetSecretValue"],
-          deployment.secretARNPatterns() + [.ref("RDS_SECRET_ARN")]
-        )
-      ]))
-  }
-
   // MARK: - 6.3 Task definitions
 
   private func taskDefinition(_ deployment: Deployment, _ service: Deployment.Service) -> [Action] {
