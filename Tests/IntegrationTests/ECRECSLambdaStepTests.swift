@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// Guides 5, 6 and 7 against the real aws CLI and the emulator, a real Docker engine and a real
@@ -25,11 +25,12 @@ final class ECRECSLambdaStepTests: XCTestCase {
   ]
 
   /// Write actions of an uninterrupted run with new names: ecr 4 repositories + 4 × 2 pushes (12);
-  /// ecs cluster, role + policy + inline policy, 4 × (log group, retention, task definition),
-  /// ALB, target group, its attributes, listener, 4 services (24); lambda role + 2 policies +
-  /// inline policy, function (5). (The listener's forward rule, the services' revision updates
-  /// and the function's code update find nothing to do.)
-  static let writes = 12 + 24 + 5
+  /// ecs cluster, role + policy + inline policy, 5 × (log group, retention, task definition)
+  /// (the services and the database task), the database task's run, ALB, target group, its
+  /// attributes, listener, 4 services (28); lambda role + 2 policies + inline policy, function
+  /// (5). (The listener's forward rule, the services' revision updates and the function's code
+  /// update find nothing to do.)
+  static let writes = 12 + 28 + 5
 
   /// One uninterrupted run, while (as on AWS) a role cannot be given to a function for the first
   /// seconds after it was created (the aws shim's RUNBOOK_ROLE_PROPAGATION_SECONDS): the function

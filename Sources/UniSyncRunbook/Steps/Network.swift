@@ -36,6 +36,11 @@ package struct NetworkStep: Step {
           ec2Filters([("tag:Name", [network.vpcName]), ("cidr", [network.vpcCidr])]),
           "--query", "Vpcs[].VpcId", "--output", "text")))
 
+    // What the guide forgot: DNS in the VPC. The private DNS namespace the services find each
+    // other by (Support/ServiceDiscovery.swift) answers only in a VPC with both attributes on.
+    actions.append(Self.vpcAttribute("enableDnsSupport", option: "--enable-dns-support"))
+    actions.append(Self.vpcAttribute("enableDnsHostnames", option: "--enable-dns-hostnames"))
+
     // Public subnets (for the ALB), private subnets (for ECS and RDS).
     for subnet in network.subnets {
       let action = "network/subnet-\(subnet.id)"
@@ -156,6 +161,27 @@ package struct NetworkStep: Step {
       target: ("--nat-gateway-id", "NAT_ID"), after: "nat-gateway-available",
       subnets: network.subnets.filter { !$0.isPublic })
     return actions
+  }
+
+  /// `modify-vpc-attribute` turning one attribute on (EC2 takes one attribute per call), skipped
+  /// when `describe-vpc-attribute` says it is on already (an adopted VPC, a resumed run).
+  /// "DNS attributes for your VPC": https://docs.aws.amazon.com/vpc/latest/userguide/AmazonDNS-concepts.html
+  static func vpcAttribute(_ attribute: String, option: String) -> Action {
+    let key = attribute.prefix(1).uppercased() + attribute.dropFirst()
+    return Action(
+      name: "vpc-\(option.dropFirst(2))", summary: "turn \(attribute) on in the VPC",
+      effect: .write,
+      command: .aws(
+        "ec2", "modify-vpc-attribute", "--vpc-id", .ref("VPC_ID"), .text(option), #"{"Value":true}"#
+      ),
+      precheck: Precheck(
+        .aws(
+          "ec2", "describe-vpc-attribute", "--vpc-id", .ref("VPC_ID"), "--attribute",
+          .text(attribute), "--query", .text("\(key).Value"), "--output", "text"),
+        rule: "\(attribute) is on in the VPC"
+      ) { output, _ in
+        output.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() == "true" ? "true" : nil
+      })
   }
 
   /// EC2 `--filters` for what an adopted resource must be: in the VPC (`VPC_ID`), and with

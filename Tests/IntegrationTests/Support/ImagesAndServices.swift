@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 #if canImport(FoundationNetworking)
@@ -130,8 +130,9 @@ struct ResourceNames: Sendable {
         "\(executionRole): AmazonECSTaskExecutionRolePolicy + SecretsManagerAccess",
         "\(lambdaRole): AWSLambdaBasicExecutionRole AWSLambdaVPCAccessExecutionRole + SQSAndSecretsManagerAccess",
       ].sorted(),
-      "log-group": services.map { "/ecs/\(prefix)-\($0) 7 days" },
-      "task-definition": services.map { "\(prefix)-\($0):1" },
+      // The services' and the database task's (guide 3.3).
+      "log-group": (services + ["db-setup"]).map { "/ecs/\(prefix)-\($0) 7 days" }.sorted(),
+      "task-definition": (services + ["db-setup"]).map { "\(prefix)-\($0):1" }.sorted(),
       "load-balancer": ["\(loadBalancer) internet-facing public subnets, ALB_SG"],
       "target-group": ["\(targetGroup) HTTP 8080 ip /actuator/health"],
       "listener": ["\(loadBalancer) HTTP 80 -> \(targetGroup)"],
