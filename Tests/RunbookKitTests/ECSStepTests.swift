@@ -36,15 +36,20 @@ final class ECSStepArgvTests: XCTestCase {
 
   func testActionsFollowTheGuideSections() throws {
     let names = try actions().map(\.name)
+    var expected = [
+      "cluster", "execution-role", "execution-role-AmazonECSTaskExecutionRolePolicy",
+      "execution-role-SecretsManagerAccess", "task-definition-families",
+    ]
+    expected += Self.services.flatMap {
+      ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
+    }
+    // Guide 3.3: the databases, by a one-off task, before any service.
+    expected += [
+      "log-group-db-setup", "log-retention-db-setup", "task-definition-db-setup", "databases",
+    ]
     XCTAssertEqual(
       names,
-      [
-        "cluster", "execution-role", "execution-role-AmazonECSTaskExecutionRolePolicy",
-        "execution-role-SecretsManagerAccess", "task-definition-families",
-      ]
-        + Self.services.flatMap {
-          ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
-        }
+      expected
         + [
           "load-balancer", "load-balancer-active", "load-balancer-dns", "target-group",
           "target-group-attributes", "listener",
@@ -69,7 +74,10 @@ final class ECSStepArgvTests: XCTestCase {
     let steps: [any GuideStep] = [ECRStep(), ECSStep(), LambdaStep()]
     for step in steps {
       for action in step.actions(for: deployment) where action.isWrite {
-        XCTAssertTrue(action.lookup != nil || action.precheck != nil, "\(step.id)/\(action.name)")
+        // A procedure that reconciles itself (the database task finds its own task) says so.
+        XCTAssertTrue(
+          action.lookup != nil || action.precheck != nil
+            || (action.procedure != nil && action.idempotent), "\(step.id)/\(action.name)")
       }
     }
   }
@@ -283,7 +291,7 @@ final class ECSStepArgvTests: XCTestCase {
         command.argument(after: "--health-check-grace-period-seconds").map {
           render($0, with: [:])
         }, gateway ? "120" : nil)
-      XCTAssertEqual(create.after, gateway ? ["listener-forward"] : [])
+      XCTAssertEqual(create.after, gateway ? ["databases", "listener-forward"] : ["databases"])
       XCTAssertNotNil(create.transientErrors)
       // Found ACTIVE services are never created again (the emulator would replace them).
       XCTAssertEqual(
@@ -352,7 +360,10 @@ final class ECSStepArgvTests: XCTestCase {
     for name in ["load-balancer", "target-group"] {
       XCTAssertEqual(settled[name], .nothingToFind(whenCreated: "vpc", inStep: "network"), name)
     }
-    XCTAssertEqual(settled.count, 5 + 3 * Self.services.count, "\(settled.keys.sorted())")
+    XCTAssertEqual(
+      settled["task-definition-db-setup"],
+      .nothingToFind(unlessListedBy: "task-definition-families", name: "unisync-db-setup"))
+    XCTAssertEqual(settled.count, 6 + 3 * Self.services.count, "\(settled.keys.sorted())")
     // The cluster is looked for first: create-cluster would return one that was there before.
     let cluster = try action("cluster")
     let precheck = try XCTUnwrap(cluster.precheck)

@@ -155,7 +155,7 @@ final class FrontendTests: XCTestCase {
         "associate-route-table", "associate-route-table", "attach-internet-gateway",
         "create-internet-gateway", "create-nat-gateway", "create-route", "create-route",
         "create-route-table", "create-route-table", "create-subnet", "create-subnet",
-        "create-subnet", "create-subnet", "create-vpc",
+        "create-subnet", "create-subnet", "create-vpc", "modify-vpc-attribute",
       ])
     for call in session.runner.calls {
       XCTAssertEqual(call.value(of: "--endpoint-url"), "http://127.0.0.1:4566", "\(call)")
@@ -311,7 +311,7 @@ final class FrontendTests: XCTestCase {
     XCTAssertTrue(text.contains("--vpc-id <VPC_ID> --cidr-block 10.0.11.0/24"))
     XCTAssertTrue(text.contains("<RUNBOOK_LINEAGE>"))
     XCTAssertTrue(text.contains("--region ap-northeast-2"))
-    XCTAssertTrue(text.contains("actions, 17 writes still to do"), text)
+    XCTAssertTrue(text.contains("actions, 19 writes still to do"), text)
 
     let dryRun = try Session(test: self)
     let dryStatus = await dryRun.run("run", "--dry-run", "network")
@@ -338,6 +338,18 @@ final class FrontendTests: XCTestCase {
   func answerNetwork(_ runner: ScriptedRunner) {
     runner.answerCallerIdentity()
     runner.on("aws", "ec2", "create-vpc", reply: .ok("vpc-0a1"), repeatLast: false)
+    // A new VPC has DNS support on and DNS hostnames off (the EC2 defaults).
+    runner.on(
+      [
+        "aws", "ec2", "describe-vpc-attribute", "--vpc-id", "vpc-0a1", "--attribute",
+        "enableDnsSupport",
+      ], replies: [.ok("True")])
+    runner.on(
+      [
+        "aws", "ec2", "describe-vpc-attribute", "--vpc-id", "vpc-0a1", "--attribute",
+        "enableDnsHostnames",
+      ], replies: [.ok("False")])
+    runner.on("aws", "ec2", "modify-vpc-attribute", reply: .ok(), repeatLast: false)
     runner.on(
       ["aws", "ec2", "create-subnet"],
       replies: ["subnet-01", "subnet-02", "subnet-03", "subnet-04"].map { .ok($0) },

@@ -112,7 +112,9 @@ enum DatabaseSetup {
       name: gate,
       summary:
         "create the databases \(databases) (guide 3.3) with a one-off Fargate task in the private subnets",
-      effect: .write, command: task.runTask(startedBy: .ref("STARTED_BY")),
+      // Safe to run again as it is: it follows the task an interrupted run started (recorded,
+      // or found by its startedBy) and runs a new one only after a failed one.
+      effect: .write, command: task.runTask(startedBy: .ref("STARTED_BY")), idempotent: true,
       // The execution role reads the secrets when the task starts: its policies first.
       after: ["task-definition-\(container)", "log-retention-\(container)"]
         + deployment.executionRoleActions,
