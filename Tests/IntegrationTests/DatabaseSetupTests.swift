@@ -89,6 +89,67 @@ extension ECRECSLambdaStepTests {
     let text = try JSONSerialization.data(withJSONObject: definition)
     XCTAssertFalse(String(decoding: text, as: UTF8.self).contains(password))
 
+    // The services' own users: their passwords reach the database task as container secrets,
+    // on no command line (run-task carries no overrides) and in no task definition.
+    let users = ["user-service", "course-service", "schedule-service"]
+    var userSecrets: [String: String] = [:]
+    for service in users {
+      let suffix = service.uppercased().replacingOccurrences(of: "-", with: "_")
+      let arn = try XCTUnwrap(exports["DB_PASSWORD_SECRET_ARN_\(suffix)"])
+      XCTAssertEqual(secrets["DB_PASSWORD_\(suffix)"], arn)
+      let value = try await awsJSON(
+        workspace.endpoint, ["secretsmanager", "get-secret-value", "--secret-id", arn])
+      let userPassword = try XCTUnwrap(value["SecretString"] as? String)
+      XCTAssertEqual(userPassword.count, 32)
+      userSecrets[arn] = userPassword
+      XCTAssertFalse(String(decoding: text, as: UTF8.self).contains(userPassword))
+      for call in calls {
+        XCTAssertFalse(
+          (call["argv"] as? [String] ?? []).joined(separator: " ").contains(userPassword),
+          "a service user's password on a command line")
+      }
+    }
+    let command = (container["command"] as? [String] ?? []).joined()
+    XCTAssertTrue(
+      command.contains(
+        "CREATE USER IF NOT EXISTS 'user_service'@'%' IDENTIFIED BY '$DB_PASSWORD_USER_SERVICE'"),
+      command)
+    XCTAssertTrue(
+      command.contains("GRANT ALL PRIVILEGES ON user_db.* TO 'user_service'@'%'"), command)
+    for call in calls where (call["argv"] as? [String] ?? []).starts(with: ["ecs", "run-task"]) {
+      XCTAssertFalse((call["argv"] as? [String] ?? []).contains("--overrides"))
+    }
+
+    // RDS rotates the master secret (a new value): nothing the services use changes. Their task
+    // definitions read only their own users' secrets, whose values stay as they were.
+    _ = try await awsJSON(
+      workspace.endpoint,
+      [
+        "secretsmanager", "put-secret-value", "--secret-id", secret, "--secret-string",
+        #"{"username":"admin","password":"rotated-\#(UUID().uuidString)"}"#,
+      ])
+    let cluster = try XCTUnwrap(exports["CLUSTER_ARN"])
+    let described = try await awsJSON(
+      workspace.endpoint, ["ecs", "describe-services", "--cluster", cluster, "--services"] + users)
+    for service in described["services"] as? [[String: Any]] ?? [] {
+      let arn = try XCTUnwrap(service["taskDefinition"] as? String)
+      let definition = try await awsJSON(
+        workspace.endpoint, ["ecs", "describe-task-definition", "--task-definition", arn])
+      let text = String(
+        decoding: try JSONSerialization.data(withJSONObject: definition), as: UTF8.self)
+      XCTAssertFalse(text.contains(secret), "\(arn) reads the master secret")
+      let container = try XCTUnwrap(
+        ((definition["taskDefinition"] as? [String: Any])?["containerDefinitions"]
+          as? [[String: Any]])?.first)
+      for reference in container["secrets"] as? [[String: String]] ?? [] {
+        guard let from = reference["valueFrom"], let before = userSecrets[from] else { continue }
+        let now = try await awsJSON(
+          workspace.endpoint, ["secretsmanager", "get-secret-value", "--secret-id", from])
+        XCTAssertEqual(now["SecretString"] as? String, before, "\(from) changed with the master")
+      }
+    }
+    XCTAssertEqual(described["services"].map { ($0 as? [Any])?.count }, 3)
+
     // A rerun: nothing to do, no second task.
     let rerun = try await workspace.runLogged(["run", "ecs", "--yes"])
     XCTAssertEqual(rerun.run.status, 0, rerun.run.summary)

@@ -344,14 +344,18 @@ final class ECRECSLambdaStepTests: XCTestCase {
           ])
         XCTAssertEqual(environment["USER_SERVICE_URL"], "http://unisync-user-service:8081")
       } else {
-        let rds = try XCTUnwrap(exports["RDS_SECRET_ARN"])
+        // The service's own database user and its secret, not the rotating master secret.
+        let suffix = service.uppercased().replacingOccurrences(of: "-", with: "_")
         XCTAssertEqual(
           secrets,
           [
-            "SPRING_DATASOURCE_USERNAME": rds + ":username::",
-            "SPRING_DATASOURCE_PASSWORD": rds + ":password::",
+            "SPRING_DATASOURCE_PASSWORD": try XCTUnwrap(
+              exports["DB_PASSWORD_SECRET_ARN_\(suffix)"]),
             "ENCRYPTION_KEY": try XCTUnwrap(exports["ENCRYPTION_KEY_SECRET_ARN"]),
           ])
+        XCTAssertEqual(
+          environment["SPRING_DATASOURCE_USERNAME"],
+          service.replacingOccurrences(of: "-", with: "_"))
         let database = service.replacingOccurrences(of: "-service", with: "_db")
         XCTAssertEqual(environment["RDS_ENDPOINT"], exports["RDS_ENDPOINT"])
         XCTAssertEqual(environment["DB_NAME"], database)

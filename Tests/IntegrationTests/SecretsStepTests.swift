@@ -11,8 +11,10 @@ import XCTest
 final class SecretsStepTests: XCTestCase {
   override func setUp() async throws { try Emulator.reset() }
 
+  /// The guide's three, and the passwords of the services' own database users (issue 17).
   static let names = [
-    "unisync/canvas-api-token", "unisync/cognito-config", "unisync/encryption-key",
+    "unisync/canvas-api-token", "unisync/cognito-config", "unisync/db-course-service",
+    "unisync/db-schedule-service", "unisync/db-user-service", "unisync/encryption-key",
   ]
 
   /// Long, distinctive values, new for every test, so a leak cannot hide in a coincidence.
@@ -135,7 +137,8 @@ final class SecretsStepTests: XCTestCase {
     XCTAssertTrue(places.keys.contains { $0.hasPrefix("logs/") }, "\(places.keys)")
 
     let logged = loggedArgv(log)
-    XCTAssertEqual(logged.filter { $0.write }.count, 3)
+    // The three of the guide, and the passwords of the three services' database users.
+    XCTAssertEqual(logged.filter { $0.write }.count, 6)
     // Each value went on the standard input of its own create-secret, and nowhere else.
     var piped: [String: String] = [:]
     for (index, call) in logged.enumerated() {
@@ -234,7 +237,7 @@ final class SecretsStepTests: XCTestCase {
     let outcomes = try workspace.checkpoint().actions.filter {
       $0.key.hasPrefix("secrets/") && $0.value.export != nil
     }.mapValues(\.outcome)
-    XCTAssertEqual(outcomes.count, 3, "\(outcomes)")
+    XCTAssertEqual(outcomes.count, 6, "\(outcomes)")
     XCTAssertEqual(Set(outcomes.values), [.alreadyDone], "\(outcomes)")
 
     let overwriteLog = workspace.directory.appendingPathComponent("aws-overwrite.log").path

@@ -27,6 +27,12 @@ final class ECSStepArgvTests: XCTestCase {
       "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/unisync-api-gateway-tg/1",
     "ECS_SG": "sg-ecs", "SUBNET_PRIVATE_2A": "subnet-a", "SUBNET_PRIVATE_2C": "subnet-c",
     "CLUSTER_ARN": "arn:aws:ecs:ap-northeast-2:123456789012:cluster/unisync-cluster",
+    "DB_PASSWORD_SECRET_ARN_USER_SERVICE":
+      "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/db-user-service-StUvWx",
+    "DB_PASSWORD_SECRET_ARN_COURSE_SERVICE":
+      "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/db-course-service-AbCdEf",
+    "DB_PASSWORD_SECRET_ARN_SCHEDULE_SERVICE":
+      "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/db-schedule-service-GhIjKl",
   ]
 
   func actions() throws -> [Action] { ECSStep().actions(for: try configuredDeployment()) }
@@ -63,7 +69,8 @@ final class ECSStepArgvTests: XCTestCase {
         "ALB_SG", "ECS_SG", "VPC_ID", "SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C", "SUBNET_PRIVATE_2A",
         "SUBNET_PRIVATE_2C",
         "IMAGE_TAG", "RDS_ENDPOINT", "RDS_SECRET_ARN", "ENCRYPTION_KEY_SECRET_ARN",
-        "COGNITO_SECRET_ARN",
+        "COGNITO_SECRET_ARN", "DB_PASSWORD_SECRET_ARN_USER_SERVICE",
+        "DB_PASSWORD_SECRET_ARN_COURSE_SERVICE", "DB_PASSWORD_SECRET_ARN_SCHEDULE_SERVICE",
       ])
   }
 
@@ -115,8 +122,13 @@ final class ECSStepArgvTests: XCTestCase {
     for secret in userContainer["secrets"] as? [[String: String]] ?? [] {
       secrets[secret["name"]!] = secret["valueFrom"]
     }
+    // The service's own user and its secret: not the master user, whose password RDS rotates.
     XCTAssertEqual(
-      secrets["SPRING_DATASOURCE_PASSWORD"], Self.values["RDS_SECRET_ARN"]! + ":password::")
+      secrets["SPRING_DATASOURCE_PASSWORD"], Self.values["DB_PASSWORD_SECRET_ARN_USER_SERVICE"])
+    XCTAssertNil(secrets["SPRING_DATASOURCE_USERNAME"])
+    XCTAssertFalse(
+      String(describing: userDocument).contains(Self.values["RDS_SECRET_ARN"]!),
+      "a service reads nothing of the master secret")
     XCTAssertEqual(secrets["ENCRYPTION_KEY"], Self.values["ENCRYPTION_KEY_SECRET_ARN"])
     let environment = (userContainer["environment"] as? [[String: String]] ?? []).reduce(
       into: [String: String]()
@@ -124,6 +136,7 @@ final class ECSStepArgvTests: XCTestCase {
       $0[$1["name"]!] = $1["value"]
     }
     XCTAssertEqual(environment["DB_NAME"], "user_db")
+    XCTAssertEqual(environment["SPRING_DATASOURCE_USERNAME"], "user_service")
     XCTAssertEqual(
       environment["SPRING_DATASOURCE_URL"],
       "jdbc:mysql://\(Self.values["RDS_ENDPOINT"]!):3306/user_db")

@@ -146,6 +146,8 @@ extension Deployment.DatabaseSetup {
       ?? .task
     image = s.string("image", default: image, check: Validate.tagValue)
     timeoutSeconds = s.int("timeoutSeconds", default: timeoutSeconds, range: 30...86_400)
+    userSecretPrefix = s.string(
+      "userSecretPrefix", default: userSecretPrefix, check: Validate.secretName)
   }
 }
 

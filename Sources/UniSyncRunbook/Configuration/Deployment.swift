@@ -109,6 +109,9 @@ package struct Deployment: Sendable, Hashable {
     package var image = defaultImage
     /// How long the task may take, from `run-task` to STOPPED.
     package var timeoutSeconds = 900
+    /// The secrets of the services' own database users are `<prefix><service>`
+    /// (`unisync/db-user-service`); task mode only.
+    package var userSecretPrefix = "unisync/db-"
 
     package init() {}
   }

@@ -142,13 +142,59 @@ enum DatabaseSetup {
       effect: .read, command: Command(tool: "", arguments: []), procedure: procedure)
   }
 
+  // MARK: The services' own users
+
+  /// `user_service`: the database user of a service (MySQL user names have at most 32
+  /// characters); by hand (manual 3.3), the master user.
+  static func user(_ deployment: Deployment, _ service: Deployment.Service) -> String {
+    deployment.rds.setup.mode == .manual
+      ? deployment.rds.masterUsername
+      : String(service.name.replacingOccurrences(of: "-", with: "_").prefix(32))
+  }
+
+  /// `unisync/db-user-service`: the secret holding that user's password.
+  static func userSecret(_ deployment: Deployment, _ service: Deployment.Service) -> String {
+    deployment.rds.setup.userSecretPrefix + service.name
+  }
+
+  /// `DB_PASSWORD_SECRET_ARN_USER_SERVICE`.
+  static func userSecretExport(_ service: Deployment.Service) -> String {
+    "DB_PASSWORD_SECRET_ARN_" + exportSuffix(service.name)
+  }
+
+  /// `DB_PASSWORD_USER_SERVICE`: the variable the setup task's container gets the password in.
+  static func passwordVariable(_ service: Deployment.Service) -> String {
+    "DB_PASSWORD_" + exportSuffix(service.name)
+  }
+
+  /// Where a service's task definition reads its database password: its own user's secret, or
+  /// (guide 3.3 by hand, no users made) the master secret's `password` key.
+  static func passwordSecret(_ deployment: Deployment, _ service: Deployment.Service) -> Argument {
+    deployment.rds.setup.mode == .manual
+      ? .ref("RDS_SECRET_ARN") + ":password::" : .ref(userSecretExport(service))
+  }
+
   // MARK: The task definition
 
-  /// The SQL of guide 3.3: safe to run again.
+  /// The SQL of guide 3.3, and each service's user with all privileges on its own database and
+  /// none elsewhere: safe to run again (`IF NOT EXISTS`; `ALTER USER` sets the password the
+  /// secret holds now). `$DB_PASSWORD_…` are expanded by the container's shell from its secrets
+  /// (letters and digits: nothing to quote).
   static func statements(_ deployment: Deployment) -> [String] {
-    deployment.rds.databases.map { name in
+    var statements = deployment.rds.databases.map { name in
       "CREATE DATABASE IF NOT EXISTS \(quoted(name)) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
     }
+    for service in deployment.services {
+      guard let database = service.database else { continue }
+      let user = "'\(user(deployment, service))'@'%'"
+      let password = "'$\(passwordVariable(service))'"
+      statements += [
+        "CREATE USER IF NOT EXISTS \(user) IDENTIFIED BY \(password);",
+        "ALTER USER \(user) IDENTIFIED BY \(password);",
+        "GRANT ALL PRIVILEGES ON \(quoted(database)).* TO \(user);",
+      ]
+    }
+    return statements
   }
 
   /// `user_db`, or `` `user-db` `` where SQL needs the quotes.
@@ -158,14 +204,15 @@ enum DatabaseSetup {
   }
 
   /// The container's shell script: the statements on the client's standard input (a here
-  /// document, so nothing of them is a shell word), the password from `MYSQL_PWD`.
+  /// document, so nothing of them is a shell word), the password from `MYSQL_PWD`. Not
+  /// `--verbose`: it would echo the statements, passwords and all, into the task's log.
   static func script(_ deployment: Deployment) -> String {
     let sql = statements(deployment).joined(separator: "\n")
       // An unquoted here document expands `$NAME` (the services' passwords) and backquotes.
       .replacingOccurrences(of: "`", with: "\\`")
     return """
       set -e
-      mysql --host="$DB_HOST" --port="$DB_PORT" --user="$DB_MASTER_USER" --batch --verbose <<SQL
+      mysql --host="$DB_HOST" --port="$DB_PORT" --user="$DB_MASTER_USER" --batch <<SQL
       \(sql)
       SQL
       echo "guide 3.3: databases ready"
@@ -199,9 +246,16 @@ enum DatabaseSetup {
         #""},{"name":"DB_PORT","value":""# + "\(deployment.securityGroups.rdsPort)"
           + #""}],"secrets":[{"name":"DB_MASTER_USER","valueFrom":""#)
     document = document + .ref(secret) + #":username::"},{"name":"MYSQL_PWD","valueFrom":""#
+    document = document + .ref(secret) + #":password::"}"#
+    // Each service user's password, from its own secret (task mode only: manual makes none).
+    for service in deployment.services
+    where service.database != nil && deployment.rds.setup.mode == .task {
+      document =
+        document + .text(#",{"name":"# + jsonString(passwordVariable(service)) + #","valueFrom":""#)
+        + .ref(userSecretExport(service)) + #""}"#
+    }
     document =
-      document + .ref(secret)
-      + #":password::"}],"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"#
+      document + #"],"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"#
     document =
       document + .text(jsonString(logGroup(deployment)) + #","awslogs-region":""#)
       + .ref(region) + #"","awslogs-stream-prefix":"ecs"}}}]}"#
