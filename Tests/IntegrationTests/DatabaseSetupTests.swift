@@ -75,8 +75,9 @@ extension ECRECSLambdaStepTests {
     let secrets = (container["secrets"] as? [[String: String]] ?? []).reduce(into: [:]) {
       $0[$1["name"] ?? "?"] = $1["valueFrom"]
     }
-    XCTAssertEqual(
-      secrets, ["DB_MASTER_USER": secret + ":username::", "MYSQL_PWD": secret + ":password::"])
+    XCTAssertEqual(secrets["DB_MASTER_USER"], secret + ":username::")
+    XCTAssertEqual(secrets["MYSQL_PWD"], secret + ":password::")
+    XCTAssertEqual(secrets.count, 5, "the master's two keys and the three users' passwords")
     let value = try await awsJSON(
       workspace.endpoint, ["secretsmanager", "get-secret-value", "--secret-id", secret])
     let password = try XCTUnwrap(

@@ -119,7 +119,15 @@ final class SecretsStepTests: XCTestCase {
     let (run, log) = try await runSecrets(workspace, supplied, ["--verbose"])
     let key = try await Self.value(workspace, "unisync/encryption-key")
     let config = try await Self.value(workspace, "unisync/cognito-config")
-    let secrets = [supplied.token, supplied.pool, supplied.client, key, config]
+    // The generated passwords of the services' database users, too.
+    var passwords: [String: String] = [:]
+    for service in ["user-service", "course-service", "schedule-service"] {
+      let password = try await Self.value(workspace, "unisync/db-\(service)")
+      XCTAssertNotNil(password.range(of: "^[A-Za-z0-9]{32}$", options: .regularExpression))
+      passwords["unisync/db-\(service)"] = password
+    }
+    let secrets =
+      [supplied.token, supplied.pool, supplied.client, key, config] + Array(passwords.values)
     XCTAssertEqual(Data(base64Encoded: key)?.count, 32)
 
     let status = try await workspace.run(["status", "--json"])
@@ -157,7 +165,7 @@ final class SecretsStepTests: XCTestCase {
       [
         "unisync/canvas-api-token": supplied.token, "unisync/cognito-config": config,
         "unisync/encryption-key": key,
-      ])
+      ].merging(passwords) { $1 })
     for (place, text) in places {
       for secret in secrets {
         XCTAssertFalse(text.contains(secret), "a secret value is in \(place)")
