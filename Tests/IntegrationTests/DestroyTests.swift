@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 /// `runbook destroy` against the real aws CLI and the emulator (part of ``DayTwoTests``).
@@ -82,8 +82,11 @@ extension DayTwoTests {
     XCTAssertEqual(inventory.roles, [Self.lambdaRole], "the role that existed survives")
     XCTAssertEqual(
       inventory.secretsPendingDeletion.sorted(),
-      ["unisync/canvas-api-token", "unisync/cognito-config", "unisync/encryption-key"],
-      "secrets wait out their recovery window")
+      [
+        "unisync/canvas-api-token", "unisync/cognito-config", "unisync/db-course-service",
+        "unisync/db-schedule-service", "unisync/db-user-service", "unisync/encryption-key",
+      ],
+      "secrets wait out their recovery window (the services' database passwords too)")
     let after = try workspace.checkpoint()
     // (The scan's own record stays: it is no step's.)
     XCTAssertEqual(
