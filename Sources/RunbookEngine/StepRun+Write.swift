@@ -222,7 +222,10 @@ extension StepRun {
     if let prompter = engine.prompter,
       prompter.confirmManual(step: step.id, action: action.name, instructions: instructions)
     {
-      return try await finish(action, key: key, outcome: .confirmed, value: nil)
+      // A manual action that captures an export records "confirmed" in it: a later step that
+      // needs the work done needs that export.
+      return try await finish(
+        action, key: key, outcome: .confirmed, value: action.capture == nil ? nil : "confirmed")
     }
     try await keeper.record(
       key, ActionRecord(status: .pendingManual, outcome: nil, value: nil, export: nil))

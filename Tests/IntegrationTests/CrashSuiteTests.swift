@@ -1,10 +1,10 @@
 import Foundation
-import RunbookProcess
 import RunbookAWS
-import RunbookState
-import RunbookEngine
-import UniSyncRunbook
 import RunbookCLI
+import RunbookEngine
+import RunbookProcess
+import RunbookState
+import UniSyncRunbook
 import XCTest
 
 #if canImport(Glibc)
@@ -51,11 +51,13 @@ extension DayTwoTests {
   static let steps = ["network", "security", "rds", "secrets", "ecr", "ecs", "lambda", "sqs"]
 
   /// Write calls (aws writes and docker pushes) of an uninterrupted deployment of ``steps`` with
-  /// the VPC adopted and the Lambda role existing: network 17, security 8, rds 2, secrets 3,
-  /// ecr 8 or 12, ecs 30 (the task role and the names the services find each other by included),
-  /// lambda 5, sqs 5. (The registry outlives the emulator: when an earlier
-  /// test pushed the same images, the `latest` tags are there already and not pushed again.)
-  static let deploymentWrites = 78
+  /// the VPC adopted and the Lambda role existing: network 17 (DNS hostnames on), security 8,
+  /// rds 2, secrets 6 (with the services' database passwords), ecr 8 or 12, ecs 34 (the task
+  /// role, the names the services find each other by, and the database task: its log group,
+  /// retention, task definition and run-task), lambda 5, sqs 5.
+  /// (The registry outlives the emulator: when an earlier test pushed the same images, the
+  /// `latest` tags are there already and not pushed again.)
+  static let deploymentWrites = 85
 
   static let natWait = WaitKill(
     name: "network/nat-gateway-available", pattern: "describe-nat-gateways --nat-gateway-ids")

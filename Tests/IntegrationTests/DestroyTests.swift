@@ -82,8 +82,11 @@ extension DayTwoTests {
     XCTAssertEqual(inventory.roles, [Self.lambdaRole], "the role that existed survives")
     XCTAssertEqual(
       inventory.secretsPendingDeletion.sorted(),
-      ["unisync/canvas-api-token", "unisync/cognito-config", "unisync/encryption-key"],
-      "secrets wait out their recovery window")
+      [
+        "unisync/canvas-api-token", "unisync/cognito-config", "unisync/db-course-service",
+        "unisync/db-schedule-service", "unisync/db-user-service", "unisync/encryption-key",
+      ],
+      "secrets wait out their recovery window (the services' database passwords too)")
     let after = try workspace.checkpoint()
     // (The scan's own record stays: it is no step's.)
     XCTAssertEqual(

@@ -25,11 +25,13 @@ final class ECRECSLambdaStepTests: XCTestCase {
   ]
 
   /// Write actions of an uninterrupted run with new names: ecr 4 repositories + 4 × 2 pushes (12);
-  /// ecs cluster, role + policy + inline policy, task role, 4 × (log group, retention, task
-  /// definition), ALB, target group, its attributes, listener, 4 services (25); lambda role + 2 policies +
-  /// inline policy, function (5). (The listener's forward rule, the services' revision updates
-  /// and the function's code update find nothing to do.)
-  static let writes = 12 + 25 + 5
+  /// ecs cluster, role + policy + inline policy, task role, 5 × (log group, retention, task
+  /// definition) (the services and the database task), the database task's run, the namespace
+  /// and the services' 4 Cloud Map services, ALB, target group, its attributes, listener, 4
+  /// services (34); lambda role + 2 policies + inline policy, function (5). (The listener's
+  /// forward rule, the services' revision updates and the function's code update find nothing
+  /// to do.)
+  static let writes = 12 + 34 + 5
 
   /// One uninterrupted run, while (as on AWS) a role cannot be given to a function for the first
   /// seconds after it was created (the aws shim's RUNBOOK_ROLE_PROPAGATION_SECONDS): the function
@@ -355,14 +357,18 @@ final class ECRECSLambdaStepTests: XCTestCase {
           ])
         XCTAssertEqual(environment["USER_SERVICE_URL"], "http://unisync-user-service:8081")
       } else {
-        let rds = try XCTUnwrap(exports["RDS_SECRET_ARN"])
+        // The service's own database user and its secret, not the rotating master secret.
+        let suffix = service.uppercased().replacingOccurrences(of: "-", with: "_")
         XCTAssertEqual(
           secrets,
           [
-            "SPRING_DATASOURCE_USERNAME": rds + ":username::",
-            "SPRING_DATASOURCE_PASSWORD": rds + ":password::",
+            "SPRING_DATASOURCE_PASSWORD": try XCTUnwrap(
+              exports["DB_PASSWORD_SECRET_ARN_\(suffix)"]),
             "ENCRYPTION_KEY": try XCTUnwrap(exports["ENCRYPTION_KEY_SECRET_ARN"]),
           ])
+        XCTAssertEqual(
+          environment["SPRING_DATASOURCE_USERNAME"],
+          service.replacingOccurrences(of: "-", with: "_"))
         let database = service.replacingOccurrences(of: "-service", with: "_db")
         XCTAssertEqual(environment["RDS_ENDPOINT"], exports["RDS_ENDPOINT"])
         XCTAssertEqual(environment["DB_NAME"], database)

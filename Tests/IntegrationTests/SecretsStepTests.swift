@@ -11,8 +11,10 @@ import XCTest
 final class SecretsStepTests: XCTestCase {
   override func setUp() async throws { try Emulator.reset() }
 
+  /// The guide's three, and the passwords of the services' own database users (issue 17).
   static let names = [
-    "unisync/canvas-api-token", "unisync/cognito-config", "unisync/encryption-key",
+    "unisync/canvas-api-token", "unisync/cognito-config", "unisync/db-course-service",
+    "unisync/db-schedule-service", "unisync/db-user-service", "unisync/encryption-key",
   ]
 
   /// Long, distinctive values, new for every test, so a leak cannot hide in a coincidence.
@@ -117,7 +119,15 @@ final class SecretsStepTests: XCTestCase {
     let (run, log) = try await runSecrets(workspace, supplied, ["--verbose"])
     let key = try await Self.value(workspace, "unisync/encryption-key")
     let config = try await Self.value(workspace, "unisync/cognito-config")
-    let secrets = [supplied.token, supplied.pool, supplied.client, key, config]
+    // The generated passwords of the services' database users, too.
+    var passwords: [String: String] = [:]
+    for service in ["user-service", "course-service", "schedule-service"] {
+      let password = try await Self.value(workspace, "unisync/db-\(service)")
+      XCTAssertNotNil(password.range(of: "^[A-Za-z0-9]{32}$", options: .regularExpression))
+      passwords["unisync/db-\(service)"] = password
+    }
+    let secrets =
+      [supplied.token, supplied.pool, supplied.client, key, config] + Array(passwords.values)
     XCTAssertEqual(Data(base64Encoded: key)?.count, 32)
 
     let status = try await workspace.run(["status", "--json"])
@@ -135,7 +145,8 @@ final class SecretsStepTests: XCTestCase {
     XCTAssertTrue(places.keys.contains { $0.hasPrefix("logs/") }, "\(places.keys)")
 
     let logged = loggedArgv(log)
-    XCTAssertEqual(logged.filter { $0.write }.count, 3)
+    // The three of the guide, and the passwords of the three services' database users.
+    XCTAssertEqual(logged.filter { $0.write }.count, 6)
     // Each value went on the standard input of its own create-secret, and nowhere else.
     var piped: [String: String] = [:]
     for (index, call) in logged.enumerated() {
@@ -154,7 +165,7 @@ final class SecretsStepTests: XCTestCase {
       [
         "unisync/canvas-api-token": supplied.token, "unisync/cognito-config": config,
         "unisync/encryption-key": key,
-      ])
+      ].merging(passwords) { $1 })
     for (place, text) in places {
       for secret in secrets {
         XCTAssertFalse(text.contains(secret), "a secret value is in \(place)")
@@ -234,7 +245,7 @@ final class SecretsStepTests: XCTestCase {
     let outcomes = try workspace.checkpoint().actions.filter {
       $0.key.hasPrefix("secrets/") && $0.value.export != nil
     }.mapValues(\.outcome)
-    XCTAssertEqual(outcomes.count, 3, "\(outcomes)")
+    XCTAssertEqual(outcomes.count, 6, "\(outcomes)")
     XCTAssertEqual(Set(outcomes.values), [.alreadyDone], "\(outcomes)")
 
     let overwriteLog = workspace.directory.appendingPathComponent("aws-overwrite.log").path

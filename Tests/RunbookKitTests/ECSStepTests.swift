@@ -28,6 +28,12 @@ final class ECSStepArgvTests: XCTestCase {
       "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/unisync-api-gateway-tg/1",
     "ECS_SG": "sg-ecs", "SUBNET_PRIVATE_2A": "subnet-a", "SUBNET_PRIVATE_2C": "subnet-c",
     "CLUSTER_ARN": "arn:aws:ecs:ap-northeast-2:123456789012:cluster/unisync-cluster",
+    "DB_PASSWORD_SECRET_ARN_USER_SERVICE":
+      "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/db-user-service-StUvWx",
+    "DB_PASSWORD_SECRET_ARN_COURSE_SERVICE":
+      "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/db-course-service-AbCdEf",
+    "DB_PASSWORD_SECRET_ARN_SCHEDULE_SERVICE":
+      "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:unisync/db-schedule-service-GhIjKl",
   ]
 
   func actions() throws -> [Action] { ECSStep().actions(for: try configuredDeployment()) }
@@ -44,6 +50,10 @@ final class ECSStepArgvTests: XCTestCase {
     expected += Self.services.flatMap {
       ["log-group-\($0)", "log-retention-\($0)", "task-definition-\($0)"]
     }
+    // Guide 3.3: the databases, by a one-off task, before any service.
+    expected += [
+      "log-group-db-setup", "log-retention-db-setup", "task-definition-db-setup", "databases",
+    ]
     expected += [
       "load-balancer", "load-balancer-active", "load-balancer-dns", "target-group",
       "target-group-attributes", "listener", "listener-forward",
@@ -62,7 +72,8 @@ final class ECSStepArgvTests: XCTestCase {
         "ALB_SG", "ECS_SG", "VPC_ID", "SUBNET_PUBLIC_2A", "SUBNET_PUBLIC_2C", "SUBNET_PRIVATE_2A",
         "SUBNET_PRIVATE_2C",
         "IMAGE_TAG", "RDS_ENDPOINT", "RDS_SECRET_ARN", "ENCRYPTION_KEY_SECRET_ARN",
-        "COGNITO_SECRET_ARN",
+        "COGNITO_SECRET_ARN", "DB_PASSWORD_SECRET_ARN_USER_SERVICE",
+        "DB_PASSWORD_SECRET_ARN_COURSE_SERVICE", "DB_PASSWORD_SECRET_ARN_SCHEDULE_SERVICE",
       ])
   }
 
@@ -73,7 +84,10 @@ final class ECSStepArgvTests: XCTestCase {
     let steps: [any GuideStep] = [ECRStep(), ECSStep(), LambdaStep()]
     for step in steps {
       for action in step.actions(for: deployment) where action.isWrite {
-        XCTAssertTrue(action.lookup != nil || action.precheck != nil, "\(step.id)/\(action.name)")
+        // A procedure that reconciles itself (the database task finds its own task) says so.
+        XCTAssertTrue(
+          action.lookup != nil || action.precheck != nil
+            || (action.procedure != nil && action.idempotent), "\(step.id)/\(action.name)")
       }
     }
   }
@@ -141,8 +155,13 @@ final class ECSStepArgvTests: XCTestCase {
     for secret in userContainer["secrets"] as? [[String: String]] ?? [] {
       secrets[secret["name"]!] = secret["valueFrom"]
     }
+    // The service's own user and its secret: not the master user, whose password RDS rotates.
     XCTAssertEqual(
-      secrets["SPRING_DATASOURCE_PASSWORD"], Self.values["RDS_SECRET_ARN"]! + ":password::")
+      secrets["SPRING_DATASOURCE_PASSWORD"], Self.values["DB_PASSWORD_SECRET_ARN_USER_SERVICE"])
+    XCTAssertNil(secrets["SPRING_DATASOURCE_USERNAME"])
+    XCTAssertFalse(
+      String(describing: userDocument).contains(Self.values["RDS_SECRET_ARN"]!),
+      "a service reads nothing of the master secret")
     XCTAssertEqual(secrets["ENCRYPTION_KEY"], Self.values["ENCRYPTION_KEY_SECRET_ARN"])
     let environment = (userContainer["environment"] as? [[String: String]] ?? []).reduce(
       into: [String: String]()
@@ -150,6 +169,7 @@ final class ECSStepArgvTests: XCTestCase {
       $0[$1["name"]!] = $1["value"]
     }
     XCTAssertEqual(environment["DB_NAME"], "user_db")
+    XCTAssertEqual(environment["SPRING_DATASOURCE_USERNAME"], "user_service")
     XCTAssertEqual(
       environment["SPRING_DATASOURCE_URL"],
       "jdbc:mysql://\(Self.values["RDS_ENDPOINT"]!):3306/user_db")
@@ -319,7 +339,7 @@ final class ECSStepArgvTests: XCTestCase {
         command.argument(after: "--health-check-grace-period-seconds").map {
           render($0, with: [:])
         }, gateway ? "180" : nil)
-      XCTAssertEqual(create.after, gateway ? ["listener-forward"] : [])
+      XCTAssertEqual(create.after, gateway ? ["databases", "listener-forward"] : ["databases"])
       XCTAssertNotNil(create.transientErrors)
       // Found ACTIVE services are never created again (the emulator would replace them).
       XCTAssertEqual(
@@ -397,7 +417,10 @@ final class ECSStepArgvTests: XCTestCase {
         settled["discovery-service-\(service)"],
         .nothingToFind(whenCreated: "discovery-namespace"))
     }
-    XCTAssertEqual(settled.count, 6 + 4 * Self.services.count, "\(settled.keys.sorted())")
+    XCTAssertEqual(
+      settled["task-definition-db-setup"],
+      .nothingToFind(unlessListedBy: "task-definition-families", name: "unisync-db-setup"))
+    XCTAssertEqual(settled.count, 7 + 4 * Self.services.count, "\(settled.keys.sorted())")
     // The cluster is looked for first: create-cluster would return one that was there before.
     let cluster = try action("cluster")
     let precheck = try XCTUnwrap(cluster.precheck)

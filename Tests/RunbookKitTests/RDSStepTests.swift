@@ -2,12 +2,12 @@ import Foundation
 import Synchronization
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// The rds step through the Frontend with a scripted `aws` and scripted answers: what an operator
 /// at a terminal sees, and what an interrupted wait leaves behind.
@@ -35,12 +35,37 @@ final class RDSStepUnitTests: XCTestCase {
     try state.save(checkpoint)
   }
 
-  override func tearDown() { try? FileManager.default.removeItem(atPath: stateDirectory) }
+  override func tearDown() {
+    try? FileManager.default.removeItem(atPath: stateDirectory)
+    try? FileManager.default.removeItem(atPath: stateDirectory + "-manual.json")
+  }
+
+  /// runbooks/local.json with guide 3.3 by hand (`rds.databaseSetup.mode` `manual`), written
+  /// beside the state directory (template paths made absolute).
+  func manualConfiguration() throws -> String {
+    let runbooks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("runbooks")
+    var config = try XCTUnwrap(
+      try JSONSerialization.jsonObject(
+        with: Data(contentsOf: runbooks.appendingPathComponent("local.json"))) as? [String: Any])
+    var rds = try XCTUnwrap(config["rds"] as? [String: Any])
+    rds["databaseSetup"] = ["mode": "manual"]
+    config["rds"] = rds
+    config["services"] = (config["services"] as? [[String: Any]] ?? []).map { service in
+      var service = service
+      service["taskDefinition"] =
+        runbooks.appendingPathComponent(service["taskDefinition"] as? String ?? "").path
+      return service
+    }
+    let path = stateDirectory + "-manual.json"
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+    return path
+  }
 
   /// Runs `runbook ARGS` with this test's configuration and state directory.
   func run(
     _ arguments: [String], aws: FakeRDS, answers: [String] = [], terminal: Bool,
-    output: BufferOutput = BufferOutput()
+    output: BufferOutput = BufferOutput(), configuration path: String? = nil
   ) async -> (status: Int32, output: String, errors: String) {
     let queue = AnswerQueue(answers)
     let errors = BufferOutput()
@@ -50,7 +75,9 @@ final class RDSStepUnitTests: XCTestCase {
         readLine: { queue.next() }),
       runner: aws)
     aws.frontend.withLock { $0 = frontend }
-    let configuration = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    let configuration =
+      path
+      ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
       .deletingLastPathComponent()
       .deletingLastPathComponent().appendingPathComponent("runbooks/local.json").path
     let status = await frontend.run(
@@ -65,8 +92,10 @@ final class RDSStepUnitTests: XCTestCase {
 
   func testManualActionConfirmedAtTheTerminalIsRecordedDone() async throws {
     // [a]ll writes of the step, then "not yet" for the databases: pending.
+    let manual = try manualConfiguration()
     let aws = FakeRDS(status: "available")
-    let first = await run(["run", "rds"], aws: aws, answers: ["a", "n"], terminal: true)
+    let first = await run(
+      ["run", "rds"], aws: aws, answers: ["a", "n"], terminal: true, configuration: manual)
     XCTAssertEqual(first.status, 0, first.errors)
     XCTAssertTrue(
       first.output.contains("mysql -h \(Self.endpoint) -P 3306 -u admin -p"), first.output)
@@ -84,14 +113,18 @@ final class RDSStepUnitTests: XCTestCase {
 
     // At the next interactive run only the manual action is left: confirmed, recorded done.
     let again = FakeRDS(status: "available")
-    let second = await run(["run", "rds"], aws: again, answers: ["y"], terminal: true)
+    let second = await run(
+      ["run", "rds"], aws: again, answers: ["y"], terminal: true, configuration: manual)
     XCTAssertEqual(second.status, 0, second.errors)
     XCTAssertEqual(again.operations, ["sts get-caller-identity"], "only the manual action was left")
     let record = try XCTUnwrap(try checkpoint().record("rds", "create-databases"))
     XCTAssertEqual(record.status, .done)
     XCTAssertEqual(record.outcome, .confirmed)
+    // The confirmation is what the ecs step needs before it starts.
+    XCTAssertEqual(try checkpoint().exports["DATABASES_CONFIRMED"], "confirmed")
     let status = await run(
-      ["status", "--json"], aws: FakeRDS(status: "available"), terminal: false)
+      ["status", "--json"], aws: FakeRDS(status: "available"), terminal: false,
+      configuration: manual)
     let document = try JSONDecoder().decode(
       StatusReport.Document.self, from: Data(status.output.utf8))
     XCTAssertEqual(document.pendingManual, [])
@@ -99,7 +132,9 @@ final class RDSStepUnitTests: XCTestCase {
   }
 
   func testPlanShowsTheDatabaseInstructionsWithPlaceholdersThenWithTheEndpoint() async throws {
-    let before = await run(["plan", "rds"], aws: FakeRDS(status: "available"), terminal: false)
+    let manual = try manualConfiguration()
+    let before = await run(
+      ["plan", "rds"], aws: FakeRDS(status: "available"), terminal: false, configuration: manual)
     XCTAssertEqual(before.status, 0, before.errors)
     XCTAssertTrue(
       before.output.contains("mysql -h <RDS_ENDPOINT> -P 3306 -u admin -p"), before.output)
@@ -112,10 +147,18 @@ final class RDSStepUnitTests: XCTestCase {
         before.output)
     }
     let ran = await run(
-      ["run", "rds", "--yes"], aws: FakeRDS(status: "available"), terminal: false)
+      ["run", "rds", "--yes"], aws: FakeRDS(status: "available"), terminal: false,
+      configuration: manual)
     XCTAssertEqual(ran.status, 0, ran.errors)
     XCTAssertTrue(ran.output.contains("manual actions pending: rds/create-databases"), ran.output)
-    let after = await run(["plan", "rds"], aws: FakeRDS(status: "available"), terminal: false)
+    // Unconfirmed, it stops the ecs step before its first call.
+    let ecs = await run(
+      ["run", "ecs", "--yes"], aws: FakeRDS(status: "available"), terminal: false,
+      configuration: manual)
+    XCTAssertEqual(ecs.status, ExitStatus.usage, ecs.errors)
+    XCTAssertTrue(ecs.errors.contains("DATABASES_CONFIRMED"), ecs.errors)
+    let after = await run(
+      ["plan", "rds"], aws: FakeRDS(status: "available"), terminal: false, configuration: manual)
     XCTAssertTrue(
       after.output.contains("mysql -h \(Self.endpoint) -P 3306 -u admin -p"), after.output)
     XCTAssertFalse(after.output.contains("<RDS_ENDPOINT>"), after.output)
@@ -154,8 +197,11 @@ final class RDSStepUnitTests: XCTestCase {
       actions.map(\.name),
       [
         "subnet-group", "instance", "instance-available", "endpoint", "master-secret",
-        "create-databases",
       ])
+    // Guide 3.3 is the ecs step's one-off task unless the configuration asks for it by hand.
+    var manual = deployment
+    manual.rds.setup.mode = .manual
+    XCTAssertEqual(RDSStep().actions(for: manual).last?.name, "create-databases")
     // No subnet group can be in a VPC the same run created a moment ago: no look for one.
     XCTAssertEqual(
       actions.first { $0.name == "subnet-group" }?.settledBy,
@@ -175,7 +221,7 @@ final class RDSStepUnitTests: XCTestCase {
     let wait = try XCTUnwrap(actions.first { $0.name == "instance-available" }?.wait)
     XCTAssertEqual(wait.timeoutSeconds, 2_400)
     XCTAssertEqual(wait.intervalSeconds, 15)
-    XCTAssertTrue(try XCTUnwrap(actions.first { $0.name == "create-databases" }).isManual)
+    XCTAssertTrue(try XCTUnwrap(RDSStep().actions(for: manual).last).isManual)
     XCTAssertEqual(
       RDSStep().requiredExports(for: deployment).sorted(),
       ["RDS_SG", "SUBNET_PRIVATE_2A", "SUBNET_PRIVATE_2C", "VPC_ID"])

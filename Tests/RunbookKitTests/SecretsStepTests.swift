@@ -1,18 +1,20 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// The secrets step's commands and inputs, and the configuration they come from.
 final class SecretsStepUnitTests: XCTestCase {
   static let configuration = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("runbooks/unisync-ecs.json")
+
+  static let databaseServices = ["user-service", "course-service", "schedule-service"]
 
   func testValuesTravelOnlyAsFilesAndTheEncryptionKeyIsNeverOverwritten() throws {
     let deployment = try Deployment.load(from: Self.configuration.path)
@@ -24,11 +26,25 @@ final class SecretsStepUnitTests: XCTestCase {
       [
         "secrets-scheduled-for-deletion", "restore-encryption-key", "encryption-key",
         "restore-canvas-api-token", "canvas-api-token", "restore-cognito-config", "cognito-config",
-      ])
-    let actions = all.filter { $0.capture != nil }
+      ] + Self.databaseServices.flatMap { ["restore-db-password-\($0)", "db-password-\($0)"] })
+    let creates = all.filter { $0.capture != nil }
     XCTAssertEqual(
-      actions.compactMap(\.capture?.export),
-      ["ENCRYPTION_KEY_SECRET_ARN", "CANVAS_TOKEN_SECRET_ARN", "COGNITO_SECRET_ARN"])
+      creates.compactMap(\.capture?.export),
+      ["ENCRYPTION_KEY_SECRET_ARN", "CANVAS_TOKEN_SECRET_ARN", "COGNITO_SECRET_ARN"]
+        + Self.databaseServices.map {
+          "DB_PASSWORD_SECRET_ARN_" + $0.uppercased().replacingOccurrences(of: "-", with: "_")
+        })
+    // The services' database passwords: made by the tool, never overwritten (the user has it).
+    let generated = Dictionary(
+      uniqueKeysWithValues: step.secretInputs(for: deployment).map { ($0.name, $0.source) })
+    for (action, service) in zip(creates.suffix(3), Self.databaseServices) {
+      XCTAssertEqual(generated[action.name], .randomPassword(length: 32))
+      XCTAssertNil(action.overwrite)
+      XCTAssertTrue(
+        action.command.description.contains("--name unisync/db-\(service) "),
+        action.command.description)
+    }
+    let actions = Array(creates.prefix(3))
     let needs = StepExecution.dependencies(of: all)
     for action in actions {
       XCTAssertEqual(

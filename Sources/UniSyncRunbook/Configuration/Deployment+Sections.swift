@@ -117,6 +117,9 @@ extension Deployment.SecurityGroups {
 extension Deployment.RDS {
   /// `rds`.
   init(reading r: FieldReader) {
+    let setup =
+      r.object("databaseSetup", required: false, Deployment.DatabaseSetup.init(reading:))
+      ?? Deployment.DatabaseSetup()
     self.init(
       subnetGroupName: r.string("subnetGroup", check: Validate.resourceName),
       subnetGroupDescription: r.string("subnetGroupDescription", check: Validate.tagValue),
@@ -129,7 +132,22 @@ extension Deployment.RDS {
       backupRetentionDays: r.int("backupRetentionDays", range: 0...35),
       multiAZ: r.bool("multiAZ", default: true),
       waitTimeoutSeconds: r.int("waitTimeoutSeconds", default: 2_400, range: 1...86_400),
-      databases: r.strings("databases", check: Validate.identifier))
+      databases: r.strings("databases", check: Validate.identifier), setup: setup)
+  }
+}
+
+extension Deployment.DatabaseSetup {
+  /// `rds.databaseSetup`: every field is optional.
+  init(reading s: FieldReader) {
+    self.init()
+    let modes = [Mode.task, .manual].map(\.rawValue)
+    mode =
+      Mode(rawValue: s.string("mode", default: mode.rawValue, check: Validate.oneOf(modes)))
+      ?? .task
+    image = s.string("image", default: image, check: Validate.tagValue)
+    timeoutSeconds = s.int("timeoutSeconds", default: timeoutSeconds, range: 30...86_400)
+    userSecretPrefix = s.string(
+      "userSecretPrefix", default: userSecretPrefix, check: Validate.secretName)
   }
 }
 

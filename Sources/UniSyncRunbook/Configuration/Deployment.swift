@@ -90,6 +90,30 @@ package struct Deployment: Sendable, Hashable {
     package var multiAZ: Bool
     package var waitTimeoutSeconds: Int
     package var databases: [String]
+    /// Guide 3.3: who creates the databases (and the services' own database users).
+    package var setup = DatabaseSetup()
+  }
+
+  /// `rds.databaseSetup`: guide 3.3 done by a one-off Fargate task in the private subnets
+  /// (`task`, the default), or by the operator from a host inside the VPC (`manual`; the ecs
+  /// step then refuses to start until the operator has confirmed it).
+  package struct DatabaseSetup: Sendable, Hashable {
+    package enum Mode: String, Sendable, Hashable {
+      case task
+      case manual
+    }
+    static let defaultImage = "public.ecr.aws/docker/library/mysql:8.4"
+
+    package var mode = Mode.task
+    /// An image with the `mysql` client and `sh`.
+    package var image = defaultImage
+    /// How long the task may take, from `run-task` to STOPPED.
+    package var timeoutSeconds = 900
+    /// The secrets of the services' own database users are `<prefix><service>`
+    /// (`unisync/db-user-service`); task mode only.
+    package var userSecretPrefix = "unisync/db-"
+
+    package init() {}
   }
 
   /// A secret whose value the operator supplies (the tool cannot invent it).

@@ -79,6 +79,9 @@ package struct ECSStep: Step {
       actions += taskDefinition(deployment, service)
     }
 
+    // Guide 3.3, which needs a task in the VPC: the databases, before any service starts.
+    actions += DatabaseSetup.actions(deployment, step: id)
+
     // 6.4 Create the Application Load Balancer, its target group and listener.
     actions += loadBalancer(deployment)
 
@@ -293,7 +296,8 @@ package struct ECSStep: Step {
         "--deployment-configuration",
         #"{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}"#,
       ] + ServiceDiscovery.createServiceArguments(deployment, service)
-    var after: [String] = []
+    // No service starts before its database exists (guide 3.3, ``DatabaseSetup``).
+    var after = [DatabaseSetup.gate]
     if service.loadBalanced {
       // ECS refuses a target group that no listener uses yet.
       command += [
@@ -301,7 +305,7 @@ package struct ECSStep: Step {
         #"[{"targetGroupArn":"\#(ref: "TG_ARN")","containerName":"\#(name)","containerPort":\#(service.port)}]"#,
         "--health-check-grace-period-seconds", "\(ecs.healthCheckGracePeriodSeconds)",
       ]
-      after = ["listener-forward"]
+      after.append("listener-forward")
     }
     command += [
       "--tags", deployment.ecsTagList(name: name, action: "\(id)/service-\(name)"),
@@ -412,6 +416,7 @@ extension ECSStep {
         deployment.logGroupTeardown(
           Self.logGroup(deployment, service.name), suffix: service.name, after: services))
     }
+    actions += DatabaseSetup.teardown(deployment, after: services)
     actions.append(
       Action(
         name: "delete-cluster", summary: "delete ECS cluster \(ecs.cluster)", effect: .write,

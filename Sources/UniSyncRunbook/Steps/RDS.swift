@@ -4,8 +4,10 @@ import RunbookEngine
 import RunbookProcess
 import RunbookState
 
-/// Guide 3: RDS MySQL. The DB subnet group over the private subnets (3.1), the instance (3.2), and
-/// the databases (3.3), which only someone inside the VPC can create: a manual action.
+/// Guide 3: RDS MySQL. The DB subnet group over the private subnets (3.1) and the instance (3.2).
+/// The databases (3.3) need someone inside the VPC: the ecs step creates them with a one-off
+/// Fargate task (``DatabaseSetup``), or, with `rds.databaseSetup.mode` `manual`, the operator
+/// does, and confirms it here (a manual action).
 ///
 /// The master password: the guide passes `--master-user-password 'YOUR_SECURE_PASSWORD'` and keeps a
 /// copy in the secret `unisync/rds-password`. This step passes `--manage-master-user-password`
@@ -131,7 +133,11 @@ package struct RDSStep: Step {
         // After the endpoint: when the wait was done in an earlier run, that read's answer serves.
         after: ["endpoint"]))
 
-    // 3.3 Create the databases: the instance is not reachable from outside the VPC.
+    // 3.3 Create the databases. By default the ecs step does it with a one-off Fargate task in
+    // the private subnets (``DatabaseSetup``): the instance is not reachable from outside the
+    // VPC. With `rds.databaseSetup.mode` `manual` the operator does it, and confirms it here; the
+    // confirmation is an export the ecs step needs before it starts.
+    guard deployment.rds.setup.mode == .manual else { return actions }
     let port = deployment.securityGroups.rdsPort
     actions.append(
       Action(
@@ -143,8 +149,8 @@ package struct RDSStep: Step {
           tool: "mysql",
           arguments: [
             "-h", .ref("RDS_ENDPOINT"), "-P", "\(port)", "-u", .text(rds.masterUsername), "-p",
-          ])
-      ))
+          ]),
+        capture: Capture(export: DatabaseSetup.confirmedExport, pattern: "^confirmed$")))
     return actions
   }
 

@@ -72,7 +72,24 @@ package struct SecretsStep: Step {
           name: "cognito-config", label: "the Cognito configuration",
           source: supplied(secrets.cognito, fields: ["userPoolId", "clientId"])),
         overwritable: true),
-    ]
+    ] + databaseUsers(deployment)
+  }
+
+  /// Not in the guide: the password of each service's own database user (guide 3.3 creates the
+  /// users, ``DatabaseSetup``), 32 random letters and digits, never overwritten (the user has it).
+  /// The services read it instead of the master password, which RDS rotates every 7 days.
+  func databaseUsers(_ deployment: Deployment) -> [Entry] {
+    guard deployment.rds.setup.mode == .task else { return [] }
+    return deployment.services.filter { $0.database != nil }.map { service in
+      Entry(
+        key: "db-password-\(service.name)",
+        secretName: DatabaseSetup.userSecret(deployment, service),
+        export: DatabaseSetup.userSecretExport(service),
+        input: SecretInput(
+          name: "db-password-\(service.name)",
+          label: "the database password of \(service.name)", source: .randomPassword(length: 32)),
+        overwritable: false)
+    }
   }
 
   package func secretInputs(for deployment: Deployment) -> [SecretInput] {

@@ -157,6 +157,8 @@ struct TasksAnswer: AWSAnswer {
 /// A task, and why it stopped.
 struct ECSTask: Decodable {
   var taskArn: String?
+  /// `PROVISIONING` ... `RUNNING` ... `STOPPED`.
+  var lastStatus: String?
   var stoppedReason: String?
   @EmptyWhenMissing var containers: [Container] = []
 

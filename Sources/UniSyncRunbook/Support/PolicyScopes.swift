@@ -191,7 +191,12 @@ extension Deployment {
   /// `NAME-*` for a name without a folder (AWS adds a random suffix).
   func secretNamePatterns() -> [String] {
     var patterns: [String] = []
-    for name in [secrets.encryptionKeyName, secrets.canvasToken.name, secrets.cognito.name] {
+    // (Module-qualified: `DatabaseSetup` alone is the configuration's `rds.databaseSetup` here.)
+    let users = services.filter { $0.database != nil }.map {
+      UniSyncRunbook.DatabaseSetup.userSecret(self, $0)
+    }
+    for name in [secrets.encryptionKeyName, secrets.canvasToken.name, secrets.cognito.name] + users
+    {
       let pattern =
         name.contains("/") ? String(name[...name.lastIndex(of: "/")!]) + "*" : name + "-*"
       if !patterns.contains(pattern) { patterns.append(pattern) }

@@ -16,7 +16,12 @@ enum TaskDefinitions {
       "LOG_GROUP": .text(ECSStep.logGroup(deployment, service.name)),
       "DB_PORT": .text("\(deployment.securityGroups.rdsPort)"),
     ]
-    if let database = service.database { variables["DATABASE"] = .text(database) }
+    if let database = service.database {
+      variables["DATABASE"] = .text(database)
+      // The service's own user (not the master user, whose password RDS rotates).
+      variables["DB_USERNAME"] = .text(DatabaseSetup.user(deployment, service))
+      variables["DB_PASSWORD_SECRET"] = DatabaseSetup.passwordSecret(deployment, service)
+    }
     return service.taskDefinition.render(variables)
   }
 

@@ -135,8 +135,9 @@ struct ResourceNames: Sendable {
         // No policy of its own by default: code in the containers gets no AWS access.
         "\(taskRole):  + ",
       ].sorted(),
-      "log-group": services.map { "/ecs/\(prefix)-\($0) 7 days" },
-      "task-definition": services.map { "\(prefix)-\($0):1" },
+      // The services' and the database task's (guide 3.3).
+      "log-group": (services + ["db-setup"]).map { "/ecs/\(prefix)-\($0) 7 days" }.sorted(),
+      "task-definition": (services + ["db-setup"]).map { "\(prefix)-\($0):1" }.sorted(),
       "load-balancer": ["\(loadBalancer) internet-facing public subnets, ALB_SG"],
       "target-group": ["\(targetGroup) HTTP 8080 ip /actuator/health"],
       "listener": ["\(loadBalancer) HTTP 80 -> \(targetGroup)"],

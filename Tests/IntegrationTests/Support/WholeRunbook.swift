@@ -235,6 +235,8 @@ func expectedWholeInventory(tag: String) -> [String: [String]] {
   expected["db-instance"] = ["unisync-mysql available"]
   expected["secret"] = [
     "rds!db-… (the master password)", "unisync/canvas-api-token", "unisync/cognito-config",
+    // The passwords of the services' own database users (issue 17).
+    "unisync/db-course-service", "unisync/db-schedule-service", "unisync/db-user-service",
     "unisync/encryption-key",
   ]
   expected["queue"] = [
