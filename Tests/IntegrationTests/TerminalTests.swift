@@ -29,13 +29,16 @@ final class TerminalTests: XCTestCase {
         .text("network/vpc: create VPC"), .text(Self.prompt), .send("\r"),
         .text("please answer y, n, a or q"), .text(Self.prompt), .send("y\r"),
         .text("created          network/vpc"),
+        // The VPC's DNS hostnames (moto's new VPC has DNS support on already: no question).
+        .text("network/vpc-enable-dns-hostnames: "), .text(Self.prompt), .send("y\r"),
         .text("network/subnet-public-2a: "), .text(Self.prompt), .send("n\r"),
         .text("network/subnet-public-2c: "), .text(Self.prompt), .send("a\r"),
       ])
     XCTAssertEqual(first.exit, 0, first.summary)
     XCTAssertEqual(
-      first.transcript.components(separatedBy: "run it?").count - 1, 4,
-      "asked for the VPC twice, then the two subnets; nothing after [a]ll: \(first.summary)")
+      first.transcript.components(separatedBy: "run it?").count - 1, 5,
+      "asked for the VPC twice, its DNS hostnames, then the two subnets; nothing after [a]ll: \(first.summary)"
+    )
     XCTAssertTrue(
       first.lines.contains("  skipped          network/subnet-public-2a"), first.summary)
     for action in [
@@ -81,6 +84,7 @@ final class TerminalTests: XCTestCase {
       ["run", "network"],
       script: [
         .text("network/vpc: "), .text(Self.prompt), .send("y\r"),
+        .text("network/vpc-enable-dns-hostnames: "), .text(Self.prompt), .send("y\r"),
         .text("network/subnet-public-2a: "), .text(Self.prompt), .send("\u{04}"),
       ])
     XCTAssertEqual(endOfInput.exit, 130, endOfInput.summary)
