@@ -116,12 +116,7 @@ package struct Journal: Sendable {
 
   /// Every entry of every lineage, in order (see ``entries(lineage:)``). Reads, never writes.
   package func entries() throws -> [JournalEntry] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      if FileManager.default.fileExists(atPath: path) {
-        throw CheckpointError.unreadable(path: path, reason: "cannot be read")
-      }
-      return []
-    }
+    guard let data = try readIfPresent(path) else { return [] }
     let decoder = JSONDecoder()
     let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
     var entries: [JournalEntry] = []
@@ -164,5 +159,19 @@ extension JournalEntry {
       }
     }
     return latest
+  }
+}
+
+/// The bytes of the file at `path`, or nil when there is none. A file that appears between a
+/// first look and the second (another action of the run appending its first line) is read
+/// then; only a file that exists and still cannot be read is an error.
+func readIfPresent(_ path: String) throws -> Data? {
+  if let data = FileManager.default.contents(atPath: path) { return data }
+  guard FileManager.default.fileExists(atPath: path) else { return nil }
+  do {
+    return try Data(contentsOf: URL(fileURLWithPath: path))
+  } catch {
+    throw CheckpointError.unreadable(
+      path: path, reason: "cannot be read: \(error.localizedDescription)")
   }
 }

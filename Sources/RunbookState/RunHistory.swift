@@ -167,12 +167,7 @@ package struct HistoryFile: HistoryStore {
   }
 
   package func records() throws -> [RunRecord] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      if FileManager.default.fileExists(atPath: path) {
-        throw CheckpointError.unreadable(path: path, reason: "cannot be read")
-      }
-      return []
-    }
+    guard let data = try readIfPresent(path) else { return [] }
     return RunRecord.parse(data)
   }
 }

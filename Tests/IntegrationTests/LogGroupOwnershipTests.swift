@@ -40,7 +40,8 @@ extension ECRECSLambdaStepTests {
       return argv.firstIndex(of: "--log-group-name").map { argv[$0 + 1] }
     }
     XCTAssertFalse(retentions.contains(theirs), "their retention was changed: \(retentions)")
-    XCTAssertEqual(retentions.count, 3, "the deployment's own groups get theirs: \(retentions)")
+    // Three services' groups and the database task's (guide 3.3).
+    XCTAssertEqual(retentions.count, 4, "the deployment's own groups get theirs: \(retentions)")
     XCTAssertTrue(
       run.run.stdout.contains("log-retention-user-service")
         && run.run.stdout.contains("it existed already"), run.run.stdout)
@@ -48,7 +49,7 @@ extension ECRECSLambdaStepTests {
     XCTAssertEqual(checkpoint.record("ecs", "log-group-user-service")?.outcome, .alreadyDone)
     let afterRun = try await groups()
     XCTAssertEqual(afterRun[theirs], 365, "\(afterRun)")
-    XCTAssertEqual(afterRun.count, 4, "\(afterRun)")
+    XCTAssertEqual(afterRun.count, 5, "\(afterRun)")
     for (name, days) in afterRun where name != theirs { XCTAssertEqual(days, 7, name) }
 
     let destroy = try await workspace.run(["destroy", "lambda", "ecs", "ecr", "--yes", "--force"])

@@ -35,7 +35,10 @@ final class RedeployTests: XCTestCase {
     XCTAssertEqual(gone.left, [:], "nothing of the deployment is left after destroy")
     XCTAssertEqual(
       gone.secretsPendingDeletion.sorted(),
-      ["unisync/canvas-api-token", "unisync/cognito-config", "unisync/encryption-key"])
+      [
+        "unisync/canvas-api-token", "unisync/cognito-config", "unisync/db-course-service",
+        "unisync/db-schedule-service", "unisync/db-user-service", "unisync/encryption-key",
+      ])
 
     // Straight away: the secrets' names are held (scheduled for deletion), the queues' names
     // too (deleted less than a minute ago), and the NAT gateway needs a new client token.
@@ -56,8 +59,9 @@ final class RedeployTests: XCTestCase {
   }
 
   /// One VPC, four subnets, one internet gateway, Elastic IP, NAT gateway, two route tables,
-  /// three security groups, one DB subnet group and instance, four secrets (three of the
-  /// guide's and the one RDS manages for the master password), five queues.
+  /// three security groups, one DB subnet group and instance, seven secrets (three of the
+  /// guide's, the one RDS manages for the master password and the three database services'
+  /// own users'), five queues.
   func assertOneOfEach(
     _ left: [String: [String]], _ when: String, file: StaticString = #filePath, line: UInt = #line
   ) throws {
@@ -65,7 +69,7 @@ final class RedeployTests: XCTestCase {
     for (kind, count) in [
       ("vpc", 1), ("subnet", 4), ("internet-gateway", 1), ("elastic-ip", 1), ("nat-gateway", 1),
       ("route-table", 2), ("security-group", 3), ("db-subnet-group", 1), ("db-instance", 1),
-      ("secret", 4), ("queue", 5),
+      ("secret", 7), ("queue", 5),
     ] {
       XCTAssertEqual(counts[kind], count, "\(kind) \(when): \(left)", file: file, line: line)
     }

@@ -118,11 +118,12 @@ final class SecretLeakTests: XCTestCase {
     }
 
     // Killed right after each create-secret returned (with --jobs 1, while the next one's value
-    // was not yet asked for), until a run finishes: three kills, then the run that resumes.
+    // was not yet asked for), until a run finishes: six kills (the guide's three secrets and the
+    // three database services' users'), then the run that resumes.
     let counter = workspace.directory.appendingPathComponent("crash-counter").path
     var kills = 0
     var last: ToolRun?
-    for _ in 0..<6 {
+    for _ in 0..<9 {
       try Data().write(to: URL(fileURLWithPath: counter))
       let run = try await workspace.run(
         ["run", "secrets", "--yes", "--jobs", "1"],
@@ -134,7 +135,7 @@ final class SecretLeakTests: XCTestCase {
       kills += 1
       try await assertNoSecretOnDisk("after kill \(kills)")
     }
-    XCTAssertEqual(kills, 3, "each of the three create-secret calls was a kill point")
+    XCTAssertEqual(kills, 6, "each of the six create-secret calls was a kill point")
     XCTAssertEqual(last?.status, 0, last?.summary ?? "no run finished")
     try await assertNoSecretOnDisk("after the run that resumed")
     let stored = try await SecretsStepTests.unisyncSecrets(workspace)

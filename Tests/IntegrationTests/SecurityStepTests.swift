@@ -96,11 +96,20 @@ final class SecurityStepTests: XCTestCase {
       "--vpc-id", vpc,
     ])
     let handMade = try XCTUnwrap((created as? [String: Any])?["GroupId"] as? String)
-    _ = try await workspace.aws([
-      "ec2", "authorize-security-group-ingress", "--group-id", handMade, "--protocol", "tcp",
-      "--port", "80",
-      "--cidr", "0.0.0.0/0",
-    ])
+    // A group made a moment ago may not be visible to EC2 yet (the strict layer answers
+    // InvalidGroup.NotFound for a while, as EC2 does): the hand-made rule is retried.
+    for attempt in 1...20 {
+      do {
+        _ = try await workspace.aws([
+          "ec2", "authorize-security-group-ingress", "--group-id", handMade, "--protocol", "tcp",
+          "--port", "80",
+          "--cidr", "0.0.0.0/0",
+        ])
+        break
+      } catch  where attempt < 20 && "\(error)".contains("InvalidGroup.NotFound") {
+        try await Task.sleep(nanoseconds: 500_000_000)
+      }
+    }
 
     let refused = try await workspace.run(["run", "security", "--yes"])
     XCTAssertEqual(refused.status, 1, refused.summary)

@@ -42,7 +42,9 @@ struct OneOffTask: Sendable {
       "--network-configuration",
       #"{"awsvpcConfiguration":{"subnets":"# + jsonArray(subnets) + #","securityGroups":"#
         + jsonArray([securityGroup]) + #","assignPublicIp":"DISABLED"}}"#,
-      "--started-by", startedBy, "--client-token", startedBy,
+      // No `--client-token`: younger than the aws CLI some operators run (Debian 12's
+      // aws-cli/2.9.19 refuses it); a resumed run finds its task by `--started-by` instead.
+      "--started-by", startedBy,
     ]
     if let command {
       // Only the command: secrets stay in the task definition, as references.
