@@ -240,6 +240,9 @@ enum DatabaseSetup {
           + jsonString(deployment.rds.setup.image)
           // A soft limit well under any Fargate size: the client needs little. (moto's RunTask
           // also needs a container-level figure; AWS takes the task's alone.)
+          // `sh -c` is the container's own entry point, run by ECS inside the task: the tool
+          // starts no shell (its commands stay argv arrays); the container's shell is what puts
+          // the passwords of its environment (task secrets) into the SQL, off every command line.
           + #","essential":true,"memoryReservation":64,"entryPoint":["sh","-c"],"command":["#
           + jsonString(script(deployment))
           + #"],"environment":[{"name":"DB_HOST","value":""#)
