@@ -39,6 +39,7 @@ final class DayTwoTests: XCTestCase {
       config["operations"] = [
         "healthCheckTimeoutSeconds": 3, "healthCheckIntervalSeconds": 1, "logLines": 5,
         "followIntervalSeconds": 1, "deploymentPollSeconds": 1, "dependencyRetrySeconds": 20,
+        "pausePercent": Workspace.testPausePercent,
       ]
       hostile.apply(to: &config)
     }

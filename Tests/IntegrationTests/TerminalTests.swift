@@ -170,7 +170,13 @@ final class TerminalTests: XCTestCase {
   /// far and the state it waits for; the line is gone when the wait ends. In a file: one plain
   /// line per poll, no carriage return, no spinner.
   func testLiveLineOnATerminalAndNoneInAFile() async throws {
-    let workspace = try Workspace()
+    // The NAT gateway's polls at their full 5 s: the seconds between them are what is counted.
+    let fullPauses: (inout [String: Any]) -> Void = { config in
+      var operations = config["operations"] as? [String: Any] ?? [:]
+      operations["pausePercent"] = 100
+      config["operations"] = operations
+    }
+    let workspace = try Workspace(configure: fullPauses)
     let counter = workspace.directory.appendingPathComponent("nat-polls").path
     // One action at a time: nothing else prints while the NAT gateway is waited for.
     let terminal = try await workspace.runOnTerminal(
@@ -206,7 +212,7 @@ final class TerminalTests: XCTestCase {
     XCTAssertTrue(terminal.lines.contains("  read             network/nat-gateway-available"))
 
     // The same run with standard output to a file.
-    let file = try Workspace(name: "file")
+    let file = try Workspace(name: "file", configure: fullPauses)
     let fileCounter = file.directory.appendingPathComponent("nat-polls").path
     var variables = pending("describe-nat-gateways --nat-gateway-ids", counter: fileCounter)
     variables["PATH"] = wrappedPath

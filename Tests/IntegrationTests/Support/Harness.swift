@@ -142,11 +142,20 @@ final class Workspace {
       lambda["source"] = inRepository(source)
       config["lambda"] = lambda
     }
+    // The strict layer's delays are scaled to seconds (0.5-3 s) while the tool's polls keep
+    // AWS's lengths (a DB instance every 15 s, a load balancer every 10 s): at full length each
+    // wait would cost a whole poll. A test that measures the pauses themselves sets 100 again.
+    var operations = config["operations"] as? [String: Any] ?? [:]
+    operations["pausePercent"] = operations["pausePercent"] ?? Self.testPausePercent
+    config["operations"] = operations
     configure(&config)
     configPath = directory.appendingPathComponent("config.json").path
     try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
       .write(to: URL(fileURLWithPath: configPath))
   }
+
+  /// `operations.pausePercent` of every workspace unless its configuration says otherwise.
+  static let testPausePercent = 20
 
   deinit { try? FileManager.default.removeItem(at: directory) }
 
