@@ -27,22 +27,29 @@ extension Engine {
     if let holder = try await state.lockHolder() {
       throw LockHeldError(path: state.lockFile, holder: holder)
     }
-    let preliminary = try await loadCheckpoint()
+    let loaded = try await loadCheckpoint()
     try await state.journal.verify(
-      lineage: preliminary?.lineage, actions: actionsToRun(steps, checkpoint: preliminary))
+      lineage: loaded?.lineage, actions: actionsToRun(steps, checkpoint: loaded))
     try checkRequests(steps)
     // A teardown of a step the checkpoint knows nothing of has nothing to do.
     let steps = steps.filter { step in
       !(step is TeardownStep<Configuration>)
-        || preliminary?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
+        || loaded?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
     }
+    // `--refresh`: read what the checkpoint records, before anything is written; a resource
+    // that cannot be changed in place stops the run here.
+    let refresh = try await refreshBeforeRun(steps, checkpoint: loaded)
+    let preliminary = refreshed(loaded, refresh)
     try checkPrerequisites(steps, checkpoint: preliminary)
-    let drift = configurationDrift(steps, checkpoint: preliminary)
+    let drift = configurationDrift(steps, checkpoint: loaded).filter {
+      refresh?.keys.contains("\($0.step)/\($0.action)") != true
+    }
     guard hasWork(steps, checkpoint: preliminary) else {
       var summary = RunSummary()
       summary.nothingToDo = true
       summary.pendingManual = pendingManual(steps, preliminary)
       summary.configurationDrift = drift
+      summary.refresh = refresh
       return summary
     }
     try checkTools(steps, checkpoint: preliminary)
@@ -57,9 +64,10 @@ extension Engine {
     try await state.prepare()
     let lock = try await state.acquireLock(command: options.commandLine)
     do {
-      var summary = try await runLocked(steps, lock: lock, account: account)
+      var summary = try await runLocked(steps, lock: lock, account: account, refresh: refresh)
       await lock.release()
       summary.configurationDrift = drift
+      summary.refresh = refresh
       return summary
     } catch {
       await lock.release()
@@ -68,10 +76,10 @@ extension Engine {
   }
 
   /// The part of ``run(_:)`` that runs under the lock.
-  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String)
-    async throws
-    -> RunSummary
-  {
+  private func runLocked(
+    _ steps: [any Step<Configuration>], lock: any HeldLock, account: String,
+    refresh: RefreshPlan?
+  ) async throws -> RunSummary {
     if let previous = lock.previous {
       reporter.report(
         .warning(
@@ -94,6 +102,7 @@ extension Engine {
     await appendHistory(started)
     let keeper = CheckpointKeeper(checkpoint, directory: state)
     do {
+      if let refresh { try await applyResets(refresh, keeper: keeper, audit: audit) }
       let summary = try await work(steps, keeper: keeper, audit: audit, account: account)
       await appendHistory(
         started.finished(
