@@ -104,17 +104,19 @@ extension Engine {
     do {
       if let refresh { try await applyResets(refresh, keeper: keeper, audit: audit) }
       let summary = try await work(steps, keeper: keeper, audit: audit, account: account)
-      await appendHistory(
-        started.finished(
-          outcome: .succeeded,
-          changes: Self.changes(from: checkpoint, to: await keeper.current), failure: nil))
+      var finished = started.finished(
+        outcome: .succeeded,
+        changes: Self.changes(from: checkpoint, to: await keeper.current), failure: nil)
+      finished.criticalPath = historyCriticalPath
+      await appendHistory(finished)
       return summary
     } catch {
-      await appendHistory(
-        started.finished(
-          outcome: Self.historyOutcome(of: error),
-          changes: Self.changes(from: checkpoint, to: await keeper.current),
-          failure: "\(error)".split(separator: "\n").first.map(String.init)))
+      var finished = started.finished(
+        outcome: Self.historyOutcome(of: error),
+        changes: Self.changes(from: checkpoint, to: await keeper.current),
+        failure: "\(error)".split(separator: "\n").first.map(String.init))
+      finished.criticalPath = historyCriticalPath
+      await appendHistory(finished)
       throw error
     }
   }
