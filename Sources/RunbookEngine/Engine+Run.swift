@@ -101,19 +101,25 @@ extension Engine {
     let started = startedRecord(steps, checkpoint: checkpoint, audit: audit)
     await appendHistory(started)
     let keeper = CheckpointKeeper(checkpoint, directory: state)
+    // What the run changed is counted from the checkpoint after a refresh's resets: an action
+    // made anew shows as created, one reset and not made again (skipped, a kill) not as deleted.
+    var base = checkpoint
     do {
-      if let refresh { try await applyResets(refresh, keeper: keeper, audit: audit) }
+      if let refresh {
+        try await applyResets(refresh, keeper: keeper, audit: audit)
+        base = await keeper.current
+      }
       let summary = try await work(steps, keeper: keeper, audit: audit, account: account)
       var finished = started.finished(
         outcome: .succeeded,
-        changes: Self.changes(from: checkpoint, to: await keeper.current), failure: nil)
+        changes: Self.changes(from: base, to: await keeper.current), failure: nil)
       finished.criticalPath = historyCriticalPath
       await appendHistory(finished)
       return summary
     } catch {
       var finished = started.finished(
         outcome: Self.historyOutcome(of: error),
-        changes: Self.changes(from: checkpoint, to: await keeper.current),
+        changes: Self.changes(from: base, to: await keeper.current),
         failure: "\(error)".split(separator: "\n").first.map(String.init))
       finished.criticalPath = historyCriticalPath
       await appendHistory(finished)

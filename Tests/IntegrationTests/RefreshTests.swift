@@ -78,6 +78,17 @@ final class RefreshTests: XCTestCase {
     XCTAssertTrue(
       resets.first { $0.action == "network/subnet-private-2c" }?.reason?.hasPrefix("missing: ")
         == true, "\(resets)")
+    // The history: the refresh created the two again (counted after its resets).
+    let history = try await workspace.run(["history", "--json"])
+    let runs =
+      (try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [String: Any])?[
+        "runs"] as? [[String: Any]] ?? []
+    let created = (runs.first?["changes"] as? [[String: Any]] ?? []).filter {
+      $0["outcome"] as? String == "created"
+    }.compactMap { $0["action"] as? String }
+    XCTAssertEqual(
+      created.sorted(), ["network/associate-private-2c", "network/subnet-private-2c"],
+      history.stdout)
     // Everything the other actions recorded is as before.
     for (key, record) in before.actions
     where key != "network/subnet-private-2c" && key != "network/associate-private-2c" {
