@@ -125,4 +125,32 @@ final class EngineRefreshTests: XCTestCase {
     XCTAssertEqual(report.configurationDrift.map(\.action), ["setting"])
     XCTAssertEqual(writes(unrefreshed), [])
   }
+
+  /// A done action of a step outside the run that uses an export made anew is listed, not reset:
+  /// its step is not part of the run.
+  func testADependentOutsideTheRunIsListedAndLeftAlone() async throws {
+    let fixture = try EngineFixture(test: self)
+    let step = try doneStep(fixture)
+    let user = createAction("user", export: "USER_ID", arguments: ["--a", .ref("A_ID")])
+    let other = TestStep("t", [user])
+    var checkpoint = try fixture.checkpoint()
+    checkpoint.actions["t/user"] = ActionRecord(
+      status: .done, outcome: .created, value: "user-1", export: "USER_ID")
+    checkpoint.exports["USER_ID"] = "user-1"
+    try fixture.state.save(checkpoint)
+    fixture.runner.on(
+      "aws", "test", "describe-a",
+      reply: .awsError("NotFound", operation: "DescribeA", message: "no such a"))
+    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-2"))
+    fixture.runner.on("aws", "test", "create-b", reply: .ok("b-2"))
+    fixture.runner.on("aws", "test", "modify-a", reply: .ok())
+    let engine = fixture.engine([step], catalogue: [step, other], refresh: true)
+    let plan = try await engine.refreshPlan([step])
+    XCTAssertEqual(plan.reruns.map(\.key).sorted(), ["s/a", "s/b", "s/setting"])
+    XCTAssertEqual(plan.outside.map(\.key), ["t/user"])
+    XCTAssertEqual(plan.outside.first?.reason, "uses A_ID, which s/a makes anew")
+    _ = try await engine.run([step])
+    XCTAssertEqual(try fixture.checkpoint().record("t", "user")?.value, "user-1")
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-user").count, 0)
+  }
 }
