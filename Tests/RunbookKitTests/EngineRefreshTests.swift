@@ -41,6 +41,16 @@ final class EngineRefreshTests: XCTestCase {
     return TestStep("s", [a, setting, b, c])
   }
 
+  /// `a` is gone: its read answers NotFound, and making it and what uses it again succeeds.
+  private func answerAMissing(_ fixture: EngineFixture) {
+    fixture.runner.on(
+      "aws", "test", "describe-a",
+      reply: .awsError("NotFound", operation: "DescribeA", message: "no such a"))
+    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-2"))
+    fixture.runner.on("aws", "test", "create-b", reply: .ok("b-2"))
+    fixture.runner.on("aws", "test", "modify-a", reply: .ok())
+  }
+
   private func writes(_ fixture: EngineFixture) -> [String] {
     fixture.runner.calls.filter { $0.argv.count > 2 && !$0.argv[2].hasPrefix("describe") }
       .filter { $0.argv[1] == "test" }.map { $0.argv[2] }
@@ -67,12 +77,7 @@ final class EngineRefreshTests: XCTestCase {
   func testAMissingResourceRunsAgainWithWhatUsesItAndNothingElse() async throws {
     let fixture = try EngineFixture(test: self)
     let step = try doneStep(fixture)
-    fixture.runner.on(
-      "aws", "test", "describe-a",
-      reply: .awsError("NotFound", operation: "DescribeA", message: "no such a"))
-    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-2"))
-    fixture.runner.on("aws", "test", "create-b", reply: .ok("b-2"))
-    fixture.runner.on("aws", "test", "modify-a", reply: .ok())
+    answerAMissing(fixture)
     let engine = fixture.engine([step], refresh: true)
     _ = try await engine.run([step])
     XCTAssertEqual(writes(fixture).sorted(), ["create-a", "create-b", "modify-a"])
@@ -138,12 +143,7 @@ final class EngineRefreshTests: XCTestCase {
       status: .done, outcome: .created, value: "user-1", export: "USER_ID")
     checkpoint.exports["USER_ID"] = "user-1"
     try fixture.state.save(checkpoint)
-    fixture.runner.on(
-      "aws", "test", "describe-a",
-      reply: .awsError("NotFound", operation: "DescribeA", message: "no such a"))
-    fixture.runner.on("aws", "test", "create-a", reply: .ok("a-2"))
-    fixture.runner.on("aws", "test", "create-b", reply: .ok("b-2"))
-    fixture.runner.on("aws", "test", "modify-a", reply: .ok())
+    answerAMissing(fixture)
     let engine = fixture.engine([step], catalogue: [step, other], refresh: true)
     let plan = try await engine.refreshPlan([step])
     XCTAssertEqual(plan.reruns.map(\.key).sorted(), ["s/a", "s/b", "s/setting"])
