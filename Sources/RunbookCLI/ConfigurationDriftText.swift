@@ -21,6 +21,6 @@ enum ConfigurationDriftText {
     for item in drift where !steps.contains(item.step) { steps.append(item.step) }
     let names = steps.joined(separator: " ")
     return
-      "they are not run again by themselves (AWS keeps what they made). To converge: revert the change in the configuration file; or make them anew with it: 'runbook destroy \(names)' (deletes what the step made), then 'runbook run \(names)'"
+      "they are not run again by themselves (AWS keeps what they made). To converge: revert the change in the configuration file; or apply a changed setting with 'runbook run --refresh \(names)' ('runbook plan --refresh \(names)' shows what it runs again; it refuses to replace a resource); or make them anew with it: 'runbook destroy \(names)' (deletes what the step made), then 'runbook run \(names)'"
   }
 }

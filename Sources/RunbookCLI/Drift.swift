@@ -41,7 +41,7 @@ extension Frontend {
       environment.output.write(
         findings.isEmpty
           ? "no drift: what \(names) made is as today's configuration says\n"
-          : "\(findings.count) finding(s). A resource deleted by hand: make the step anew ('runbook destroy STEP', then 'runbook run STEP'); a changed one: set it back in AWS, or make the configuration say what AWS has\n"
+          : "\(findings.count) finding(s). To converge: 'runbook plan --refresh \(names)' shows what 'runbook run --refresh \(names)' runs again (a resource deleted by hand is made anew, a changed setting applied again); a resource changed where it cannot be changed in place: set it back in AWS, make the configuration say what AWS has, or make the step anew ('runbook destroy STEP', then 'runbook run STEP')\n"
       )
     }
     return findings.isEmpty ? ExitStatus.success : ExitStatus.drifted

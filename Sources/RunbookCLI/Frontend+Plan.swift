@@ -6,14 +6,24 @@ import UniSyncRunbook
 
 extension Frontend {
   /// `plan` (and `run --dry-run`): every command the steps would run, then the monthly cost.
+  /// With `refresh` (`plan --refresh`) it reads what the checkpoint records first (writes
+  /// nothing) and shows the done actions `run --refresh` would run again; the exit status says
+  /// whether the refresh would refuse (``ExitStatus/refreshRefused``).
   func printPlan(
     _ context: Context, steps: [any GuideStep], style: Style, imageTag: String? = nil,
-    request: RunRequest = RunRequest()
-  ) async throws {
+    request: RunRequest = RunRequest(), refresh: Bool = false
+  ) async throws -> Int32 {
     let engine = context.engine(
       runner: runner, reporter: SilentReporter(), prompter: nil,
       options: RunOptions(), imageTag: imageTag, request: request)
-    let planned = try await engine.plan(steps)
+    let refreshPlan = refresh ? try await engine.refreshPlan(steps) : nil
+    let planned: [PlannedStep]
+    if let refreshPlan {
+      planned = try await engine.plan(steps, refresh: refreshPlan)
+    } else {
+      planned = try await engine.plan(steps)
+    }
+    let again = refreshPlan?.keys ?? []
     var writes = 0
     var total = 0
     for step in planned {
@@ -24,6 +34,7 @@ extension Frontend {
         let marker = action.kind == "write" ? "!" : (action.kind == "manual" ? "?" : "$")
         var header = "  \(marker) \(action.name): \(action.summary)"
         if let export = action.export { header += " -> \(export)" }
+        if again.contains("\(step.id)/\(action.name)") { header += style.yellow(" (runs again)") }
         if action.done {
           header +=
             action.drift == nil
@@ -49,6 +60,13 @@ extension Frontend {
           + " than today's (marked above); "
           + ConfigurationDriftText.advice(drift) + "\n")
     }
+    if let refreshPlan {
+      for line in RefreshText.lines(
+        refreshPlan, steps: steps.map(\.id), style: style, preview: true)
+      {
+        environment.output.write(line + "\n")
+      }
+    }
     if let prices = CostEstimate.load(for: context.deployment) {
       environment.output.write(
         CostEstimate(
@@ -56,5 +74,6 @@ extension Frontend {
           support: EngineSupportCalendar.load(for: context.deployment)
         ).render())
     }
+    return refreshPlan?.refusals.isEmpty == false ? ExitStatus.refreshRefused : ExitStatus.success
   }
 }

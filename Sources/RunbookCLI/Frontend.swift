@@ -14,6 +14,9 @@ public enum ExitStatus {
   public static let locked: Int32 = 3
   /// `drift` found a resource missing or changed.
   public static let drifted: Int32 = 4
+  /// `run --refresh` (or `plan --refresh`) would have to replace a resource (a VPC's CIDR
+  /// changed): nothing was written.
+  public static let refreshRefused: Int32 = 5
   public static let interrupted: Int32 = 130
 }
 
@@ -72,6 +75,9 @@ public final class Frontend: Sendable {
     } catch let error as Interrupted {
       environment.errors.write("\(error)\n")
       return ExitStatus.interrupted
+    } catch let error as RefreshRefused {
+      environment.errors.write("error: \(error)\n")
+      return ExitStatus.refreshRefused
     } catch let error as LockHeldError {
       environment.errors.write("error: \(error)\n")
       return ExitStatus.locked
@@ -105,17 +111,17 @@ public final class Frontend: Sendable {
     switch command {
     case "plan":
       let steps = try selectSteps(parsed.arguments)
-      try await printPlan(
+      return try await printPlan(
         context, steps: steps, style: style, imageTag: try imageTag(parsed),
-        request: try request(parsed, steps: steps, deployment: context.deployment))
-      return ExitStatus.success
+        request: try request(parsed, steps: steps, deployment: context.deployment),
+        refresh: parsed.flag("refresh"))
     case "run":
       if parsed.flag("dry-run") {
         let steps = try selectSteps(parsed.arguments)
-        try await printPlan(
+        return try await printPlan(
           context, steps: steps, style: style, imageTag: try imageTag(parsed),
-          request: try request(parsed, steps: steps, deployment: context.deployment))
-        return ExitStatus.success
+          request: try request(parsed, steps: steps, deployment: context.deployment),
+          refresh: parsed.flag("refresh"))
       }
       return try await runSteps(context, parsed: parsed, style: style, argv: argv)
     case "destroy":
@@ -276,10 +282,11 @@ public final class Frontend: Sendable {
       verbose: parsed.flag("verbose"))
     let prompter = TerminalPrompter(
       output: environment.output, style: style, readLine: environment.readLine)
-    let options = RunOptions(
+    var options = RunOptions(
       assumeYes: yes, adopt: parsed.flag("adopt"), jobs: jobs,
       commandLine: commandLine(argv), overwriteSecrets: parsed.flag("overwrite-secrets"),
       imageTag: steps.contains { $0.id == "update" } ? try imageTag(parsed) : nil)
+    options.refresh = parsed.flag("refresh")
     let engine = context.engine(
       runner: runner, reporter: reporter, prompter: prompter, options: options,
       imageTag: try imageTag(parsed),
@@ -290,6 +297,13 @@ public final class Frontend: Sendable {
     let started = Date()
     let summary = try await engine.run(steps)
     let drift = summary.configurationDrift
+    if let refresh = summary.refresh {
+      for line in RefreshText.lines(
+        refresh, steps: steps.map(\.id), style: style, preview: summary.nothingToDo)
+      {
+        environment.output.write(line + "\n")
+      }
+    }
     if summary.nothingToDo, drift.isEmpty {
       environment.output.write(
         "nothing to do: every action of \(steps.map(\.id).joined(separator: ", ")) is done\n")

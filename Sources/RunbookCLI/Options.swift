@@ -75,6 +75,13 @@ package enum CLISpec {
     "json",
     help: "print it as JSON (schemas: docs/status-schema.json, docs/history-schema.json)")
 
+  /// `plan` and `run`: converge with what AWS has and what today's configuration says.
+  static let refreshOption = OptionSpec(
+    "refresh",
+    help:
+      "read back what the steps made first: done actions whose resource is missing or whose setting changed run again (plan: shows them); exit 5 when a resource would have to be replaced"
+  )
+
   /// `destroy` and `unlock`: go on without the typed deployment name.
   static let forceOption = OptionSpec(
     "force",
@@ -102,7 +109,7 @@ package enum CLISpec {
       name: "plan", arguments: "[STEP...]",
       summary:
         "every command the steps would run, in order, placeholders for unknown values; runs nothing",
-      options: operationOptions.filter { $0.long != "follow" }),
+      options: [refreshOption] + operationOptions.filter { $0.long != "follow" }),
     CommandSpec(
       name: "run", arguments: "[STEP...]",
       summary: "run steps (default: every step not yet done, in guide order)",
@@ -114,6 +121,7 @@ package enum CLISpec {
             "use existing resources found by name even without this tool's tags (never deleted by destroy)"
         ),
         jobsOption,
+        refreshOption,
         OptionSpec(
           "overwrite-secrets",
           help:
@@ -202,7 +210,7 @@ package enum CLISpec {
     }
     lines += [
       "", "steps: \(Catalogue.guideOrder.joined(separator: " "))",
-      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock, or the S3 state changed under this run · 4 drift found something · 130 interrupted",
+      "exit: 0 done · 1 a step failed (rerun resumes) · 2 usage, configuration or checkpoint error (nothing run) · 3 another run holds the lock, or the S3 state changed under this run · 4 drift found something · 5 --refresh would have to replace a resource (nothing written) · 130 interrupted",
     ]
     return lines.joined(separator: "\n") + "\n"
   }

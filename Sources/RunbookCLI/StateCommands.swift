@@ -62,7 +62,8 @@ extension Frontend {
   }
 
   /// `runbook state push` (local folder to S3) and `runbook state pull` (S3 to local folder):
-  /// copies `state.json` and the journal entries that count, under both locks, refusing a
+  /// copies `state.json`, the journal entries that count and the run history records the
+  /// destination lacks, under both locks, refusing a
   /// destination that holds another lineage or a newer serial.
   func transferState(_ context: Context, parsed: ParsedCommandLine) async throws -> Int32 {
     guard parsed.arguments.count == 1, let direction = parsed.arguments.first,
@@ -87,10 +88,12 @@ extension Frontend {
     }
     do {
       let copied = try await copy(from: source, to: destination, context: context)
+      // The run history goes with it (after the checkpoint: a failure here leaves the copy whole).
+      let runs = try await destination.history.merge(from: source.history)
       await remoteLock.release()
       await localLock.release()
       environment.output.write(
-        "copied \(source.stateFile) (serial \(copied.serial), lineage \(copied.lineage)) to \(destination.stateFile)\n"
+        "copied \(source.stateFile) (serial \(copied.serial), lineage \(copied.lineage)) to \(destination.stateFile), and \(runs) run history record(s)\n"
       )
       return ExitStatus.success
     } catch {

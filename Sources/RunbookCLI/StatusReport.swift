@@ -38,6 +38,20 @@ package struct StatusReport: Sendable {
     package var exports: [String: String]
     package var pendingManual: [String]
     package var lastFailure: FailureRecord?
+    /// The critical path of the last run that ran an action (from the run history).
+    package var criticalPath: LastCriticalPath?
+  }
+
+  /// A run's critical path, with the run it belongs to.
+  package struct LastCriticalPath: Codable, Sendable, Hashable {
+    /// The run's id in the history (`runbook history --json`).
+    package var run: String
+    package var command: String
+    package var endedAt: String?
+    package var outcome: String?
+    package var seconds: Double
+    package var description: String
+    package var links: [RunRecord.CriticalPath.Link]
   }
 
   package var document: Document
@@ -82,6 +96,18 @@ package struct StatusReport: Sendable {
       account: checkpoint?.account, lineage: checkpoint?.lineage, serial: checkpoint?.serial ?? 0,
       updatedAt: checkpoint?.updatedAt, steps: steps, exports: checkpoint?.exports ?? [:],
       pendingManual: pendingManual, lastFailure: failure)
+    // The history only tells: one that cannot be read leaves the field out.
+    let records = (try? await engine.state.history.records()) ?? []
+    if let checkpoint,
+      let last = records.last(where: {
+        $0.event == .finished && $0.lineage == checkpoint.lineage && $0.criticalPath != nil
+      }), let path = last.criticalPath
+    {
+      document.criticalPath = LastCriticalPath(
+        run: last.run, command: last.command, endedAt: last.endedAt,
+        outcome: last.outcome?.rawValue, seconds: path.seconds, description: path.description,
+        links: path.links)
+    }
   }
 
   package func json() -> String {

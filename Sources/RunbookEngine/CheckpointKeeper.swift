@@ -54,6 +54,13 @@ actor CheckpointKeeper {
     try await change { next in next.forget(step: step) }
   }
 
+  /// Forgets the records of `keys` (`step/action`) in one write (`run --refresh`).
+  func forget(actions keys: [String]) async throws {
+    try await change { next in
+      for key in keys { next.forget(action: key) }
+    }
+  }
+
   func fail(step: String, action: String, message: String) async throws {
     try await change { next in
       next.lastFailure = FailureRecord(

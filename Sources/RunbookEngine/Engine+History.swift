@@ -23,6 +23,17 @@ extension Engine {
       steps: steps.map(\.id), log: audit.path, imageTag: options.imageTag)
   }
 
+  /// This run's critical path so far, as its history record keeps it.
+  var historyCriticalPath: RunRecord.CriticalPath? {
+    timings.criticalPath.map { path in
+      RunRecord.CriticalPath(
+        links: path.links.map {
+          RunRecord.CriticalPath.Link(action: $0.action, seconds: $0.seconds)
+        },
+        seconds: path.seconds, description: path.description)
+    }
+  }
+
   /// How a run that threw `error` ended, as the history says it.
   static func historyOutcome(of error: Error) -> RunRecord.Outcome {
     switch error {

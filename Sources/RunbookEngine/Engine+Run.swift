@@ -27,22 +27,29 @@ extension Engine {
     if let holder = try await state.lockHolder() {
       throw LockHeldError(path: state.lockFile, holder: holder)
     }
-    let preliminary = try await loadCheckpoint()
+    let loaded = try await loadCheckpoint()
     try await state.journal.verify(
-      lineage: preliminary?.lineage, actions: actionsToRun(steps, checkpoint: preliminary))
+      lineage: loaded?.lineage, actions: actionsToRun(steps, checkpoint: loaded))
     try checkRequests(steps)
     // A teardown of a step the checkpoint knows nothing of has nothing to do.
     let steps = steps.filter { step in
       !(step is TeardownStep<Configuration>)
-        || preliminary?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
+        || loaded?.actions.keys.contains { $0.hasPrefix(step.id + "/") } == true
     }
+    // `--refresh`: read what the checkpoint records, before anything is written; a resource
+    // that cannot be changed in place stops the run here.
+    let refresh = try await refreshBeforeRun(steps, checkpoint: loaded)
+    let preliminary = refreshed(loaded, refresh)
     try checkPrerequisites(steps, checkpoint: preliminary)
-    let drift = configurationDrift(steps, checkpoint: preliminary)
+    let drift = configurationDrift(steps, checkpoint: loaded).filter {
+      refresh?.keys.contains("\($0.step)/\($0.action)") != true
+    }
     guard hasWork(steps, checkpoint: preliminary) else {
       var summary = RunSummary()
       summary.nothingToDo = true
       summary.pendingManual = pendingManual(steps, preliminary)
       summary.configurationDrift = drift
+      summary.refresh = refresh
       return summary
     }
     try checkTools(steps, checkpoint: preliminary)
@@ -57,9 +64,10 @@ extension Engine {
     try await state.prepare()
     let lock = try await state.acquireLock(command: options.commandLine)
     do {
-      var summary = try await runLocked(steps, lock: lock, account: account)
+      var summary = try await runLocked(steps, lock: lock, account: account, refresh: refresh)
       await lock.release()
       summary.configurationDrift = drift
+      summary.refresh = refresh
       return summary
     } catch {
       await lock.release()
@@ -68,10 +76,10 @@ extension Engine {
   }
 
   /// The part of ``run(_:)`` that runs under the lock.
-  private func runLocked(_ steps: [any Step<Configuration>], lock: any HeldLock, account: String)
-    async throws
-    -> RunSummary
-  {
+  private func runLocked(
+    _ steps: [any Step<Configuration>], lock: any HeldLock, account: String,
+    refresh: RefreshPlan?
+  ) async throws -> RunSummary {
     if let previous = lock.previous {
       reporter.report(
         .warning(
@@ -93,19 +101,28 @@ extension Engine {
     let started = startedRecord(steps, checkpoint: checkpoint, audit: audit)
     await appendHistory(started)
     let keeper = CheckpointKeeper(checkpoint, directory: state)
+    // What the run changed is counted from the checkpoint after a refresh's resets: an action
+    // made anew shows as created, one reset and not made again (skipped, a kill) not as deleted.
+    var base = checkpoint
     do {
+      if let refresh {
+        try await applyResets(refresh, keeper: keeper, audit: audit)
+        base = await keeper.current
+      }
       let summary = try await work(steps, keeper: keeper, audit: audit, account: account)
-      await appendHistory(
-        started.finished(
-          outcome: .succeeded,
-          changes: Self.changes(from: checkpoint, to: await keeper.current), failure: nil))
+      var finished = started.finished(
+        outcome: .succeeded,
+        changes: Self.changes(from: base, to: await keeper.current), failure: nil)
+      finished.criticalPath = historyCriticalPath
+      await appendHistory(finished)
       return summary
     } catch {
-      await appendHistory(
-        started.finished(
-          outcome: Self.historyOutcome(of: error),
-          changes: Self.changes(from: checkpoint, to: await keeper.current),
-          failure: "\(error)".split(separator: "\n").first.map(String.init)))
+      var finished = started.finished(
+        outcome: Self.historyOutcome(of: error),
+        changes: Self.changes(from: base, to: await keeper.current),
+        failure: "\(error)".split(separator: "\n").first.map(String.init))
+      finished.criticalPath = historyCriticalPath
+      await appendHistory(finished)
       throw error
     }
   }

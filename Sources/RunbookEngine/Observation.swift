@@ -56,10 +56,14 @@ extension Engine {
     let checkpoint = try await loadCheckpoint()
     let values = contextValues(checkpoint)
     var findings: [DriftFinding] = []
+    // The exports of resources found missing: a read of what is set on them (a VPC's attribute)
+    // would fail with their own not-found error, and their finding says it already.
+    var gone = Set<String>()
     for step in steps {
       for action in step.actions(for: deployment) {
         guard let observation = action.observation,
-          let record = checkpoint?.record(step.id, action.name), record.status == .done
+          let record = checkpoint?.record(step.id, action.name), record.status == .done,
+          gone.isDisjoint(with: observation.command.exportReferences)
         else { continue }
         try checkInterrupted()
         let output = try await runCommand(
@@ -80,11 +84,13 @@ extension Engine {
               reason: dialect.explain(resolver.secrets.mask(output.stderrText)))
           }
           findings.append(finding)
+          if let export = action.capture?.export { gone.insert(export) }
           continue
         }
         let actual = Self.words(output.stdoutText)
         if actual.isEmpty || actual == "None" {
           findings.append(finding)
+          if let export = action.capture?.export { gone.insert(export) }
         } else if actual != expected {
           finding.kind = "changed"
           finding.actual = actual

@@ -26,6 +26,9 @@ package struct RunOptions: Sendable {
   package var pauseScale: Double = 1
   /// The image tag the run rolls out, for its history record (`run update --tag`).
   package var imageTag: String?
+  /// `run --refresh`: done actions whose resource is missing or changed on AWS, or that today's
+  /// configuration would run otherwise, run again (``RefreshPlan``).
+  package var refresh = false
 
   package init(
     assumeYes: Bool = false, adopt: Bool = false, jobs: Int = 4, commandLine: String = "runbook",

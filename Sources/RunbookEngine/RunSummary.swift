@@ -17,6 +17,8 @@ package struct RunSummary: Sendable, Hashable {
   /// Done actions whose command today's configuration would make differently (they were not run
   /// again: the run says so rather than "nothing to do").
   package var configurationDrift: [ConfigurationDrift] = []
+  /// `run --refresh`: what it ran again, and what it found.
+  package var refresh: RefreshPlan?
 
   /// How many actions ended how (`12 created, 3 read`), outcomes in alphabetical order; only
   /// those of `step` when given.

@@ -51,6 +51,21 @@ package struct Checkpoint: Codable, Sendable, Hashable {
     actions["\(step)/\(action)"]
   }
 
+  /// Forgets one action's record (`step/action`), the export it captured and the exports it
+  /// recorded on its way (`run --refresh` runs it again).
+  package mutating func forget(action key: String) {
+    if let record = actions[key], let export = record.export, exports[export] == record.value {
+      exports[export] = nil
+    }
+    actions[key] = nil
+    for (export, owner) in exportOwners ?? [:] where owner == key {
+      exports[export] = nil
+      exportOwners?[export] = nil
+    }
+    if exportOwners?.isEmpty == true { exportOwners = nil }
+    if lastFailure.map({ "\($0.step)/\($0.action)" }) == key { lastFailure = nil }
+  }
+
   /// Forgets every action and export of a step (the resources are left alone).
   package mutating func forget(step: String) {
     for (key, record) in actions where key.hasPrefix("\(step)/") {

@@ -15,7 +15,8 @@ package struct JournalEntry: Codable, Sendable, Hashable {
     case result
     /// The write failed (AWS said no); nothing to reconcile.
     case failed
-    /// `reset STEP`: every earlier entry of the step no longer counts.
+    /// `reset STEP`: every earlier entry of the step no longer counts; a reset of `step/action`
+    /// (`run --refresh`): every earlier entry of that action.
     case reset
   }
 
@@ -28,12 +29,15 @@ package struct JournalEntry: Codable, Sendable, Hashable {
   package var command: String?
   package var value: String?
   package var outcome: ActionRecord.Outcome?
+  /// Why an action's reset was made (`missing: AWS no longer has it ...`).
+  package var reason: String?
 
   package init(
     lineage: String, event: Event, action: String, command: String? = nil, value: String? = nil,
-    outcome: ActionRecord.Outcome? = nil
+    outcome: ActionRecord.Outcome? = nil, reason: String? = nil
   ) {
     at = timestamp()
+    self.reason = reason
     self.lineage = lineage
     self.event = event
     self.action = action
@@ -153,7 +157,7 @@ extension JournalEntry {
     for item in items {
       let (event, action) = describe(item)
       if event == .reset {
-        latest = latest.filter { !$0.key.hasPrefix(action + "/") }
+        latest = latest.filter { $0.key != action && !$0.key.hasPrefix(action + "/") }
       } else {
         latest[action] = item
       }

@@ -45,6 +45,30 @@ package struct RunRecord: Codable, Sendable, Hashable {
     }
   }
 
+  /// The chain of actions that set a run's wall time (`finished` only, when an action ran): what
+  /// `run` prints as `critical path: …`, kept for `status --json`.
+  package struct CriticalPath: Codable, Sendable, Hashable {
+    package struct Link: Codable, Sendable, Hashable {
+      /// `step/action`.
+      package var action: String
+      package var seconds: Double
+      package init(action: String, seconds: Double) {
+        self.action = action
+        self.seconds = seconds
+      }
+    }
+    package var links: [Link]
+    /// From the first link's start to the last one's end.
+    package var seconds: Double
+    /// The line `run` printed (`network/vpc 1.2s -> network/subnet-public-2a 0.9s`).
+    package var description: String
+    package init(links: [Link], seconds: Double, description: String) {
+      self.links = links
+      self.seconds = seconds
+      self.description = description
+    }
+  }
+
   package var event: Event
   /// A random id shared by a run's two records.
   package var run: String
@@ -69,6 +93,7 @@ package struct RunRecord: Codable, Sendable, Hashable {
   package var imageTag: String?
   /// The first line of what stopped it.
   package var failure: String?
+  package var criticalPath: CriticalPath?
 
   package init(
     run: String = UUID().uuidString.lowercased(), lineage: String, command: String,
@@ -133,6 +158,26 @@ package protocol HistoryStore: Sendable {
   func append(_ record: RunRecord) async throws
   /// Every record, oldest first. Never writes.
   func records() async throws -> [RunRecord]
+  /// Adds several records (`state push` and `pull`), durably before returning.
+  func append(contentsOf records: [RunRecord]) async throws
+}
+
+extension HistoryStore {
+  package func append(contentsOf records: [RunRecord]) async throws {
+    for record in records { try await append(record) }
+  }
+
+  /// Adds the records of `source` this history lacks (by run and event), oldest first; returns
+  /// how many. `state push` and `pull` copy the history with the checkpoint, so `history` shows
+  /// the same runs on both sides.
+  package func merge(from source: any HistoryStore) async throws -> Int {
+    let known = Set(try await records().map { "\($0.run) \($0.event.rawValue)" })
+    let missing = try await source.records().filter {
+      !known.contains("\($0.run) \($0.event.rawValue)")
+    }
+    try await append(contentsOf: missing)
+    return missing.count
+  }
 }
 
 /// The history in a local state directory: `history.jsonl`, appended under `flock` and fsynced.

@@ -21,7 +21,16 @@ package struct S3History: HistoryStore {
   }
 
   package func append(_ record: RunRecord) async throws {
-    let line = try record.line()
+    try await append(lines: try record.line())
+  }
+
+  /// Adds `records` in one write (`state push`).
+  package func append(contentsOf records: [RunRecord]) async throws {
+    guard !records.isEmpty else { return }
+    try await append(lines: try records.reduce(into: Data()) { $0 += try $1.line() })
+  }
+
+  private func append(lines line: Data) async throws {
     for _ in 0..<5 {
       let known: (data: Data, eTag: String)?
       if let cached = store.historyCache.latest.withLock({ $0 }) {

@@ -179,4 +179,93 @@ final class HistoryTests: XCTestCase {
     XCTAssertTrue(
       text.stdout.contains("interrupted (killed: its end was never recorded)"), text.summary)
   }
+
+  /// `state push` and `state pull` carry the run history with the checkpoint and journal:
+  /// `history` shows the same runs on both sides, and a second copy adds no record twice.
+  func testStatePushAndPullCarryTheRunHistory() async throws {
+    let workspace = try smallWorkspace()
+    _ = try await workspace.aws([
+      "s3api", "create-bucket", "--bucket", "runbook-carry", "--create-bucket-configuration",
+      "LocationConstraint=ap-northeast-2",
+    ])
+    let state = ["--state", "s3://runbook-carry"]
+    let sqs = try await workspace.run(["run", "sqs", "--yes"])
+    XCTAssertEqual(sqs.status, 0, sqs.summary)
+    let local = try await historyRuns(workspace)
+    XCTAssertEqual(local.count, 1)
+
+    let pushed = try await workspace.run(state + ["state", "push"])
+    XCTAssertEqual(pushed.status, 0, pushed.summary)
+    XCTAssertTrue(pushed.stdout.contains("and 2 run history record(s)"), pushed.stdout)
+    let remote = try await historyRuns(workspace, state)
+    XCTAssertEqual(remote.map { $0["run"] as? String }, local.map { $0["run"] as? String })
+    XCTAssertEqual(remote.map { $0["outcome"] as? String }, ["succeeded"])
+    XCTAssertEqual(
+      Set(changes(remote[0], "created")), ["sqs/queue-events-queue", "sqs/queue-events-queue-dlq"])
+
+    // A run on the S3 state, then a pull into a new folder: both runs, as S3 shows them.
+    try edit(workspace) { config in
+      var sqs = config["sqs"] as! [String: Any]
+      sqs["queues"] = ["events-queue", "other-queue"]
+      config["sqs"] = sqs
+    }
+    let more = try await workspace.run(state + ["run", "sqs", "--yes"])
+    XCTAssertEqual(more.status, 0, more.summary)
+    let both = try await historyRuns(workspace, state)
+    XCTAssertEqual(both.count, 2)
+    let folder = workspace.directory.appendingPathComponent("pulled").path
+    let elsewhere = state + ["--state-dir", folder]
+    let pulled = try await workspace.run(elsewhere + ["state", "pull"])
+    XCTAssertEqual(pulled.status, 0, pulled.summary)
+    XCTAssertTrue(pulled.stdout.contains("and 4 run history record(s)"), pulled.stdout)
+    let shown = try await historyRuns(workspace, ["--state-dir", folder])
+    XCTAssertEqual(shown.map { $0["run"] as? String }, both.map { $0["run"] as? String })
+    XCTAssertEqual(shown.map { $0["outcome"] as? String }, ["succeeded", "succeeded"])
+    XCTAssertEqual(changes(shown[0], "created"), ["sqs/queue-other-queue"], "\(shown[0])")
+    let text = try await workspace.run(["--state-dir", folder, "history"])
+    XCTAssertEqual(
+      text.stdout.components(separatedBy: "succeeded (exit 0)").count - 1, 2, text.stdout)
+
+    // Pulled again: the same checkpoint, and no record twice.
+    let again = try await workspace.run(elsewhere + ["state", "pull"])
+    XCTAssertEqual(again.status, 0, again.summary)
+    XCTAssertTrue(again.stdout.contains("and 0 run history record(s)"), again.stdout)
+    let records = try HistoryFile(path: folder + "/history.jsonl").records()
+    XCTAssertEqual(records.count, 4, "\(records.map(\.run))")
+  }
+
+  /// `status --json` has the critical path of the last run that ran an action, as `run` printed
+  /// it, with the run it belongs to (the newest in `history`); a run with nothing to do keeps it.
+  func testStatusJSONHasTheLastRunsCriticalPath() async throws {
+    let workspace = try smallWorkspace()
+    let before = try await workspace.run(["status", "--json"])
+    let empty = try JSONSerialization.jsonObject(with: Data(before.stdout.utf8)) as? [String: Any]
+    XCTAssertNil(empty?["criticalPath"], before.stdout)
+    let sqs = try await workspace.run(["run", "sqs", "--yes"])
+    XCTAssertEqual(sqs.status, 0, sqs.summary)
+    let printed = try XCTUnwrap(
+      sqs.stdout.split(separator: "\n").first { $0.hasPrefix("critical path: ") }, sqs.stdout)
+    let nothing = try await workspace.run(["run", "sqs", "--yes"])
+    XCTAssertTrue(nothing.stdout.contains("nothing to do"), nothing.summary)
+
+    let status = try await workspace.run(["status", "--json"])
+    XCTAssertEqual(status.status, 0, status.summary)
+    let document = try XCTUnwrap(
+      try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+    let schema = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: repositoryRoot.appendingPathComponent("docs/status-schema.json")))
+    XCTAssertEqual(validate(document, against: schema as! [String: Any], at: "$"), [])
+    let path = try XCTUnwrap(document["criticalPath"] as? [String: Any], status.stdout)
+    XCTAssertEqual("critical path: " + (path["description"] as? String ?? ""), String(printed))
+    let links = try XCTUnwrap(path["links"] as? [[String: Any]])
+    XCTAssertFalse(links.isEmpty)
+    XCTAssertTrue(
+      links.allSatisfy { ($0["action"] as? String ?? "").hasPrefix("sqs/") }, "\(links)")
+    let total = try XCTUnwrap(path["seconds"] as? Double)
+    let sum = links.compactMap { $0["seconds"] as? Double }.reduce(0, +)
+    XCTAssertGreaterThanOrEqual(total + 0.01, sum, "the chain spans at least its links")
+    XCTAssertEqual(path["outcome"] as? String, "succeeded")
+    let runs = try await historyRuns(workspace)
+    XCTAssertEqual(path["run"] as? String, runs.first?["run"] as? String)
+  }
 }

@@ -1,11 +1,11 @@
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// `parseCommandLine` and the help texts made from the same option specs.
 final class CommandLineTests: XCTestCase {
@@ -102,7 +102,9 @@ final class CommandLineTests: XCTestCase {
       XCTAssertTrue(help.contains(command.summary), command.name)
     }
     for step in Catalogue.guideOrder { XCTAssertTrue(help.contains(step), step) }
-    for status in ["0 ", "1 ", "2 ", "3 ", "130 "] { XCTAssertTrue(help.contains(status)) }
+    for status in ["0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "130 "] {
+      XCTAssertTrue(help.contains(status))
+    }
   }
 
   func testEveryCommandHelpMentionsEveryOptionItAccepts() throws {

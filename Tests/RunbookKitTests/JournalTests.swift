@@ -101,6 +101,20 @@ final class JournalTests: XCTestCase {
     XCTAssertEqual(try journal.latest(lineage: "L")["network/vpc"], after)
   }
 
+  /// A reset of one action (`run --refresh`) takes back that action's entries only, and keeps
+  /// its reason.
+  func testAResetOfOneActionForgetsOnlyThatAction() throws {
+    try journal.append(
+      JournalEntry(lineage: "L", event: .result, action: "network/subnet-a", value: "subnet-1"))
+    let other = JournalEntry(lineage: "L", event: .result, action: "network/subnet-ab")
+    try journal.append(other)
+    try journal.append(
+      JournalEntry(
+        lineage: "L", event: .reset, action: "network/subnet-a", reason: "missing: gone"))
+    XCTAssertEqual(try journal.latest(lineage: "L"), ["network/subnet-ab": other])
+    XCTAssertEqual(try journal.entries().last?.reason, "missing: gone")
+  }
+
   /// A torn line is never left in the middle: the next append cuts it off, so that every line
   /// but the last one is a whole entry.
   func testTheNextAppendCutsATornLineOff() throws {

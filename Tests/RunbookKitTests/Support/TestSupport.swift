@@ -206,14 +206,16 @@ struct EngineFixture {
     _ steps: [any GuideStep], catalogue: [any GuideStep]? = nil, prompter: (any Prompter)? = nil,
     yes: Bool = true, jobs: Int = 4, environment: [String: String] = [:],
     secrets: SecretStore = SecretStore(), region: String? = nil, runner: ScriptedRunner? = nil,
-    state: StateDirectory? = nil
+    state: StateDirectory? = nil, refresh: Bool = false
   ) -> Engine<Deployment> {
-    Engine(
+    var options = RunOptions(
+      assumeYes: yes, jobs: jobs, commandLine: "runbook test", retry: Self.fastRetry)
+    options.refresh = refresh
+    return Engine(
       deployment: deployment, state: state ?? self.state, catalogue: catalogue ?? steps,
       runner: runner ?? self.runner, reporter: reporter, prompter: prompter,
       aws: AWSSettings(region: region ?? deployment.region), secrets: secrets,
-      options: RunOptions(
-        assumeYes: yes, jobs: jobs, commandLine: "runbook test", retry: Self.fastRetry),
+      options: options,
       environment: ["PATH": stubToolPath].merging(environment) { _, given in given })
   }
 
