@@ -99,8 +99,13 @@ extension Deployment {
       describes: "visibility timeout (s), retention (s)"
         + (redriven ? ", dead-letter queue and receive count" : ""),
       missingErrors: ["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"])
-    observation.extract =
-      #"^\s*(\S+)\s+(\S+)\s+(?:None\s*$|(?=.*"deadLetterTargetArn"\s*:\s*"([^"]*)")(?=.*"maxReceiveCount"\s*:\s*"?([0-9]+)))"#
+    observation.extract = Self.redriveExtract
     return observation
   }
+
+  /// A queue's `VisibilityTimeout MessageRetentionPeriod RedrivePolicy` as the two numbers, then
+  /// the dead-letter queue's ARN and the receive count when there is a policy (in any key order,
+  /// the count quoted or not: SQS hands the policy back as it keeps it).
+  static let redriveExtract =
+    #"^\s*(\S+)\s+(\S+)\s+(?:None\s*$|(?=.*"deadLetterTargetArn"\s*:\s*"([^"]*)")(?=.*"maxReceiveCount"\s*:\s*"?([0-9]+)))"#
 }
