@@ -11,7 +11,8 @@ extension Frontend {
     let steps = try selectSteps(parsed.arguments)
     let engine = context.engine(
       runner: runner, reporter: SilentReporter(), prompter: nil, options: RunOptions())
-    let findings = try await engine.drift(steps)
+    let findings = try await engine.drift(
+      steps, inventory: context.deployment.driftInventory)
     if parsed.flag("json") {
       struct Document: Encodable {
         var schemaVersion = 1
@@ -29,19 +30,29 @@ extension Frontend {
       for finding in findings {
         let resource =
           "\(finding.step)/\(finding.action)" + (finding.resource.map { " \($0)" } ?? "")
-        let what =
-          finding.kind == "missing"
-          ? style.red("missing")
+        let what: String
+        switch finding.kind {
+        case "missing":
+          what =
+            style.red("missing")
             + " (today's configuration expects \(finding.field) \(finding.expected))"
-          : style.yellow("changed: ")
+        case "extra":
+          what =
+            style.yellow("extra")
+            + " (tagged with this deployment and lineage; the checkpoint does not record it)"
+        default:
+          what =
+            style.yellow("changed: ")
             + "\(finding.field) is \(finding.actual ?? "?"), today's configuration says \(finding.expected)"
-        environment.output.write("\(resource)  \(what)\n")
+        }
+        let converge = finding.converge.map { "  converge: \($0)" } ?? ""
+        environment.output.write("\(resource)  \(what)\(converge)\n")
       }
       let names = steps.map(\.id).joined(separator: " ")
       environment.output.write(
         findings.isEmpty
           ? "no drift: what \(names) made is as today's configuration says\n"
-          : "\(findings.count) finding(s). To converge: 'runbook plan --refresh \(names)' shows what 'runbook run --refresh \(names)' runs again (a resource deleted by hand is made anew, a changed setting applied again); a resource changed where it cannot be changed in place: set it back in AWS, make the configuration say what AWS has, or make the step anew ('runbook destroy STEP', then 'runbook run STEP')\n"
+          : "\(findings.count) finding(s). Each line ends with what converges it: 'runbook run --refresh STEP' (preview it with 'runbook plan --refresh STEP') makes a missing or changed resource again; or set it back in AWS, or make the configuration say what AWS has; one that cannot be changed in place (exit 5 from 'run --refresh'): make the step anew ('runbook destroy STEP', then 'runbook run STEP'). An extra resource is never touched by the tool: delete it yourself if it is not wanted\n"
       )
     }
     return findings.isEmpty ? ExitStatus.success : ExitStatus.drifted

@@ -154,7 +154,7 @@ package enum CLISpec {
     CommandSpec(
       name: "drift", arguments: "[STEP...]",
       summary:
-        "read back what the steps made (network: VPC and subnets so far) and compare it with the configuration; exit 4 on a finding",
+        "read back what the steps made (missing, changed by hand, or tagged and not recorded: extra) with what converges each; exit 4 on a finding",
       options: [jsonOption]),
     CommandSpec(
       name: "destroy", arguments: "[STEP...]",

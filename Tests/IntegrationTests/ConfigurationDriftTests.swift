@@ -85,7 +85,10 @@ final class DriftCommandTests: XCTestCase {
     XCTAssertEqual(clean.run.status, 0, clean.run.summary)
     XCTAssertTrue(clean.run.stdout.contains("no drift"), clean.run.stdout)
     XCTAssertEqual(clean.calls.filter { $0["write"] as? Bool == true }.count, 0)
-    XCTAssertEqual(clean.calls.count, 5, "the VPC and four subnets, one read each")
+    XCTAssertEqual(
+      clean.calls.count, 14,
+      "one read each: the VPC, four subnets, two route tables, their default routes and four associations; and the resources tagged with the deployment"
+    )
 
     // Behind the tool's back: a subnet deleted; in the file: another CIDR for the VPC.
     let subnet = try XCTUnwrap(try workspace.checkpoint().exports["SUBNET_PRIVATE_2C"])

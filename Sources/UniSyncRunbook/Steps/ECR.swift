@@ -74,7 +74,7 @@ package struct ECRStep: Step {
     for service in deployment.services {
       actions += buildAndPush(deployment, service)
     }
-    return actions
+    return deployment.observing(actions, step: id)
   }
 
   /// `create-repository` with scanning on push. An existing repository of that name (one that an

@@ -90,7 +90,7 @@ package struct ECSStep: Step {
     for service in deployment.services {
       actions += self.service(deployment, service)
     }
-    return actions
+    return deployment.observing(actions, step: id)
   }
 
   // MARK: - 6.3 Task definitions

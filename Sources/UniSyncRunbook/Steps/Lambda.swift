@@ -39,7 +39,7 @@ package struct LambdaStep: Step {
 
     // Create the Lambda function.
     actions += function(deployment)
-    return actions
+    return deployment.observing(actions, step: id)
   }
 
   /// The execution role: the managed policies the guide attaches, and the SQS and Secrets Manager

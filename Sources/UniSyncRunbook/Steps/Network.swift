@@ -174,7 +174,7 @@ package struct NetworkStep: Step {
       deployment, key: "private", name: network.privateRouteTableName, export: "PRIVATE_RT_ID",
       target: ("--nat-gateway-id", "NAT_ID"), after: "nat-gateway-available",
       subnets: network.subnets.filter { !$0.isPublic })
-    return actions
+    return deployment.observing(actions, step: id)
   }
 
   /// `modify-vpc-attribute` turning one attribute on (EC2 takes one attribute per call), skipped

@@ -137,7 +137,9 @@ package struct RDSStep: Step {
     // the private subnets (``DatabaseSetup``): the instance is not reachable from outside the
     // VPC. With `rds.databaseSetup.mode` `manual` the operator does it, and confirms it here; the
     // confirmation is an export the ecs step needs before it starts.
-    guard deployment.rds.setup.mode == .manual else { return actions }
+    guard deployment.rds.setup.mode == .manual else {
+      return deployment.observing(actions, step: id)
+    }
     let port = deployment.securityGroups.rdsPort
     actions.append(
       Action(
@@ -151,7 +153,7 @@ package struct RDSStep: Step {
             "-h", .ref("RDS_ENDPOINT"), "-P", "\(port)", "-u", .text(rds.masterUsername), "-p",
           ]),
         capture: Capture(export: DatabaseSetup.confirmedExport, pattern: "^confirmed$")))
-    return actions
+    return deployment.observing(actions, step: id)
   }
 
   /// What the operator does by hand for guide 3.3; safe to do twice (`IF NOT EXISTS`).

@@ -36,19 +36,19 @@ package struct SQSStep: Step {
       // Its answer spares the prechecks of this run only: a resumed run with creates left lists
       // again.
       ephemeral: true)
-    return [existing]
-      + queues.flatMap { queue -> [Action] in
-        var redrive: Argument?
-        if let deadLetter, queue == sqs.deadLetterSource {
-          // RedrivePolicy is itself a JSON string inside the attribute map.
-          let target = Self.arnExport(deadLetter)
-          redrive = .document(
-            "attributes-\(queue)",
-            #"{"RedrivePolicy":"{\"deadLetterTargetArn\":\"\#(ref: target)\",\"maxReceiveCount\":\"\#(sqs.maxReceiveCount)\"}"}"#
-          )
-        }
-        return [create(deployment, queue: queue, attributes: redrive), arn(queue)]
+    let made = queues.flatMap { queue -> [Action] in
+      var redrive: Argument?
+      if let deadLetter, queue == sqs.deadLetterSource {
+        // RedrivePolicy is itself a JSON string inside the attribute map.
+        let target = Self.arnExport(deadLetter)
+        redrive = .document(
+          "attributes-\(queue)",
+          #"{"RedrivePolicy":"{\"deadLetterTargetArn\":\"\#(ref: target)\",\"maxReceiveCount\":\"\#(sqs.maxReceiveCount)\"}"}"#
+        )
       }
+      return [create(deployment, queue: queue, attributes: redrive), arn(queue)]
+    }
+    return deployment.observing([existing] + made, step: id)
   }
 
   /// `create-queue`. Repeating it with the same attributes returns the same queue, so it is safe to

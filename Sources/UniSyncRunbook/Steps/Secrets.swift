@@ -103,10 +103,11 @@ package struct SecretsStep: Step {
   /// deployment's own. A secret of that name that is not this lineage's stops the step with
   /// what to do.
   package func actions(for deployment: Deployment) -> [Action] {
-    [restorable(deployment)]
-      + entries(deployment).flatMap { entry in
-        [restore(entry), create(deployment, entry)]
-      }
+    deployment.observing(
+      [restorable(deployment)]
+        + entries(deployment).flatMap { entry in
+          [restore(entry), create(deployment, entry)]
+        }, step: id)
   }
 
   /// One listing: the names of this deployment's secrets, of this checkpoint's lineage, that are

@@ -49,7 +49,7 @@ package struct SecurityGroupsStep: Step {
       ingress(
         deployment, key: "rds-ingress-\(groups.rdsPort)", into: (groups.rds.name, "RDS_SG"),
         ports: groups.rdsPort...groups.rdsPort, from: .group(groups.ecs.name, "ECS_SG")))
-    return actions
+    return deployment.observing(actions, step: id)
   }
 
   /// `create-security-group` in the VPC, tagged at creation so an interrupted run finds it again.

@@ -77,12 +77,15 @@ package struct OperatorPolicy {
     if Set(Catalogue.steps.map(\.id)).isSubset(of: steps.map(\.id)) {
       actions += Catalogue.leftoverScan.actions(for: deployment)
     }
-    var commands: [Command] = [AWSCLI.callerAccount]
+    // `runbook drift`'s look for resources tagged with the deployment that it does not record.
+    var commands: [Command] = [AWSCLI.callerAccount, deployment.driftInventory.command]
     for action in actions {
       if !action.isManual { commands.append(action.command) }
       commands += [
         action.lookup?.command, action.adoptLookup?.command, action.existingLookup?.command,
         action.precheck?.command, action.wait?.command, action.overwrite,
+        // `runbook drift` reads these back.
+        action.observation?.command, action.observation?.presence,
       ].compactMap { $0 }
       commands += action.procedure?.commands ?? []
     }
