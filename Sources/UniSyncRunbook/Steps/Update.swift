@@ -96,9 +96,11 @@ package struct UpdateStep: Step {
         .command(
           Rollout.register(
             .text("{...}"), tags: deployment.ecsTagList(name: "<FAMILY>", action: "\(id)/rollout"))),
-        .note(
-          "record ROLLBACK_TASK_DEF_<SERVICE>=<CURRENT_TASK_DEFINITION> in the checkpoint, then:"),
       ]
+      outline += Migration.outline(deployment, services)
+      outline.append(
+        .note(
+          "record ROLLBACK_TASK_DEF_<SERVICE>=<CURRENT_TASK_DEFINITION> in the checkpoint, then:"))
     }
     outline += [
       .command(update),
@@ -117,7 +119,10 @@ package struct UpdateStep: Step {
       rollback
         ? "roll back \(services.joined(separator: ", "))"
         : "roll out \(services.joined(separator: ", "))",
-      outline: outline, requires: ["CLUSTER_ARN"]
+      outline: outline,
+      requires: ["CLUSTER_ARN"]
+        + (rollback || Migration.services(deployment, services).isEmpty
+          ? [] : ["ECS_SG"] + deployment.network.subnets.filter { !$0.isPublic }.map(\.export))
     ) { context in
       try await Rollout.run(context, deployment: deployment, services: services)
     }
