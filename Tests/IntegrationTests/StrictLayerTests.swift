@@ -76,6 +76,9 @@ final class StrictLayerTests: XCTestCase {
     // Made through the layer (it records them as any create), not by the aws CLI: setup only.
     let subnet = try layer.ec2(
       "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.20.1.0/24"], "subnetId")
+    // (moto names a task's interface only in a VPC with DNS hostnames, as the network step makes.)
+    _ = try layer.ec2(
+      "ModifyVpcAttribute", ["VpcId": vpc, "EnableDnsHostnames.Value": "true"], "requestId")
     let group = try layer.ec2(
       "CreateSecurityGroup", ["GroupName": "strict", "GroupDescription": "d", "VpcId": vpc],
       "groupId")
@@ -327,6 +330,9 @@ final class StrictLayerTests: XCTestCase {
       "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.25.1.0/24"], "subnetId")
     let lenientSubnet = try layer.ec2(
       "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.25.2.0/24"], "subnetId")
+    // (moto names a task's interface only in a VPC with DNS hostnames, as the network step makes.)
+    _ = try layer.ec2(
+      "ModifyVpcAttribute", ["VpcId": vpc, "EnableDnsHostnames.Value": "true"], "requestId")
     let group = try layer.ec2(
       "CreateSecurityGroup", ["GroupName": "strict-fn", "GroupDescription": "d", "VpcId": vpc],
       "groupId")
@@ -423,6 +429,9 @@ final class StrictLayerTests: XCTestCase {
     let vpc = try layer.ec2("CreateVpc", ["CidrBlock": "10.28.0.0/16"], "vpcId")
     let subnet = try layer.ec2(
       "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.28.1.0/24"], "subnetId")
+    // (moto names a task's interface only in a VPC with DNS hostnames, as the network step makes.)
+    _ = try layer.ec2(
+      "ModifyVpcAttribute", ["VpcId": vpc, "EnableDnsHostnames.Value": "true"], "requestId")
     let group = try layer.ec2(
       "CreateSecurityGroup",
       ["GroupName": "strict-memory", "GroupDescription": "strict memory", "VpcId": vpc], "groupId")

@@ -13,6 +13,9 @@ import RunbookState
 ///    the read-only fields AWS adds are dropped, everything else is kept. It is registered only
 ///    when no revision of the family has exactly that content already, so the same update twice
 ///    registers nothing. The field-level difference is printed.
+/// 2½. Not in the guide, and only for a service with a `migration` in the configuration: its
+///    migration runs as a one-off task of the new revision (``Migration``), one service after the
+///    other, before any service is updated; unless each exits 0, none is.
 /// 3. "Update the service": the current task definition is recorded in the checkpoint first
 ///    (`ROLLBACK_TASK_DEF_<SERVICE>`), then `update-service`. The rollout is judged by the tool's
 ///    own loop over `describe-services` (never `aws ecs wait services-stable`, which gives up
