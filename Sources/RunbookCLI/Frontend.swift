@@ -150,6 +150,8 @@ public final class Frontend: Sendable {
       return ExitStatus.success
     case "unlock":
       return try await unlock(context, parsed: parsed, style: style)
+    case "task":
+      return try await task(context, parsed: parsed, style: style, argv: argv)
     case "state":
       return try await transferState(context, parsed: parsed)
     case "drift":

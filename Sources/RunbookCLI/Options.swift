@@ -185,6 +185,11 @@ package enum CLISpec {
         "the least-privilege IAM policy (JSON) the credentials need to run these steps and destroy them (default: every step)",
       options: []),
     CommandSpec(
+      name: "task", arguments: "run SERVICE -- CMD...",
+      summary:
+        "run CMD once as a Fargate task of the task definition SERVICE runs (its network, its logs printed); exits with its exit code",
+      options: []),
+    CommandSpec(
       name: "doctor", arguments: "",
       summary:
         "check tools, credentials, configuration, build contexts and the state directory (exit 1 on a FAIL)",
@@ -205,7 +210,10 @@ package enum CLISpec {
     }
     lines += ["", "commands:"]
     lines += commands.map {
-      "  " + "\($0.name) \($0.arguments)".padding(toLength: 22, withPad: " ", startingAt: 0)
+      let usage = "\($0.name) \($0.arguments)"
+      return "  "
+        + (usage.count < 22
+          ? usage.padding(toLength: 22, withPad: " ", startingAt: 0) : usage + "  ")
         + $0.summary
     }
     lines += [

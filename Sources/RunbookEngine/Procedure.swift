@@ -89,13 +89,14 @@ package final class ProcedureContext: Sendable {
   /// The arguments every command of a tool carries, by tool (the aws CLI's `--endpoint-url`).
   package let toolArguments: [String: [String]]
   private let engine: any ProcedureHost
-  private let keeper: CheckpointKeeper
+  /// Nil for an operation that keeps nothing in the checkpoint (``Engine/runOperation``).
+  private let keeper: CheckpointKeeper?
   private let audit: AuditLog
   private let initialValues: [String: String]
   private let recorded = Mutex<[String: String]>([:])
 
   init(
-    engine: any ProcedureHost, step: String, action: String, keeper: CheckpointKeeper,
+    engine: any ProcedureHost, step: String, action: String, keeper: CheckpointKeeper?,
     audit: AuditLog, values: [String: String]
   ) {
     self.engine = engine
@@ -158,6 +159,9 @@ package final class ProcedureContext: Sendable {
 
   /// Records an export in the checkpoint now (durably), before the procedure goes on.
   package func record(export: String, value: String) async throws {
+    guard let keeper else {
+      throw ProcedureFailure("\(step) \(action) keeps nothing in the checkpoint (\(export))")
+    }
     recorded.withLock { $0[export] = value }
     try await keeper.setExport(export, value, owner: "\(step)/\(action)")
     audit.write("[\(step)/\(action)] recorded \(export)=\(value)")

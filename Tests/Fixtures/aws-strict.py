@@ -61,6 +61,12 @@ the names below; `readiness` stands for its four parts):
 |                          | (CreateService with serviceRegistries: desiredCount instances with |                                   |                  |     |
 |                          | AWS_INSTANCE_IPV4), and deregisters them when the service is scaled|                                   |                  |     |
 |                          | to 0 or deleted (moto keeps the registry and registers nothing)    |                                   |                  |     |
+| ecs-container-memory     | RunTask of a FARGATE task definition whose containers give no      | none                              | -                | [16] |
+|                          | memory of their own (the task's suffices) starts the task (moto    |                                   |                  |     |
+|                          | answers HTTP 500): RegisterTaskDefinition gives moto such a        |                                   |                  |     |
+|                          | container memoryReservation = the task's memory, and the layer     |                                   |                  |     |
+|                          | takes it out of every RegisterTaskDefinition and                   |                                   |                  |     |
+|                          | DescribeTaskDefinition answer again                                |                                   |                  |     |
 
 Durations: the SQS 60 s and the Secrets Manager window are in the pages; the EC2 page prescribes
 back-off "up to a few minutes" without a figure; the NAT, RDS and ALB figures are issue 16's (the
@@ -95,6 +101,9 @@ of Lambda's interfaces come from AWS Support.
      contains other resources")
 [15] https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-discovery.html ("Amazon ECS
      ... registers the task with the service registry"; tasks deregistered as they stop)
+[16] https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-size-best-practice.html
+     ("You can also specify CPU and memory at the container level for Fargate tasks. However,
+     doing so isn't required.")
 
 Delays: ONE setting, RUNBOOK_AWS_STRICT_SCALE (default 0.01): a behaviour's delay is its real AWS
 duration in seconds multiplied by it, kept between 0.5 s and 3 s (one linear factor cannot put both
@@ -146,7 +155,7 @@ BEHAVIOURS = [
     "ec2-consistency", "nat-pending", "rds-creating", "alb-provisioning", "lambda-pending",
     "sqs-deleted-recently", "ec2-client-token", "secret-scheduled-deletion", "lambda-eni",
     "fargate-sizes", "vpc-filters", "pagination", "cloudmap-operations", "cloudmap-in-use",
-    "ecs-registers-tasks",
+    "ecs-registers-tasks", "ecs-container-memory",
 ]
 ALIASES = {"readiness": ["nat-pending", "rds-creating", "alb-provisioning", "lambda-pending"]}
 DEFAULT_SCALE = 0.01
@@ -256,6 +265,7 @@ class Memory:
         self.lambda_enis = []      # [{function, region, enis, subnets, groups, deleted}]
         self.operations = {}       # cloud map operation id -> time its create/delete answered
         self.registered = {}       # (region, ecs service name) -> [(cloud map service id, instance id)]
+        self.container_memory = {} # task definition arn -> names of containers given memoryReservation
 
 
 # ----------------------------------------------------------------------------------------------
@@ -295,6 +305,7 @@ class Call:
         self.json = None            # json protocol: dict
         self.region = "us-east-1"
         self.function = None        # lambda: function name in the path
+        self.container_memory = None  # ecs-container-memory: containers given a reservation
         auth = self.header("authorization") or ""
         match = CREDENTIAL_RE.search(auth)
         self.scope_service = None
@@ -717,6 +728,9 @@ class Layer:
             answer = self.check_fargate(call)
             if answer:
                 return answer
+        if call.service == "ecs" and call.action == "RegisterTaskDefinition" \
+                and c.on("ecs-container-memory"):
+            self.give_container_memory(call)
         if call.service == "lambda" and c.on("lambda-pending") and call.action in (
                 "Invoke", "UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion"):
             with self.lock:
@@ -789,6 +803,43 @@ class Layer:
                         return ec2_error("OperationNotPermitted",
                                          f"You are not allowed to manage '{attachment}' attachments.")
         return None
+
+    def give_container_memory(self, call):
+        """moto's RunTask adds up its containers' memory figures and fails on one without: a
+        FARGATE container with none gets the task's memory as its reservation (taken out of the
+        answers again by ``hide_container_memory``)."""
+        body = call.json or {}
+        memory = fargate_units(str(body.get("memory") or ""), ("gb", "gib"), 1024)
+        if "FARGATE" not in (body.get("requiresCompatibilities") or []) or memory is None:
+            return
+        given = []
+        for container in body.get("containerDefinitions") or []:
+            if container.get("memory") is None and container.get("memoryReservation") is None:
+                container["memoryReservation"] = memory
+                given.append(container.get("name"))
+        if given:
+            call.json = body
+            call.body = json.dumps(body).encode()
+            call.container_memory = given
+
+    def hide_container_memory(self, call, body):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body
+        definition = data.get("taskDefinition") or {}
+        arn = definition.get("taskDefinitionArn")
+        with self.lock:
+            if call.action == "RegisterTaskDefinition" and call.container_memory:
+                self.memory.container_memory[arn] = list(call.container_memory)
+            given = self.memory.container_memory.get(arn) or []
+        if not given:
+            return body
+        for container in definition.get("containerDefinitions") or []:
+            if container.get("name") in given:
+                container.pop("memoryReservation", None)
+        self.log(f"ecs-container-memory: {call.action} {arn}: {', '.join(given)}")
+        return json.dumps(data).encode()
 
     def check_fargate(self, call):
         body = call.json or {}
@@ -932,6 +983,9 @@ class Layer:
         elif service == "ecs" and ok and action in ("CreateService", "UpdateService", "DeleteService") \
                 and c.on("ecs-registers-tasks"):
             self.ecs_registry(call, body)
+        elif service == "ecs" and ok and action in ("RegisterTaskDefinition", "DescribeTaskDefinition") \
+                and c.on("ecs-container-memory"):
+            body = self.hide_container_memory(call, body)
         elif service == "sqs" and action == "DeleteQueue" and ok and c.on("sqs-deleted-recently"):
             url = (call.json or {}).get("QueueUrl") if call.protocol == "json" else call.param("QueueUrl")
             if url:

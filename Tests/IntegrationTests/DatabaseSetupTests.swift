@@ -18,6 +18,17 @@ extension ECRECSLambdaStepTests {
     }
   }
 
+  /// The environment that puts the failing one-off task wrapper (Tests/Fixtures/bin-onetask) in
+  /// front of aws, its calls logged to `log`; the caller adds which tasks fail.
+  func oneOffTaskWrapper(_ workspace: Workspace, log: String) -> [String: String] {
+    [
+      "RUNBOOK_AWS_LOG": log,
+      "PATH": repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-onetask").path + ":"
+        + Workspace.shimmedPath,
+      "RUNBOOK_FAIL_TASK_STATE": workspace.directory.appendingPathComponent("failed-tasks").path,
+    ]
+  }
+
   /// The one-off tasks of the setup task's family in the cluster.
   private func databaseTasks(_ workspace: Workspace, _ names: ResourceNames) async throws
     -> [String]
@@ -164,12 +175,7 @@ extension ECRECSLambdaStepTests {
     let names = ResourceNames.other("dbf" + UUID().uuidString.prefix(6).lowercased())
     let workspace = try await seededWorkspace(names)
     let log = workspace.directory.appendingPathComponent("aws.log").path
-    let wrapper = [
-      "RUNBOOK_AWS_LOG": log,
-      "PATH": repositoryRoot.appendingPathComponent("Tests/Fixtures/bin-onetask").path + ":"
-        + Workspace.shimmedPath,
-      "RUNBOOK_FAIL_TASK_STATE": workspace.directory.appendingPathComponent("failed-tasks").path,
-    ]
+    let wrapper = oneOffTaskWrapper(workspace, log: log)
     let failing = try await workspace.run(
       ["run", "ecr", "ecs", "--yes"],
       environment: wrapper.merging([

@@ -47,7 +47,7 @@ final class StrictLayerTests: XCTestCase {
         "ec2-consistency", "nat-pending", "rds-creating", "alb-provisioning", "lambda-pending",
         "sqs-deleted-recently", "ec2-client-token", "secret-scheduled-deletion", "lambda-eni",
         "fargate-sizes", "vpc-filters", "pagination", "cloudmap-operations", "cloudmap-in-use",
-        "ecs-registers-tasks",
+        "ecs-registers-tasks", "ecs-container-memory",
       ])
   }
 
@@ -76,6 +76,9 @@ final class StrictLayerTests: XCTestCase {
     // Made through the layer (it records them as any create), not by the aws CLI: setup only.
     let subnet = try layer.ec2(
       "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.20.1.0/24"], "subnetId")
+    // (moto names a task's interface only in a VPC with DNS hostnames, as the network step makes.)
+    _ = try layer.ec2(
+      "ModifyVpcAttribute", ["VpcId": vpc, "EnableDnsHostnames.Value": "true"], "requestId")
     let group = try layer.ec2(
       "CreateSecurityGroup", ["GroupName": "strict", "GroupDescription": "d", "VpcId": vpc],
       "groupId")
@@ -327,6 +330,9 @@ final class StrictLayerTests: XCTestCase {
       "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.25.1.0/24"], "subnetId")
     let lenientSubnet = try layer.ec2(
       "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.25.2.0/24"], "subnetId")
+    // (moto names a task's interface only in a VPC with DNS hostnames, as the network step makes.)
+    _ = try layer.ec2(
+      "ModifyVpcAttribute", ["VpcId": vpc, "EnableDnsHostnames.Value": "true"], "requestId")
     let group = try layer.ec2(
       "CreateSecurityGroup", ["GroupName": "strict-fn", "GroupDescription": "d", "VpcId": vpc],
       "groupId")
@@ -414,6 +420,55 @@ final class StrictLayerTests: XCTestCase {
       runs[1], "ClientException", "No Fargate configuration exists for given values.")
     XCTAssertEqual(runs[2].status, 0, runs[2].stderr)
     XCTAssertEqual(runs[3].status, 0, runs[3].stderr)
+  }
+
+  /// A FARGATE task definition whose container gives no memory of its own runs (AWS takes the
+  /// task's): moto fails RunTask with HTTP 500; the layer gives moto a reservation and hides it.
+  func testFargateTaskRunsWithoutContainerMemory() throws {
+    try layer.configure([])
+    let vpc = try layer.ec2("CreateVpc", ["CidrBlock": "10.28.0.0/16"], "vpcId")
+    let subnet = try layer.ec2(
+      "CreateSubnet", ["VpcId": vpc, "CidrBlock": "10.28.1.0/24"], "subnetId")
+    // (moto names a task's interface only in a VPC with DNS hostnames, as the network step makes.)
+    _ = try layer.ec2(
+      "ModifyVpcAttribute", ["VpcId": vpc, "EnableDnsHostnames.Value": "true"], "requestId")
+    let group = try layer.ec2(
+      "CreateSecurityGroup",
+      ["GroupName": "strict-memory", "GroupDescription": "strict memory", "VpcId": vpc], "groupId")
+    let cluster = try layer.value(
+      ["ecs", "create-cluster", "--cluster-name", "strict-memory"], "cluster.clusterArn")
+    func register() throws -> String {
+      try layer.value(
+        [
+          "ecs", "register-task-definition", "--family", "strict-memory",
+          "--requires-compatibilities", "FARGATE", "--network-mode", "awsvpc", "--cpu", "256",
+          "--memory", "512", "--container-definitions", #"[{"name": "app", "image": "app:1"}]"#,
+        ], "taskDefinition.taskDefinitionArn")
+    }
+    let run = { (definition: String) in
+      [
+        "ecs", "run-task", "--cluster", cluster, "--task-definition", definition,
+        "--launch-type", "FARGATE", "--network-configuration",
+        #"{"awsvpcConfiguration":{"subnets":["\#(subnet)"],"securityGroups":["\#(group)"]}}"#,
+        "--query", "tasks[0].taskArn", "--output", "text",
+      ]
+    }
+    let lenient = try layer.aws(run(try register()))
+    XCTAssertNotEqual(lenient.status, 0, "moto runs it after all: drop the behaviour")
+    XCTAssertTrue(lenient.stderr.contains("500"), lenient.stderr)
+    try layer.configure(["ecs-container-memory"])
+    let definition = try register()
+    let started = try layer.aws(run(definition))
+    XCTAssertEqual(started.status, 0, started.stderr)
+    XCTAssertTrue(started.stdout.contains(":task/"), started.stdout)
+    let described = try layer.aws([
+      "ecs", "describe-task-definition", "--task-definition", definition, "--query",
+      "taskDefinition.containerDefinitions[0]",
+    ])
+    let container = try XCTUnwrap(try described.json() as? [String: Any], described.stdout)
+    XCTAssertEqual(container["name"] as? String, "app")
+    XCTAssertNil(container["memoryReservation"], "the layer's reservation shows")
+    XCTAssertNil(container["memory"])
   }
 
   // MARK: 8. DescribeVpcs filter names

@@ -272,6 +272,20 @@ final class ConfigurationTests: XCTestCase {
     _ change: (inout [String: Any]) -> Void, _ expected: [String], also: [String] = [],
     file: StaticString = #filePath, line: UInt = #line
   ) throws {
+    let path = try editedConfiguration(change)
+    guard
+      let error = assertThrowsNow(
+        ConfigurationError.self, file: file, line: line, { try Deployment.load(from: path) })
+    else { return }
+    XCTAssertEqual(error.file, path, file: file, line: line)
+    let lines = error.description.split(separator: "\n").map(String.init)
+    XCTAssertEqual(
+      Set(lines), Set((expected + also).map { "\(path): \($0)" }), file: file, line: line)
+    XCTAssertEqual(lines.count, expected.count + also.count, "\(lines)", file: file, line: line)
+  }
+
+  /// A copy of the local configuration with `change` made, in a scratch folder; its path.
+  func editedConfiguration(_ change: (inout [String: Any]) -> Void) throws -> String {
     var config =
       try JSONSerialization.jsonObject(
         with: try XCTUnwrap(contents(of: localConfigurationPath))) as! [String: Any]
@@ -287,15 +301,7 @@ final class ConfigurationTests: XCTestCase {
     change(&config)
     let path = try makeScratchFolder().appendingPathComponent("edited.json").path
     writeFile(path, contents: try JSONSerialization.data(withJSONObject: config))
-    guard
-      let error = assertThrowsNow(
-        ConfigurationError.self, file: file, line: line, { try Deployment.load(from: path) })
-    else { return }
-    XCTAssertEqual(error.file, path, file: file, line: line)
-    let lines = error.description.split(separator: "\n").map(String.init)
-    XCTAssertEqual(
-      Set(lines), Set((expected + also).map { "\(path): \($0)" }), file: file, line: line)
-    XCTAssertEqual(lines.count, expected.count + also.count, "\(lines)", file: file, line: line)
+    return path
   }
 }
 

@@ -214,7 +214,24 @@ extension Deployment.Service {
       buildContext: s.string("buildContext"),
       database: s.optionalString("database", check: Validate.identifier),
       loadBalanced: s.bool("loadBalanced", default: false),
-      taskDefinition: template)
+      taskDefinition: template,
+      migration: Self.migration(s))
+  }
+
+  /// `migration`: absent, or a non-empty array of non-empty strings (an argv, never a shell line).
+  private static func migration(_ s: FieldReader) -> [String]? {
+    guard let value = s.raw("migration") else { return nil }
+    let what = "must be a non-empty array of strings (the command and its arguments)"
+    guard case .array(let items) = value else {
+      s.problems.add(s.fieldPath("migration"), "\(what), not \(value.kindName)")
+      return nil
+    }
+    guard !items.isEmpty else {
+      s.problems.add(s.fieldPath("migration"), "\(what), not an empty array")
+      return nil
+    }
+    let words = s.strings("migration") { $0.isEmpty ? "must not be an empty string" : nil }
+    return words.count == items.count ? words : nil
   }
 }
 

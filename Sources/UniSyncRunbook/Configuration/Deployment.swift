@@ -150,6 +150,9 @@ package struct Deployment: Sendable, Hashable {
     package var loadBalanced: Bool
     /// Its ECS task definition (a JSON file beside the configuration, with `${NAME}` placeholders).
     package var taskDefinition: DocumentTemplate
+    /// A one-off command (argv) run before a rollout with the new image, as a one-off task of the
+    /// new task definition (``Migration``); `run update` rolls out nothing unless it exits 0.
+    package var migration: [String]? = nil
   }
 
   package struct ECS: Sendable, Hashable {

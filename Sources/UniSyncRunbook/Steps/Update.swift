@@ -13,6 +13,9 @@ import RunbookState
 ///    the read-only fields AWS adds are dropped, everything else is kept. It is registered only
 ///    when no revision of the family has exactly that content already, so the same update twice
 ///    registers nothing. The field-level difference is printed.
+/// 2½. Not in the guide, and only for a service with a `migration` in the configuration: its
+///    migration runs as a one-off task of the new revision (``Migration``), one service after the
+///    other, before any service is updated; unless each exits 0, none is.
 /// 3. "Update the service": the current task definition is recorded in the checkpoint first
 ///    (`ROLLBACK_TASK_DEF_<SERVICE>`), then `update-service`. The rollout is judged by the tool's
 ///    own loop over `describe-services` (never `aws ecs wait services-stable`, which gives up
@@ -96,9 +99,11 @@ package struct UpdateStep: Step {
         .command(
           Rollout.register(
             .text("{...}"), tags: deployment.ecsTagList(name: "<FAMILY>", action: "\(id)/rollout"))),
-        .note(
-          "record ROLLBACK_TASK_DEF_<SERVICE>=<CURRENT_TASK_DEFINITION> in the checkpoint, then:"),
       ]
+      outline += Migration.outline(deployment, services)
+      outline.append(
+        .note(
+          "record ROLLBACK_TASK_DEF_<SERVICE>=<CURRENT_TASK_DEFINITION> in the checkpoint, then:"))
     }
     outline += [
       .command(update),
@@ -117,7 +122,10 @@ package struct UpdateStep: Step {
       rollback
         ? "roll back \(services.joined(separator: ", "))"
         : "roll out \(services.joined(separator: ", "))",
-      outline: outline, requires: ["CLUSTER_ARN"]
+      outline: outline,
+      requires: ["CLUSTER_ARN"]
+        + (rollback || Migration.services(deployment, services).isEmpty
+          ? [] : ["ECS_SG"] + deployment.network.subnets.filter { !$0.isPublic }.map(\.export))
     ) { context in
       try await Rollout.run(context, deployment: deployment, services: services)
     }

@@ -152,6 +152,8 @@ struct TaskListAnswer: AWSAnswer {
 /// `ecs describe-tasks`.
 struct TasksAnswer: AWSAnswer {
   @EmptyWhenMissing var tasks: [ECSTask] = []
+  /// A task that was asked for and is not known (`MISSING`: stopped too long ago).
+  @EmptyWhenMissing var failures: [ServicesAnswer.Failure] = []
 }
 
 /// A task, and why it stopped.

@@ -8,10 +8,9 @@ import RunbookProcess
 ///
 /// `run-task` is a write that cannot be looked up by tags afterwards, and a second database task
 /// must not run unless the first is known to have failed. So each attempt has a `startedBy` of
-/// its own, derived from the checkpoint's lineage, what is run (``key``) and the attempt's
-/// number; the same text is the call's client token (ECS keeps it 24 hours: "Ensuring
-/// idempotency" in the ECS API reference). The task's ARN is recorded in the checkpoint (an
-/// export, `memory`) the moment `run-task` returns it. A resumed run describes that task instead
+/// its own, derived from the checkpoint's lineage, what is run (``Memory/key``) and the attempt's
+/// number (not also a client token: older aws CLIs refuse `--client-token`). The task's ARN is
+/// recorded in the checkpoint (an export, `memory`) the moment `run-task` returns it. A resumed run describes that task instead
 /// of running a new one; when a kill came between the call and the record, `list-tasks
 /// --started-by` finds the task (stopped tasks stay listed for at least an hour: ListTasks).
 /// Only a task known to have failed makes the next attempt, with the next number.
@@ -32,6 +31,8 @@ struct OneOffTask: Sendable {
   var pollSeconds: Int
   /// How many of the task's last log lines a failure shows.
   var logLines: Int
+  /// Whether the log lines are shown when the task succeeded too (`runbook task run`).
+  var showsLogs = false
 
   // MARK: Commands
 
@@ -103,8 +104,8 @@ struct OneOffTask: Sendable {
   struct Ending: Sendable {
     var taskArn: String
     var exitCode: Int?
-    var stoppedReason: String?
-    var containerReason: String?
+    var stoppedReason: String? = nil
+    var containerReason: String? = nil
     var succeeded: Bool { exitCode == 0 }
 
     /// `exit 1 (Essential container in task exited)`.
@@ -122,6 +123,10 @@ struct OneOffTask: Sendable {
     var export: String
     /// What is run (the task definition and command): a different key starts at attempt 1.
     var key: String
+    /// Whether a success is recorded too (`<hash> <attempt> <ARN> ok`): a later run of the same
+    /// key then runs nothing (a migration runs once per revision), even when ECS no longer knows
+    /// the task.
+    var remembersSuccess = false
   }
 
   /// Runs the task (or finds the one an interrupted run started), waits for it to stop and
@@ -135,9 +140,13 @@ struct OneOffTask: Sendable {
     var attempt = 1
     if let memory, let recorded = context.values[memory.export] {
       let words = recorded.split(separator: " ").map(String.init)
+      if words.count == 4, words[0] == hash, words[3] == "ok" {
+        context.progress("task \(Self.short(words[2])) ran this already and exited 0")
+        return Ending(taskArn: words[2], exitCode: 0)
+      }
       if words.count == 3, words[0] == hash, let number = Int(words[1]) {
         context.progress("an earlier run started task \(Self.short(words[2])): following it")
-        let ending = try await follow(context, taskArn: words[2])
+        let ending = try await follow(context, taskArn: words[2], earlier: true)
         if ending.succeeded { return ending }
         context.progress("task \(Self.short(words[2])) failed: \(ending.summary); running it again")
         attempt = number + 1
@@ -161,7 +170,12 @@ struct OneOffTask: Sendable {
     if let memory, let taskArn {
       try await context.record(export: memory.export, value: "\(hash) \(attempt) \(taskArn)")
     }
-    return try await follow(context, taskArn: taskArn ?? "")
+    let ending = try await follow(context, taskArn: taskArn ?? "")
+    if let memory, memory.remembersSuccess, ending.succeeded {
+      try await context.record(
+        export: memory.export, value: "\(hash) \(attempt) \(ending.taskArn) ok")
+    }
+    return ending
   }
 
   /// A task started with `startedBy` (running, else stopped), if there is one.
@@ -175,13 +189,23 @@ struct OneOffTask: Sendable {
   }
 
   /// Polls the task until it is STOPPED; after ``timeoutSeconds`` it is stopped and fails.
-  func follow(_ context: ProcedureContext, taskArn: String) async throws -> Ending {
+  /// `earlier`: an earlier run started it, so ECS not knowing it means it stopped long ago.
+  func follow(_ context: ProcedureContext, taskArn: String, earlier: Bool = false) async throws
+    -> Ending
+  {
     let started = Date()
     var last = ""
     while true {
       let answer = try await context.answer(
         TasksAnswer.self, of: Self.describeTask(.text(taskArn)))
       // Just after run-task, ECS may not know the task yet (eventual consistency): ask again.
+      // A task an earlier run started that ECS does not know stopped over an hour ago.
+      if earlier, answer.tasks.isEmpty, answer.failures.contains(where: { $0.reason == "MISSING" })
+      {
+        throw ProcedureFailure(
+          "task \(Self.short(taskArn)), which an earlier run started, is no longer known to ECS (stopped tasks stay about an hour): whether it succeeded cannot be told. Its log lines are in \(logGroup); 'runbook reset' of this step forgets it, and the next run starts the task again"
+        )
+      }
       if let task = answer.tasks.first {
         let status = task.lastStatus ?? "?"
         if status != last {
@@ -194,7 +218,7 @@ struct OneOffTask: Sendable {
           let ending = Ending(
             taskArn: taskArn, exitCode: container?.exitCode, stoppedReason: task.stoppedReason,
             containerReason: container?.reason)
-          if !ending.succeeded { await showLogs(context, taskArn: taskArn) }
+          if !ending.succeeded || showsLogs { await showLogs(context, taskArn: taskArn) }
           return ending
         }
       }

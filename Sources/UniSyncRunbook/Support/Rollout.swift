@@ -64,15 +64,7 @@ struct Rollout: Sendable {
   static func run(_ context: ProcedureContext, deployment: Deployment, services: [String])
     async throws -> String
   {
-    let outcomes = await services.concurrentMap(limit: context.jobs) {
-      service -> Swift.Result<Result, Error> in
-      do {
-        return .success(
-          try await Rollout(context: context, deployment: deployment, service: service).run())
-      } catch {
-        return .failure(error)
-      }
-    }
+    let outcomes = try await outcomes(context, deployment: deployment, services: services)
     // Ctrl-C stops everything; it is not a service's failure.
     for case .failure(let error) in outcomes where error is Interrupted { throw error }
     let results: [Result] = outcomes.map { outcome in
@@ -99,6 +91,37 @@ struct Rollout: Sendable {
     let changed = results.filter { if case .updated = $0 { true } else { false } }.count
     return "\(changed) of \(services.count) service(s) "
       + (deployment.request.rollback ? "rolled back" : "updated")
+  }
+
+  /// Each service's rollout. With migrations (``Migration``): first every service's new revision,
+  /// then the migrations of those that move to one, one after the other, and only when all of
+  /// them exited 0 the `update-service` calls; a failed migration throws before any.
+  private static func outcomes(
+    _ context: ProcedureContext, deployment: Deployment, services: [String]
+  ) async throws -> [Swift.Result<Result, Error>] {
+    @Sendable func rollout(_ service: String) -> Rollout {
+      Rollout(context: context, deployment: deployment, service: service)
+    }
+    let migrations = Migration.services(deployment, services)
+    guard !deployment.request.rollback, !migrations.isEmpty else {
+      return await services.concurrentMap(limit: context.jobs) { service in
+        await Swift.Result.of { try await rollout(service).run() }
+      }
+    }
+    let prepared = await services.concurrentMap(limit: context.jobs) { service in
+      await Swift.Result.of { try await rollout(service).prepare() }
+    }
+    for case .failure(let error) in prepared where error is Interrupted { throw error }
+    for service in migrations {
+      guard let index = services.firstIndex(of: service.name),
+        case .success(let found) = prepared[index], found.running != found.target
+      else { continue }
+      try await Migration.run(context, deployment, service, taskDefinition: found.target)
+    }
+    return await Array(zip(services, prepared)).concurrentMap(limit: context.jobs) {
+      service, found in
+      await Swift.Result.of { try await rollout(service).roll(found.get()) }
+    }
   }
 
   static func table(_ services: [String], _ results: [Result], rollback: Bool = false) -> String {
@@ -140,41 +163,67 @@ struct Rollout: Sendable {
 
   func say(_ line: String) { context.progress("[\(service)] \(line)") }
 
+  /// What a rollout found before it changes anything: the service and the revision to roll to.
+  struct Prepared: Sendable {
+    var running: String
+    var target: String
+    /// The service's events so far (those printed while judging are newer).
+    var seen: Set<String>
+    /// The PRIMARY deployment, and its id again when the service is settled (``stable(_:)``).
+    var primary: String?
+    var stable: String?
+  }
+
   func run() async throws -> Result {
+    guard deployment.request.rollback else { return try await roll(try await prepare()) }
+    let (current, running) = try await active()
+    let seen = current.eventIDs
+    guard let target = context.values[UpdateStep.rollbackExport(service)] else {
+      throw ProcedureFailure(
+        "no task definition was recorded before an update of \(service): nothing to go back to")
+    }
+    if running == target, let primary = stable(current) {
+      say("runs \(Self.short(target)) already (deployment \(primary))")
+      return .unchanged(taskDefinition: target)
+    }
+    say("back to \(Self.short(target)) (from \(Self.short(running)))")
+    let id = running == target ? current.primary?.id : try await update(to: target)
+    if case .failed(let reason) = try await judge(id ?? "?", seen: seen) {
+      return .failed(
+        reason:
+          "the rollback to \(Self.short(target)) (deployment \(id ?? "?")) failed: \(reason)")
+    }
+    try await context.record(export: ECSStep.taskDefinitionExport(service), value: target)
+    return .updated(taskDefinition: target, deployment: id ?? "?")
+  }
+
+  /// The service as it is, which must be active.
+  func active() async throws -> (ECSService, String) {
     let current = try await describe()
     guard current.status == "ACTIVE", let running = current.taskDefinition else {
       throw ProcedureFailure("service \(service) is not an active service of the cluster")
     }
-    let seen = current.eventIDs
-    if deployment.request.rollback {
-      guard let target = context.values[UpdateStep.rollbackExport(service)] else {
-        throw ProcedureFailure(
-          "no task definition was recorded before an update of \(service): nothing to go back to")
-      }
-      if running == target, let primary = stable(current) {
-        say("runs \(Self.short(target)) already (deployment \(primary))")
-        return .unchanged(taskDefinition: target)
-      }
-      say("back to \(Self.short(target)) (from \(Self.short(running)))")
-      let id = running == target ? current.primary?.id : try await update(to: target)
-      if case .failed(let reason) = try await judge(id ?? "?", seen: seen) {
-        return .failed(
-          reason:
-            "the rollback to \(Self.short(target)) (deployment \(id ?? "?")) failed: \(reason)")
-      }
-      try await context.record(export: ECSStep.taskDefinitionExport(service), value: target)
-      return .updated(taskDefinition: target, deployment: id ?? "?")
-    }
+    return (current, running)
+  }
 
-    // 2. The new task definition: the current one with the new image.
-    let target = try await taskDefinition(from: running)
-    if running == target, let primary = stable(current) {
+  /// 2. The new task definition: the current one with the new image.
+  func prepare() async throws -> Prepared {
+    let (current, running) = try await active()
+    return Prepared(
+      running: running, target: try await taskDefinition(from: running), seen: current.eventIDs,
+      primary: current.primary?.id, stable: stable(current))
+  }
+
+  /// 3. The update of the service to the prepared revision, judged, rolled back on failure.
+  func roll(_ prepared: Prepared) async throws -> Result {
+    let (running, target, seen) = (prepared.running, prepared.target, prepared.seen)
+    if running == target, let primary = prepared.stable {
       say("runs \(Self.short(target)) already (deployment \(primary)): nothing to do")
       return .unchanged(taskDefinition: target)
     }
     // 3. Update the service, after recording where to go back to. A service already on the
     // target (an earlier run was stopped while it rolled out) is only waited for.
-    var id = current.primary?.id
+    var id = prepared.primary
     if running != target {
       try await context.record(export: UpdateStep.rollbackExport(service), value: running)
       id = try await update(to: target)
@@ -329,5 +378,12 @@ struct Rollout: Sendable {
         seconds: min(
           Double(deployment.operations.deploymentPollSeconds), max(0.1, timeout - elapsed)))
     }
+  }
+}
+
+extension Swift.Result where Failure == any Error {
+  /// What `body` returned, or the error it threw.
+  fileprivate static func of(_ body: () async throws -> Success) async -> Self {
+    do { return .success(try await body()) } catch { return .failure(error) }
   }
 }
