@@ -227,7 +227,8 @@ package struct ECSStep: Step {
             "--query",
             "Attributes[?Key=='deregistration_delay.timeout_seconds' && Value=='\(ecs.deregistrationDelaySeconds)'].Value",
             "--output", "text"),
-          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)"))),
+          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)"))
+      ).configuring("target-group"),
       Action(
         name: "listener", summary: "create the HTTP \(port) listener of \(ecs.loadBalancer)",
         effect: .write,
