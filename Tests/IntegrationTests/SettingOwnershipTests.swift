@@ -153,4 +153,68 @@ extension ECRECSLambdaStepTests {
     XCTAssertEqual(afterDestroy.inline, ["SQSAndSecretsManagerAccess"])
     XCTAssertEqual(afterDestroy.document, wanted)
   }
+
+  /// The cluster exists beforehand with a service named `user-service` running another team's
+  /// task definition: the run records both as already there and never moves that service to the
+  /// deployment's revision (no `update-service` for it), and destroy keeps the service, its task
+  /// definition and desired count, and the cluster, while the deployment's own services go.
+  func testAServiceThatExistedKeepsItsTaskDefinitionThroughRunAndDestroy() async throws {
+    let names = ResourceNames.other("svk" + UUID().uuidString.prefix(6).lowercased())
+    let workspace = try await seededWorkspace(names)
+    _ = try await workspace.aws(["ecs", "create-cluster", "--cluster-name", names.cluster])
+    let registered = try await workspace.aws([
+      "ecs", "register-task-definition", "--family", "\(names.prefix)-theirs",
+      "--container-definitions", #"[{"name":"theirs","image":"nginx","memory":128}]"#,
+    ])
+    let theirs = try XCTUnwrap(
+      ((registered as? [String: Any])?["taskDefinition"] as? [String: Any])?["taskDefinitionArn"]
+        as? String)
+    _ = try await workspace.aws([
+      "ecs", "create-service", "--cluster", names.cluster, "--service-name", "user-service",
+      "--task-definition", theirs, "--desired-count", "1",
+    ])
+    func services() async throws -> [String: String] {
+      let listed = try await workspace.aws(["ecs", "list-services", "--cluster", names.cluster])
+      let arns = (listed as? [String: Any])?["serviceArns"] as? [String] ?? []
+      guard !arns.isEmpty else { return [:] }
+      let described = try await workspace.aws(
+        ["ecs", "describe-services", "--cluster", names.cluster, "--services"] + arns)
+      var result: [String: String] = [:]
+      for service in (described as? [String: Any])?["services"] as? [[String: Any]] ?? []
+      where service["status"] as? String == "ACTIVE" {
+        if let name = service["serviceName"] as? String {
+          result[name] =
+            "\(service["taskDefinition"] as? String ?? "?") x\(service["desiredCount"] as? Int ?? -1)"
+        }
+      }
+      return result
+    }
+
+    let run = try await workspace.runLogged(["run", "ecr", "ecs", "lambda", "--yes"])
+    XCTAssertEqual(run.run.status, 0, run.run.summary)
+    let updates = run.calls.filter { call in
+      let argv = call["argv"] as? [String] ?? []
+      return argv.prefix(2) == ["ecs", "update-service"]
+        && argv.firstIndex(of: "--service").map { argv[$0 + 1] } == "user-service"
+    }
+    XCTAssertEqual(updates.count, 0, "their service was moved: \(updates)")
+    let checkpoint = try workspace.checkpoint()
+    XCTAssertEqual(checkpoint.record("ecs", "cluster")?.outcome, .alreadyDone)
+    XCTAssertEqual(checkpoint.record("ecs", "service-user-service")?.outcome, .alreadyDone)
+    XCTAssertEqual(checkpoint.record("ecs", "service-revision-user-service")?.status, .done)
+    XCTAssertEqual(checkpoint.record("ecs", "service-course-service")?.outcome, .created)
+    let afterRun = try await services()
+    XCTAssertEqual(afterRun["user-service"], "\(theirs) x1")
+    XCTAssertEqual(afterRun.count, 4, "\(afterRun)")
+
+    let destroy = try await workspace.run(["destroy", "lambda", "ecs", "ecr", "--yes", "--force"])
+    XCTAssertEqual(destroy.status, 0, destroy.summary)
+    XCTAssertTrue(
+      destroy.stdout.contains("= delete-service-user-service: delete service user-service (kept"),
+      destroy.stdout)
+    let afterDestroy = try await services()
+    XCTAssertEqual(
+      afterDestroy, ["user-service": "\(theirs) x1"],
+      "only their service is left, as it was, in their cluster")
+  }
 }
