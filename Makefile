@@ -12,7 +12,8 @@
 #   make env-up      start the AWS emulator in .test-env (scripts/local-aws.sh); env-down stops it
 #   make demo        run the tool against the emulator (left running); demo-stop stops it
 #   make bench       scripts/bench.sh: the guide by hand against the tool, plan, rerun, memory
-#                    (TIMING=aws: on AWS's readiness times, scaled; docs/performance-aws.md)
+#                    (TIMING=aws: on AWS's readiness times, scaled; docs/performance-aws.md;
+#                    SERVICES=16: the tool with 4 and 16 services, docs/performance-services.md)
 #   make format      swift format in place; make lint checks formatting (+ shellcheck if present)
 #   make clean       stop local services, remove .build and .test-env (distclean: .venv too)
 #
@@ -147,7 +148,7 @@ demo-stop:
 	rm -rf '$(DEMO_STATE)'
 
 bench:
-	@if [[ -x scripts/bench.sh ]]; then scripts/bench.sh $(if $(TIMING),--timing $(TIMING)); \
+	@if [[ -x scripts/bench.sh ]]; then scripts/bench.sh $(if $(TIMING),--timing $(TIMING)) $(if $(SERVICES),--services $(SERVICES)); \
 	else echo "scripts/bench.sh is not there yet"; fi
 
 format:

@@ -15,7 +15,11 @@ started here and stopped by pid):
   - the tool's peak resident memory during the full run (VmHWM of the tool alone, sampled).
 
     scripts/bench.py [--scratch-path DIR | --binary PATH] [--plan-runs N] [--rounds N] [--keep]
-                     [--timing emulator|aws] [--timing-scale S]
+                     [--timing emulator|aws] [--timing-scale S] [--services N]
+
+With --services N (`make bench SERVICES=N`) only the tool runs, once with the configuration's 4
+services and once with N generated ones (scripts/bench_services.py): wall time, aws calls per
+service, peak memory; that run writes docs/performance-services.md, not this file.
 
 With --timing aws (`make bench TIMING=aws`) the emulators answer with AWS's own timings, scaled
 down by one factor (--timing-scale, default 1/30): the strict layer (Tests/Fixtures/aws-strict.py)
@@ -469,6 +473,8 @@ def main():
     parser.add_argument("--timing", choices=["emulator", "aws"], default=os.environ.get("TIMING") or "emulator",
                         help="aws: AWS's own readiness times, scaled (docs/performance-aws.md)")
     parser.add_argument("--timing-scale", type=float, default=1 / 30)
+    parser.add_argument("--services", type=int, default=int(os.environ.get("SERVICES") or 0),
+                        help="N: the tool alone with 4 and with N services (docs/performance-services.md)")
     options = parser.parse_args()
     timing_scale = options.timing_scale if options.timing == "aws" else None
     if timing_scale is not None and not timing_scale > 0:
@@ -499,6 +505,18 @@ def main():
         images = bool(IMAGE_STEPS.intersection(steps))
         sections = " ".join(SECTIONS[step] for step in steps)
         figures.update(steps=steps, implemented=implemented, sections=sections, images=images)
+
+        if options.services:
+            import bench_services
+            if options.services <= bench_services.BASE_SERVICES:
+                parser.error(f"--services must be more than {bench_services.BASE_SERVICES}")
+            measured, failures = bench_services.measure(
+                sys.modules[__name__], work, binary, steps, images, options.services, timing_scale)
+            measured["binary"] = figures_build
+            bench_services.write_report(measured, failures, options.services, timing_scale, machine())
+            for failure in failures:
+                print("bench: " + failure, file=sys.stderr)
+            return 1 if failures else 0
 
         rounds = []
         for number in range(1, options.rounds + 1):
@@ -601,7 +619,8 @@ def write_report(f, failures, env):
         "local emulator (moto_server) on 127.0.0.1, the real aws CLI behind the logging shim",
         "`Tests/Fixtures/bin/aws` (first on PATH, so every call is counted). On AWS's own timings",
         "(NAT gateway, DB instance, load balancer, function readiness, scaled): docs/performance-aws.md,",
-        "written by `make bench TIMING=aws`.",
+        "written by `make bench TIMING=aws`. With 16 services instead of 4: docs/performance-services.md,",
+        "written by `make bench SERVICES=16` (and `TIMING=aws SERVICES=16`).",
         "",
         f"- machine: {machine()}",
         f"- software: {aws_version}; moto {moto_version}; {' '.join(swift_version)}; Python {platform.python_version()}",

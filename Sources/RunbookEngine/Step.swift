@@ -372,6 +372,14 @@ package struct Action: Sendable, Hashable {
       adoptLookup: adoptLookup.map { Lookup($0) }, after: after)
   }
 
+  /// This action as a setting of the resource the step's action `resource` creates
+  /// (``configures``): applied only when this deployment made or adopted that resource.
+  package func configuring(_ resource: String) -> Action {
+    var action = self
+    action.configures = resource
+    return action
+  }
+
   /// A read that polls `command` until its output is one of `success`.
   package static func waitUntil(
     _ name: String, _ summary: String, command: Command, success: Set<String>,

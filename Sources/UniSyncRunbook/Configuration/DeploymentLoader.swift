@@ -44,7 +44,8 @@ extension Deployment {
     let secrets = top.object("secrets", Secrets.init(reading:))
     let ecr = top.object("ecr", ECR.init(reading:))
     let services = top.objects("services") { Service(reading: $0, baseDirectory: baseDirectory) }
-    validateServices(services, problems: problems)
+    validateServices(services, users: rds?.setup.mode != .manual, problems: problems)
+    if let groups { validatePorts(services, groups, problems: problems) }
     let ecs = top.object("ecs", ECS.init(reading:))
     if let ecs, let problem = FargateTaskSize.problem(cpu: ecs.cpu, memory: ecs.memory) {
       problems.add(problem.field, problem.message)
@@ -81,14 +82,48 @@ extension Deployment {
   }
 
   /// Service names are unique, and one service at most is behind the load balancer.
-  private static func validateServices(_ services: [Service], problems: ProblemList) {
+  /// With `users` (guide 3.3 by the tool), each service with a database gets a user of its own.
+  private static func validateServices(_ services: [Service], users: Bool, problems: ProblemList) {
     var serviceNames = Set<String>()
     for (index, service) in services.enumerated() where !serviceNames.insert(service.name).inserted
     {
       problems.add("services[\(index)].name", "'\(service.name)' is used by another service")
     }
+    // Each service with a database gets a MySQL user named after it (``DatabaseSetup``): two names
+    // that give the same user would share one password and one set of grants.
+    var taken: [String: String] = [:]
+    for (index, service) in services.enumerated() where users && service.database != nil {
+      let user = UniSyncRunbook.DatabaseSetup.userName(service.name)
+      if let other = taken[user], other != service.name {
+        problems.add(
+          "services[\(index)].name",
+          "'\(service.name)' gives the same database user '\(user)' as '\(other)' (MySQL user names: 32 characters, '-' as '_')"
+        )
+      } else {
+        taken[user] = service.name
+      }
+    }
     if services.filter(\.loadBalanced).count > 1 {
       problems.add("services", "only one service can be behind the load balancer (loadBalanced)")
+    }
+  }
+
+  /// Every service listens inside the ECS group's port range: its rules (from the ALB, and from
+  /// the group itself for the services' calls to each other) admit that range only, so a port
+  /// outside it (a service added past `toPort`) would be unreachable once deployed.
+  private static func validatePorts(
+    _ services: [Service], _ groups: SecurityGroups, problems: ProblemList
+  ) {
+    // A range or a port reported already would only be reported again.
+    let reported = Set(problems.items.map(\.field))
+    guard !reported.contains(where: { $0.hasPrefix("securityGroups.ecs") }) else { return }
+    let range = groups.ecsPortRange
+    for (index, service) in services.enumerated()
+    where !range.contains(service.port) && !reported.contains("services[\(index)].port") {
+      problems.add(
+        "services[\(index)].port",
+        "\(service.port) is outside securityGroups.ecs \(range.lowerBound)-\(range.upperBound): the load balancer and the other services could not reach \(service.name); widen fromPort/toPort"
+      )
     }
   }
 

@@ -227,7 +227,8 @@ package struct ECSStep: Step {
             "--query",
             "Attributes[?Key=='deregistration_delay.timeout_seconds' && Value=='\(ecs.deregistrationDelaySeconds)'].Value",
             "--output", "text"),
-          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)"))),
+          pattern: exactPattern("\(ecs.deregistrationDelaySeconds)"))
+      ).configuring("target-group"),
       Action(
         name: "listener", summary: "create the HTTP \(port) listener of \(ecs.loadBalancer)",
         effect: .write,
@@ -327,7 +328,8 @@ package struct ECSStep: Step {
           ["Unable to assume the service linked role", "cannot be assumed"], seconds: 120),
         // A cluster made a moment ago has no services.
         settledBy: .nothingToFind(whenCreated: "cluster")),
-      // An existing service moves to the registered revision (guide 10, step 3).
+      // An existing service of this deployment moves to the registered revision (guide 10, step
+      // 3); one that existed already (another team's, in a cluster that existed) is left as it is.
       Action(
         name: "service-revision-\(name)", summary: "run \(name) on the registered task definition",
         effect: .write,
@@ -346,7 +348,8 @@ package struct ECSStep: Step {
           return words.count == 2 && words[1] == values[Self.taskDefinitionExport(name)]
             ? words[0] : nil
         },
-        after: ["service-\(name)"], settledBy: .nothingToDo(whenCreated: "service-\(name)")),
+        after: ["service-\(name)"], settledBy: .nothingToDo(whenCreated: "service-\(name)")
+      ).configuring("service-\(name)"),
     ].map { action in
       // Its tasks pull the images the ecr step pushes, through the private subnets' route to the
       // NAT gateway: neither passes an id, so the service waits for both steps to finish.

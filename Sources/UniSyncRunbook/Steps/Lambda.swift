@@ -259,8 +259,10 @@ package struct LambdaStep: Step {
           return SHA256.digest(data).base64EncodedString() == deployed ? deployed : nil
         },
         after: ["package-size", "function-active"],
-        // A function created in this run runs this very package.
-        settledBy: .nothingToDo(whenCreated: "function")),
+        // A function created in this run runs this very package. A function of that name that
+        // existed already is someone else's: its code is left as it is.
+        settledBy: .nothingToDo(whenCreated: "function")
+      ).configuring("function"),
     ]
   }
 }

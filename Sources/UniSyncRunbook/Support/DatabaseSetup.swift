@@ -153,7 +153,13 @@ enum DatabaseSetup {
   static func user(_ deployment: Deployment, _ service: Deployment.Service) -> String {
     deployment.rds.setup.mode == .manual
       ? deployment.rds.masterUsername
-      : String(service.name.replacingOccurrences(of: "-", with: "_").prefix(32))
+      : userName(service.name)
+  }
+
+  /// `user_service` for `user-service`: '-' as '_', at most 32 characters (the loader refuses two
+  /// services that would share one).
+  static func userName(_ service: String) -> String {
+    String(service.replacingOccurrences(of: "-", with: "_").prefix(32))
   }
 
   /// `unisync/db-user-service`: the secret holding that user's password.

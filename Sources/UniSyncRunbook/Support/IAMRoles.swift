@@ -23,9 +23,11 @@ extension Deployment {
   /// `create-role`, `attach-role-policy` for each managed policy, `put-role-policy`.
   ///
   /// A role is found by its name, which is unique in the account: one that exists already (made
-  /// by an interrupted run, or by hand, as `ecsTaskExecutionRole` often is) is used as it is, and
-  /// gets the policies. Attaching and putting policies again changes nothing, so those are safe to
-  /// repeat after a kill.
+  /// by hand, or by another team, as `ecsTaskExecutionRole` often is) is used as it is, with the
+  /// policies it has: the attachments and the inline policy are settings (``Action/configures``),
+  /// applied only to a role this deployment made (a `put-role-policy` of the same name would
+  /// replace that team's document). Attaching and putting policies again changes nothing, so those
+  /// are safe to repeat after a kill.
   func roleActions(step: String, _ role: RoleSpec) -> [Action] {
     let trust =
       #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"#
@@ -66,7 +68,8 @@ extension Deployment {
               "iam", "list-attached-role-policies", "--role-name", .text(role.name),
               "--query", "AttachedPolicies[?PolicyArn=='\(policy)'].PolicyArn", "--output", "text"),
             pattern: exactPattern(policy)),
-          after: [role.key]))
+          after: [role.key]
+        ).configuring(role.key))
     }
     // Put only when the role does not have this very document (a changed configuration updates it).
     guard let document = role.inlinePolicy, let inlinePolicyName = role.inlinePolicyName else {
@@ -93,7 +96,8 @@ extension Deployment {
           else { return nil }
           return inlinePolicyName
         },
-        after: [role.key], settledBy: .nothingToFind(whenCreated: role.key)))
+        after: [role.key], settledBy: .nothingToFind(whenCreated: role.key)
+      ).configuring(role.key))
     return actions
   }
 
