@@ -28,7 +28,10 @@ package struct Observation: Sendable, Hashable {
   /// an attribute, whose key order and quoting vary). Nil: the output as it is.
   package var extract: String? = nil
   /// What converges a finding of this resource when running the action again does not (text;
-  /// exports are filled in). Nil: `runbook run --refresh STEP`.
+  /// exports are filled in). Set, a `changed` finding is the operator's to converge as it says
+  /// (a rule added by hand, which the tool never revokes): `run --refresh` leaves it, neither
+  /// refusing nor running the action. Nil: `runbook run --refresh STEP` where running the action
+  /// again converges it.
   package var converge: Argument? = nil
 
   package init(
@@ -128,7 +131,13 @@ extension Engine {
         if let finding = try await observe(
           observation, step: step.id, action: action.name, recorded: record.value, values: values)
         {
+          var finding = finding
           if finding.kind == "missing", let export = action.capture?.export { gone.insert(export) }
+          if finding.kind == "changed", observation.converge == nil, !action.appliesSetting {
+            // What a create made cannot be made again in place: `run --refresh` refuses it.
+            finding.converge =
+              "set it back in AWS, or make the configuration say what AWS has ('runbook run --refresh \(step.id)' does not replace it: 'runbook destroy \(step.id)', then 'runbook run \(step.id)' does)"
+          }
           findings.append(finding)
         }
       }

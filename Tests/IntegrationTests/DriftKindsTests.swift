@@ -138,5 +138,19 @@ final class DriftKindsTests: XCTestCase {
       network.stdout.contains(
         "network/private-default-route  missing (today's configuration expects route 0.0.0.0/0 to \(exports["NAT_ID"] ?? "?"))  converge: runbook run --refresh network"
       ), network.stdout)
+
+    // A refresh makes the route and the database's rule again; the rule added by hand is the
+    // operator's to revoke (its finding says how): the refresh neither refuses nor removes it.
+    let refresh = try await workspace.run(["run", "--refresh", "--yes", "network", "security"])
+    XCTAssertEqual(refresh.status, 0, refresh.summary)
+    let after = try await workspace.run(["drift", "network", "security", "--json"])
+    XCTAssertEqual(after.status, 4, after.summary)
+    let left = try driftFindings(after).map {
+      "\($0["kind"] as? String ?? "") \($0["step"] as? String ?? "")/\($0["action"] as? String ?? "")"
+    }
+    XCTAssertTrue(left.contains("changed security/alb-sg"), "\(left)")
+    XCTAssertEqual(
+      left.filter { !$0.hasPrefix("extra ") && $0 != "changed security/alb-sg" }, [],
+      "the route and the rule are back: \(left)")
   }
 }

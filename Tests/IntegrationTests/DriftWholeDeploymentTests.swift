@@ -111,7 +111,14 @@ final class DriftWholeDeploymentTests: XCTestCase {
       XCTAssertEqual(got["kind"] as? String, want.kind, name)
       XCTAssertEqual(got["expected"] as? String, want.expected, name)
       XCTAssertEqual(got["actual"] as? String, want.actual, name)
-      XCTAssertEqual(got["converge"] as? String, "runbook run --refresh \(parts[0])", name)
+      // A resource gone is made again by a refresh; what a create made and someone changed is
+      // not made again in place (run --refresh refuses it), and the finding says so.
+      XCTAssertEqual(
+        got["converge"] as? String,
+        want.kind == "missing"
+          ? "runbook run --refresh \(parts[0])"
+          : "set it back in AWS, or make the configuration say what AWS has ('runbook run --refresh \(parts[0])' does not replace it: 'runbook destroy \(parts[0])', then 'runbook run \(parts[0])' does)",
+        name)
     }
 
     // A step alone: its own findings, one line each.
@@ -119,7 +126,7 @@ final class DriftWholeDeploymentTests: XCTestCase {
     XCTAssertEqual(queues.status, 4, queues.summary)
     XCTAssertTrue(
       queues.stdout.contains(
-        "sqs/queue-task-creation-queue \(exports["QUEUE_URL_TASK_CREATION_QUEUE"] ?? "?")  changed: visibility timeout (s), retention (s) is 120 345600, today's configuration says 30 345600  converge: runbook run --refresh sqs\n"
+        "sqs/queue-task-creation-queue \(exports["QUEUE_URL_TASK_CREATION_QUEUE"] ?? "?")  changed: visibility timeout (s), retention (s) is 120 345600, today's configuration says 30 345600  converge: set it back in AWS, or make the configuration say what AWS has ('runbook run --refresh sqs' does not replace it: 'runbook destroy sqs', then 'runbook run sqs' does)\n"
       ), queues.stdout)
     XCTAssertEqual(queues.stdout.split(separator: "\n").count, 3, queues.stdout)
 
