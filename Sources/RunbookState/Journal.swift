@@ -64,25 +64,16 @@ package struct Journal: Sendable {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let line = try encoder.encode(entry) + Data("\n".utf8)
-    let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-    guard fd >= 0 else {
-      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
-    }
-    defer { close(fd) }
-    guard flock(fd, LOCK_EX) == 0 else {
-      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
-    }
-    var prefix = Data()
-    if let tail = tornTail(fd) {
-      if (try? JSONDecoder().decode(JournalEntry.self, from: tail.bytes)) != nil {
-        prefix = Data("\n".utf8)
-      } else if ftruncate(fd, tail.offset) != 0 {
-        throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    try appendLocked(to: path) { fd in
+      var prefix = Data()
+      if let tail = tornTail(fd) {
+        if (try? JSONDecoder().decode(JournalEntry.self, from: tail.bytes)) != nil {
+          prefix = Data("\n".utf8)
+        } else if ftruncate(fd, tail.offset) != 0 {
+          throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+        }
       }
-    }
-    try writeAll(fd, prefix + line, path: path)
-    guard fsync(fd) == 0 else {
-      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+      return prefix + line
     }
   }
 

@@ -187,27 +187,18 @@ package struct HistoryFile: HistoryStore {
   package init(path: String) { self.path = path }
 
   package func append(_ record: RunRecord) throws {
-    var line = try record.line()
-    let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-    guard fd >= 0 else {
-      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
-    }
-    defer { close(fd) }
-    guard flock(fd, LOCK_EX) == 0 else {
-      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
-    }
-    // A run killed during an append left a line without its newline: end it, so this record
-    // stays a line of its own (the torn one is skipped when read).
-    var info = stat()
-    var last: UInt8 = 0
-    if fstat(fd, &info) == 0, info.st_size > 0, pread(fd, &last, 1, info.st_size - 1) == 1,
-      last != UInt8(ascii: "\n")
-    {
-      line = Data("\n".utf8) + line
-    }
-    try writeAll(fd, line, path: path)
-    guard fsync(fd) == 0 else {
-      throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+    let line = try record.line()
+    try appendLocked(to: path) { fd in
+      // A run killed during an append left a line without its newline: end it, so this record
+      // stays a line of its own (the torn one is skipped when read).
+      var info = stat()
+      var last: UInt8 = 0
+      if fstat(fd, &info) == 0, info.st_size > 0, pread(fd, &last, 1, info.st_size - 1) == 1,
+        last != UInt8(ascii: "\n")
+      {
+        return Data("\n".utf8) + line
+      }
+      return line
     }
   }
 

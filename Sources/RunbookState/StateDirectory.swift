@@ -307,6 +307,24 @@ func writeDurably(_ data: Data, to path: String) throws {
   }
 }
 
+/// Appends to the file at `path` (made 0600 when absent) under an exclusive `flock`, and fsyncs
+/// before returning: `bytes` is given the locked descriptor (to look at a torn last line a killed
+/// append left) and returns what to append. The journal and the run history append this way.
+func appendLocked(to path: String, _ bytes: (Int32) throws -> Data) throws {
+  let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+  guard fd >= 0 else {
+    throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+  }
+  defer { close(fd) }
+  guard flock(fd, LOCK_EX) == 0 else {
+    throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+  }
+  try writeAll(fd, try bytes(fd), path: path)
+  guard fsync(fd) == 0 else {
+    throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno)))
+  }
+}
+
 func writeAll(_ fd: Int32, _ data: Data, path: String) throws {
   do { try writeAllBytes(fd, data, path: path) } catch {
     throw CheckpointError.unwritable(path: error.path, reason: error.reason)

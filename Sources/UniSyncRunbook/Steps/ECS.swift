@@ -103,28 +103,10 @@ package struct ECSStep: Step {
     let logGroup = deployment.logGroupActions(
       Self.logGroup(deployment, name), suffix: name, step: id,
       retentionDays: deployment.ecs.logRetentionDays)
-    let register = Action(
-      name: "task-definition-\(name)",
-      summary: "register task definition \(family) from \(service.taskDefinition.path)",
-      effect: .write,
-      command: .aws(
-        "ecs", "register-task-definition", "--cli-input-json",
-        .document("\(family)-task.json", document),
-        "--tags", deployment.ecsTagList(name: family, action: "\(id)/task-definition-\(name)"),
-        "--query", "taskDefinition.taskDefinitionArn", "--output", "text"),
-      capture: Capture(
-        export: Self.taskDefinitionExport(name),
-        pattern: arnPattern("ecs", "task-definition/", name: family, suffix: ":[0-9]+")),
-      precheck: Precheck(
-        .aws(
-          "ecs", "describe-task-definition", "--task-definition", .text(family),
-          "--query", "taskDefinition", "--output", "json"),
-        rule: "the latest active revision of \(family) has the same settings"
-      ) { output, values in
-        TaskDefinitions.sameSettings(wanted: document, values: values, described: output)
-      },
-      after: ["log-group-\(name)"],
-      settledBy: .nothingToFind(unlessListedBy: "task-definition-families", name: family))
+    let register = TaskDefinitions.registration(
+      deployment, step: id, name: name, family: family, document: document,
+      export: Self.taskDefinitionExport(name),
+      summary: "register task definition \(family) from \(service.taskDefinition.path)")
     return logGroup + [register]
   }
 

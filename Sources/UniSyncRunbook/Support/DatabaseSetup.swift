@@ -41,29 +41,10 @@ enum DatabaseSetup {
     let logGroup = deployment.logGroupActions(
       logGroup(deployment), suffix: container, step: step,
       retentionDays: deployment.ecs.logRetentionDays)
-    let register = Action(
-      name: "task-definition-\(container)",
-      summary: "register task definition \(family) (the mysql client, for guide 3.3)",
-      effect: .write,
-      command: .aws(
-        "ecs", "register-task-definition", "--cli-input-json",
-        .document("\(family)-task.json", document),
-        "--tags",
-        deployment.ecsTagList(name: family, action: "\(step)/task-definition-\(container)"),
-        "--query", "taskDefinition.taskDefinitionArn", "--output", "text"),
-      capture: Capture(
-        export: taskDefinitionExport,
-        pattern: arnPattern("ecs", "task-definition/", name: family, suffix: ":[0-9]+")),
-      precheck: Precheck(
-        .aws(
-          "ecs", "describe-task-definition", "--task-definition", .text(family),
-          "--query", "taskDefinition", "--output", "json"),
-        rule: "the latest active revision of \(family) has the same settings"
-      ) { output, values in
-        TaskDefinitions.sameSettings(wanted: document, values: values, described: output)
-      },
-      after: ["log-group-\(container)"],
-      settledBy: .nothingToFind(unlessListedBy: "task-definition-families", name: family))
+    let register = TaskDefinitions.registration(
+      deployment, step: step, name: container, family: family, document: document,
+      export: taskDefinitionExport,
+      summary: "register task definition \(family) (the mysql client, for guide 3.3)")
     return logGroup + [register, run(deployment)]
   }
 

@@ -25,6 +25,35 @@ enum TaskDefinitions {
     return service.taskDefinition.render(variables)
   }
 
+  /// `register-task-definition` of `document` as family `family` (action
+  /// `task-definition-NAME`), its ARN exported as `export`; a rerun whose latest active revision
+  /// has the same settings registers nothing, and a killed run's revision is found by the family.
+  static func registration(
+    _ deployment: Deployment, step: String, name: String, family: String, document: Argument,
+    export: String, summary: String
+  ) -> Action {
+    Action(
+      name: "task-definition-\(name)", summary: summary, effect: .write,
+      command: .aws(
+        "ecs", "register-task-definition", "--cli-input-json",
+        .document("\(family)-task.json", document),
+        "--tags", deployment.ecsTagList(name: family, action: "\(step)/task-definition-\(name)"),
+        "--query", "taskDefinition.taskDefinitionArn", "--output", "text"),
+      capture: Capture(
+        export: export,
+        pattern: arnPattern("ecs", "task-definition/", name: family, suffix: ":[0-9]+")),
+      precheck: Precheck(
+        .aws(
+          "ecs", "describe-task-definition", "--task-definition", .text(family),
+          "--query", "taskDefinition", "--output", "json"),
+        rule: "the latest active revision of \(family) has the same settings"
+      ) { output, values in
+        sameSettings(wanted: document, values: values, described: output)
+      },
+      after: ["log-group-\(name)"],
+      settledBy: .nothingToFind(unlessListedBy: "task-definition-families", name: family))
+  }
+
   /// The ARN of the described revision when it has every setting of `wanted` (AWS adds defaults,
   /// so only the settings the document gives are compared); nil when it differs.
   static func sameSettings(wanted: Argument, values: [String: String], described: String)
