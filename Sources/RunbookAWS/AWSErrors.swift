@@ -20,7 +20,7 @@ package let throttlingErrorCodes: Set<String> = [
 /// names the new id can fail this way for a few seconds. "Eventual consistency in the Amazon EC2
 /// API" (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html) says to retry
 /// with exponential back-off, from a couple of seconds up to a few minutes. Retried only for ids
-/// created in the same run: an id from an old checkpoint that is not found is really gone.
+/// the same run created or found: an id from an old checkpoint that is not found is really gone.
 package let notVisibleYetErrorCodes: Set<String> = [
   "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
   "InvalidAllocationID.NotFound", "InvalidInternetGatewayID.NotFound",

@@ -89,7 +89,7 @@ extension Engine {
       {
         delay = options.retry.notVisibleYetDelay(attempt: attempt)
         reason =
-          "\(code): \(fresh.sorted().joined(separator: ", ")) created a moment ago, not visible everywhere yet"
+          "\(code): \(fresh.sorted().joined(separator: ", ")) made or found a moment ago, not visible everywhere yet"
       } else {
         return output
       }

@@ -37,7 +37,8 @@ package final class Engine<Configuration: RunConfiguration>: Sendable {
   /// The actions (`step/action`) whose command created their resource in this run
   /// (``Settlement``).
   let createdThisRun = Mutex<Set<String>>([])
-  /// The exports whose resources this run created or recovered, or a run that ended moments ago
+  /// The exports whose resources this run created, recovered or found (adopted, or existing
+  /// already), or a run that ended moments ago
   /// did (killed right after a create): a command naming one may meet a service that does not see
   /// it yet (``RetryPolicy/notVisibleYetSeconds``). An id recorded longer ago is not in it: not
   /// found, it is really gone.

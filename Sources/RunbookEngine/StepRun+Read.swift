@@ -192,7 +192,12 @@ extension StepRun {
   func finish(_ action: Action, key: String, outcome: ActionOutcome, value: String?)
     async throws -> ActionOutcome
   {
-    if outcome == .created || outcome == .recovered, let export = action.capture?.export {
+    // Made or found by a read in this run: its id exists, so a "not found" for it a moment
+    // later is a service that does not see it yet (a VPC made by hand just before an --adopt run
+    // is as new to EC2 as one this run made).
+    if [.created, .recovered, .adopted, .alreadyDone].contains(outcome),
+      let export = action.capture?.export
+    {
       engine.freshExports.withLock { _ = $0.insert(export) }
     }
     let recordOutcome: ActionRecord.Outcome =

@@ -230,6 +230,51 @@ final class NetworkStepTests: XCTestCase {
     XCTAssertTrue(tables.contains(exports["PRIVATE_RT_ID"] ?? "-"), file: file, line: line)
   }
 
+  /// A VPC made by hand a moment before `run network --adopt`: the run finds it by its name and
+  /// CIDR, and EC2 does not see it yet for the next call that names it (eventual consistency,
+  /// the strict layer's clock frozen so the moment lasts). The tool read it a moment ago, so the
+  /// "not found" is retried, as for an id the run made, and the run adopts it once EC2 sees it.
+  func testAVPCMadeByHandAMomentBeforeAnAdoptRunIsRetriedUntilEC2SeesIt() async throws {
+    let strict = try StrictLayer.forThisProcess()
+    try strict.reset()
+    try strict.configure(["ec2-consistency"], frozen: true)
+    defer { try? strict.reset() }
+    let workspace = try Workspace(strict: true)
+    let handMade = try strict.ec2(
+      "CreateVpc",
+      [
+        "CidrBlock": "10.0.0.0/16", "TagSpecification.1.ResourceType": "vpc",
+        "TagSpecification.1.Tag.1.Key": "Name", "TagSpecification.1.Tag.1.Value": "unisync-vpc",
+      ], "vpcId")
+    let log = workspace.directory.appendingPathComponent("aws-calls.log").path
+    let tool = try RunningTool(
+      workspace, ["run", "network", "--adopt", "--yes"], endpoint: strict.url,
+      environment: ["RUNBOOK_AWS_LOG": log])
+    // The same call naming the VPC made twice: the tool retried it while EC2 did not see the VPC.
+    func retried() -> Bool {
+      let naming = loggedAWSCalls(log).compactMap { $0["argv"] as? [String] }.filter {
+        $0.contains(handMade)
+      }
+      return Set(naming).count < naming.count
+    }
+    let deadline = Date().addingTimeInterval(120)
+    while !retried(), tool.process.isRunning, Date() < deadline {
+      try await Task.sleep(nanoseconds: 100_000_000)
+    }
+    XCTAssertTrue(tool.process.isRunning, "the run ended while EC2 did not see the VPC")
+    XCTAssertTrue(retried(), "no call naming the VPC was made again")
+    // EC2 sees it now; what the run makes next is new for its usual moment (a second or so).
+    try strict.advance(600)
+    try strict.configure(["ec2-consistency"], frozen: false)
+    let (status, text) = try await tool.finish()
+    XCTAssertEqual(status, 0, text)
+    XCTAssertTrue(
+      text.contains("VPC_ID made or found a moment ago, not visible everywhere yet"), text)
+    let checkpoint = try workspace.checkpoint()
+    XCTAssertEqual(checkpoint.exports["VPC_ID"], handMade)
+    XCTAssertEqual(checkpoint.record("network", "vpc")?.outcome, .adopted)
+  }
+
   /// Ctrl-C in the middle of a run: the running aws child is stopped, the checkpoint is kept, the
   /// exit status is 130, and the next run finishes with exactly one of each resource.
   func testInterruptStopsWithStatus130AndResumes() async throws {

@@ -21,8 +21,11 @@ final class SchedulingTests: XCTestCase {
     func operations() -> [String] {
       loggedAWSCalls(log).map { (($0["argv"] as? [String]) ?? []).prefix(2).joined(separator: " ") }
     }
+    // Both run side by side, in either order: the DB instance's create and the gateway's wait
+    // (whose clock stays frozen, so the gateway is pending until `advance` below).
     let deadline = Date().addingTimeInterval(300)
-    while !operations().contains("rds create-db-instance"), tool.process.isRunning,
+    while !(operations().contains("rds create-db-instance")
+      && operations().contains("ec2 describe-nat-gateways")), tool.process.isRunning,
       Date() < deadline
     {
       try await Task.sleep(nanoseconds: 200_000_000)

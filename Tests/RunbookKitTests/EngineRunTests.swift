@@ -330,6 +330,29 @@ final class EngineRunTests: XCTestCase {
     XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b").count, 2)
   }
 
+  /// A VPC made by hand a second before an `--adopt` run: the run finds it, and the next command
+  /// naming it meets a service that does not see it yet. It exists (the run just read it), so
+  /// the command is retried as for an id the run made.
+  func testAnAdoptedIDThatIsNotVisibleYetIsRetried() async throws {
+    let fixture = try EngineFixture(test: self)
+    fixture.runner.answerCallerIdentity()
+    fixture.runner.on("aws", "test", "find-a", reply: .ok("a-7"))
+    let notYet = ScriptedRunner.Reply.awsError(
+      "InvalidVpcID.NotFound", operation: "ModifyVpcAttribute",
+      message: "The vpc ID 'a-7' does not exist")
+    fixture.runner.on(
+      ["aws", "test", "create-b"], replies: [notYet, .ok("b-1")], repeatLast: false)
+    var adopted = createAction("a", export: "A_ID")
+    adopted.adoptLookup = Lookup(.aws("test", "find-a", "--query", "Ids", "--output", "text"))
+    let step = TestStep(
+      "s", [adopted, createAction("b", export: "B_ID", arguments: [.ref("A_ID")])])
+    let summary = try await fixture.engine([step], adopt: true).run([step])
+    XCTAssertEqual(summary.outcomes, ["s/a": .adopted, "s/b": .created])
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-a").count, 0)
+    XCTAssertEqual(fixture.runner.calls("aws", "test", "create-b").count, 2)
+    XCTAssertEqual(fixture.reporter.retries.map(\.action), ["b"])
+  }
+
   func testANotVisibleYetErrorIsRetriedOnlyForItsWindow() async throws {
     let fixture = try EngineFixture(test: self)
     fixture.runner.answerCallerIdentity()

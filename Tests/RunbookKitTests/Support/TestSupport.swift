@@ -206,10 +206,10 @@ struct EngineFixture {
     _ steps: [any GuideStep], catalogue: [any GuideStep]? = nil, prompter: (any Prompter)? = nil,
     yes: Bool = true, jobs: Int = 4, environment: [String: String] = [:],
     secrets: SecretStore = SecretStore(), region: String? = nil, runner: ScriptedRunner? = nil,
-    state: StateDirectory? = nil, refresh: Bool = false
+    state: StateDirectory? = nil, refresh: Bool = false, adopt: Bool = false
   ) -> Engine<Deployment> {
     var options = RunOptions(
-      assumeYes: yes, jobs: jobs, commandLine: "runbook test", retry: Self.fastRetry)
+      assumeYes: yes, adopt: adopt, jobs: jobs, commandLine: "runbook test", retry: Self.fastRetry)
     options.refresh = refresh
     return Engine(
       deployment: deployment, state: state ?? self.state, catalogue: catalogue ?? steps,
