@@ -99,6 +99,31 @@ package struct Precheck: Sendable, Hashable {
   /// the create would hand it over as if it were new): the step stops with this reason before the
   /// write. Nil: nothing refuses it.
   package var refusal: (@Sendable (_ output: String, _ values: [String: String]) -> String?)?
+  /// A second read about what this one found, when the first cannot tell whose it is (a name
+  /// is not an owner): found and owned, it is recorded `recovered`; found and not owned, the
+  /// step stops with the ownership's refusal, before the write.
+  package var ownership: Ownership?
+
+  /// Whether what a precheck found is this deployment's, read from the resource (its tags).
+  package struct Ownership: Sendable {
+    /// The read; it names what the precheck found as ``Precheck/found``.
+    package var command: Command
+    package var owned: @Sendable (_ output: String, _ values: [String: String]) -> Bool
+    /// Why the write must not run when the resource is not owned.
+    package var refusal: String
+
+    package init(
+      _ command: Command, refusal: String,
+      owned: @escaping @Sendable (_ output: String, _ values: [String: String]) -> Bool
+    ) {
+      self.command = command
+      self.refusal = refusal
+      self.owned = owned
+    }
+  }
+
+  /// The name an ``Ownership`` command uses for what the precheck found.
+  package static let found = "PRECHECK_FOUND"
 
   package init(
     _ command: Command, rule: String,
@@ -113,10 +138,12 @@ package struct Precheck: Sendable, Hashable {
 
   package static func == (lhs: Precheck, rhs: Precheck) -> Bool {
     lhs.command == rhs.command && lhs.rule == rhs.rule
+      && lhs.ownership?.command == rhs.ownership?.command
   }
   package func hash(into hasher: inout Hasher) {
     hasher.combine(command)
     hasher.combine(rule)
+    hasher.combine(ownership?.command)
   }
 }
 

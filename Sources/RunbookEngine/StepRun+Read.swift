@@ -56,7 +56,14 @@ extension StepRun {
       let shown = engine.resolver.display(precheck.command, values: values)
       throw try await failure(action, shown: shown, output: output, explanation: reason)
     }
-    return precheck.upToDate(output.stdoutText, values)
+    let value = precheck.upToDate(output.stdoutText, values)
+    guard let value, let ownership = precheck.ownership else { return value }
+    let about = values.merging([Precheck.found: value]) { _, found in found }
+    let owner = try await engine.runCommand(
+      ownership.command, values: about, step: step.id, action: action.name, audit: audit)
+    if owner.succeeded, ownership.owned(owner.stdoutText, about) { return value }
+    let shown = engine.resolver.display(ownership.command, values: about)
+    throw try await failure(action, shown: shown, output: owner, explanation: ownership.refusal)
   }
 
   /// Runs `command`; while it fails with one of the action's transient errors, runs it again, for

@@ -103,7 +103,8 @@ extension StepRun {
     if settled != .nothingToFind, let value = try await precheckValue(action, values: values) {
       // After an intent without a result, what the precheck finds is what that run made.
       let outcome: ActionOutcome =
-        (last?.event == .intent || action.precheck?.provesOwnership == true)
+        (last?.event == .intent || action.precheck?.provesOwnership == true
+          || action.precheck?.ownership != nil)
           && action.deletes == nil ? .recovered : .alreadyDone
       if outcome == .recovered {
         try await journal.append(

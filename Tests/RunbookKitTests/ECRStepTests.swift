@@ -1,12 +1,12 @@
 import Foundation
 import XCTest
 
-@testable import RunbookProcess
 @testable import RunbookAWS
-@testable import RunbookState
-@testable import RunbookEngine
-@testable import UniSyncRunbook
 @testable import RunbookCLI
+@testable import RunbookEngine
+@testable import RunbookProcess
+@testable import RunbookState
+@testable import UniSyncRunbook
 
 /// Guide 5: the commands the ecr step runs, without running them.
 final class ECRStepArgvTests: XCTestCase {
@@ -46,7 +46,7 @@ final class ECRStepArgvTests: XCTestCase {
     XCTAssertEqual(ECRStep().requiredExports(for: deployment), [])
   }
 
-  func testRepositoryScansOnPushIsTaggedAndFoundByName() throws {
+  func testRepositoryScansOnPushIsTaggedAndFoundByItsLineageTag() throws {
     let deployment = try configuredDeployment()
     let action = try action(deployment, "repository-user-service")
     XCTAssertEqual(
@@ -61,8 +61,26 @@ final class ECRStepArgvTests: XCTestCase {
     XCTAssertEqual(
       tags?.first { $0["Key"] == "runbook:action" }?["Value"], "ecr/repository-user-service")
     XCTAssertEqual(action.alreadyDoneErrors, ["RepositoryAlreadyExistsException"])
+    // What a killed run made is found by its lineage tag; any repository of the name only with
+    // --adopt.
+    let own = try XCTUnwrap(action.lookup?.command)
+    let values = [
+      ContextValue.account: "123456789012", ContextValue.region: "ap-northeast-2",
+      ContextValue.lineage: "L",
+    ]
     XCTAssertEqual(
-      render(try XCTUnwrap(action.lookup?.command.argument(after: "--query")), with: [:]),
+      own.arguments.prefix(4).map { render($0, with: values) },
+      [
+        "ecr", "list-tags-for-resource", "--resource-arn",
+        "arn:aws:ecr:ap-northeast-2:123456789012:repository/unisync/user-service",
+      ])
+    XCTAssertEqual(
+      render(try XCTUnwrap(own.argument(after: "--query")), with: values),
+      "tags[?Key=='runbook:lineage' && Value=='L'] && '123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/unisync/user-service'"
+    )
+    XCTAssertEqual(action.lookup?.notFoundErrors, ["RepositoryNotFoundException"])
+    XCTAssertEqual(
+      render(try XCTUnwrap(action.adoptLookup?.command.argument(after: "--query")), with: [:]),
       "repositories[?repositoryName=='unisync/user-service'].repositoryUri")
     let capture = try XCTUnwrap(action.capture)
     XCTAssertTrue(

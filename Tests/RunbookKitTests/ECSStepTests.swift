@@ -271,11 +271,31 @@ final class ECSStepArgvTests: XCTestCase {
       ])
     let found =
       "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/app/unisync-alb/50dc6c495c0c9188"
-    XCTAssertEqual(try XCTUnwrap(alb.precheck).upToDate(found + "\n", [:]), found)
-    XCTAssertNil(try XCTUnwrap(alb.precheck).upToDate("\n", [:]))
+    // An ALB of that name is found; its lineage tag says whether it is this deployment's.
+    let check = try XCTUnwrap(alb.precheck)
+    XCTAssertEqual(check.upToDate(found + "\n", [:]), found)
+    XCTAssertNil(check.upToDate("\n", [:]))
     XCTAssertNil(
-      try XCTUnwrap(alb.precheck).upToDate(
-        found.replacingOccurrences(of: "unisync-alb", with: "other-alb"), [:]))
+      check.upToDate(found.replacingOccurrences(of: "unisync-alb", with: "other-alb"), [:]))
+    let ownership = try XCTUnwrap(check.ownership)
+    XCTAssertEqual(
+      ownership.command.arguments.prefix(4).map { render($0, with: [Precheck.found: found]) },
+      ["elbv2", "describe-tags", "--resource-arns", found])
+    XCTAssertTrue(ownership.owned("L-1\n", [ContextValue.lineage: "L-1"]))
+    XCTAssertFalse(ownership.owned("\n", [ContextValue.lineage: "L-1"]))
+    XCTAssertFalse(ownership.owned("L-2\n", [ContextValue.lineage: "L-1"]))
+    XCTAssertTrue(ownership.refusal.contains("ALB 'unisync-alb' exists already"))
+    XCTAssertTrue(ownership.refusal.contains("pass --adopt"))
+    // After an interrupted create, the look-up by name finds what that run made; --adopt takes
+    // one in this deployment's VPC only.
+    XCTAssertEqual(
+      render(try XCTUnwrap(alb.lookup?.command.argument(after: "--query")), with: [:]),
+      "LoadBalancers[?LoadBalancerName=='unisync-alb'].LoadBalancerArn")
+    XCTAssertEqual(
+      render(
+        try XCTUnwrap(alb.adoptLookup?.command.argument(after: "--query")),
+        with: ["VPC_ID": "vpc-1"]),
+      "LoadBalancers[?LoadBalancerName=='unisync-alb' && VpcId=='vpc-1'].LoadBalancerArn")
 
     let group = try action("target-group")
     XCTAssertEqual(

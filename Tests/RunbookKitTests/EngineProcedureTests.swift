@@ -191,4 +191,56 @@ final class EngineProcedureTests: XCTestCase {
       try fixture.checkpoint().record("s", "a")?.outcome, .recovered, "destroy will delete it")
     XCTAssertTrue(fixture.runner.calls("aws", "test", "create-a").isEmpty)
   }
+
+  /// A precheck finds a resource by name, and a second read says whose it is: this deployment's
+  /// is recorded `recovered` (a checkpoint that forgot it, `runbook reset`); another's stops the
+  /// step before the create, with the ownership's reason; none lets the create run.
+  func testAPrecheckWithOwnershipRecoversItsOwnAndRefusesAnothers() async throws {
+    func create() -> Action {
+      var create = createAction("a", export: "A_ID")
+      create.precheck = Precheck(.aws("test", "find-a"), rule: "a exists") { output, _ in
+        let found = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return found.isEmpty ? nil : found
+      }
+      create.precheck?.ownership = Precheck.Ownership(
+        .aws("test", "tags-of", .ref(Precheck.found)), refusal: "a exists, and is not ours"
+      ) { output, values in
+        output.trimmingCharacters(in: .whitespacesAndNewlines) == values[ContextValue.lineage]
+      }
+      return create
+    }
+
+    // Another's: stopped before the create.
+    let theirs = try EngineFixture(test: self)
+    theirs.runner.answerCallerIdentity()
+    theirs.runner.on("aws", "test", "find-a", reply: .ok("a-7"))
+    theirs.runner.on("aws", "test", "tags-of", "a-7", reply: .ok("someone-else"))
+    let refused = TestStep("s", [create()])
+    let failure = await assertThrows(StepFailure.self) {
+      try await theirs.engine([refused]).run([refused])
+    }
+    XCTAssertTrue(failure?.reason.contains("a exists, and is not ours") ?? false, "\(failure!)")
+    XCTAssertTrue(theirs.runner.calls("aws", "test", "create-a").isEmpty)
+
+    // Its own (the lineage tag is the checkpoint's): recovered, no create.
+    let own = try EngineFixture(test: self)
+    own.runner.answerCallerIdentity()
+    let lineage = try own.seedCheckpoint().lineage
+    own.runner.on("aws", "test", "find-a", reply: .ok("a-7"))
+    own.runner.on("aws", "test", "tags-of", "a-7", reply: .ok(lineage))
+    let found = TestStep("s", [create()])
+    let summary = try await own.engine([found]).run([found])
+    XCTAssertEqual(summary.outcomes, ["s/a": .recovered])
+    XCTAssertTrue(own.runner.calls("aws", "test", "create-a").isEmpty)
+
+    // None: created, no ownership read.
+    let none = try EngineFixture(test: self)
+    none.runner.answerCallerIdentity()
+    none.runner.on("aws", "test", "find-a", reply: .ok(""))
+    none.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
+    let made = TestStep("s", [create()])
+    let created = try await none.engine([made]).run([made])
+    XCTAssertEqual(created.outcomes, ["s/a": .created])
+    XCTAssertTrue(none.runner.calls("aws", "test", "tags-of").isEmpty)
+  }
 }

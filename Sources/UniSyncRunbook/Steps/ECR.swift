@@ -77,13 +77,26 @@ package struct ECRStep: Step {
     return deployment.observing(actions, step: id)
   }
 
-  /// `create-repository` with scanning on push. An existing repository of that name (one that an
-  /// interrupted run made, or one made by hand) is used as it is: the name is the repository's
-  /// identity in the registry, and pushing to it is all the guide does with it.
+  /// `create-repository` with scanning on push. A repository of that name that exists already is
+  /// this deployment's only when it carries the deployment's lineage tag (a run killed after its
+  /// create made it): then it is used. Another one (made by hand, or by another team in a shared
+  /// account) makes the create fail (`RepositoryAlreadyExistsException`) and the step stop before
+  /// anything is pushed to it: pushing would move that repository's `latest`. `--adopt` uses it as
+  /// it is, and `destroy` then leaves it. (ECR's `DescribeRepositories` answers no tags, so the
+  /// look-up reads the repository's tags by its ARN, which follows from its name.)
   private func repository(_ deployment: Deployment, _ service: String) -> Action {
     let name = Self.repositoryName(deployment, service)
     let key = "repository-\(service)"
-    let find = Command.aws(
+    let account = ContextValue.account
+    let region = ContextValue.region
+    // The URI when the lineage tag is this deployment's (JMESPath's `&&` answers its right side
+    // when the left one is not empty), else nothing.
+    let own = Command.aws(
+      "ecr", "list-tags-for-resource", "--resource-arn",
+      "arn:aws:ecr:\(ref: region):\(ref: account):repository/\(name)", "--query",
+      "tags[?Key=='\(OwnershipTag.lineage)' && Value=='\(ref: ContextValue.lineage)'] && '\(ref: account).dkr.ecr.\(ref: region).amazonaws.com/\(name)'",
+      "--output", "text")
+    let any = Command.aws(
       "ecr", "describe-repositories",
       "--query", "repositories[?repositoryName=='\(name)'].repositoryUri", "--output", "text")
     var action = Action.create(
@@ -96,7 +109,8 @@ package struct ECRStep: Step {
         .text(#"{"scanOnPush":\#(deployment.ecr.scanOnPush)}"#),
         "--tags", deployment.tagList(name: name, action: "\(id)/\(key)"),
         "--query", "repository.repositoryUri", "--output", "text"),
-      lookup: find)
+      lookup: own, adoptLookup: any)
+    action.lookup?.notFoundErrors = ["RepositoryNotFoundException"]
     action.alreadyDoneErrors = ["RepositoryAlreadyExistsException"]
     return action
   }

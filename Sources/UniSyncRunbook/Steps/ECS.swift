@@ -16,7 +16,9 @@ import RunbookState
 /// - reruns that change nothing: a task definition is registered only when it differs from the
 ///   latest active revision (a family the listing of active families leaves out has none), the
 ///   ALB, target group and listener are looked up before they are created, and an existing
-///   service is updated to the new revision, never created again.
+///   service is updated to the new revision, never created again;
+/// - an ALB of the configuration's name that this deployment did not make stops the step before
+///   anything is added to it or changed on it (`--adopt` takes it over as it is).
 package struct ECSStep: Step {
   package let id = "ecs"
   package let section = "6"
@@ -147,12 +149,25 @@ package struct ECSStep: Step {
               "--query", "LoadBalancers[0].LoadBalancerArn", "--output", "text",
             ]),
         capture: Capture(export: "ALB_ARN", pattern: albPattern),
+        // After an interrupted create, the ALB of that name is what that run made.
+        lookup: Lookup(findBalancer("", deployment)),
+        // --adopt: one of that name in this deployment's VPC, used as it is (destroy leaves it).
+        adoptLookup: Lookup(findBalancer(" && VpcId=='\(ref: "VPC_ID")'", deployment)),
         precheck: .exists(
-          .aws(
-            "elbv2", "describe-load-balancers",
-            "--query", "LoadBalancers[?LoadBalancerName=='\(ecs.loadBalancer)'].LoadBalancerArn",
-            "--output", "text"),
-          rule: "an ALB named \(ecs.loadBalancer) exists", pattern: albPattern),
+          findBalancer("", deployment), rule: "an ALB named \(ecs.loadBalancer) exists",
+          pattern: albPattern,
+          // A name is no owner: the lineage tag says whether it is this deployment's (`runbook
+          // reset ecs` forgot it); another one stops the step.
+          ownership: Precheck.Ownership(
+            .aws(
+              "elbv2", "describe-tags", "--resource-arns", .ref(Precheck.found), "--query",
+              "TagDescriptions[0].Tags[?Key=='\(OwnershipTag.lineage)'].Value", "--output", "text"),
+            refusal:
+              "ALB '\(ecs.loadBalancer)' exists already, and this deployment did not create it (CreateLoadBalancer would hand it over as if it were new, and its port \(port) listener would be pointed at this deployment's target group): "
+              + "pass --adopt to use it as it is when it is in this deployment's VPC (destroy then leaves it), or set ecs.loadBalancer to another name"
+          ) { output, values in
+            output.trimmingCharacters(in: .whitespacesAndNewlines) == values[ContextValue.lineage]
+          }),
         settledBy: newVPC),
       // The guide never waits; an ALB takes a few minutes to become active. The poll asks for
       // the DNS name too: the last one answers the read after it without another call.
@@ -250,6 +265,15 @@ package struct ECSStep: Step {
         },
         settledBy: .nothingToDo(whenCreated: "listener")),
     ]
+  }
+
+  /// The ARN of the ALB of the configuration's name (`condition` narrows the filter further).
+  private func findBalancer(_ condition: Argument, _ deployment: Deployment) -> Command {
+    .aws(
+      "elbv2", "describe-load-balancers", "--query",
+      Argument(
+        [.text("LoadBalancers[?LoadBalancerName=='\(deployment.ecs.loadBalancer)'")]
+          + condition.fragments + [.text("].LoadBalancerArn")]), "--output", "text")
   }
 
   /// The state and the DNS name of the ALB.

@@ -83,7 +83,8 @@ package struct OperatorPolicy {
       if !action.isManual { commands.append(action.command) }
       commands += [
         action.lookup?.command, action.adoptLookup?.command, action.existingLookup?.command,
-        action.precheck?.command, action.wait?.command, action.overwrite,
+        action.precheck?.command, action.precheck?.ownership?.command, action.wait?.command,
+        action.overwrite,
         // `runbook drift` reads these back.
         action.observation?.command, action.observation?.presence,
       ].compactMap { $0 }

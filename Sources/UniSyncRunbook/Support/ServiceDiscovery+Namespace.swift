@@ -109,30 +109,47 @@ extension ServiceDiscovery {
 
   /// `delete-namespace`, then its operation waited for. A namespace already gone (an earlier,
   /// interrupted destroy finished it) is done; a deletion still running is waited for by name.
+  /// A run that stopped between the create and the wait for it (another step failed, or a kill)
+  /// recorded only the create's operation: its namespace id is read from that operation.
   static func deleteNamespace(_ deployment: Deployment, after: [String]) -> Action {
     let name = namespace(deployment)
-    let delete = Command.aws(
-      "servicediscovery", "delete-namespace", "--id", .ref("NAMESPACE_ID"),
-      "--query", "OperationId", "--output", "text")
+    let delete = { @Sendable (id: Argument) in
+      Command.aws(
+        "servicediscovery", "delete-namespace", "--id", id, "--query", "OperationId", "--output",
+        "text")
+    }
     let operation = getOperation(.ref("NAMESPACE_DELETION"))
     let find = findNamespace(deployment)
     let timeout = operationTimeoutSeconds
     // Service Connect made a Cloud Map service per ECS service (its discovery name) that deleting
     // the ECS service leaves behind: those go first, or the namespace is `ResourceInUse`.
     let discoveryNames = Set(deployment.services.map(\.name))
-    let listServices = Command.aws(
-      "servicediscovery", "list-services", "--filters",
-      #"[{"Name":"NAMESPACE_ID","Values":["\#(ref: "NAMESPACE_ID")"],"Condition":"EQ"}]"#,
-      "--query", "Services[].[Id,Name]", "--output", "text")
+    let listServices = { @Sendable (id: Argument) in
+      Command.aws(
+        "servicediscovery", "list-services", "--filters",
+        #"[{"Name":"NAMESPACE_ID","Values":["\#(id)"],"Condition":"EQ"}]"#,
+        "--query", "Services[].[Id,Name]", "--output", "text")
+    }
     let procedure = Procedure(
       "delete the namespace \(name)",
       outline: [
-        .command(listServices),
+        .command(listServices(.ref("NAMESPACE_ID"))),
         .note("delete-service of those Service Connect made (named after the ECS services)"),
-        .command(delete), .command(operation), .note("until SUCCESS"),
+        .command(delete(.ref("NAMESPACE_ID"))), .command(operation), .note("until SUCCESS"),
       ],
-      requires: ["NAMESPACE_ID"]
+      requires: ["NAMESPACE_CREATION"]
     ) { context in
+      var namespaceID = context.values["NAMESPACE_ID"] ?? ""
+      if namespaceID.isEmpty {
+        let creation = context.values["NAMESPACE_CREATION"] ?? ""
+        namespaceID =
+          creation.hasPrefix("ns-")
+          ? creation
+          : try await awaitOperation(
+            context, getOperation(.text(creation)), timeout: timeout, what: "creation")
+      }
+      let listServices = listServices(.text(namespaceID))
+      let delete = delete(.text(namespaceID))
       let listed = try await context.run(listServices)
       for line in listed.succeeded ? listed.stdoutText.split(separator: "\n") : [] {
         let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
@@ -158,7 +175,7 @@ extension ServiceDiscovery {
         let start = Date()
         while Date().timeIntervalSince(start) < timeout {
           let ids = try await context.output(find).split(whereSeparator: \.isWhitespace)
-          if !ids.contains(where: { $0 == context.values["NAMESPACE_ID"] ?? "" }) {
+          if !ids.contains(where: { $0 == namespaceID }) {
             return "deleted"
           }
           try await context.sleep(seconds: 5)
@@ -170,7 +187,7 @@ extension ServiceDiscovery {
     }
     return Action(
       name: "delete-discovery-namespace", summary: "delete the namespace \(name), waited for",
-      effect: .write, command: delete, after: after, procedure: procedure,
+      effect: .write, command: delete(.ref("NAMESPACE_ID")), after: after, procedure: procedure,
       deletes: "discovery-namespace")
   }
 }

@@ -97,11 +97,15 @@ func exportSuffix(_ name: String) -> String {
 extension Precheck {
   /// A precheck that finds an existing resource by name: the first word of the output matching
   /// `pattern` (an ARN) is the result, so the create is skipped.
-  static func exists(_ command: Command, rule: String, pattern: String) -> Precheck {
-    Precheck(command, rule: rule) { output, _ in
+  static func exists(
+    _ command: Command, rule: String, pattern: String, ownership: Precheck.Ownership? = nil
+  ) -> Precheck {
+    var precheck = Precheck(command, rule: rule) { output, _ in
       output.split(whereSeparator: { $0 == "\t" || $0 == "\n" || $0 == " " }).map(String.init)
         .first { Capture(export: nil, pattern: pattern).accepts($0) }
     }
+    precheck.ownership = ownership
+    return precheck
   }
 }
 
