@@ -114,4 +114,39 @@ final class ExistingResourceTests: XCTestCase {
       .compactMap { $0["repositoryName"] as? String }.filter { $0.hasPrefix(names.prefix + "/") }
     XCTAssertEqual(repositories, [repository], "only their repository is left")
   }
+
+  /// Their task definition family, of the name the deployment's user-service would use, its
+  /// latest revision without the deployment's tag: `run` registers nothing into it (a new
+  /// revision would become the family's latest) and says which setting gives the deployment a
+  /// family of its own; `destroy` deregisters none of theirs.
+  func testATaskDefinitionFamilyOfAnotherIsNotRegisteredInto() async throws {
+    let names = ResourceNames.other("tdf" + UUID().uuidString.prefix(6).lowercased())
+    let workspace = try await seededWorkspace(names)
+    let family = "\(names.prefix)-user-service"
+    _ = try await workspace.aws([
+      "ecs", "register-task-definition", "--family", family, "--container-definitions",
+      #"[{"name":"theirs","image":"nginx","memory":128}]"#,
+    ])
+    func active() async throws -> [String] {
+      let listed = try await workspace.aws([
+        "ecs", "list-task-definitions", "--family-prefix", family, "--status", "ACTIVE",
+      ])
+      return (listed as? [String: Any])?["taskDefinitionArns"] as? [String] ?? []
+    }
+    let theirs = try await active()
+    XCTAssertEqual(theirs.count, 1)
+
+    let run = try await workspace.run(["run", "ecr", "ecs", "--yes"])
+    XCTAssertEqual(run.status, 1, run.summary)
+    XCTAssertTrue(
+      run.stderr.contains("task definition family '\(family)' has revisions"), run.stderr)
+    XCTAssertTrue(run.stderr.contains("ecs.familyPrefix"), run.stderr)
+    let afterRun = try await active()
+    XCTAssertEqual(afterRun, theirs, "a revision was registered into their family")
+
+    let destroy = try await workspace.run(["destroy", "ecs", "ecr", "--yes", "--force"])
+    XCTAssertEqual(destroy.status, 0, destroy.summary)
+    let afterDestroy = try await active()
+    XCTAssertEqual(afterDestroy, theirs, "their revision is still active")
+  }
 }

@@ -179,15 +179,17 @@ final class ECSStepArgvTests: XCTestCase {
     XCTAssertEqual(logs?["awslogs-region"], "ap-northeast-2")
   }
 
-  /// Registered only when the latest active revision differs in a setting the document gives.
-  func testATaskDefinitionIsRegisteredOnlyWhenItDiffers() throws {
+  /// Registered only when the latest active revision differs in a setting the document gives, and
+  /// only in a family whose latest active revision is this deployment's (or that has none).
+  func testATaskDefinitionIsRegisteredOnlyWhenItDiffersAndOnlyInAFamilyOfItsOwn() throws {
     let action = try action("task-definition-course-service")
     let precheck = try XCTUnwrap(action.precheck)
     XCTAssertEqual(
       precheck.command.arguments.map { render($0, with: [:]) },
       [
-        "ecs", "describe-task-definition", "--task-definition", "unisync-course-service", "--query",
-        "taskDefinition", "--output", "json",
+        "ecs", "describe-task-definition", "--task-definition", "unisync-course-service",
+        "--include", "TAGS", "--query", "{taskDefinition: taskDefinition, tags: tags}", "--output",
+        "json",
       ])
     let rendered = render(
       try XCTUnwrap(action.command.argument(after: "--cli-input-json")), with: Self.values)
@@ -204,10 +206,24 @@ final class ECSStepArgvTests: XCTestCase {
     container["mountPoints"] = [Any]()
     container["environment"] = Array((container["environment"] as! [Any]).reversed())
     described["containerDefinitions"] = [container]
-    func describe(_ object: [String: Any]) -> String {
-      String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    let ours: [[String: String]] = [["key": "runbook:deployment", "value": "unisync"]]
+    func describe(_ object: [String: Any], tags: [[String: String]] = ours) -> String {
+      String(
+        decoding: try! JSONSerialization.data(withJSONObject: [
+          "taskDefinition": object, "tags": tags,
+        ]), as: UTF8.self)
     }
     XCTAssertEqual(precheck.upToDate(describe(described), Self.values), arn)
+    XCTAssertNil(precheck.refusal?(describe(described), Self.values))
+    // A family whose latest active revision is another's (no tag, or another deployment's):
+    // registering into it is refused; an inactive latest one is no one's.
+    for tags in [[], [["key": "runbook:deployment", "value": "other"]]] {
+      let refusal = try XCTUnwrap(precheck.refusal?(describe(described, tags: tags), Self.values))
+      XCTAssertTrue(
+        refusal.contains("family 'unisync-course-service' has revisions this deployment did not"),
+        refusal)
+      XCTAssertTrue(refusal.contains("ecs.familyPrefix"), refusal)
+    }
 
     var newImage = Self.values
     newImage["IMAGE_TAG"] = "5bdd846"
@@ -216,6 +232,7 @@ final class ECSStepArgvTests: XCTestCase {
     var inactive = described
     inactive["status"] = "INACTIVE"
     XCTAssertNil(precheck.upToDate(describe(inactive), Self.values))
+    XCTAssertNil(precheck.refusal?(describe(inactive, tags: []), Self.values))
     XCTAssertNil(precheck.upToDate("not json", Self.values))
   }
 

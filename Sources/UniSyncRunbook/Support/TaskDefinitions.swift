@@ -28,6 +28,9 @@ enum TaskDefinitions {
   /// `register-task-definition` of `document` as family `family` (action
   /// `task-definition-NAME`), its ARN exported as `export`; a rerun whose latest active revision
   /// has the same settings registers nothing, and a killed run's revision is found by the family.
+  /// A family whose latest active revision does not carry this deployment's tag is someone
+  /// else's (a shared account): the step stops before registering, since a new revision becomes
+  /// the family's latest, which whoever names the family without a revision then runs.
   static func registration(
     _ deployment: Deployment, step: String, name: String, family: String, document: Argument,
     export: String, summary: String
@@ -44,11 +47,27 @@ enum TaskDefinitions {
         pattern: arnPattern("ecs", "task-definition/", name: family, suffix: ":[0-9]+")),
       precheck: Precheck(
         .aws(
-          "ecs", "describe-task-definition", "--task-definition", .text(family),
-          "--query", "taskDefinition", "--output", "json"),
-        rule: "the latest active revision of \(family) has the same settings"
+          "ecs", "describe-task-definition", "--task-definition", .text(family), "--include",
+          "TAGS", "--query", "{taskDefinition: taskDefinition, tags: tags}", "--output", "json"),
+        rule: "the latest active revision of \(family) has the same settings",
+        refusal: { output, _ in
+          guard let described = JSONValue(parsing: output),
+            let latest = described["taskDefinition"], latest.objectValue != nil,
+            latest["status"]?.stringValue ?? "ACTIVE" == "ACTIVE",
+            !(described["tags"]?.arrayValue ?? []).contains(where: {
+              $0["key"]?.stringValue == OwnershipTag.deployment
+                && $0["value"]?.stringValue == deployment.name
+            })
+          else { return nil }
+          return
+            "task definition family '\(family)' has revisions this deployment did not register (its latest active one has no tag \(OwnershipTag.deployment)=\(deployment.name)): "
+            + "a new revision would become that family's latest, which whoever names the family without a revision then runs; "
+            + "set ecs.familyPrefix to a prefix of this deployment's own, or deregister those revisions if they are yours"
+        }
       ) { output, values in
-        sameSettings(wanted: document, values: values, described: output)
+        JSONValue(parsing: output)?["taskDefinition"].flatMap {
+          sameSettings(wanted: document, values: values, latest: $0)
+        }
       },
       after: ["log-group-\(name)"],
       settledBy: .nothingToFind(unlessListedBy: "task-definition-families", name: family))
@@ -56,12 +75,11 @@ enum TaskDefinitions {
 
   /// The ARN of the described revision when it has every setting of `wanted` (AWS adds defaults,
   /// so only the settings the document gives are compared); nil when it differs.
-  static func sameSettings(wanted: Argument, values: [String: String], described: String)
+  static func sameSettings(wanted: Argument, values: [String: String], latest theirs: JSONValue)
     -> String?
   {
     guard let text = wanted.text(values: values),
-      var mine = JSONValue(parsing: text)?.objectValue,
-      let theirs = JSONValue(parsing: described), theirs.objectValue != nil,
+      var mine = JSONValue(parsing: text)?.objectValue, theirs.objectValue != nil,
       theirs["status"]?.stringValue ?? "ACTIVE" == "ACTIVE",
       let arn = theirs["taskDefinitionArn"]?.stringValue
     else { return nil }
