@@ -315,7 +315,9 @@ package struct Action: Sendable, Hashable {
   /// What to tell the operator when the command fails with one of these AWS error codes (the AWS
   /// message alone often names neither the resource nor what to do).
   package var errorAdvice: [String: String]
-  /// Safe to repeat as is (no lookup needed to reconcile an interrupted run).
+  /// Safe to repeat as is (no lookup needed to reconcile an interrupted run). A write with
+  /// neither this nor a way to find what it did (lookup, precheck, an "exists already" error) is
+  /// not repeated after a run stopped between its call and its answer: the step stops.
   package var idempotent: Bool
   package var wait: Wait?
   /// A read that can show the write is not needed at all.

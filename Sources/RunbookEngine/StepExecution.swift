@@ -57,12 +57,15 @@ enum StepExecution {
   /// already, and it is not marked ``Action/idempotent``. A runbook's catalogue has none
   /// (`CatalogueTests`).
   static func blindWrites(_ actions: [Action]) -> [String] {
-    actions.filter { action in
-      // A delete repeated finds nothing left to delete (and says so with its not-found error).
-      action.isWrite && action.deletes == nil && action.procedure == nil && action.lookup == nil
-        && !action.idempotent
-        && action.alreadyDoneErrors.isEmpty && action.precheck == nil
-    }.map(\.name)
+    actions.filter(repeatsBlindly).map(\.name)
+  }
+
+  /// Whether running `action` again after a run stopped between its call and its answer could
+  /// make its resource twice: the engine refuses to (``StepRun/write(_:key:values:)``).
+  static func repeatsBlindly(_ action: Action) -> Bool {
+    // A delete repeated finds nothing left to delete (and says so with its not-found error).
+    action.isWrite && action.deletes == nil && action.procedure == nil && action.lookup == nil
+      && !action.idempotent && action.alreadyDoneErrors.isEmpty && action.precheck == nil
   }
 
   static func detail(_ action: Action, _ value: String?) -> String? {

@@ -83,6 +83,19 @@ extension StepRun {
         return try await finish(action, key: key, outcome: .recovered, value: found)
       }
     }
+    if last?.event == .intent, StepExecution.repeatsBlindly(action) {
+      // An earlier run made this call and stopped before its answer: nothing can tell whether
+      // AWS did it, and nothing says doing it twice is safe.
+      let reason =
+        "an earlier run started '\(action.summary)' and stopped before its answer, and this action can neither look up what it made nor be repeated safely: "
+        + "check in AWS whether it happened, then 'runbook reset \(step.id)' to run the step again"
+      try await keeper.fail(step: step.id, action: action.name, message: reason)
+      reporter.report(.actionFailed(step: step.id, action: action.name, message: reason))
+      throw StepFailure(
+        step: step.id, action: action.name,
+        command: engine.resolver.display(action.command, values: values), termination: nil,
+        reason: reason)
+    }
     if engine.options.adopt, let adoptLookup = action.adoptLookup,
       let found = try await find(action, adoptLookup, values: values)
     {

@@ -243,4 +243,38 @@ final class EngineProcedureTests: XCTestCase {
     XCTAssertEqual(created.outcomes, ["s/a": .created])
     XCTAssertTrue(none.runner.calls("aws", "test", "tags-of").isEmpty)
   }
+
+  /// A write killed between its call and its answer, that nothing can look up and that is not
+  /// marked idempotent, is not made again blindly: the step stops, naming the way out. Marked
+  /// idempotent, it is simply repeated.
+  func testABlindWriteIsNotRepeatedAfterAnUnansweredCallUnlessIdempotent() async throws {
+    for idempotent in [false, true] {
+      let fixture = try EngineFixture(test: self)
+      fixture.runner.answerCallerIdentity()
+      fixture.runner.on("aws", "test", "create-a", reply: .ok("a-1"))
+      let checkpoint = try fixture.seedCheckpoint()
+      try fixture.journal.append(
+        JournalEntry(
+          lineage: checkpoint.lineage, event: .intent, action: "s/a", command: "aws test create-a")
+      )
+      var write = createAction("a", export: "A_ID")
+      write.idempotent = idempotent
+      XCTAssertEqual(StepExecution.blindWrites([write]), idempotent ? [] : ["a"])
+      let step = TestStep("s", [write])
+      if idempotent {
+        let summary = try await fixture.engine([step]).run([step])
+        XCTAssertEqual(summary.outcomes, ["s/a": .created])
+        XCTAssertEqual(fixture.runner.calls("aws", "test", "create-a").count, 1)
+      } else {
+        let failure = await assertThrows(StepFailure.self) {
+          try await fixture.engine([step]).run([step])
+        }
+        XCTAssertTrue(
+          failure?.reason.contains("stopped before its answer") ?? false,
+          "\(String(describing: failure))")
+        XCTAssertTrue(failure?.reason.contains("'runbook reset s'") ?? false)
+        XCTAssertEqual(fixture.runner.calls("aws", "test", "create-a").count, 0)
+      }
+    }
+  }
 }
