@@ -170,9 +170,21 @@ final class ECRECSLambdaStepTests: XCTestCase {
   /// time), and used again while the emulator still has their VPC.
   /// - Parameter fresh: start from an emulator that has nothing but the earlier steps' resources
   ///   (without it, resources of earlier tests with other names may be there too).
-  func seededWorkspace(_ names: ResourceNames, fresh: Bool = false, name: String = #function)
-    async throws -> Workspace
-  {
+  /// A configuration edit that keeps only the services named: each one fewer is an image, a task
+  /// definition, a service and their calls fewer, for tests about something else.
+  static func only(_ services: Set<String>) -> (inout [String: Any]) -> Void {
+    { config in
+      config["services"] = (config["services"] as? [[String: Any]] ?? []).filter {
+        services.contains($0["name"] as? String ?? "")
+      }
+    }
+  }
+
+  /// - Parameter configure: edits the configuration further (after `names`).
+  func seededWorkspace(
+    _ names: ResourceNames, fresh: Bool = false, name: String = #function,
+    configure: (inout [String: Any]) -> Void = { _ in }
+  ) async throws -> Workspace {
     let registry = try DockerEnvironment.registry()
     let endpoint = try Emulator.endpoint()
     let seed = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -201,6 +213,7 @@ final class ECRECSLambdaStepTests: XCTestCase {
     let workspace = try Workspace(name: name) { config in
       config["registry"] = registry
       names.apply(to: &config)
+      configure(&config)
     }
     // Registry logins of this workspace stay in it.
     workspace.environment["DOCKER_CONFIG"] =

@@ -8,10 +8,13 @@ import XCTest
 /// leaves it whole. (Settings on what existed: SettingOwnershipTests.swift.)
 final class ExistingResourceTests: XCTestCase {
   /// A workspace whose checkpoint holds the finished earlier steps (network to secrets), as the
-  /// ECR, ECS and Lambda tests start from.
-  func seededWorkspace(_ names: ResourceNames, name: String = #function) async throws -> Workspace {
+  /// ECR, ECS and Lambda tests start from, configured with only the services named (each one
+  /// fewer is an image, a task definition, a service and their calls fewer).
+  func seededWorkspace(_ names: ResourceNames, services: Set<String>, name: String = #function)
+    async throws -> Workspace
+  {
     try await ECRECSLambdaStepTests(name: "ExistingResourceTests", testClosure: { _ in })
-      .seededWorkspace(names, name: name)
+      .seededWorkspace(names, name: name, configure: ECRECSLambdaStepTests.only(services))
   }
 
   /// Their ALB, of the configuration's name, in the deployment's VPC, with a port 80 listener
@@ -20,7 +23,7 @@ final class ExistingResourceTests: XCTestCase {
   /// `destroy` deletes none of it.
   func testAnALBThatExistedIsNeitherTakenNorChanged() async throws {
     let names = ResourceNames.other("alb" + UUID().uuidString.prefix(6).lowercased())
-    let workspace = try await seededWorkspace(names)
+    let workspace = try await seededWorkspace(names, services: ["api-gateway"])
     let exports = try workspace.checkpoint().exports
     let vpc = try XCTUnwrap(exports["VPC_ID"])
     let subnets = try [
@@ -73,13 +76,13 @@ final class ExistingResourceTests: XCTestCase {
       afterDestroy, ["80 -> \(theirGroup)"], "their ALB and its listener are left whole")
   }
 
-  /// Their repository, of the name the deployment's first service would get, without the
+  /// Their repository, of the name the deployment's gateway would get, without the
   /// deployment's tags: `run ecr` stops at it with nothing pushed to it (a push would move its
   /// `latest`); `--adopt` uses it; `destroy` leaves it.
   func testARepositoryThatExistedIsNotPushedToWithoutAdopt() async throws {
     let names = ResourceNames.other("rep" + UUID().uuidString.prefix(6).lowercased())
-    let workspace = try await seededWorkspace(names)
-    let repository = "\(names.prefix)/user-service"
+    let workspace = try await seededWorkspace(names, services: ["api-gateway", "user-service"])
+    let repository = "\(names.prefix)/api-gateway"
     _ = try await workspace.aws(["ecr", "create-repository", "--repository-name", repository])
     let dockerLog = workspace.directory.appendingPathComponent("docker-existing.log").path
     workspace.environment["RUNBOOK_DOCKER_LOG"] = dockerLog
@@ -96,16 +99,16 @@ final class ExistingResourceTests: XCTestCase {
         "create ECR repository \(repository) (scan on push): it already exists, but without this deployment's ownership tags"
       ), refused.stderr)
     XCTAssertTrue(refused.stderr.contains("pass --adopt"), refused.stderr)
-    XCTAssertEqual(pushes(of: "user-service"), [], "an image was pushed to their repository")
-    XCTAssertNil(try workspace.checkpoint().exports["REPO_URI_USER_SERVICE"])
+    XCTAssertEqual(pushes(of: "api-gateway"), [], "an image was pushed to their repository")
+    XCTAssertNil(try workspace.checkpoint().exports["REPO_URI_API_GATEWAY"])
 
     let adopted = try await workspace.run(["run", "ecr", "--yes", "--adopt"])
     XCTAssertEqual(adopted.status, 0, adopted.summary)
     XCTAssertEqual(
-      try workspace.checkpoint().record("ecr", "repository-user-service")?.outcome, .adopted)
+      try workspace.checkpoint().record("ecr", "repository-api-gateway")?.outcome, .adopted)
     XCTAssertEqual(
-      try workspace.checkpoint().record("ecr", "repository-course-service")?.outcome, .created)
-    XCTAssertFalse(pushes(of: "user-service").isEmpty)
+      try workspace.checkpoint().record("ecr", "repository-user-service")?.outcome, .created)
+    XCTAssertFalse(pushes(of: "api-gateway").isEmpty)
 
     let destroy = try await workspace.run(["destroy", "ecr", "--yes", "--force"])
     XCTAssertEqual(destroy.status, 0, destroy.summary)
@@ -115,14 +118,14 @@ final class ExistingResourceTests: XCTestCase {
     XCTAssertEqual(repositories, [repository], "only their repository is left")
   }
 
-  /// Their task definition family, of the name the deployment's user-service would use, its
+  /// Their task definition family, of the name the deployment's gateway would use, its
   /// latest revision without the deployment's tag: `run` registers nothing into it (a new
   /// revision would become the family's latest) and says which setting gives the deployment a
   /// family of its own; `destroy` deregisters none of theirs.
   func testATaskDefinitionFamilyOfAnotherIsNotRegisteredInto() async throws {
     let names = ResourceNames.other("tdf" + UUID().uuidString.prefix(6).lowercased())
-    let workspace = try await seededWorkspace(names)
-    let family = "\(names.prefix)-user-service"
+    let workspace = try await seededWorkspace(names, services: ["api-gateway"])
+    let family = "\(names.prefix)-api-gateway"
     _ = try await workspace.aws([
       "ecs", "register-task-definition", "--family", family, "--container-definitions",
       #"[{"name":"theirs","image":"nginx","memory":128}]"#,

@@ -15,7 +15,7 @@ extension ECRECSLambdaStepTests {
   /// and destroy keeps it with its settings while the deployment's ALB goes.
   func testATargetGroupThatExistedKeepsItsAttributesThroughRunAndDestroy() async throws {
     let names = ResourceNames.other("tgk" + UUID().uuidString.prefix(6).lowercased())
-    let workspace = try await seededWorkspace(names)
+    let workspace = try await seededWorkspace(names, configure: Self.only(["api-gateway"]))
     let vpc = try XCTUnwrap(try workspace.checkpoint().exports["VPC_ID"])
     let created = try await workspace.aws([
       "elbv2", "create-target-group", "--name", names.targetGroup, "--protocol", "HTTP",
@@ -45,7 +45,7 @@ extension ECRECSLambdaStepTests {
       return (delay, path)
     }
 
-    let run = try await workspace.runLogged(["run", "ecr", "ecs", "lambda", "--yes"])
+    let run = try await workspace.runLogged(["run", "ecr", "ecs", "--yes"])
     XCTAssertEqual(run.run.status, 0, run.run.summary)
     let modified = run.calls.filter {
       ($0["argv"] as? [String] ?? []).prefix(2) == ["elbv2", "modify-target-group-attributes"]
@@ -62,7 +62,7 @@ extension ECRECSLambdaStepTests {
     XCTAssertEqual(afterRun.delay, "120")
     XCTAssertEqual(afterRun.path, "/theirs")
 
-    let destroy = try await workspace.run(["destroy", "lambda", "ecs", "ecr", "--yes", "--force"])
+    let destroy = try await workspace.run(["destroy", "ecs", "ecr", "--yes", "--force"])
     XCTAssertEqual(destroy.status, 0, destroy.summary)
     XCTAssertTrue(
       destroy.stdout.contains(
@@ -119,7 +119,7 @@ extension ECRECSLambdaStepTests {
     }
     let wanted = JSONValue(parsing: document)
 
-    let run = try await workspace.runLogged(["run", "ecr", "ecs", "lambda", "--yes"])
+    let run = try await workspace.runLogged(["run", "lambda", "--yes"])
     XCTAssertEqual(run.run.status, 0, run.run.summary)
     let onTheirRole = run.calls.filter { call in
       let argv = call["argv"] as? [String] ?? []
@@ -144,7 +144,7 @@ extension ECRECSLambdaStepTests {
     XCTAssertEqual(afterRun.inline, ["SQSAndSecretsManagerAccess"])
     XCTAssertEqual(afterRun.document, wanted, "their inline document was replaced")
 
-    let destroy = try await workspace.run(["destroy", "lambda", "ecs", "ecr", "--yes", "--force"])
+    let destroy = try await workspace.run(["destroy", "lambda", "--yes", "--force"])
     XCTAssertEqual(destroy.status, 0, destroy.summary)
     XCTAssertTrue(
       destroy.stdout.contains("= delete-role: delete IAM role \(role) (kept"), destroy.stdout)
