@@ -158,6 +158,10 @@ extension Engine {
       }
     }
     producers.withLock { $0 = producing }
+    let urgency =
+      prompter == nil
+      ? WaitPriority.of(steps.map { ($0.id, $0.actions(for: deployment)) }) : [:]
+    priorities.withLock { $0 = urgency }
     let fresh = Self.freshExports(
       in: await keeper.current, within: options.retry.notVisibleYetSeconds)
     freshExports.withLock { $0 = fresh }

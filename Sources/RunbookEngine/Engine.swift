@@ -45,6 +45,9 @@ package final class Engine<Configuration: RunConfiguration>: Sendable {
   let freshExports = Mutex<Set<String>>([])
   /// The action (`step/action`) of this run that makes each export, for the critical path.
   let producers = Mutex<[String: String]>([:])
+  /// How urgent each action (`step/action`) of this run is for a free slot (``WaitPriority``);
+  /// empty when the operator answers each write, who then sees them in the runbook's order.
+  let priorities = Mutex<[String: Double]>([:])
   /// When each action of this run ran (``CriticalPath``).
   let timings = RunTimings()
 

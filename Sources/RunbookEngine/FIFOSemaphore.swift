@@ -1,28 +1,36 @@
 import Foundation
 
-/// A counting semaphore whose waiters go first come, first served.
+/// A counting semaphore whose waiters go first come, first served, unless a waiter says it is
+/// more urgent: a higher `priority` goes before every lower one, and equal ones keep their order.
 ///
-/// It bounds the actions running at once across a run's steps (`--jobs`: ``ActionSlots``), and
-/// lets the checkpoint's changes through one at a time (``CheckpointKeeper``).
+/// It bounds the actions running at once across a run's steps (`--jobs`: ``ActionSlots``, by
+/// ``WaitPriority``), and lets the checkpoint's changes through one at a time
+/// (``CheckpointKeeper``).
 actor FIFOSemaphore {
   private var free: Int
-  private var waiting: [CheckedContinuation<Void, Never>] = []
+  private var waiting: [(priority: Double, resume: CheckedContinuation<Void, Never>)] = []
 
   init(_ limit: Int) { free = max(1, limit) }
 
-  func acquire() async {
+  func acquire(priority: Double = 0) async {
     if free > 0 {
       free -= 1
       return
     }
-    await withCheckedContinuation { waiting.append($0) }
+    await withCheckedContinuation { continuation in
+      let place = waiting.firstIndex { $0.priority < priority } ?? waiting.endIndex
+      waiting.insert((priority, continuation), at: place)
+    }
   }
+
+  /// How many wait for a turn.
+  var waiters: Int { waiting.count }
 
   func release() {
     if waiting.isEmpty {
       free += 1
     } else {
-      waiting.removeFirst().resume()
+      waiting.removeFirst().resume.resume()
     }
   }
 

@@ -93,7 +93,10 @@ final class StepRun<Configuration: RunConfiguration>: Sendable {
                 } catch {
                   return Completion(name: action.name, result: .failure(error))
                 }
-                await self.slots?.acquire()
+                await self.slots?.acquire(
+                  priority: self.engine.priorities.withLock {
+                    $0["\(self.step.id)/\(action.name)"] ?? 0
+                  })
                 let completion: Completion
                 let started = Date()
                 do {
