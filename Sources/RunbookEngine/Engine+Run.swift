@@ -151,16 +151,15 @@ extension Engine {
     halted.withLock { $0 = false }
     createdThisRun.withLock { $0 = [] }
     timings.reset()
+    let planned = steps.map { (id: $0.id, actions: $0.actions(for: deployment)) }
     var producing: [String: String] = [:]
-    for step in steps {
-      for action in step.actions(for: deployment) {
+    for step in planned {
+      for action in step.actions {
         if let export = action.capture?.export { producing[export] = "\(step.id)/\(action.name)" }
       }
     }
     producers.withLock { $0 = producing }
-    let urgency =
-      prompter == nil
-      ? WaitPriority.of(steps.map { ($0.id, $0.actions(for: deployment)) }) : [:]
+    let urgency = prompter == nil ? WaitPriority.of(planned) : [:]
     priorities.withLock { $0 = urgency }
     let fresh = Self.freshExports(
       in: await keeper.current, within: options.retry.notVisibleYetSeconds)
