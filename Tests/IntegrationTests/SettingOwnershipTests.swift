@@ -10,19 +10,21 @@ import XCTest
 /// LogGroupOwnershipTests.swift.)
 extension ECRECSLambdaStepTests {
   /// The target group exists in the VPC beforehand with a deregistration delay of 120 s and a
-  /// health check of its own: the run records it as already there and never calls
-  /// `modify-target-group-attributes` (the configuration's 30 s would cut that team's draining),
-  /// and destroy keeps it with its settings while the deployment's ALB goes.
-  func testATargetGroupThatExistedKeepsItsAttributesThroughRunAndDestroy() async throws {
+  /// health check of its own. Its name is no owner: without its lineage tag the run stops before
+  /// `create-target-group` (CreateTargetGroup hands back an existing group of the same settings)
+  /// and before any setting or service, and their group keeps its settings. `--adopt` takes it
+  /// over (the configuration's delay, as for any adopted resource), and destroy leaves it, with
+  /// its own health check, while the deployment's ALB goes.
+  func testATargetGroupThatExistedIsRefusedThenAdoptedAndKeptByDestroy() async throws {
     let names = ResourceNames.other("tgk" + UUID().uuidString.prefix(6).lowercased())
     let workspace = try await seededWorkspace(names, configure: Self.only(["api-gateway"]))
     let vpc = try XCTUnwrap(try workspace.checkpoint().exports["VPC_ID"])
-    let created = try await workspace.aws([
+    let made = try await workspace.aws([
       "elbv2", "create-target-group", "--name", names.targetGroup, "--protocol", "HTTP",
       "--port", "9000", "--vpc-id", vpc, "--target-type", "ip", "--health-check-path", "/theirs",
     ])
     let theirs = try XCTUnwrap(
-      ((created as? [String: Any])?["TargetGroups"] as? [[String: Any]])?.first?["TargetGroupArn"]
+      ((made as? [String: Any])?["TargetGroups"] as? [[String: Any]])?.first?["TargetGroupArn"]
         as? String)
     _ = try await workspace.aws([
       "elbv2", "modify-target-group-attributes", "--target-group-arn", theirs, "--attributes",
@@ -45,22 +47,37 @@ extension ECRECSLambdaStepTests {
       return (delay, path)
     }
 
-    let run = try await workspace.runLogged(["run", "ecr", "ecs", "--yes"])
-    XCTAssertEqual(run.run.status, 0, run.run.summary)
-    let modified = run.calls.filter {
-      ($0["argv"] as? [String] ?? []).prefix(2) == ["elbv2", "modify-target-group-attributes"]
-    }
-    XCTAssertEqual(modified.count, 0, "their target group's attributes were changed: \(modified)")
-    let checkpoint = try workspace.checkpoint()
-    XCTAssertEqual(checkpoint.record("ecs", "target-group")?.outcome, .alreadyDone)
-    XCTAssertEqual(checkpoint.exports["TG_ARN"], theirs)
-    XCTAssertEqual(checkpoint.record("ecs", "target-group-attributes")?.status, .done)
+    let refused = try await workspace.runLogged(["run", "ecr", "ecs", "--yes"])
+    XCTAssertEqual(refused.run.status, 1, refused.run.summary)
     XCTAssertTrue(
-      run.run.stdout.contains("target-group-attributes")
-        && run.run.stdout.contains("it existed already"), run.run.stdout)
-    let afterRun = try await settings()
-    XCTAssertEqual(afterRun.delay, "120")
-    XCTAssertEqual(afterRun.path, "/theirs")
+      refused.run.stderr.contains("target group '\(names.targetGroup)' exists already"),
+      refused.run.stderr)
+    XCTAssertTrue(refused.run.stderr.contains("pass --adopt"), refused.run.stderr)
+    let changes = refused.calls.compactMap { $0["argv"] as? [String] }.filter {
+      [
+        "create-target-group", "modify-target-group-attributes", "create-listener",
+        "create-service",
+      ]
+      .contains($0.dropFirst().first)
+    }
+    XCTAssertEqual(changes.count, 0, "their target group was taken or changed: \(changes)")
+    XCTAssertNil(try workspace.checkpoint().exports["TG_ARN"])
+    let afterRefusal = try await settings()
+    XCTAssertEqual(afterRefusal.delay, "120")
+    XCTAssertEqual(afterRefusal.path, "/theirs")
+
+    let adopted = try await workspace.runLogged(["run", "ecr", "ecs", "--yes", "--adopt"])
+    XCTAssertEqual(adopted.run.status, 0, adopted.run.summary)
+    let checkpoint = try workspace.checkpoint()
+    XCTAssertEqual(checkpoint.record("ecs", "target-group")?.outcome, .adopted)
+    XCTAssertEqual(checkpoint.exports["TG_ARN"], theirs)
+    let created = adopted.calls.compactMap { $0["argv"] as? [String] }.filter {
+      $0.dropFirst().first == "create-target-group"
+    }
+    XCTAssertEqual(created.count, 0, "a second target group: \(created)")
+    let afterAdopt = try await settings()
+    XCTAssertNotEqual(afterAdopt.delay, "120", "adopted: the configuration's delay applies")
+    XCTAssertEqual(afterAdopt.path, "/theirs")
 
     let destroy = try await workspace.run(["destroy", "ecs", "ecr", "--yes", "--force"])
     XCTAssertEqual(destroy.status, 0, destroy.summary)
@@ -69,7 +86,7 @@ extension ECRECSLambdaStepTests {
         "= delete-target-group: delete target group \(names.targetGroup) (kept"),
       destroy.stdout)
     let afterDestroy = try await settings()
-    XCTAssertEqual(afterDestroy.delay, "120", "their target group is still there, as it was")
+    XCTAssertEqual(afterDestroy.delay, afterAdopt.delay, "their target group is still there")
     XCTAssertEqual(afterDestroy.path, "/theirs")
     let balancers = try await workspace.aws(["elbv2", "describe-load-balancers"])
     let left = ((balancers as? [String: Any])?["LoadBalancers"] as? [[String: Any]] ?? [])

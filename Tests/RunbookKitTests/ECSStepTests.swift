@@ -325,7 +325,26 @@ final class ECSStepArgvTests: XCTestCase {
         "--health-check-interval-seconds", "15", "--health-check-timeout-seconds", "5",
         "--healthy-threshold-count", "2", "--unhealthy-threshold-count", "3",
       ])
-    XCTAssertNotNil(group.precheck)
+    // A target group of that name is this deployment's only with its lineage tag.
+    let groupFound =
+      "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/unisync-api-gateway-tg/73e2d6bc24d8a067"
+    let groupCheck = try XCTUnwrap(group.precheck)
+    XCTAssertEqual(groupCheck.upToDate(groupFound + "\n", [:]), groupFound)
+    let groupOwnership = try XCTUnwrap(groupCheck.ownership)
+    XCTAssertEqual(
+      groupOwnership.command.arguments.prefix(4).map {
+        render($0, with: [Precheck.found: groupFound])
+      },
+      ["elbv2", "describe-tags", "--resource-arns", groupFound])
+    XCTAssertFalse(groupOwnership.owned("\n", [ContextValue.lineage: "L-1"]))
+    XCTAssertTrue(groupOwnership.owned("L-1\n", [ContextValue.lineage: "L-1"]))
+    XCTAssertTrue(
+      groupOwnership.refusal.contains("target group 'unisync-api-gateway-tg' exists already"))
+    XCTAssertEqual(
+      render(
+        try XCTUnwrap(group.adoptLookup?.command.argument(after: "--query")),
+        with: ["VPC_ID": "vpc-1"]),
+      "TargetGroups[?TargetGroupName=='unisync-api-gateway-tg' && VpcId=='vpc-1'].TargetGroupArn")
     let attributes = try jsonArgument(
       try action("target-group-attributes").command, after: "--attributes")
     XCTAssertEqual(

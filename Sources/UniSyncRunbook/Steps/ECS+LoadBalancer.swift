@@ -53,16 +53,11 @@ extension ECSStep {
           pattern: albPattern,
           // A name is no owner: the lineage tag says whether it is this deployment's (`runbook
           // reset ecs` forgot it); another one stops the step.
-          ownership: Precheck.Ownership(
-            .aws(
-              "elbv2", "describe-tags", "--resource-arns", .ref(Precheck.found), "--query",
-              "TagDescriptions[0].Tags[?Key=='\(OwnershipTag.lineage)'].Value", "--output", "text"),
+          ownership: lineageTagged(
             refusal:
               "ALB '\(ecs.loadBalancer)' exists already, and this deployment did not create it (CreateLoadBalancer would hand it over as if it were new, and its port \(port) listener would be pointed at this deployment's target group): "
               + "pass --adopt to use it as it is when it is in this deployment's VPC (destroy then leaves it), or set ecs.loadBalancer to another name"
-          ) { output, values in
-            output.trimmingCharacters(in: .whitespacesAndNewlines) == values[ContextValue.lineage]
-          }),
+          )),
         settledBy: newVPC),
       // The guide never waits; an ALB takes a few minutes to become active. The poll asks for
       // the DNS name too: the last one answers the read after it without another call.
@@ -96,12 +91,19 @@ extension ECSStep {
           "--tags", deployment.tagList(name: ecs.targetGroup, action: "\(id)/target-group"),
           "--query", "TargetGroups[0].TargetGroupArn", "--output", "text"),
         capture: Capture(export: "TG_ARN", pattern: tgPattern),
+        lookup: Lookup(findTargetGroup("", deployment)),
+        // --adopt: one of that name in this deployment's VPC, used as it is (destroy leaves it).
+        adoptLookup: Lookup(findTargetGroup(" && VpcId=='\(ref: "VPC_ID")'", deployment)),
         precheck: .exists(
-          .aws(
-            "elbv2", "describe-target-groups",
-            "--query", "TargetGroups[?TargetGroupName=='\(ecs.targetGroup)'].TargetGroupArn",
-            "--output", "text"),
-          rule: "a target group named \(ecs.targetGroup) exists", pattern: tgPattern),
+          findTargetGroup("", deployment), rule: "a target group named \(ecs.targetGroup) exists",
+          pattern: tgPattern,
+          // Another team's target group would get this deployment's tasks registered into it
+          // (and its listener's traffic sent to them): only one with the lineage tag is ours.
+          ownership: lineageTagged(
+            refusal:
+              "target group '\(ecs.targetGroup)' exists already, and this deployment did not create it (the services would register their tasks into it, beside whatever it serves): "
+              + "pass --adopt to take it over when it is in this deployment's VPC (its deregistration delay then becomes ecs.deregistrationDelaySeconds; destroy leaves it), or set ecs.targetGroup to another name"
+          )),
         settledBy: newVPC),
       Action(
         name: "target-group-attributes",
@@ -169,6 +171,28 @@ extension ECSStep {
       Argument(
         [.text("LoadBalancers[?LoadBalancerName=='\(deployment.ecs.loadBalancer)'")]
           + condition.fragments + [.text("].LoadBalancerArn")]), "--output", "text")
+  }
+
+  /// Whether the ALB or target group a precheck found carries this deployment's lineage tag;
+  /// `refusal` stops the step when it does not.
+  private func lineageTagged(refusal: String) -> Precheck.Ownership {
+    Precheck.Ownership(
+      .aws(
+        "elbv2", "describe-tags", "--resource-arns", .ref(Precheck.found), "--query",
+        "TagDescriptions[0].Tags[?Key=='\(OwnershipTag.lineage)'].Value", "--output", "text"),
+      refusal: refusal
+    ) { output, values in
+      output.trimmingCharacters(in: .whitespacesAndNewlines) == values[ContextValue.lineage]
+    }
+  }
+
+  /// The ARN of the target group of the configuration's name (`condition` narrows the filter).
+  private func findTargetGroup(_ condition: Argument, _ deployment: Deployment) -> Command {
+    .aws(
+      "elbv2", "describe-target-groups", "--query",
+      Argument(
+        [.text("TargetGroups[?TargetGroupName=='\(deployment.ecs.targetGroup)'")]
+          + condition.fragments + [.text("].TargetGroupArn")]), "--output", "text")
   }
 
   /// The state and the DNS name of the ALB.
