@@ -133,16 +133,21 @@ extension Engine {
     account: String
   ) async throws -> RunSummary {
     if await keeper.current.account == nil { try await keeper.pin(account: account) }
-    let scratch = try makeRunDirectory()
-    runDirectory.withLock { $0 = scratch }
+    // Both in the state directory, never in $TMPDIR: what a killed run leaves there (a
+    // function's package, secret files) the next run removes (``PrivateFolder/removeAbandoned(in:)``).
     let folder: PrivateFolder
-    do { folder = try PrivateFolder(in: state.scratchDirectory) } catch {
+    let scratch: PrivateFolder
+    do {
+      folder = try PrivateFolder(in: state.scratchDirectory)
+      scratch = try PrivateFolder(in: state.scratchDirectory)
+    } catch {
       throw CheckpointError.unwritable(path: error.path, reason: error.reason)
     }
     privateFolder.withLock { $0 = folder.path }
+    runDirectory.withLock { $0 = scratch.path }
     defer {
       runDirectory.withLock { $0 = nil }
-      try? FileManager.default.removeItem(atPath: scratch)
+      scratch.remove()
       privateFolder.withLock { $0 = nil }
       folder.remove()
     }
@@ -313,15 +318,5 @@ extension Engine {
           ? "\(step.id)/\(action.name)" : nil
       }
     }
-  }
-
-  /// A new private (0700) temporary folder for this run's files.
-  private func makeRunDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() + "/runbook-run-XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else {
-      throw CheckpointError.unwritable(
-        path: NSTemporaryDirectory(), reason: "cannot create a temporary folder for this run")
-    }
-    return String(cString: made)
   }
 }

@@ -172,8 +172,9 @@ package enum ContextValue {
   package static let region = "REGION"
   /// The checkpoint's lineage id, carried in a tag by every resource the tool creates.
   package static let lineage = "RUNBOOK_LINEAGE"
-  /// A private folder (0700) made for this run and removed when it ends: files built during a run
-  /// (a function's package) go there. A later run gets a new one, so actions that fill it are
+  /// A private folder (0700) made for this run in the state directory's `scratch`, removed when it
+  /// ends (or by the next run, when this one was killed): files built during a run (a function's
+  /// package) go there. A later run gets a new one, so actions that fill it are
   /// ``Action/ephemeral``.
   package static let runDirectory = "RUN_DIRECTORY"
   package static let names: Set<String> = [account, region, lineage, runDirectory]

@@ -43,7 +43,7 @@ final class ConfigurationDriftUnitTests: XCTestCase {
     XCTAssertEqual(asked, plain)
     for (action, command) in plain {
       XCTAssertFalse(command.contains("--region"), "\(action): \(command)")
-      XCTAssertFalse(command.contains("runbook-run-"), "\(action): a run's own folder: \(command)")
+      XCTAssertFalse(command.contains("/scratch/run-"), "\(action): a run's own folder: \(command)")
     }
     XCTAssertNotEqual(
       commands({ $0.network.vpcCidr = "10.0.0.0/17" }, endpoint: nil)["network/vpc"],

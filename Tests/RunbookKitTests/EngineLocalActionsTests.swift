@@ -256,7 +256,9 @@ final class EngineLocalActionsTests: XCTestCase {
       step.requiredExports(for: fixture.deployment), [], "the run folder is not an export")
     _ = try await fixture.engine([step]).run([step])
     let (directory, mode) = try XCTUnwrap(seen.withLock { $0 })
-    XCTAssertTrue(directory.contains("runbook-run-"), directory)
+    // In the state directory, where the next run removes it should this one be killed.
+    XCTAssertTrue(directory.hasPrefix(fixture.folder.path), directory)
+    XCTAssertTrue(directory.contains("/scratch/run-"), directory)
     XCTAssertEqual(mode & 0o777, 0o700)
     XCTAssertFalse(FileManager.default.fileExists(atPath: directory), "removed when the run ends")
     XCTAssertEqual(

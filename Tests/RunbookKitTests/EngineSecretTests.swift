@@ -121,7 +121,7 @@ final class EngineSecretTests: XCTestCase {
     let folder = fixture.folder.path
     fixture.runner.on(["aws", "test", "create-token"]) { invocation in
       // What is on disk while the command runs: the state directory, and the folders the tool
-      // makes in the temporary folder (runbook-XXXXXX, runbook-run-XXXXXX).
+      // makes in the temporary folder (runbook-XXXXXX), if any.
       let files = Self.filesBelow(folder) + Self.temporaryFilesOfTheTool()
       holding.withLock {
         $0 = files.filter {

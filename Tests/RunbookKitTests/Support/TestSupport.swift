@@ -41,17 +41,26 @@ extension XCTestCase {
 /// "is it installed?" check passes on any machine. They are never meant to run: the scripted runner
 /// answers instead, and each stand-in fails loudly if something starts it anyway.
 let stubToolPath: String = {
-  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-    "runbook-unit-tools-\(getpid())")
-  try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-  for tool in ["aws", "docker", "zip", HealthProbe.tool] {
-    let path = folder.appendingPathComponent(tool).path
+  // One folder for every test process (each test runs in a process of its own): filled under a
+  // name of this process's, then renamed into place in one step; the first rename wins.
+  let temporary = FileManager.default.temporaryDirectory
+  let shared = temporary.appendingPathComponent("runbook-unit-tools-\(getuid())").path
+  let tools = ["aws", "docker", "zip", HealthProbe.tool]
+  if tools.allSatisfy({ FileManager.default.isExecutableFile(atPath: shared + "/" + $0) }) {
+    return shared
+  }
+  let mine = temporary.appendingPathComponent("runbook-unit-tools-\(getuid())-\(getpid())").path
+  try? FileManager.default.createDirectory(atPath: mine, withIntermediateDirectories: true)
+  for tool in tools {
     _ = FileManager.default.createFile(
-      atPath: path,
+      atPath: mine + "/" + tool,
       contents: Data("#!/bin/sh\necho \"unit tests never run $0\" >&2\nexit 97\n".utf8),
       attributes: [.posixPermissions: 0o755])
   }
-  return folder.path
+  if rename(mine, shared) != 0 {
+    try? FileManager.default.removeItem(atPath: mine)
+  }
+  return shared
 }()
 
 /// The permission bits of a file or folder.
