@@ -144,6 +144,12 @@ package struct StatusReport: Sendable {
         style.red("last failure: ") + "\(failure.step)/\(failure.action) at \(failure.at): "
           + (failure.message.split(separator: "\n").first.map(String.init) ?? ""))
     }
+    if let path = document.criticalPath {
+      // The chain that set the last run's wall time, as that run printed it.
+      lines.append(
+        "critical path of the last run (\(path.command)\(path.endedAt.map { ", \($0)" } ?? "")): \(path.description)"
+      )
+    }
     lines.append("exports:")
     for (name, value) in document.exports.sorted(by: { $0.key < $1.key }) {
       lines.append("  \(name)=\(value)")

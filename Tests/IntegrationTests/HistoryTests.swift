@@ -236,6 +236,7 @@ final class HistoryTests: XCTestCase {
 
   /// `status --json` has the critical path of the last run that ran an action, as `run` printed
   /// it, with the run it belongs to (the newest in `history`); a run with nothing to do keeps it.
+  /// The text `status` shows it on one line.
   func testStatusJSONHasTheLastRunsCriticalPath() async throws {
     let workspace = try smallWorkspace()
     let before = try await workspace.run(["status", "--json"])
@@ -267,5 +268,13 @@ final class HistoryTests: XCTestCase {
     XCTAssertEqual(path["outcome"] as? String, "succeeded")
     let runs = try await historyRuns(workspace)
     XCTAssertEqual(path["run"] as? String, runs.first?["run"] as? String)
+    // The text says it too, on one line.
+    let text = try await workspace.run(["status"])
+    XCTAssertEqual(text.status, 0, text.summary)
+    let line = try XCTUnwrap(
+      text.stdout.split(separator: "\n").first { $0.hasPrefix("critical path of the last run (") },
+      text.stdout)
+    XCTAssertTrue(
+      line.hasSuffix("): " + (path["description"] as? String ?? "?")), String(line))
   }
 }
