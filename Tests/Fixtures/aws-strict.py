@@ -116,7 +116,9 @@ Control (for tests; never forwarded):
   GET  /strict-api/config        {"behaviours": [...], "scale": S, "delays": {...}, "frozen": bool, ...}
   POST /strict-api/config        {"behaviours": "all" | "none" | "a,b" | [..], "scale": S, "frozen": bool,
                                   "bounded": bool}
-  POST /strict-api/clock         {"advance": SECONDS} moves the layer's clock on (frozen or not)
+  POST /strict-api/clock         {"advance": SECONDS} moves the layer's clock on (frozen or not);
+                                 {"settle": "ec2-consistency"}: every id made so far is seen
+                                 everywhere (EC2 has converged), the clock left as it is
   POST /moto-api/reset           forwarded to moto; then the layer forgets everything it remembered
                                  and goes back to its start-up configuration and clock
 """
@@ -1516,6 +1518,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     layer.clock.freeze(bool(data["freeze"]))
                 if "advance" in data:
                     layer.clock.advance(float(data["advance"]))
+                if data.get("settle") == "ec2-consistency":
+                    layer.memory.fresh_ids.clear()
             layer.housekeeping()
             self.send_json(200, {"now": layer.clock.now(), "frozen": layer.clock.frozen_at is not None})
             return

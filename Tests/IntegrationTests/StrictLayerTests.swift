@@ -108,6 +108,10 @@ final class StrictLayerTests: XCTestCase {
     layer.assertError(
       described[5], "InvalidAllocationID.NotFound",
       "The allocation ID '\(allocation)' does not exist")
+    // `settle` (the kill chains, between a kill and the next run): seen at once, clock unmoved.
+    try layer.settleEC2()
+    let settled = try layer.aws(["ec2", "describe-subnets", "--subnet-ids", subnet])
+    XCTAssertEqual(settled.status, 0, settled.stderr)
   }
 
   // MARK: 2. Readiness
@@ -700,6 +704,12 @@ struct StrictLayer {
   func advance(_ seconds: Double) throws {
     let (status, body) = try http("POST", "/strict-api/clock", json: ["advance": seconds])
     guard status == 200 else { throw StrictLayerError("advance answered \(status): \(body)") }
+  }
+
+  /// EC2 has converged: every id made so far is seen by every call (the clock stays as it is).
+  func settleEC2() throws {
+    let (status, body) = try http("POST", "/strict-api/clock", json: ["settle": "ec2-consistency"])
+    guard status == 200 else { throw StrictLayerError("settle answered \(status): \(body)") }
   }
 
   // MARK: setup calls of the tests' own (straight HTTP: setup is not what is tested, and an aws

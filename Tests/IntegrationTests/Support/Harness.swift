@@ -364,6 +364,10 @@ extension Workspace {
   /// run (before it can record anything), until a run ends by itself or `limit` runs were made.
   /// With `sampled: (count, total)` and without ``crashAll``, only `count` of the `total` writes
   /// are interrupted (``sampledWrites(_:of:)``; see ``runInterrupted(_:at:interrupt:waits:environment:limit:check:)``).
+  /// Between a kill and the next run, EC2 has converged (the strict layer's `settle`): an
+  /// operator's restart takes longer than EC2's moment of not seeing a new id, and a resume
+  /// within it would retry its first write naming that id, a write killed once more, so the
+  /// number of kills would depend on the machine's speed. (The retry itself has tests of its own.)
   /// - Returns: how many runs were killed, and the run that ended by itself (nil if none did).
   func runKilledAfterEveryWrite(
     _ arguments: [String], environment: [String: String] = [:], limit: Int = 40,
@@ -387,6 +391,9 @@ extension Workspace {
       let run = try await self.run(arguments + ["--jobs", "1"], environment: variables)
       guard run.signaled, run.status == SIGKILL else { return (kills, run) }
       kills += 1
+      if let strict = try? StrictLayer.forThisProcess(), strict.url == endpoint {
+        try strict.settleEC2()
+      }
     }
     return (kills, nil)
   }
