@@ -103,6 +103,8 @@ package final class S3StateStore: StateStore {
 
   /// The bytes of an object, with its ETag; nil when it does not exist.
   func read(_ key: String) async throws -> (data: Data, eTag: String)? {
+    // In $TMPDIR: a read comes before the local state folder may exist (a run refused before its
+    // first write leaves none), and the object read is the one S3 keeps anyway.
     let scratch = ScratchFiles()
     defer { scratch.removeAll() }
     let target = try scratch.write("")
@@ -119,11 +121,16 @@ package final class S3StateStore: StateStore {
 
   /// Writes an object only when `condition` holds (`--if-match ETAG` or `--if-none-match *`).
   /// Returns the new ETag, or nil when S3 answered PreconditionFailed (nothing was written).
-  /// The body goes through a 0600 temporary file, never the command line.
+  /// The body goes through a 0600 file in a private folder (``bodyFolder()``), never the command
+  /// line.
   func write(_ key: String, _ data: Data, condition: [String]) async throws -> String? {
-    let scratch = ScratchFiles()
-    defer { scratch.removeAll() }
-    let body = try scratch.write(String(decoding: data, as: UTF8.self))
+    let folder = try bodyFolder()
+    defer { folder.remove() }
+    let body = folder.path + "/object"
+    guard
+      FileManager.default.createFile(
+        atPath: body, contents: data, attributes: [.posixPermissions: 0o600])
+    else { throw CheckpointError.unwritable(path: body, reason: "cannot create the file") }
     let reply = try await call(
       "put-object",
       ["--key", root.key(key), "--body", body, "--content-type", "application/json"] + condition
@@ -133,6 +140,15 @@ package final class S3StateStore: StateStore {
       throw CheckpointError.unwritable(path: "\(location)/\(key)", reason: explain(reply))
     }
     return reply.eTag ?? ""
+  }
+
+  /// A private folder of the local state folder's `scratch` for one object's body: a run killed
+  /// during the call leaves it where the next run removes it
+  /// (``PrivateFolder/removeAbandoned(in:)``), never in `$TMPDIR`.
+  private func bodyFolder() throws -> PrivateFolder {
+    do { return try PrivateFolder(in: scratchDirectory) } catch {
+      throw CheckpointError.unwritable(path: error.path, reason: error.reason)
+    }
   }
 
   private func explain(_ reply: Reply) -> String {

@@ -133,6 +133,7 @@ final class S3StateTests: XCTestCase {
   /// exactly one of each queue.
   func testConcurrentRunsKilledHolderUnlockAndCrashChain() async throws {
     let workspace = try await s3Workspace()
+    let temporary = try workspace.privateTemporaryDirectory()
     // The winner is killed right after its 8th write: lock, the history's start record, account
     // pin, then the first queue's intent, create-queue, result and checkpoint, and the checkpoint
     // of its ARN read.
@@ -209,6 +210,12 @@ final class S3StateTests: XCTestCase {
     XCTAssertEqual(checkpoint.actions.values.filter { $0.status == .done }.count, 5)
     let lock = try await object(workspace, "runbook/unisync/lock")
     XCTAssertNil(lock)
+    // Runs killed during a put-object left its body (a checkpoint, a journal line) in a private
+    // folder of the local state folder, which the next run removed: nothing in TMPDIR.
+    XCTAssertEqual(
+      (try FileManager.default.contentsOfDirectory(atPath: temporary)).filter {
+        $0.hasPrefix("runbook-")
+      }, [], "what killed runs left in TMPDIR")
   }
 
   func unlock(_ workspace: Workspace, file: StaticString = #filePath, line: UInt = #line)
