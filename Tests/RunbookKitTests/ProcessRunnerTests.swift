@@ -116,7 +116,7 @@ final class ProcessRunnerTests: XCTestCase {
     // lets it go (or a minute has passed, so a broken runner fails the test instead of hanging
     // it): if each run blocked a thread until its child exited, the probe task below could run
     // only once the children are gone. No clock decides: the children are still there or not.
-    let release = try temporaryDirectory().appendingPathComponent("go").path
+    let release = try makeScratchFolder().appendingPathComponent("go").path
     let runner = ProcessRunner()
     let count = min(ProcessInfo.processInfo.activeProcessorCount + 4, 36)
     let outputs = Task {
@@ -147,7 +147,7 @@ final class ProcessRunnerTests: XCTestCase {
   // MARK: 3. run() throwing closes our pipe ends and reports launchFailed
 
   func testLaunchFailureIsReportedAndLeaksNothing() async throws {
-    let directory = try temporaryDirectory()
+    let directory = try makeScratchFolder()
     let script = directory.appendingPathComponent("bad-interpreter")
     try "#!/nonexistent/interpreter\n".write(to: script, atomically: true, encoding: .utf8)
     XCTAssertEqual(chmod(script.path, 0o755), 0)
@@ -204,7 +204,7 @@ final class ProcessRunnerTests: XCTestCase {
   }
 
   func testInterruptRunsTheChildsSIGINTTrap() async throws {
-    let directory = try temporaryDirectory()
+    let directory = try makeScratchFolder()
     let marker = directory.appendingPathComponent("marker").path
     let runner = ProcessRunner()
     let output = Task {
@@ -221,7 +221,7 @@ final class ProcessRunnerTests: XCTestCase {
   }
 
   func testInterruptEscalatesToSIGKILLAfterTheGrace() async throws {
-    let directory = try temporaryDirectory()
+    let directory = try makeScratchFolder()
     let ready = directory.appendingPathComponent("ready").path
     let runner = ProcessRunner()
     let output = Task {
@@ -239,7 +239,7 @@ final class ProcessRunnerTests: XCTestCase {
   func testInterruptKillsGrandchildHoldingThePipes() async throws {
     // The shell dies on SIGINT; its background `sleep` ignores SIGINT and keeps stdout open, so
     // only SIGKILL to the whole group (even after the shell is gone) ends the run.
-    let directory = try temporaryDirectory()
+    let directory = try makeScratchFolder()
     let ready = directory.appendingPathComponent("ready").path
     let runner = ProcessRunner(outputGraceAfterExit: .seconds(30))
     let output = Task {
@@ -259,7 +259,7 @@ final class ProcessRunnerTests: XCTestCase {
   func testInterruptKillsGroupWhoseLeaderWasAlreadyReaped() async throws {
     // The child dies on SIGINT and is reaped at once; its grandchild ignores SIGINT and holds
     // the pipes. The SIGKILL must still go to the group after the leader is gone.
-    let directory = try temporaryDirectory()
+    let directory = try makeScratchFolder()
     let ready = directory.appendingPathComponent("ready").path
     let runner = ProcessRunner(outputGraceAfterExit: .seconds(30))
     let output = Task { try await runner.run(python("grandchild.py", ready)) }
@@ -465,7 +465,7 @@ final class ProcessRunnerTests: XCTestCase {
   }
 
   func testFindExecutableSearchesPath() throws {
-    let directory = try temporaryDirectory()
+    let directory = try makeScratchFolder()
     let tool = directory.appendingPathComponent("runbook-tool")
     try "#!/bin/sh\n".write(to: tool, atomically: true, encoding: .utf8)
     XCTAssertEqual(chmod(tool.path, 0o755), 0)
@@ -530,7 +530,7 @@ final class ProcessRunnerTests: XCTestCase {
   }
 
   func testArgumentsReachTheChildLiterally() async throws {
-    let directory = try temporaryDirectory()
+    let directory = try makeScratchFolder()
     let pwned = directory.appendingPathComponent("pwned").path
     let arguments = [
       "; touch \(pwned)", "$(touch \(pwned))", "`touch \(pwned)`", "a\nb", "| cat", "&& id",
@@ -713,13 +713,6 @@ private func currentThreadBlocks(_ signal: Int32) -> Bool {
 private func decode(_ output: ProcessOutput) throws -> [String: Any] {
   let object = try JSONSerialization.jsonObject(with: output.standardOutput)
   return try XCTUnwrap(object as? [String: Any], "not a JSON object: \(output.stdoutText)")
-}
-
-private func temporaryDirectory() throws -> URL {
-  let url = FileManager.default.temporaryDirectory
-    .appendingPathComponent("runbook-process-tests-\(UUID().uuidString)")
-  try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-  return url
 }
 
 /// The pipes this process has open (`pipe:[inode]` targets of `/proc/self/fd`).
