@@ -151,10 +151,10 @@ final class NetworkStepTests: XCTestCase {
 
   /// One kill in the middle of a run with independent actions in flight at once.
   /// Killed while two steps run at once (the queues need nothing of the network, so sqs runs
-  /// beside it), after the 12th write (refused writes a strict layer retries count too): sqs lists
-  /// its queues, then has 5 writes, so both steps have
-  /// written by then. The next run
-  /// ends with one of each, in both steps.
+  /// beside it), right after sqs's second `create-queue`: the network's actions head longer
+  /// chains of waits and take the free `--jobs` slots first, so the network has written by then
+  /// (a kill at a fixed write count could come before sqs had a slot). The next run ends with one
+  /// of each, in both steps.
   func testKilledWhileActionsRunConcurrentlyResumes() async throws {
     let workspace = try Workspace()
     let counter = workspace.directory.appendingPathComponent("crash-counter").path
@@ -163,7 +163,8 @@ final class NetworkStepTests: XCTestCase {
     let killed = try await workspace.run(
       ["run", "network", "sqs", "--yes", "--jobs", "4"],
       environment: [
-        "RUNBOOK_CRASH_AT": "12", "RUNBOOK_CRASH_COUNTER": counter,
+        "RUNBOOK_KILL_MATCH": "^sqs create-queue ", "RUNBOOK_KILL_MATCH_AT": "2",
+        "RUNBOOK_KILL_MATCH_COUNTER": counter,
         "RUNBOOK_TEST_KILLED_RUN": String(marker.split(separator: "=")[1]),
       ])
     XCTAssertTrue(killed.signaled, killed.summary)
