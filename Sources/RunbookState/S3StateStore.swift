@@ -126,11 +126,9 @@ package final class S3StateStore: StateStore {
   func write(_ key: String, _ data: Data, condition: [String]) async throws -> String? {
     let folder = try bodyFolder()
     defer { folder.remove() }
-    let body = folder.path + "/object"
-    guard
-      FileManager.default.createFile(
-        atPath: body, contents: data, attributes: [.posixPermissions: 0o600])
-    else { throw CheckpointError.unwritable(path: body, reason: "cannot create the file") }
+    let scratch = ScratchFiles(in: folder.path)
+    defer { scratch.removeAll() }
+    let body = try scratch.write(String(decoding: data, as: UTF8.self))
     let reply = try await call(
       "put-object",
       ["--key", root.key(key), "--body", body, "--content-type", "application/json"] + condition

@@ -21,6 +21,12 @@ extension ECSStep {
     let tgPattern = arnPattern(elb, "targetgroup/", name: ecs.targetGroup, suffix: "/[0-9a-f]+")
     let listenerPattern = arnPattern(
       elb, "listener/app/", name: ecs.loadBalancer, suffix: "/[0-9a-f]+/[0-9a-f]+")
+    let balancer = NamedByELB(
+      describe: "describe-load-balancers", list: "LoadBalancers", nameKey: "LoadBalancerName",
+      arnKey: "LoadBalancerArn", name: ecs.loadBalancer)
+    let group = NamedByELB(
+      describe: "describe-target-groups", list: "TargetGroups", nameKey: "TargetGroupName",
+      arnKey: "TargetGroupArn", name: ecs.targetGroup)
     let port =
       deployment.securityGroups.albPorts.contains(80)
       ? 80 : deployment.securityGroups.albPorts.first ?? 80
@@ -45,19 +51,17 @@ extension ECSStep {
             ]),
         capture: Capture(export: "ALB_ARN", pattern: albPattern),
         // After an interrupted create, the ALB of that name is what that run made.
-        lookup: Lookup(findBalancer("", deployment)),
+        lookup: balancer.lookup,
         // --adopt: one of that name in this deployment's VPC, used as it is (destroy leaves it).
-        adoptLookup: Lookup(findBalancer(" && VpcId=='\(ref: "VPC_ID")'", deployment)),
-        precheck: .exists(
-          findBalancer("", deployment), rule: "an ALB named \(ecs.loadBalancer) exists",
-          pattern: albPattern,
-          // A name is no owner: the lineage tag says whether it is this deployment's (`runbook
-          // reset ecs` forgot it); another one stops the step.
-          ownership: lineageTagged(
-            refusal:
-              "ALB '\(ecs.loadBalancer)' exists already, and this deployment did not create it (CreateLoadBalancer would hand it over as if it were new, and its port \(port) listener would be pointed at this deployment's target group): "
-              + "pass --adopt to use it as it is when it is in this deployment's VPC (destroy then leaves it), or set ecs.loadBalancer to another name"
-          )),
+        adoptLookup: balancer.adoptLookup,
+        // A name is no owner: the lineage tag says whether it is this deployment's (`runbook
+        // reset ecs` forgot it); another one stops the step.
+        precheck: balancer.precheck(
+          rule: "an ALB named \(ecs.loadBalancer) exists", pattern: albPattern,
+          refusal:
+            "ALB '\(ecs.loadBalancer)' exists already, and this deployment did not create it (CreateLoadBalancer would hand it over as if it were new, and its port \(port) listener would be pointed at this deployment's target group): "
+            + "pass --adopt to use it as it is when it is in this deployment's VPC (destroy then leaves it), or set ecs.loadBalancer to another name"
+        ),
         settledBy: newVPC),
       // The guide never waits; an ALB takes a few minutes to become active. The poll asks for
       // the DNS name too: the last one answers the read after it without another call.
@@ -91,19 +95,16 @@ extension ECSStep {
           "--tags", deployment.tagList(name: ecs.targetGroup, action: "\(id)/target-group"),
           "--query", "TargetGroups[0].TargetGroupArn", "--output", "text"),
         capture: Capture(export: "TG_ARN", pattern: tgPattern),
-        lookup: Lookup(findTargetGroup("", deployment)),
-        // --adopt: one of that name in this deployment's VPC, used as it is (destroy leaves it).
-        adoptLookup: Lookup(findTargetGroup(" && VpcId=='\(ref: "VPC_ID")'", deployment)),
-        precheck: .exists(
-          findTargetGroup("", deployment), rule: "a target group named \(ecs.targetGroup) exists",
-          pattern: tgPattern,
-          // Another team's target group would get this deployment's tasks registered into it
-          // (and its listener's traffic sent to them): only one with the lineage tag is ours.
-          ownership: lineageTagged(
-            refusal:
-              "target group '\(ecs.targetGroup)' exists already, and this deployment did not create it (the services would register their tasks into it, beside whatever it serves): "
-              + "pass --adopt to take it over when it is in this deployment's VPC (its deregistration delay then becomes ecs.deregistrationDelaySeconds; destroy leaves it), or set ecs.targetGroup to another name"
-          )),
+        lookup: group.lookup,
+        adoptLookup: group.adoptLookup,
+        // Another team's target group would get this deployment's tasks registered into it (and
+        // its listener's traffic sent to them): only one with the lineage tag is ours.
+        precheck: group.precheck(
+          rule: "a target group named \(ecs.targetGroup) exists", pattern: tgPattern,
+          refusal:
+            "target group '\(ecs.targetGroup)' exists already, and this deployment did not create it (the services would register their tasks into it, beside whatever it serves): "
+            + "pass --adopt to take it over when it is in this deployment's VPC (its deregistration delay then becomes ecs.deregistrationDelaySeconds; destroy leaves it), or set ecs.targetGroup to another name"
+        ),
         settledBy: newVPC),
       Action(
         name: "target-group-attributes",
@@ -164,41 +165,47 @@ extension ECSStep {
     ]
   }
 
-  /// The ARN of the ALB of the configuration's name (`condition` narrows the filter further).
-  private func findBalancer(_ condition: Argument, _ deployment: Deployment) -> Command {
-    .aws(
-      "elbv2", "describe-load-balancers", "--query",
-      Argument(
-        [.text("LoadBalancers[?LoadBalancerName=='\(deployment.ecs.loadBalancer)'")]
-          + condition.fragments + [.text("].LoadBalancerArn")]), "--output", "text")
-  }
-
-  /// Whether the ALB or target group a precheck found carries this deployment's lineage tag;
-  /// `refusal` stops the step when it does not.
-  private func lineageTagged(refusal: String) -> Precheck.Ownership {
-    Precheck.Ownership(
-      .aws(
-        "elbv2", "describe-tags", "--resource-arns", .ref(Precheck.found), "--query",
-        "TagDescriptions[0].Tags[?Key=='\(OwnershipTag.lineage)'].Value", "--output", "text"),
-      refusal: refusal
-    ) { output, values in
-      output.trimmingCharacters(in: .whitespacesAndNewlines) == values[ContextValue.lineage]
-    }
-  }
-
-  /// The ARN of the target group of the configuration's name (`condition` narrows the filter).
-  private func findTargetGroup(_ condition: Argument, _ deployment: Deployment) -> Command {
-    .aws(
-      "elbv2", "describe-target-groups", "--query",
-      Argument(
-        [.text("TargetGroups[?TargetGroupName=='\(deployment.ecs.targetGroup)'")]
-          + condition.fragments + [.text("].TargetGroupArn")]), "--output", "text")
-  }
-
   /// The state and the DNS name of the ALB.
   private var describeLoadBalancer: Command {
     .aws(
       "elbv2", "describe-load-balancers", "--load-balancer-arns", .ref("ALB_ARN"),
       "--query", "LoadBalancers[0].[State.Code,DNSName]", "--output", "text")
+  }
+}
+
+/// An ALB or a target group, found by the configuration's name: after an interrupted create (its
+/// lookup), in the deployment's VPC for `--adopt`, and before the create, where its lineage tag
+/// says whether it is this deployment's.
+private struct NamedByELB {
+  var describe: String
+  var list: String
+  var nameKey: String
+  var arnKey: String
+  var name: String
+
+  var lookup: Lookup { Lookup(find()) }
+  var adoptLookup: Lookup { Lookup(find(" && VpcId=='\(ref: "VPC_ID")'")) }
+
+  /// Found by name; owned only with the lineage tag, else `refusal` stops the step.
+  func precheck(rule: String, pattern: String, refusal: String) -> Precheck {
+    .exists(
+      find(), rule: rule, pattern: pattern,
+      ownership: Precheck.Ownership(
+        .aws(
+          "elbv2", "describe-tags", "--resource-arns", .ref(Precheck.found), "--query",
+          "TagDescriptions[0].Tags[?Key=='\(OwnershipTag.lineage)'].Value", "--output", "text"),
+        refusal: refusal
+      ) { output, values in
+        output.trimmingCharacters(in: .whitespacesAndNewlines) == values[ContextValue.lineage]
+      })
+  }
+
+  /// The ARN of the one of this name (`condition` narrows the filter further).
+  private func find(_ condition: Argument = "") -> Command {
+    .aws(
+      "elbv2", .text(describe), "--query",
+      Argument(
+        [.text("\(list)[?\(nameKey)=='\(name)'")] + condition.fragments
+          + [.text("].\(arnKey)")]), "--output", "text")
   }
 }
