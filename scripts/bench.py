@@ -60,6 +60,10 @@ SECTIONS = {
     "ecr": "5", "ecs": "6", "lambda": "7", "sqs": "8",
 }
 IMAGE_STEPS = {"ecr", "ecs", "lambda"}
+# With AWS timings, the runs end with the deployment verified (guide 9): on AWS the services are
+# not answering when their creates return, and that wait is part of what an operator feels.
+VERIFY_STEP, VERIFY_SECTION = "verify", "9"
+HEALTH_SERVER = os.path.join(ROOT, "Tests", "Fixtures", "net", "health-server.py")
 # Supplied secrets of runbooks/local.json (and of the by-hand script), unless set already.
 SECRETS = {
     "UNISYNC_CANVAS_API_TOKEN": "bench-canvas-token",
@@ -254,9 +258,28 @@ def processes_started(args, env, work):
     return count
 
 
-def bench_config(work, registry, timing_scale=None):
+class HealthStandIn:
+    """The services' health URL on 127.0.0.1 (Tests/Fixtures/net/health-server.py, answering UP),
+    which verify probes (the emulator's load balancer name is made up)."""
+
+    def __init__(self, directory):
+        self.process = subprocess.Popen(
+            [sys.executable, HEALTH_SERVER, "up"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=dict(os.environ, HEALTH_SERVER_PORT="0"), text=True, cwd=directory)
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.stop()
+            raise RuntimeError("the stand-in health server did not start")
+        self.url = f"http://127.0.0.1:{port}/actuator/health"
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def bench_config(work, registry, timing_scale=None, health_url=None):
     """runbooks/local.json with the run's registry, and its relative paths made absolute (with
-    AWS timings: the pauses between polls scaled with them)."""
+    AWS timings: the pauses between polls scaled with them, and verify's health URL)."""
     with open(CONFIG) as handle:
         config = json.load(handle)
     base = os.path.dirname(CONFIG)
@@ -277,6 +300,8 @@ def bench_config(work, registry, timing_scale=None):
         config["registry"] = registry
     if timing_scale:
         config.setdefault("operations", {})["pausePercent"] = max(1, round(timing_scale * 100))
+    if health_url:
+        config["healthCheckUrl"] = health_url
     path = os.path.join(work, "local.json")
     with open(path, "w") as handle:
         json.dump(config, handle, indent=2)
@@ -411,12 +436,18 @@ def measure_round(number, count, work, binary, steps, sections, images, full, ti
     hand = Emulator(os.path.join(base, "env-hand"), images, timing_scale)
     tool = Emulator(os.path.join(base, "env-tool"), images, timing_scale)
     config = CONFIG
+    health = None
     try:
         hand.start()
         tool.start()
-        config = bench_config(base, tool.registry if images else None, timing_scale)
+        if VERIFY_STEP in steps:
+            health = HealthStandIn(base)
+            hand.env["BY_HAND_HEALTH_URL"] = health.url
+        config = bench_config(base, tool.registry if images else None, timing_scale,
+                              health.url if health else None)
         if timing_scale:
-            # The aws waiter polls a DB instance every 30 s: scaled as AWS's times are.
+            # The aws waiter polls a DB instance every 30 s (the services every 15 s): scaled as
+            # AWS's times are.
             hand.env["BY_HAND_POLL_SECONDS"] = f"{max(0.2, 30 * timing_scale):.2f}"
             figures["strict_config"] = tool.strict_config
         state = os.path.join(base, "state")
@@ -459,6 +490,8 @@ def measure_round(number, count, work, binary, steps, sections, images, full, ti
     finally:
         for emulator in (hand, tool):
             emulator.stop()
+        if health:
+            health.stop()
     return figures, failures, getattr(hand, "env", None), getattr(tool, "env", None), config
 
 
@@ -504,6 +537,8 @@ def main():
         steps = [step for step in implemented if step in SECTIONS]
         images = bool(IMAGE_STEPS.intersection(steps))
         sections = " ".join(SECTIONS[step] for step in steps)
+        if timing_scale and not options.services and VERIFY_STEP in implemented:
+            steps, sections = steps + [VERIFY_STEP], f"{sections} {VERIFY_SECTION}"
         figures.update(steps=steps, implemented=implemented, sections=sections, images=images)
 
         if options.services:

@@ -12,14 +12,19 @@
 #   AWS_ENDPOINT_URL for sqs).
 # - REGISTRY (host:port, or RUNBOOK_TEST_REGISTRY): the image registry of guide 5. With a registry
 #   and a Docker engine (DOCKER_HOST), sections 5, 6 and 7 run too; without, 2.1 2.2 3 4 8.
-# - --sections: run only these sections (any of 2.1 2.2 3 4 5 6 7 8), always in guide order; each
+# - --sections: run only these sections (any of 2.1 2.2 3 4 5 6 7 8 9), always in guide order; each
 #   uses the ids of the ones before it (VPC_ID, the subnets, the security groups): start at 2.1.
 #   Guide 3 stops after the endpoint lookup (3.3's mysql part needs a host inside the VPC).
+#   Guide 9 (only when asked) tries the health check until it answers, as an operator must on
+#   AWS while the load balancer provisions and the services' tasks start: here it looks at the
+#   load balancer's state and the services' running counts, then gets BY_HAND_HEALTH_URL (the
+#   emulator's load balancer name is made up); 9.2's `aws logs tail --follow` is not run.
 # - Secrets come from the environment, as in the tool's local configuration:
 #   UNISYNC_CANVAS_API_TOKEN, UNISYNC_COGNITO_USER_POOL_ID, UNISYNC_COGNITO_CLIENT_ID, and
 #   UNISYNC_RDS_PASSWORD (generated when unset).
-# - BY_HAND_POLL_SECONDS: when set, the wait for the DB instance polls at this pause instead of
-#   the aws waiter's 30 s (make bench TIMING=aws scales AWS's timings down, and the pause with them).
+# - BY_HAND_POLL_SECONDS: when set, the wait for the DB instance (and guide 9's for the services)
+#   polls at this pause instead of the aws waiter's 30 s (make bench TIMING=aws scales AWS's
+#   timings down, and the pause with them).
 # - Build contexts: UNISYNC_SERVICES_DIR (default <repo>/examples/services/<service>) and
 #   UNISYNC_LAMBDA_DIR (default <repo>/examples/canvas-sync-lambda); when missing, minimal
 #   `FROM scratch` images and a one-file handler are generated in the work folder.
@@ -36,7 +41,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REGION=ap-northeast-2
 
 usage() {
-  printf 'usage: %s [--sections "2.1 2.2 3 4 5 6 7 8"] ENDPOINT_URL [REGISTRY]\n' "$0" >&2
+  printf 'usage: %s [--sections "2.1 2.2 3 4 5 6 7 8 9"] ENDPOINT_URL [REGISTRY]\n' "$0" >&2
   exit 2
 }
 
@@ -70,7 +75,7 @@ if [[ -z "$SECTIONS" ]]; then
 fi
 for section in $SECTIONS; do
   case "$section" in
-    2.1 | 2.2 | 3 | 4 | 5 | 6 | 7 | 8) ;;
+    2.1 | 2.2 | 3 | 4 | 5 | 6 | 7 | 8 | 9) ;;
     *) printf 'guide-by-hand: unknown section %s\n' "$section" >&2; exit 2 ;;
   esac
 done
@@ -561,6 +566,25 @@ if wanted 8; then
   aws sqs create-queue --queue-name submission-events-queue
   aws sqs create-queue --queue-name task-creation-queue
   aws sqs create-queue --queue-name llm-analysis-queue
+fi
+
+if wanted 9; then
+  section "9 Verify the deployment"
+  # 9.1 Look up the ALB DNS name
+  ALB_DNS=$(aws elbv2 describe-load-balancers \
+    --names unisync-alb \
+    --query 'LoadBalancers[0].DNSName' --output text)
+  check ALB_DNS
+  # Health Check: on AWS it answers once the load balancer is active and the services' tasks run
+  # (and pass its health checks); until then the operator tries again.
+  until [[ "$(aws elbv2 describe-load-balancers --names unisync-alb \
+    --query 'LoadBalancers[0].State.Code' --output text)" == active &&
+    "$(aws ecs describe-services --cluster unisync-cluster --services "${SERVICES[@]}" \
+      --query 'length(services[?runningCount < desiredCount])' --output text)" == 0 ]]; do
+    sleep "${BY_HAND_POLL_SECONDS:-30}"
+  done
+  curl -fsS "${BY_HAND_HEALTH_URL:-http://$ALB_DNS/actuator/health}"
+  echo
 fi
 
 section "done: $SECTIONS"

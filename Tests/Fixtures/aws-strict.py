@@ -14,7 +14,7 @@ Standard library only.
 scripts/local-aws.sh starts it beside moto_server and stops it by pid.
 
 Behaviours (each can be switched on or off; RUNBOOK_AWS_STRICT=1 all, 0 none, or a comma list of
-the names below; `readiness` stands for its four parts):
+the names below; `readiness` stands for its five parts):
 
 | name                     | what the layer does                                               | real AWS duration                 | scaled (default) | source |
 | ------------------------ | ----------------------------------------------------------------- | --------------------------------- | ---------------- | ------ |
@@ -30,6 +30,10 @@ the names below; `readiness` stands for its four parts):
 | lambda-pending           | a new function is State `Pending`, then `Active`; Invoke,          | up to a minute for a VPC function | 0.6 s            | [5] |
 |                          | UpdateFunctionCode, UpdateFunctionConfiguration and PublishVersion | (modelled: 60 s)                  |                  |     |
 |                          | meanwhile fail with ResourceConflictException (409)                |                                   |                  |     |
+| ecs-service-starting     | a new service's tasks start: CreateService and DescribeServices    | a few minutes (modelled: 180 s)   | 1.8 s            | [17] |
+|                          | answer runningCount 0, pendingCount = desiredCount and its PRIMARY |                                   |                  |     |
+|                          | deployment rolloutState IN_PROGRESS, then moto's answer (moto      |                                   |                  |     |
+|                          | reports the tasks running at once)                                 |                                   |                  |     |
 | sqs-deleted-recently     | CreateQueue of a name deleted less than 60 s ago:                  | 60 s                              | 0.6 s            | [6] |
 |                          | AWS.SimpleQueueService.QueueDeletedRecently                        |                                   |                  |     |
 | ec2-client-token         | every ClientToken is remembered with its request: the same token  | none (remembered until reset)     | -                | [7] |
@@ -71,7 +75,9 @@ the names below; `readiness` stands for its four parts):
 Durations: the SQS 60 s and the Secrets Manager window are in the pages; the EC2 page prescribes
 back-off "up to a few minutes" without a figure; the NAT, RDS and ALB figures are issue 16's (the
 state pages give none); Lambda's Pending time is an estimate (the page gives none); the 20 minutes
-of Lambda's interfaces come from AWS Support.
+of Lambda's interfaces come from AWS Support; a new service's 3 minutes are an estimate of its
+parts (Fargate placing the task and pulling the image, about a minute; a Spring service starting
+on 0.25 vCPU, about a minute; the target group's health checks, 2 x 15 s by this tool's defaults).
 
 [1] https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
     (error format: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html)
@@ -104,6 +110,10 @@ of Lambda's interfaces come from AWS Support.
 [16] https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-size-best-practice.html
      ("You can also specify CPU and memory at the container level for Fargate tasks. However,
      doing so isn't required.")
+[17] https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html (rolloutState
+     IN_PROGRESS until the deployment is COMPLETED; runningCount, pendingCount) and
+     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html
+     (PROVISIONING, PENDING, ACTIVATING, RUNNING); the 180 s is an estimate (above)
 
 Delays: ONE setting, RUNBOOK_AWS_STRICT_SCALE (default 0.01): a behaviour's delay is its real AWS
 duration in seconds multiplied by it, kept between 0.5 s and 3 s (one linear factor cannot put both
@@ -152,14 +162,16 @@ REAL_SECONDS = {
     "sqs-deleted-recently": 60.0,
     "lambda-eni": 1200.0,
     "cloudmap-operations": 60.0,
+    "ecs-service-starting": 180.0,
 }
 BEHAVIOURS = [
     "ec2-consistency", "nat-pending", "rds-creating", "alb-provisioning", "lambda-pending",
     "sqs-deleted-recently", "ec2-client-token", "secret-scheduled-deletion", "lambda-eni",
     "fargate-sizes", "vpc-filters", "pagination", "cloudmap-operations", "cloudmap-in-use",
-    "ecs-registers-tasks", "ecs-container-memory",
+    "ecs-registers-tasks", "ecs-container-memory", "ecs-service-starting",
 ]
-ALIASES = {"readiness": ["nat-pending", "rds-creating", "alb-provisioning", "lambda-pending"]}
+ALIASES = {"readiness": ["nat-pending", "rds-creating", "alb-provisioning", "lambda-pending",
+                         "ecs-service-starting"]}
 DEFAULT_SCALE = 0.01
 DELAY_FLOOR = 0.5
 DELAY_CEILING = 3.0
@@ -268,6 +280,7 @@ class Memory:
         self.operations = {}       # cloud map operation id -> time its create/delete answered
         self.registered = {}       # (region, ecs service name) -> [(cloud map service id, instance id)]
         self.container_memory = {} # task definition arn -> names of containers given memoryReservation
+        self.ecs_services = {}     # ecs service arn -> created
 
 
 # ----------------------------------------------------------------------------------------------
@@ -972,6 +985,9 @@ class Layer:
         c = self.config
         service, action = call.service, call.action
         ok = 200 <= status < 300
+        if service == "ecs" and ok and action in ("CreateService", "DescribeServices") \
+                and c.on("ecs-service-starting"):
+            body = self.ecs_starting(call, body)
         if service == "ec2" and call.params is not None:
             body = self.after_ec2(call, status, body)
         elif service == "rds":
@@ -1067,6 +1083,37 @@ class Layer:
             self.log(f"cloudmap-operations: {operation.get('Id')} {operation['Status']}")
             return json.dumps(data).encode()
         return body
+
+    def ecs_starting(self, call, body):
+        """A new service's tasks are on their way: none running yet, its deployment in progress."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body
+        if call.action == "CreateService":
+            services = [data.get("service") or {}]
+            with self.lock:
+                for entry in services:
+                    if entry.get("serviceArn"):
+                        self.memory.ecs_services.setdefault(entry["serviceArn"], self.clock.now())
+        else:
+            services = data.get("services") or []
+        with self.lock:
+            created = dict(self.memory.ecs_services)
+        changed = False
+        for entry in services:
+            if not self.within(created.get(entry.get("serviceArn")), "ecs-service-starting"):
+                continue
+            desired = int(entry.get("desiredCount") or 0)
+            entry.update(runningCount=0, pendingCount=desired)
+            for deployment in entry.get("deployments") or []:
+                if deployment.get("status") == "PRIMARY":
+                    deployment.update(
+                        runningCount=0, pendingCount=desired, rolloutState="IN_PROGRESS",
+                        rolloutStateReason=f"ECS deployment {deployment.get('id')} in progress.")
+            changed = True
+            self.log(f"ecs-service-starting: {call.action} {entry.get('serviceName')}: 0 of {desired} running")
+        return json.dumps(data).encode() if changed else body
 
     def ecs_registry(self, call, body):
         """ECS registers a service's tasks in its registry, and deregisters them as they stop."""

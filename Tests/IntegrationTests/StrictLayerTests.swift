@@ -36,7 +36,7 @@ final class StrictLayerTests: XCTestCase {
       [
         "ec2-consistency": 1.8, "nat-pending": 1.2, "rds-creating": 3, "rds-backing-up": 3,
         "alb-provisioning": 1.8, "lambda-pending": 0.6, "sqs-deleted-recently": 0.6,
-        "lambda-eni": 3, "cloudmap-operations": 0.6,
+        "lambda-eni": 3, "cloudmap-operations": 0.6, "ecs-service-starting": 1.8,
       ])
     for (name, delay) in delays {
       XCTAssertTrue((0.5...3).contains(delay), "\(name): \(delay) s")
@@ -47,7 +47,7 @@ final class StrictLayerTests: XCTestCase {
         "ec2-consistency", "nat-pending", "rds-creating", "alb-provisioning", "lambda-pending",
         "sqs-deleted-recently", "ec2-client-token", "secret-scheduled-deletion", "lambda-eni",
         "fargate-sizes", "vpc-filters", "pagination", "cloudmap-operations", "cloudmap-in-use",
-        "ecs-registers-tasks", "ecs-container-memory",
+        "ecs-registers-tasks", "ecs-container-memory", "ecs-service-starting",
       ])
   }
 
@@ -214,6 +214,56 @@ final class StrictLayerTests: XCTestCase {
     XCTAssertEqual(
       try layer.aws(states).json() as? [[String]],
       [["strict-lenient", "active"], ["strict-alb", "active"]])
+  }
+
+  /// An ECS cluster and a task definition of one container, straight to the emulator.
+  func ecsCluster(_ name: String, family: String) throws {
+    let ecs = "AmazonEC2ContainerServiceV20141113."
+    try layer.json("ecs", ecs + "CreateCluster", ["clusterName": name])
+    try layer.json(
+      "ecs", ecs + "RegisterTaskDefinition",
+      [
+        "family": family,
+        "containerDefinitions": [["name": "app", "image": "x", "memory": 512]],
+      ])
+  }
+
+  /// A new ECS service runs no task at once: its tasks are placed, pull their image and start
+  /// while its deployment is IN_PROGRESS (moto reports them running at once).
+  func testNewServiceRunsNoTaskUntilItsTasksHaveStarted() throws {
+    try layer.configure([])
+    try ecsCluster("strict-starting", family: "strict-starting")
+    let counts = "[runningCount, pendingCount, deployments[0].rolloutState]"
+    func create(_ name: String) throws -> [Any] {
+      let created = try layer.aws([
+        "ecs", "create-service", "--cluster", "strict-starting", "--service-name", name,
+        "--task-definition", "strict-starting", "--desired-count", "2", "--query",
+        "service.\(counts)",
+      ])
+      return try XCTUnwrap(try created.json() as? [Any], created.stdout + created.stderr)
+    }
+    func described() throws -> [[Any]] {
+      let answer = try layer.aws([
+        "ecs", "describe-services", "--cluster", "strict-starting", "--services", "lenient",
+        "starting", "--query", "services[].\(counts)",
+      ])
+      return try XCTUnwrap(try answer.json() as? [[Any]], answer.stdout + answer.stderr)
+    }
+    let lenient = try create("lenient")
+    XCTAssertEqual(lenient.first as? Int, 2, "moto runs the tasks at once: \(lenient)")
+    try layer.configure(["ecs-service-starting"])
+    let created = try create("starting")
+    XCTAssertEqual(created[0] as? Int, 0)
+    XCTAssertEqual(created[1] as? Int, 2)
+    XCTAssertEqual(created[2] as? String, "IN_PROGRESS")
+    var states = try described()
+    XCTAssertEqual(states[0][2] as? String, "COMPLETED", "the service made before is left alone")
+    XCTAssertEqual(states[1][0] as? Int, 0)
+    XCTAssertEqual(states[1][2] as? String, "IN_PROGRESS")
+    try layer.advance(1.8)
+    states = try described()
+    XCTAssertEqual(states[1][0] as? Int, 2, "\(states)")
+    XCTAssertEqual(states[1][2] as? String, "COMPLETED")
   }
 
   func testFunctionIsPendingBeforeActive() throws {
@@ -606,13 +656,7 @@ final class StrictLayerTests: XCTestCase {
     let serviceID = try XCTUnwrap(service["Id"] as? String)
     let registry = try XCTUnwrap(service["Arn"] as? String)
     let ecs = "AmazonEC2ContainerServiceV20141113."
-    try layer.json("ecs", ecs + "CreateCluster", ["clusterName": "strict-cloudmap"])
-    try layer.json(
-      "ecs", ecs + "RegisterTaskDefinition",
-      [
-        "family": "strict-user",
-        "containerDefinitions": [["name": "user", "image": "x", "memory": 512]],
-      ])
+    try ecsCluster("strict-cloudmap", family: "strict-user")
     try layer.json(
       "ecs", ecs + "CreateService",
       [

@@ -424,6 +424,114 @@ final class VerifyStepTests: XCTestCase {
       "\(fixture.reporter.all)")
   }
 
+  // MARK: - A deployment that is still on its way
+
+  /// `describe-services` of the four services, each with `running` of 2 tasks and its primary
+  /// deployment in `rollout` state.
+  static func services(_ deployment: Deployment, running: Int, rollout: String)
+    -> ScriptedRunner.Reply
+  {
+    let services = deployment.services.map { service in
+      """
+      {"serviceName":"\(service.name)","status":"ACTIVE","runningCount":\(running),"desiredCount":2,"pendingCount":\(2 - running),\
+      "taskDefinition":"arn:aws:ecs:ap-northeast-2:1:task-definition/unisync-\(service.name):1",\
+      "deployments":[{"id":"ecs-svc/1","status":"PRIMARY","rolloutState":"\(rollout)","rolloutStateReason":"ECS deployment ecs-svc/1 \(rollout == "FAILED" ? "failed: tasks failed to start." : "in progress.")","runningCount":\(running),"desiredCount":2}],"events":[]}
+      """
+    }
+    return .ok(#"{"failures":[],"services":["# + services.joined(separator: ",") + "]}")
+  }
+
+  /// A verify looking every second for up to `timeout` s, whose `describe-services` answers are
+  /// `services` in order (running tasks of 2, rollout state; the last repeated).
+  func settlingVerify(timeout: Int, services: [(running: Int, rollout: String)]) throws
+    -> EngineFixture
+  {
+    var fixture = try EngineFixture(test: self)
+    fixture.deployment.operations.healthCheckIntervalSeconds = 1
+    fixture.deployment.operations.healthCheckTimeoutSeconds = timeout
+    try fixture.seedCheckpoint(Self.seedExports)
+    try scriptedVerify(fixture, probe: [.ok(Self.upLine)])
+    fixture.runner.on(
+      ["aws", "ecs", "describe-services", "--cluster"],
+      replies: services.map { [deployment = fixture.deployment] in
+        Self.services(deployment, running: $0.running, rollout: $0.rollout)
+      })
+    fixture.runner.on(["aws", "ecs", "list-tasks"], replies: [.ok(#"{"taskArns":[]}"#)])
+    return fixture
+  }
+
+  /// Right after `run` on AWS: the load balancer provisions and the services' tasks start. Verify
+  /// looks again until they have, then judges (and the judgement reads no more than it needs).
+  func testVerifyWaitsWhileANewDeploymentSettlesThenJudgesIt() async throws {
+    let fixture = try settlingVerify(
+      timeout: 30, services: [(0, "IN_PROGRESS"), (1, "IN_PROGRESS"), (2, "COMPLETED")])
+    let runner = fixture.runner
+    runner.on(
+      ["aws", "elbv2", "describe-load-balancers", "--load-balancer-arns"],
+      replies: [
+        .ok("unisync-alb-1.elb.example provisioning"), .ok("unisync-alb-1.elb.example active"),
+      ])
+    let step = VerifyStep()
+    let summary = try await fixture.engine([step]).run([step])
+    XCTAssertEqual(summary.outcomes, ["verify/verify": .read])
+    XCTAssertEqual(try fixture.checkpoint().record("verify", "verify")?.value, "healthy")
+    // Three looks while it settled; the judgement used the third.
+    XCTAssertEqual(runner.calls("aws", "ecs", "describe-services").count, 3)
+    XCTAssertEqual(runner.calls("aws", "elbv2", "describe-load-balancers").count, 3)
+    let messages = fixture.reporter.all.compactMap { event -> String? in
+      if case .progress(_, _, let message) = event { return message }
+      return nil
+    }
+    XCTAssertTrue(
+      messages.contains {
+        $0.hasPrefix("waiting for the deployment to settle (0 s of at most 30 s): ")
+          && $0.contains("the load balancer is provisioning")
+          && $0.contains("service api-gateway runs 0 of 2 tasks (deployment in progress)")
+      }, "\(messages)")
+    XCTAssertTrue(
+      messages.contains {
+        $0.contains("service schedule-service runs 1 of 2 tasks")
+          && !$0.contains("load balancer")
+      }, "\(messages)")
+    XCTAssertTrue(messages.contains { $0.hasPrefix("settled after ") }, "\(messages)")
+    XCTAssertTrue(messages.contains("verdict: healthy"), "\(messages)")
+  }
+
+  /// A rollout ECS has already given up on (its circuit breaker) is judged at once, not waited
+  /// for; and a deployment that does not settle in the time given is judged when it is up.
+  func testVerifyDoesNotWaitForAFailedRolloutAndJudgesWhenItsTimeIsUp() async throws {
+    let fixture = try settlingVerify(timeout: 30, services: [(0, "FAILED")])
+    let step = VerifyStep()
+    let failed = await assertThrows(StepFailure.self) {
+      try await fixture.engine([step]).run([step])
+    }
+    XCTAssertEqual(
+      fixture.runner.calls("aws", "ecs", "describe-services").count, 1, "not waited for")
+    let reason = failed?.reason ?? ""
+    XCTAssertTrue(
+      reason.contains(
+        "service api-gateway: deployment ecs-svc/1 FAILED (ECS deployment ecs-svc/1 failed"),
+      reason)
+
+    // Still starting when the time is up: judged as it is then.
+    let late = try settlingVerify(timeout: 2, services: [(0, "IN_PROGRESS")])
+    let timedOut = await assertThrows(StepFailure.self) {
+      try await late.engine([step]).run([step])
+    }
+    let looks = late.runner.calls("aws", "ecs", "describe-services").count
+    XCTAssertTrue((2...4).contains(looks), "looked every second for 2 s: \(looks)")
+    XCTAssertTrue(
+      (timedOut?.reason ?? "").contains("service course-service runs 0 of 2 tasks"),
+      timedOut?.reason ?? "")
+    XCTAssertTrue(
+      late.reporter.all.contains {
+        if case .progress(_, _, let message) = $0 {
+          return message.hasPrefix("still settling after 2 s: ")
+        }
+        return false
+      }, "\(late.reporter.all)")
+  }
+
   func testAProbeThatCannotRunFailsVerifyWithItsOwnWords() async throws {
     let fixture = try EngineFixture(test: self)
     try fixture.seedCheckpoint(Self.seedExports)

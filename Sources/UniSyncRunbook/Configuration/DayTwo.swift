@@ -34,8 +34,11 @@ package struct RunRequest: Sendable, Hashable {
 extension Deployment {
   /// Bounds and intervals of the day-two operations (`operations` in the configuration).
   package struct Operations: Sendable, Hashable {
-    /// `verify`: how long the health probe keeps retrying before it gives up.
-    package var healthCheckTimeoutSeconds: Int = 120
+    /// `verify`: how long it waits, in all, for a new deployment to settle (the load balancer
+    /// active, each service's tasks running) and for the health URL to answer UP before it
+    /// judges. On AWS a new service takes minutes to be steady; the 10 minutes are those of
+    /// `aws ecs wait services-stable` (40 looks 15 s apart). A failed rollout is not waited for.
+    package var healthCheckTimeoutSeconds: Int = 600
     /// `verify`: the pause between two probes, and the longest one request may take.
     package var healthCheckIntervalSeconds: Int = 5
     /// `verify`: how many recent log lines to show per service.

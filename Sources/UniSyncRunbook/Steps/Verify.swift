@@ -6,6 +6,10 @@ import RunbookState
 
 /// Guide 9: verify the deployment. "Reach it through the ALB DNS name" (9.1) and "check the logs"
 /// (9.2), plus what an operator looks at when the answer is not `UP`:
+/// - first, while a new deployment is still on its way on AWS (the load balancer
+///   `provisioning`, a service's deployment in progress with fewer tasks running than desired),
+///   it looks again every `healthCheckIntervalSeconds` instead of judging ("waiting for the
+///   deployment to settle"), within the same `healthCheckTimeoutSeconds` as the probe;
 /// - the ALB's DNS name, the health of every target of the target group, and each service's
 ///   running/desired count, deployment and latest events;
 /// - `GET http://<ALB_DNS>/actuator/health` (or the configuration's `healthCheckUrl`) with
@@ -40,13 +44,16 @@ package struct VerifyStep: Step {
       ?? "http://\(ref: "ALB_DNS")\(deployment.ecs.healthCheckPath)"
     var outline: [Procedure.Line] = [
       .command(Self.loadBalancer()),
-      .command(Self.targetHealth()),
       .command(Self.describeServices(services)),
+      .note(
+        "again every \(deployment.operations.healthCheckIntervalSeconds) s while the load balancer is provisioning or a service's deployment is in progress with fewer tasks running than desired"
+      ),
+      .command(Self.targetHealth()),
       .command(
         HealthProbe.command(
           url: url, timeout: Double(deployment.operations.healthCheckIntervalSeconds))),
       .note(
-        "expect HTTP 200 and \"status\":\"UP\" from GET \(url), probed every \(deployment.operations.healthCheckIntervalSeconds) s for up to \(deployment.operations.healthCheckTimeoutSeconds) s"
+        "expect HTTP 200 and \"status\":\"UP\" from GET \(url), probed every \(deployment.operations.healthCheckIntervalSeconds) s; waiting and probing take up to \(deployment.operations.healthCheckTimeoutSeconds) s in all"
       ),
       .command(Self.version),
     ]

@@ -41,7 +41,10 @@ final class Verification: @unchecked Sendable {
   func say(_ line: String) { context.progress(line) }
 
   func run() async throws -> String? {
-    let verdict = try await round(first: true)
+    let deadline = Date().addingTimeInterval(
+      Double(deployment.operations.healthCheckTimeoutSeconds))
+    let settled = try await settle(until: deadline)
+    let verdict = try await round(first: true, until: deadline, look: settled)
     guard deployment.request.follow else {
       if problems.isEmpty { return verdict }
       var reason =
@@ -56,35 +59,28 @@ final class Verification: @unchecked Sendable {
       try await context.sleep(seconds: Double(deployment.operations.followIntervalSeconds))
       problems = []
       evidence = []
-      _ = try await round(first: false)
+      _ = try await round(first: false, until: Date())
     }
   }
 
-  /// One look at everything; returns a one-line verdict.
-  func round(first: Bool) async throws -> String {
+  /// One look at everything; returns a one-line verdict. The first look's probe retries until
+  /// `deadline`; `look` is the load balancer and services as just read (by ``settle(until:)``).
+  func round(first: Bool, until deadline: Date, look: Look? = nil) async throws -> String {
     // The reads are independent: ask them all at once, then look at the answers in order.
     let context = self.context
-    let services = self.services
     async let version = first ? context.run(VerifyStep.version) : nil
-    async let balancer = context.output(VerifyStep.loadBalancer())
     async let targets = context.output(VerifyStep.targetHealth())
-    async let states = stride(from: 0, to: services.count, by: 10).map {
-      Array(services[$0..<min($0 + 10, services.count)])
-    }.concurrentMap(limit: context.jobs) { chunk -> Result<String, Error> in
-      do { return .success(try await context.output(VerifyStep.describeServices(chunk))) } catch {
-        return .failure(error)
-      }
-    }
+    let read: Look
+    if let look { read = look } else { read = try await self.look() }
     if let version = try await version {
       useTail = (version.stdoutText + version.stderrText).hasPrefix("aws-cli/2")
     }
-    let dns = loadBalancer(try await balancer, verbose: first)
+    let dns = loadBalancer(read.balancer, verbose: first)
     self.targets(TargetHealthAnswer.parse(try await targets), verbose: first)
-    let short = serviceStates(
-      try await states.map { ServicesAnswer.parse(try $0.get()) }, verbose: first)
+    let short = serviceStates(read.services, verbose: first)
     for service in short { try await stoppedTasks(service) }
     try await discovery(verbose: first)
-    try await probe(dns: dns, patient: first)
+    try await probe(dns: dns, patient: first, until: deadline)
     try await logs()
     let verdict = problems.isEmpty ? "healthy" : "unhealthy: \(problems.count) problem(s)"
     say((first ? "" : "[\(timestamp())] ") + "verdict: \(verdict)")
@@ -92,6 +88,92 @@ final class Verification: @unchecked Sendable {
       for advice in VerifyStep.diagnose(evidence) { say("  likely cause: \(advice)") }
     }
     return verdict
+  }
+
+  /// The load balancer's DNS name and state, and every service.
+  struct Look {
+    var balancer: String
+    var services: [ServicesAnswer]
+  }
+
+  /// `describe-load-balancers`, and `describe-services` of every service ten at a time (the most
+  /// one call takes), all at once.
+  func look() async throws -> Look {
+    async let balancer = context.output(VerifyStep.loadBalancer())
+    async let services = readServices()
+    return Look(balancer: try await balancer, services: try await services)
+  }
+
+  func readServices() async throws -> [ServicesAnswer] {
+    let context = self.context
+    let chunks = stride(from: 0, to: services.count, by: 10).map {
+      Array(services[$0..<min($0 + 10, services.count)])
+    }
+    let outputs = await chunks.concurrentMap(limit: context.jobs) {
+      chunk -> Result<String, Error> in
+      do { return .success(try await context.output(VerifyStep.describeServices(chunk))) } catch {
+        return .failure(error)
+      }
+    }
+    return try outputs.map { ServicesAnswer.parse(try $0.get()) }
+  }
+
+  // MARK: A new deployment settles
+
+  /// On AWS a deployment needs minutes after `run` before it can answer: the load balancer is
+  /// `provisioning`, and each new service's tasks are placed, pull their image, start, and pass
+  /// the target group's health checks (its deployment stays `IN_PROGRESS` meanwhile). Judged at
+  /// once, a deployment on its way looks broken ("runs 0 of 2 tasks"). So, as
+  /// `aws ecs wait services-stable` and ecspresso do, verify first looks again every
+  /// `operations.healthCheckIntervalSeconds` while only that is seen, until `deadline`; then it
+  /// judges. What is wrong already (a FAILED rollout, a missing or inactive service, a load
+  /// balancer `failed`) is not waited for. Returns the last look, which the judgement uses (a
+  /// settled deployment costs no extra call).
+  func settle(until deadline: Date) async throws -> Look {
+    let started = Date()
+    let timeout = deployment.operations.healthCheckTimeoutSeconds
+    var looks = 0
+    while true {
+      looks += 1
+      let read = try await look()
+      let waiting = Self.settling(balancer: read.balancer, services: read.services)
+      let elapsed = Int(Date().timeIntervalSince(started).rounded())
+      if waiting.isEmpty {
+        if looks > 1 { say("settled after \(elapsed) s") }
+        return read
+      }
+      if Date() >= deadline {
+        say("still settling after \(elapsed) s: \(waiting.joined(separator: "; "))")
+        return read
+      }
+      say(
+        "waiting for the deployment to settle (\(elapsed) s of at most \(timeout) s): "
+          + waiting.joined(separator: "; "))
+      try await context.sleep(
+        seconds: min(
+          Double(deployment.operations.healthCheckIntervalSeconds),
+          max(0, deadline.timeIntervalSinceNow)))
+    }
+  }
+
+  /// What is still on its way: the load balancer while `provisioning`, each active service with
+  /// fewer tasks running than desired while its primary deployment is `IN_PROGRESS`.
+  static func settling(balancer: String, services answers: [ServicesAnswer]) -> [String] {
+    var waiting: [String] = []
+    let words = balancer.split(whereSeparator: \.isWhitespace)
+    if words.count > 1, words[1] == "provisioning" {
+      waiting.append("the load balancer is provisioning")
+    }
+    for service in answers.flatMap(\.services) where service.status == "ACTIVE" {
+      let running = service.runningCount ?? 0
+      let desired = service.desiredCount ?? 0
+      if running < desired, (service.primary?.rolloutState ?? "IN_PROGRESS") == "IN_PROGRESS" {
+        waiting.append(
+          "service \(service.serviceName ?? "?") runs \(running) of \(desired) tasks (deployment in progress)"
+        )
+      }
+    }
+    return waiting
   }
 
   // MARK: 9.1 The load balancer and its targets
@@ -202,7 +284,7 @@ final class Verification: @unchecked Sendable {
 
   // MARK: The health URL
 
-  func probe(dns: String, patient: Bool) async throws {
+  func probe(dns: String, patient: Bool, until deadline: Date) async throws {
     let operations = deployment.operations
     let text = deployment.healthCheckUrl ?? "http://\(dns)\(deployment.ecs.healthCheckPath)"
     guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https" else {
@@ -219,8 +301,6 @@ final class Verification: @unchecked Sendable {
       )
       return
     }
-    let deadline = Date().addingTimeInterval(
-      Double(patient ? operations.healthCheckTimeoutSeconds : 0))
     var attempt = 0
     while true {
       attempt += 1
