@@ -14,6 +14,8 @@ SOURCES = {
     "rds-backing-up": "DB instance `backing-up` after `creating`",
     "alb-provisioning": "load balancer `provisioning`: a few minutes (issue 16)",
     "lambda-pending": "function `Pending`: up to a minute for a VPC function (estimate)",
+    "ecs-service-starting": "a new service's tasks placed, pulled, started, passing health checks: "
+                            "a few minutes (issue 19; estimate of its parts, docs/reliability.md)",
 }
 
 
@@ -68,9 +70,12 @@ def write_report(f, failures, scale, machine):
     lines += [
         "## The guide by hand and the tool", "",
         "By hand: the guide's commands one after the other, waiting only where the guide waits (the",
-        "DB instance, 3.3). The tool: `runbook run --yes`, which also waits where AWS leaves no",
-        "choice (the NAT gateway before its route, the load balancer, the function), schedules",
-        "actions as soon as what they use exists, and prints the chain that set its wall time.",
+        "DB instance, 3.3) and where AWS leaves no choice: 9.1's health check answers only once the",
+        "load balancer is active and the services' tasks run, so the operator tries again until then.",
+        "The tool: `runbook run --yes ... verify`, which also waits where AWS leaves no choice (the NAT",
+        "gateway before its route, the load balancer, the function), schedules actions as soon as what",
+        "they use exists, waits in verify for the deployment to settle, and prints the chain that set",
+        "its wall time. Both end with the deployment verified (guide 9).",
         "",
         "| round | by hand | tool | tool / by hand | critical path (its actions' own time) | tool / critical path |",
         "| --- | --- | --- | --- | --- | --- |",

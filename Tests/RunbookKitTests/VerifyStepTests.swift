@@ -17,6 +17,8 @@ final class VerifyStepTests: XCTestCase {
     XCTAssertTrue(action.repeatable)
     XCTAssertEqual(action.effect, .read)
     XCTAssertEqual(Set(action.exportReferences), ["ALB_ARN", "TG_ARN", "CLUSTER_ARN"])
+    // Those exist long before the services: in one run with ecs (or update), verify comes after.
+    XCTAssertEqual(action.afterSteps, ["ecs", "update"])
     let outline = try XCTUnwrap(action.procedure?.outline).map { line -> String in
       switch line {
       case .command(let command): command.description

@@ -79,12 +79,15 @@ package struct VerifyStep: Step {
     ) { context in
       try await Verification(context: context, deployment: deployment, services: services).run()
     }
-    return [
-      Action(
-        name: "verify",
-        summary: "health of the load balancer's targets, the services and \(url), recent log lines",
-        effect: .read, command: Self.loadBalancer(), procedure: procedure, repeatable: true)
-    ]
+    var verify = Action(
+      name: "verify",
+      summary: "health of the load balancer's targets, the services and \(url), recent log lines",
+      effect: .read, command: Self.loadBalancer(), procedure: procedure, repeatable: true)
+    // The exports it reads exist as soon as the cluster and the load balancer do, long before the
+    // services (and before a rollout of the same run): in `run ecs verify` it would judge
+    // services not made yet. It looks once the steps that make and change them have ended.
+    verify.afterSteps = ["ecs", "update"]
+    return [verify]
   }
 
   // MARK: - Commands
