@@ -106,9 +106,10 @@ class Emulator:
         self.timing_scale = timing_scale
         self.base = dict(os.environ, RUNBOOK_TEST_DIR=directory)
         if timing_scale:
-            # AWS's readiness times (and nothing else of the strict layer: its other behaviours
-            # cost retries that are not what this measures).
-            self.base["RUNBOOK_AWS_STRICT"] = "readiness"
+            # AWS's readiness times, and ECS registering the tasks in Cloud Map (verify looks
+            # there); nothing else of the strict layer: its other behaviours cost retries that are
+            # not what this measures.
+            self.base["RUNBOOK_AWS_STRICT"] = "readiness,ecs-registers-tasks"
         # Two registries run at once: each on a free port of its own.
         self.base.pop("RUNBOOK_REGISTRY_PORT", None)
 

@@ -495,6 +495,9 @@ final class VerifyStepTests: XCTestCase {
         $0.contains("service schedule-service runs 1 of 2 tasks")
           && !$0.contains("load balancer")
       }, "\(messages)")
+    XCTAssertEqual(
+      messages.filter { $0.hasPrefix("waiting for the deployment to settle") }.count, 2,
+      "a line when what it waits for changes: \(messages)")
     XCTAssertTrue(messages.contains { $0.hasPrefix("settled after ") }, "\(messages)")
     XCTAssertTrue(messages.contains("verdict: healthy"), "\(messages)")
   }
@@ -516,22 +519,29 @@ final class VerifyStepTests: XCTestCase {
       reason)
 
     // Still starting when the time is up: judged as it is then.
-    let late = try settlingVerify(timeout: 2, services: [(0, "IN_PROGRESS")])
+    let late = try settlingVerify(timeout: 3, services: [(0, "IN_PROGRESS")])
     let timedOut = await assertThrows(StepFailure.self) {
       try await late.engine([step]).run([step])
     }
     let looks = late.runner.calls("aws", "ecs", "describe-services").count
-    XCTAssertTrue((2...4).contains(looks), "looked every second for 2 s: \(looks)")
+    XCTAssertTrue((3...5).contains(looks), "looked every second for 3 s: \(looks)")
     XCTAssertTrue(
       (timedOut?.reason ?? "").contains("service course-service runs 0 of 2 tasks"),
       timedOut?.reason ?? "")
     XCTAssertTrue(
       late.reporter.all.contains {
         if case .progress(_, _, let message) = $0 {
-          return message.hasPrefix("still settling after 2 s: ")
+          return message.hasPrefix("still settling after 3 s: ")
         }
         return false
       }, "\(late.reporter.all)")
+    let waitLines = late.reporter.all.filter {
+      if case .progress(_, _, let message) = $0 {
+        return message.hasPrefix("waiting for the deployment to settle")
+      }
+      return false
+    }
+    XCTAssertEqual(waitLines.count, 1, "the same wait is not repeated every look: \(waitLines)")
   }
 
   func testAProbeThatCannotRunFailsVerifyWithItsOwnWords() async throws {

@@ -133,6 +133,9 @@ final class Verification: @unchecked Sendable {
     let started = Date()
     let timeout = deployment.operations.healthCheckTimeoutSeconds
     var looks = 0
+    // A line when what it waits for changes, else once a minute: ten minutes of looks every
+    // 5 s would otherwise fill the operator's screen with the same line.
+    var shown: (waiting: [String], at: Date)? = nil
     while true {
       looks += 1
       let read = try await look()
@@ -146,9 +149,12 @@ final class Verification: @unchecked Sendable {
         say("still settling after \(elapsed) s: \(waiting.joined(separator: "; "))")
         return read
       }
-      say(
-        "waiting for the deployment to settle (\(elapsed) s of at most \(timeout) s): "
-          + waiting.joined(separator: "; "))
+      if shown?.waiting != waiting || Date().timeIntervalSince(shown?.at ?? .distantPast) >= 60 {
+        say(
+          "waiting for the deployment to settle (\(elapsed) s of at most \(timeout) s): "
+            + waiting.joined(separator: "; "))
+        shown = (waiting, Date())
+      }
       try await context.sleep(
         seconds: min(
           Double(deployment.operations.healthCheckIntervalSeconds),
