@@ -30,10 +30,14 @@ the names below; `readiness` stands for its five parts):
 | lambda-pending           | a new function is State `Pending`, then `Active`; Invoke,          | up to a minute for a VPC function | 0.6 s            | [5] |
 |                          | UpdateFunctionCode, UpdateFunctionConfiguration and PublishVersion | (modelled: 60 s)                  |                  |     |
 |                          | meanwhile fail with ResourceConflictException (409)                |                                   |                  |     |
-| ecs-service-starting     | a new service's tasks start: CreateService and DescribeServices    | a few minutes (modelled: 180 s)   | 1.8 s            | [17] |
-|                          | answer runningCount 0, pendingCount = desiredCount and its PRIMARY |                                   |                  |     |
-|                          | deployment rolloutState IN_PROGRESS, then moto's answer (moto      |                                   |                  |     |
-|                          | reports the tasks running at once)                                 |                                   |                  |     |
+| ecs-service-starting     | new tasks start: after CreateService, its answer and               | a few minutes (modelled: 180 s)   | 1.8 s            | [17] |
+|                          | DescribeServices show runningCount 0, pendingCount = desiredCount, |                                   |                  |     |
+|                          | the PRIMARY deployment IN_PROGRESS; after an UpdateService with    |                                   |                  |     |
+|                          | another task definition or forceNewDeployment, a new PRIMARY       |                                   |                  |     |
+|                          | deployment (an id of its own, IN_PROGRESS, no task running) beside |                                   |                  |     |
+|                          | the one it replaces (ACTIVE, running); then moto's answer with the |                                   |                  |     |
+|                          | new deployment's id and task definition (moto keeps one deployment,|                                   |                  |     |
+|                          | its id and old task definition, COMPLETED at once)                 |                                   |                  |     |
 | sqs-deleted-recently     | CreateQueue of a name deleted less than 60 s ago:                  | 60 s                              | 0.6 s            | [6] |
 |                          | AWS.SimpleQueueService.QueueDeletedRecently                        |                                   |                  |     |
 | ec2-client-token         | every ClientToken is remembered with its request: the same token  | none (remembered until reset)     | -                | [7] |
@@ -281,6 +285,7 @@ class Memory:
         self.registered = {}       # (region, ecs service name) -> [(cloud map service id, instance id)]
         self.container_memory = {} # task definition arn -> names of containers given memoryReservation
         self.ecs_services = {}     # ecs service arn -> created
+        self.ecs_rollouts = {}     # ecs service arn -> the deployment its last UpdateService started
 
 
 # ----------------------------------------------------------------------------------------------
@@ -985,7 +990,7 @@ class Layer:
         c = self.config
         service, action = call.service, call.action
         ok = 200 <= status < 300
-        if service == "ecs" and ok and action in ("CreateService", "DescribeServices") \
+        if service == "ecs" and ok and action in ("CreateService", "UpdateService", "DescribeServices") \
                 and c.on("ecs-service-starting"):
             body = self.ecs_starting(call, body)
         if service == "ec2" and call.params is not None:
@@ -1085,35 +1090,87 @@ class Layer:
         return body
 
     def ecs_starting(self, call, body):
-        """A new service's tasks are on their way: none running yet, its deployment in progress."""
+        """New tasks are on their way: a new service runs none yet; a new deployment (an
+        UpdateService with another task definition, or forceNewDeployment) gets an id of its own
+        and is PRIMARY, IN_PROGRESS with no task running, beside the deployment it replaces
+        (ACTIVE, its tasks still running), until its tasks have started. (moto keeps one
+        deployment, its id and even its old taskDefinition, COMPLETED at once.)"""
         try:
             data = json.loads(body)
         except ValueError:
             return body
-        if call.action == "CreateService":
+        now = self.clock.now()
+        if call.action in ("CreateService", "UpdateService"):
             services = [data.get("service") or {}]
             with self.lock:
                 for entry in services:
-                    if entry.get("serviceArn"):
-                        self.memory.ecs_services.setdefault(entry["serviceArn"], self.clock.now())
+                    arn = entry.get("serviceArn")
+                    if not arn:
+                        continue
+                    if call.action == "CreateService":
+                        self.memory.ecs_services.setdefault(arn, now)
+                    else:
+                        self.new_deployment(call, entry, arn, now)
         else:
             services = data.get("services") or []
         with self.lock:
             created = dict(self.memory.ecs_services)
+            rollouts = dict(self.memory.ecs_rollouts)
         changed = False
         for entry in services:
-            if not self.within(created.get(entry.get("serviceArn")), "ecs-service-starting"):
-                continue
+            arn = entry.get("serviceArn")
             desired = int(entry.get("desiredCount") or 0)
+            primary = next((d for d in entry.get("deployments") or []
+                            if d.get("status") == "PRIMARY"), None)
+            rollout = rollouts.get(arn)
+            if rollout and primary is not None:
+                primary.update(id=rollout["id"], taskDefinition=rollout["taskDefinition"])
+                changed = True
+                if self.within(rollout["started"], "ecs-service-starting"):
+                    replaced = dict(primary, id=rollout["previous"], status="ACTIVE",
+                                    taskDefinition=rollout["previousTaskDefinition"],
+                                    runningCount=desired, pendingCount=0, rolloutState="COMPLETED",
+                                    rolloutStateReason=f"ECS deployment {rollout['previous']} completed.")
+                    primary.update(runningCount=0, pendingCount=desired, rolloutState="IN_PROGRESS",
+                                   rolloutStateReason=f"ECS deployment {rollout['id']} in progress.")
+                    entry["deployments"] = [primary, replaced]
+                    entry.update(runningCount=desired, pendingCount=desired)
+                    self.log(f"ecs-service-starting: {call.action} {entry.get('serviceName')}: "
+                             f"deployment {rollout['id']} 0 of {desired} running")
+                continue
+            if not self.within(created.get(arn), "ecs-service-starting"):
+                continue
             entry.update(runningCount=0, pendingCount=desired)
-            for deployment in entry.get("deployments") or []:
-                if deployment.get("status") == "PRIMARY":
-                    deployment.update(
-                        runningCount=0, pendingCount=desired, rolloutState="IN_PROGRESS",
-                        rolloutStateReason=f"ECS deployment {deployment.get('id')} in progress.")
+            if primary is not None:
+                primary.update(
+                    runningCount=0, pendingCount=desired, rolloutState="IN_PROGRESS",
+                    rolloutStateReason=f"ECS deployment {primary.get('id')} in progress.")
             changed = True
             self.log(f"ecs-service-starting: {call.action} {entry.get('serviceName')}: 0 of {desired} running")
         return json.dumps(data).encode() if changed else body
+
+    def new_deployment(self, call, entry, arn, now):
+        """Remembers the deployment an UpdateService starts, if it starts one (lock held)."""
+        request = call.json or {}
+        primary = next((d for d in entry.get("deployments") or []
+                        if d.get("status") == "PRIMARY"), None)
+        if primary is None:
+            return
+        earlier = self.memory.ecs_rollouts.get(arn)
+        # What clients were shown last: an earlier rollout's deployment, else moto's own.
+        previous = earlier["id"] if earlier else primary.get("id")
+        previous_definition = earlier["taskDefinition"] if earlier else primary.get("taskDefinition")
+        wanted = request.get("taskDefinition")
+        def revision(value):
+            return (value or "").rsplit("/", 1)[-1]
+        if not request.get("forceNewDeployment") and (
+                not wanted or revision(wanted) == revision(previous_definition)):
+            return
+        self.memory.ecs_rollouts[arn] = {
+            "id": f"ecs-svc/{uuid.uuid4().int % 10**19}", "started": now,
+            "taskDefinition": entry.get("taskDefinition") or previous_definition,
+            "previous": previous, "previousTaskDefinition": previous_definition,
+        }
 
     def ecs_registry(self, call, body):
         """ECS registers a service's tasks in its registry, and deregisters them as they stop."""

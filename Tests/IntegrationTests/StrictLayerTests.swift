@@ -266,6 +266,69 @@ final class StrictLayerTests: XCTestCase {
     XCTAssertEqual(states[1][2] as? String, "COMPLETED")
   }
 
+  /// An UpdateService with another task definition starts a deployment of its own: a new id,
+  /// PRIMARY and IN_PROGRESS with no task running, beside the one it replaces (ACTIVE, running),
+  /// until its tasks have started; a change of the desired count alone starts none.
+  func testANewTaskDefinitionStartsADeploymentOfItsOwn() throws {
+    try layer.configure([])
+    try ecsCluster("strict-rollout", family: "strict-rollout")
+    func register() throws -> String {
+      try layer.value(
+        [
+          "ecs", "register-task-definition", "--family", "strict-rollout",
+          "--container-definitions", #"[{"name": "app", "image": "x", "memory": 512}]"#,
+        ], "taskDefinition.taskDefinitionArn")
+    }
+    _ = try layer.aws([
+      "ecs", "create-service", "--cluster", "strict-rollout", "--service-name", "app",
+      "--task-definition", "strict-rollout:1", "--desired-count", "2",
+    ])
+    let deployments = "deployments[].[id, status, rolloutState, runningCount, taskDefinition]"
+    func described() throws -> [[Any]] {
+      let answer = try layer.aws([
+        "ecs", "describe-services", "--cluster", "strict-rollout", "--services", "app", "--query",
+        "services[0].\(deployments)",
+      ])
+      return try XCTUnwrap(try answer.json() as? [[Any]], answer.stdout + answer.stderr)
+    }
+    func update(_ extra: [String]) throws -> [[Any]] {
+      let answer = try layer.aws(
+        ["ecs", "update-service", "--cluster", "strict-rollout", "--service", "app"] + extra
+          + ["--query", "service.\(deployments)"])
+      return try XCTUnwrap(try answer.json() as? [[Any]], answer.stdout + answer.stderr)
+    }
+    let first = try described()
+    let original = try XCTUnwrap(first.first?.first as? String)
+    let lenient = try update(["--task-definition", try register()])
+    XCTAssertEqual(lenient.count, 1, "moto keeps one deployment: \(lenient)")
+    XCTAssertEqual(lenient[0][0] as? String, original, "and its id")
+
+    try layer.configure(["ecs-service-starting"])
+    let third = try register()
+    let started = try update(["--task-definition", third])
+    XCTAssertEqual(started.count, 2, "\(started)")
+    let id = try XCTUnwrap(started[0][0] as? String)
+    XCTAssertNotEqual(id, original)
+    XCTAssertEqual(started[0][1] as? String, "PRIMARY")
+    XCTAssertEqual(started[0][2] as? String, "IN_PROGRESS")
+    XCTAssertEqual(started[0][3] as? Int, 0)
+    XCTAssertEqual(started[0][4] as? String, third)
+    XCTAssertEqual(started[1][0] as? String, original)
+    XCTAssertEqual(started[1][1] as? String, "ACTIVE")
+    XCTAssertEqual(started[1][3] as? Int, 2)
+    XCTAssertEqual(try described().count, 2)
+    try layer.advance(1.8)
+    let done = try described()
+    XCTAssertEqual(done.count, 1, "\(done)")
+    XCTAssertEqual(done[0][0] as? String, id, "the new deployment's id stays")
+    XCTAssertEqual(done[0][2] as? String, "COMPLETED")
+    XCTAssertEqual(done[0][4] as? String, third)
+    // Scaling alone starts no deployment.
+    let scaled = try update(["--desired-count", "1"])
+    XCTAssertEqual(scaled.count, 1, "\(scaled)")
+    XCTAssertEqual(scaled[0][0] as? String, id)
+  }
+
   func testFunctionIsPendingBeforeActive() throws {
     let role = try layer.lambdaRole()
     try layer.configure([])

@@ -10,7 +10,8 @@ import XCTest
 /// Guide 10 against the real aws CLI, the emulator, a Docker engine and a registry (part of
 /// ``DayTwoTests``).
 ///
-/// The emulator completes every rollout at once (it keeps the same deployment, COMPLETED), so the
+/// Under the strict layer each rollout is a new deployment, IN_PROGRESS until its tasks have
+/// started, then COMPLETED (`ecs-service-starting`); nothing ever fails one, so the
 /// failing rollout comes from a wrapper of `aws` (Tests/Fixtures/bin-rollout) that reports the
 /// new deployment FAILED the way ECS's circuit breaker does; the service itself really moves in
 /// the emulator, and back.
