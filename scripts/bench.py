@@ -452,8 +452,8 @@ def measure_round(number, count, work, binary, steps, sections, images, full, ti
         config = bench_config(base, tool.registry if images else None, timing_scale,
                               health.url if health else None)
         if timing_scale:
-            # The aws waiter polls a DB instance every 30 s (the services every 15 s): scaled as
-            # AWS's times are.
+            # The aws waiter polls a DB instance every 30 s: scaled as AWS's times are (guide 9's
+            # look at the services uses the same pause).
             hand.env["BY_HAND_POLL_SECONDS"] = f"{max(0.2, 30 * timing_scale):.2f}"
             figures["strict_config"] = tool.strict_config
         state = os.path.join(base, "state")

@@ -611,6 +611,11 @@ _paged("lambda", {"ListFunctions": "Functions"}, "rest-json", "Marker", "MaxItem
 TOKEN_PREFIX = "strict-page-"
 
 
+def primary_deployment(service):
+    """An ECS service's PRIMARY deployment (a dict of its answer), or None."""
+    return next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
+
+
 def make_token(offset):
     return TOKEN_PREFIX + base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
 
@@ -1120,8 +1125,7 @@ class Layer:
         for entry in services:
             arn = entry.get("serviceArn")
             desired = int(entry.get("desiredCount") or 0)
-            primary = next((d for d in entry.get("deployments") or []
-                            if d.get("status") == "PRIMARY"), None)
+            primary = primary_deployment(entry)
             rollout = rollouts.get(arn)
             if rollout and primary is not None:
                 primary.update(id=rollout["id"], taskDefinition=rollout["taskDefinition"])
@@ -1152,8 +1156,7 @@ class Layer:
     def new_deployment(self, call, entry, arn, now):
         """Remembers the deployment an UpdateService starts, if it starts one (lock held)."""
         request = call.json or {}
-        primary = next((d for d in entry.get("deployments") or []
-                        if d.get("status") == "PRIMARY"), None)
+        primary = primary_deployment(entry)
         if primary is None:
             return
         earlier = self.memory.ecs_rollouts.get(arn)

@@ -75,7 +75,7 @@ final class Verification: @unchecked Sendable {
     if let version = try await version {
       useTail = (version.stdoutText + version.stderrText).hasPrefix("aws-cli/2")
     }
-    let dns = loadBalancer(read.balancer, verbose: first)
+    let dns = loadBalancer(read, verbose: first)
     self.targets(TargetHealthAnswer.parse(try await targets), verbose: first)
     let short = serviceStates(read.services, verbose: first)
     for service in short { try await stoppedTasks(service) }
@@ -94,6 +94,12 @@ final class Verification: @unchecked Sendable {
   struct Look {
     var balancer: String
     var services: [ServicesAnswer]
+
+    /// `describe-load-balancers`' `DNSName State.Code` line, in two.
+    var dnsAndState: (dns: String, state: String) {
+      let words = balancer.split(whereSeparator: \.isWhitespace).map(String.init)
+      return (words.first ?? "", words.count > 1 ? words[1] : "unknown")
+    }
   }
 
   /// `describe-load-balancers`, and `describe-services` of every service ten at a time (the most
@@ -139,7 +145,7 @@ final class Verification: @unchecked Sendable {
     while true {
       looks += 1
       let read = try await look()
-      let waiting = Self.settling(balancer: read.balancer, services: read.services)
+      let waiting = Self.settling(read)
       let elapsed = Int(Date().timeIntervalSince(started).rounded())
       if waiting.isEmpty {
         if looks > 1 { say("settled after \(elapsed) s") }
@@ -164,13 +170,12 @@ final class Verification: @unchecked Sendable {
 
   /// What is still on its way: the load balancer while `provisioning`, each active service with
   /// fewer tasks running than desired while its primary deployment is `IN_PROGRESS`.
-  static func settling(balancer: String, services answers: [ServicesAnswer]) -> [String] {
+  static func settling(_ look: Look) -> [String] {
     var waiting: [String] = []
-    let words = balancer.split(whereSeparator: \.isWhitespace)
-    if words.count > 1, words[1] == "provisioning" {
+    if look.dnsAndState.state == "provisioning" {
       waiting.append("the load balancer is provisioning")
     }
-    for service in answers.flatMap(\.services) where service.status == "ACTIVE" {
+    for service in look.services.flatMap(\.services) where service.status == "ACTIVE" {
       let running = service.runningCount ?? 0
       let desired = service.desiredCount ?? 0
       if running < desired, (service.primary?.rolloutState ?? "IN_PROGRESS") == "IN_PROGRESS" {
@@ -184,10 +189,8 @@ final class Verification: @unchecked Sendable {
 
   // MARK: 9.1 The load balancer and its targets
 
-  func loadBalancer(_ output: String, verbose: Bool) -> String {
-    let words = output.split(whereSeparator: \.isWhitespace).map(String.init)
-    let dns = words.first ?? ""
-    let state = words.count > 1 ? words[1] : "unknown"
+  func loadBalancer(_ look: Look, verbose: Bool) -> String {
+    let (dns, state) = look.dnsAndState
     if verbose { say("load balancer \(deployment.ecs.loadBalancer): \(dns) (\(state))") }
     if state != "active" { problems.append("the load balancer is \(state), not active") }
     return dns
